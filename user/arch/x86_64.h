@@ -1,0 +1,61 @@
+/*
+ * x86-64 address translation (layer 2): a pure function of (physical memory, CR3, paging mode, VA),
+ * plus a small cached virtual-memory view on top of it.
+ */
+#ifndef VMOT_X86_64_H
+#define VMOT_X86_64_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "mem/physmem.h"
+
+#define X86_CR3_ADDR_MASK 0x000ffffffffff000ULL   /* drops PCID (bits 0-11) */
+#define X86_CR3_PTI_BIT   0x1000ULL               /* PTI: user PGD = kernel PGD | 4 KiB */
+
+/* Page-table root of a CR3 value: PCID bits dropped, and (pti_kernel) the PTI user/kernel bit cleared. */
+static inline uint64_t x86_cr3_root(uint64_t cr3) { return cr3 & X86_CR3_ADDR_MASK & ~X86_CR3_PTI_BIT; }
+
+/* Mapping attributes of a translated address. */
+struct x86_map {
+	uint64_t pa;        /* physical address of the VA */
+	uint64_t page_size; /* 4 KiB, 2 MiB or 1 GiB */
+	bool writable, user, nx;
+};
+
+/* Translate va; 0, -EFAULT (not present / non-canonical / reserved bits), or -errno from the source. */
+int x86_translate(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va, struct x86_map *map);
+
+/* Walk every present leaf mapping in [va_start, va_end) in VA order; the callback returns non-zero to
+ * stop. Bounded: each table is read once per walk and at most max_leaves leaves are reported. */
+typedef int (*x86_leaf_cb)(uint64_t va, const struct x86_map *map, void *arg);
+int x86_walk(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va_start, uint64_t va_end,
+	     uint64_t max_leaves, x86_leaf_cb cb, void *arg);
+
+/* Paging mode from control registers (LibVMI's get_page_mode): 4 or 5 levels, or -EINVAL if not IA-32e. */
+int x86_paging_levels(uint64_t cr0, uint64_t cr4, uint64_t efer);
+
+/* Guess LA57 when CR4 is not known: true if the root only makes sense as a 5-level table. */
+bool x86_detect_la57(struct physmem *pm, uint64_t cr3);
+
+/* The kernel's direct map of physical memory (page_offset_base), found from the page tables alone:
+ * the kernel-half region whose VA - PA is constant over the most RAM. 0 or -ENOENT. */
+int x86_find_direct_map(struct physmem *pm, uint64_t cr3, bool la57, uint64_t *page_offset_base);
+
+/* Cached virtual view: a small direct-mapped TLB over x86_translate. */
+struct vmem {
+	struct physmem *pm;
+	uint64_t cr3;
+	bool la57;
+	uint64_t page_offset_base;  /* 0 if unknown; lets vmem_read skip walks for direct-map VAs */
+	uint64_t direct_map_size;
+	uint64_t tlb_hits, tlb_misses;
+	struct vmem_tlb_entry { uint64_t vpage, ppage; uint64_t size; bool valid; } tlb[256];
+};
+
+void vmem_init(struct vmem *vm, struct physmem *pm, uint64_t cr3, bool la57);
+void vmem_flush(struct vmem *vm);
+int vmem_translate(struct vmem *vm, uint64_t va, uint64_t *pa);
+int vmem_read(struct vmem *vm, uint64_t va, void *buf, size_t len);   /* may cross pages */
+int vmem_read_u64(struct vmem *vm, uint64_t va, uint64_t *val);
+int vmem_read_u32(struct vmem *vm, uint64_t va, uint32_t *val);
+
+#endif

@@ -1,0 +1,16 @@
+/* One file per subcommand under user/cmd/; each exports cmd_<name>(argc, argv) returning an exit code. */
+#ifndef VMOT_CMD_H
+#define VMOT_CMD_H
+
+int cmd_offsets(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+
+/* Exit codes shared by every subcommand. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,          /* error (bad input, missing privilege, source gone) */
+	EXIT_UNDETERMINED = 2,  /* offsets: constraints left more than one answer; we abstain */
+	EXIT_USAGE = 64,
+};
+
+#endif

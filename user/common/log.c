@@ -1,0 +1,54 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include "common/log.h"
+
+int  log_verbose;
+bool log_json;
+
+static void json_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+}
+
+void p_err(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (log_json) {
+		fputs("{\"error\":\"", stdout);
+		json_escape(stdout, buf);
+		fputs("\"}\n", stdout);
+		fflush(stdout);
+	} else {
+		fprintf(stderr, "Error: %s\n", buf);
+	}
+}
+
+#define LOG_FN(name, prefix, cond)                          \
+	void name(const char *fmt, ...)                     \
+	{                                                   \
+		va_list ap;                                 \
+		if (!(cond))                                \
+			return;                             \
+		fputs(prefix, stderr);                      \
+		va_start(ap, fmt);                          \
+		vfprintf(stderr, fmt, ap);                  \
+		va_end(ap);                                 \
+		fputc('\n', stderr);                        \
+	}
+
+LOG_FN(p_warn, "Warning: ", 1)
+LOG_FN(p_info, "", 1)
+LOG_FN(p_dbg, "debug: ", log_verbose)

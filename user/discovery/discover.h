@@ -1,0 +1,71 @@
+/*
+ * Offset discovery (layer 3): find task_struct / mm_struct member offsets, init_task and the direct map
+ * from guest memory and observed CR3s alone — no version, no System.map, no BTF. Abstains (found=false,
+ * with a reason) rather than guess.
+ */
+#ifndef VMOT_DISCOVER_H
+#define VMOT_DISCOVER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "arch/x86_64.h"
+#include "discovery/observe.h"
+#include "mem/physmem.h"
+
+enum task_field {
+	TF_TASKS, TF_PID, TF_TGID, TF_COMM, TF_MM, TF_ACTIVE_MM,
+	TF_REAL_PARENT, TF_PARENT, TF_CHILDREN, TF_SIBLING, TF_CRED,
+	TF_NR
+};
+extern const char *const task_field_names[TF_NR];
+
+struct offset_result {
+	int64_t offset;       /* bytes from the start of the struct */
+	bool found;
+	double confidence;    /* 0..1: fraction of checks passed; 1 = every check on every task */
+	char how[96];         /* which evidence decided it, or why undetermined */
+};
+
+struct discovery_opts {
+	uint64_t max_bytes;      /* budget of guest bytes read (0 = default 64 MiB) */
+	uint32_t max_tasks;      /* bound on any task-list walk (0 = default 65536) */
+	int progress;            /* print progress on stderr */
+};
+
+struct discovery_result {
+	struct offset_result task[TF_NR];
+	struct offset_result mm_pgd;
+	uint64_t init_task;          /* VA of init_task */
+	uint64_t page_offset_base;   /* direct map base */
+	uint64_t kernel_cr3;         /* root used to read kernel memory */
+	bool la57;
+	uint32_t ntasks;             /* tasks on the list (leaders) */
+	uint32_t nthreads;           /* all threads found */
+	/* validation against observations */
+	uint64_t switches_observed, switches_explained;
+	uint32_t roots_observed, roots_explained;
+	bool validated;              /* every offset found and every observed root explained */
+	char reason[256];            /* why not validated / undetermined */
+	uint64_t bytes_read;
+	double elapsed_s;
+};
+
+/* 0 when every offset was found (validation may still fail: see res->validated); -ENOENT when
+ * undetermined (res->reason says why); other -errno on memory errors. */
+int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
+		     struct discovery_result *res);
+
+/* A guest process/thread read through discovered offsets. */
+struct guest_task {
+	uint64_t addr;        /* task_struct VA */
+	int32_t pid, tgid, ppid;
+	char comm[17];
+	uint64_t mm;          /* 0 for kernel threads */
+	uint64_t pgd_pa;      /* page-table root of mm, 0 if none */
+	bool kernel_thread;
+};
+
+/* Walk the task list (and each group's threads); bounded by opts->max_tasks. Caller frees *tasks. */
+int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
+		     struct guest_task **tasks, size_t *ntasks);
+
+#endif
