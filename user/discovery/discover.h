@@ -38,6 +38,9 @@ struct discovery_result {
 	uint64_t page_offset_base;   /* direct map base */
 	uint64_t kernel_cr3;         /* root used to read kernel memory */
 	bool la57;
+	/* Found along the way, needed to walk threads; not part of the output formats. */
+	int64_t thread_ring;         /* list_head linking a thread group's tasks (thread_group/thread_node), -1 none */
+	uint32_t task_stride;        /* smallest distance between two task_structs seen: >= sizeof */
 	uint32_t ntasks;             /* tasks on the list (leaders) */
 	uint32_t nthreads;           /* all threads found */
 	/* validation against observations */

@@ -29,7 +29,8 @@ struct obs_set {
 
 int  obs_add(struct obs_set *s, const struct observation *o);
 void obs_free(struct obs_set *s);
-/* Distinct CR3 page-table roots (PCID and PTI bit dropped); returns count written (≤ max). */
+/* Distinct CR3 values masked with X86_CR3_ADDR_MASK (PCID bits 0-11 and bit 63 dropped, PTI bit 12
+ * kept: consumers decide whether it is a PTI user half); returns count written (≤ max). */
 size_t obs_distinct_roots(const struct obs_set *s, uint64_t *roots, size_t max);
 /* Number of switches: consecutive observations on one vCPU whose CR3 root differs (+1 per vCPU start). */
 size_t obs_switches(const struct obs_set *s);

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * workload — the guest side of the test harness (scripts/guest.sh builds it with gcc -static -pthread and puts
+ * it in the guest's initramfs as /bin/workload). One multi-call binary; the mode is argv[1], or the name it was
+ * started under:
+ *
+ *   vmot-sleep-*  (symlink name)   sleep forever; its comm is the symlink's name (the kernel takes comm from
+ *                                  the executed path), truncated to 15 bytes for longer names
+ *   workload threads N             comm "vmot-mt"; N extra threads named vmot-thr-1..N (PR_SET_NAME per thread)
+ *   workload tree DEPTH            vmot-tree0 → vmot-tree1 → … (a chain of DEPTH processes, each the child of
+ *                                  the one before)
+ *   workload tracee                comm "vmot-tracee"; sleeps (started by init, so real_parent = init)
+ *   workload tracer PID            comm "vmot-tracer"; PTRACE_SEIZEs PID, which is NOT its child: afterwards
+ *                                  task->parent (tracer) != task->real_parent (init) for PID
+ *   workload rename NAME           exec'd as "workload", then renames itself to NAME with prctl(PR_SET_NAME)
+ *   workload churn N               forks N short-lived children (comm "vmot-churn", 0–190 ms each), reaps
+ *                                  them and exits: leaves freed task_structs and pid gaps behind
+ *   workload churnd MS             daemon "vmot-churnd": every MS ms forks a "vmot-churn" child that exits
+ *                                  after a random 0–MS ms (processes that come and go while the VM is read)
+ *   workload paging                prints 5 if user space can map above 2^47 (5-level paging in use), else 4
+ *
+ * Every long-lived mode creates /run/vmot/ready/<comm> once it is fully set up, so init can wait for the
+ * whole workload before it announces VMOT-READY. Long-lived modes never exit (pause()).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READY_DIR "/run/vmot/ready"
+
+static void ready(const char *name)
+{
+	char path[256];
+	int fd;
+
+	mkdir("/run/vmot", 0755);
+	mkdir(READY_DIR, 0755);
+	snprintf(path, sizeof(path), READY_DIR "/%s", name);
+	fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	if (fd >= 0) {
+		dprintf(fd, "%d\n", getpid());
+		close(fd);
+	}
+}
+
+static void setname(const char *name)
+{
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+static void sleep_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static void msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static pthread_barrier_t barrier;
+
+static void *thread_main(void *arg)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "vmot-thr-%ld", (long)arg);
+	setname(name);
+	pthread_barrier_wait(&barrier);
+	/* Wake now and then, like any daemon: the vCPU then loads this process's CR3, which observers
+	 * (QMP sampling, BPF) need to see; between wake-ups the idle task keeps it (lazy TLB). */
+	for (;;)
+		msleep(20 + 7 * (long)arg);
+	return NULL;
+}
+
+static int mode_threads(int n)
+{
+	pthread_t t;
+
+	if (n < 1 || n > 64)
+		n = 4;
+	setname("vmot-mt");
+	pthread_barrier_init(&barrier, NULL, n + 1);
+	for (long i = 1; i <= n; i++)
+		if (pthread_create(&t, NULL, thread_main, (void *)i)) {
+			perror("workload: pthread_create");
+			return 1;
+		}
+	pthread_barrier_wait(&barrier);
+	ready("vmot-mt");
+	sleep_forever();
+	return 0;
+}
+
+static int mode_tree(int depth)
+{
+	char name[16];
+
+	if (depth < 1 || depth > 16)
+		depth = 3;
+	for (int level = 0;; level++) {
+		snprintf(name, sizeof(name), "vmot-tree%d", level);
+		setname(name);
+		if (level == depth - 1)
+			break;
+		pid_t child = fork();
+		if (child < 0) {
+			perror("workload: fork");
+			break;
+		}
+		if (child > 0)
+			sleep_forever();   /* the parent stays; the child goes one level deeper */
+	}
+	ready("vmot-tree");        /* by the deepest process, so the whole chain exists */
+	sleep_forever();
+	return 0;
+}
+
+static int mode_tracer(pid_t pid)
+{
+	setname("vmot-tracer");
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL)) {
+		fprintf(stderr, "workload: PTRACE_SEIZE %d: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	ready("vmot-tracer");
+	/* never waitpid(): the tracee keeps sleeping, seized but not stopped */
+	sleep_forever();
+	return 0;
+}
+
+static void churn_child(long max_ms)
+{
+	setname("vmot-churn");
+	msleep(max_ms > 0 ? rand() % max_ms : 0);
+	_exit(0);
+}
+
+static int mode_churn(int n)
+{
+	setname("vmot-churner");
+	srand(getpid());
+	for (int i = 0; i < n; i++) {
+		pid_t c = fork();
+		if (c == 0) {
+			srand(getpid());
+			churn_child(200);
+		}
+		msleep(10);
+	}
+	while (wait(NULL) > 0)
+		;
+	return 0;
+}
+
+static int mode_churnd(long ms)
+{
+	if (ms < 10)
+		ms = 500;
+	setname("vmot-churnd");
+	signal(SIGCHLD, SIG_IGN);   /* auto-reap */
+	srand(getpid());
+	ready("vmot-churnd");
+	for (;;) {
+		pid_t c = fork();
+		if (c == 0) {
+			srand(getpid());
+			churn_child(ms);
+		}
+		msleep(ms);
+	}
+	return 0;
+}
+
+static int mode_paging(void)
+{
+	/* A hint above the 47-bit user limit is honoured only with 5-level paging (the kernel then allows it). */
+	void *hint = (void *)(1UL << 52);
+	void *p = mmap(hint, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	printf("%d\n", p != MAP_FAILED && (unsigned long)p >= (1UL << 47) ? 5 : 4);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	const char *mode;
+
+	base = base ? base + 1 : argv[0];
+	if (strncmp(base, "vmot-", 5) == 0) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s", base);   /* comm as the kernel truncates it */
+		ready(name);
+		sleep_forever();
+	}
+	if (argc < 2) {
+		fprintf(stderr, "usage: workload threads N|tree DEPTH|tracee|tracer PID|rename NAME|churn N|"
+				"churnd MS|paging\n");
+		return 64;
+	}
+	mode = argv[1];
+	if (!strcmp(mode, "threads"))
+		return mode_threads(argc > 2 ? atoi(argv[2]) : 4);
+	if (!strcmp(mode, "tree"))
+		return mode_tree(argc > 2 ? atoi(argv[2]) : 3);
+	if (!strcmp(mode, "tracee")) {
+		setname("vmot-tracee");
+		ready("vmot-tracee");
+		sleep_forever();
+	}
+	if (!strcmp(mode, "tracer") && argc > 2)
+		return mode_tracer(atoi(argv[2]));
+	if (!strcmp(mode, "rename") && argc > 2) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s", argv[2]);
+		setname(name);
+		ready(name);
+		sleep_forever();
+	}
+	if (!strcmp(mode, "churn"))
+		return mode_churn(argc > 2 ? atoi(argv[2]) : 20);
+	if (!strcmp(mode, "churnd"))
+		return mode_churnd(argc > 2 ? atol(argv[2]) : 500);
+	if (!strcmp(mode, "paging"))
+		return mode_paging();
+	fprintf(stderr, "workload: unknown mode %s\n", mode);
+	return 64;
+}

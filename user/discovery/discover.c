@@ -1,0 +1,88 @@
+/*
+ * Offset discovery, end to end: kernel address space from observed CR3s → "swapper/0" in the kernel's
+ * data → init_task and the task_struct members (fields.c) → validation against the observed switches.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "common/log.h"
+#include "discovery/internal.h"
+
+const char *const task_field_names[TF_NR] = {
+	[TF_TASKS] = "tasks", [TF_PID] = "pid", [TF_TGID] = "tgid", [TF_COMM] = "comm",
+	[TF_MM] = "mm", [TF_ACTIVE_MM] = "active_mm", [TF_REAL_PARENT] = "real_parent",
+	[TF_PARENT] = "parent", [TF_CHILDREN] = "children", [TF_SIBLING] = "sibling", [TF_CRED] = "cred",
+};
+
+#define DEFAULT_MAX_BYTES (64ULL << 20)
+#define DEFAULT_MAX_TASKS 65536
+#define MAX_COMM_HITS     8
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void ctx_free(struct disc_ctx *c)
+{
+	for (size_t i = 0; i < c->nwin; i++)
+		free(c->win[i].buf);
+	free(c->win);
+	free(c->roots);
+	free(c->leaders);
+	free(c->threads);
+}
+
+int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
+		     struct discovery_result *res)
+{
+	struct disc_ctx c = { .pm = pm, .obs = obs, .res = res, .thread_ring_off = -1 };
+	uint64_t hits[MAX_COMM_HITS];
+	size_t nhits = 0;
+	double t0 = now_s();
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	res->thread_ring = -1;
+	for (int f = 0; f < TF_NR; f++)
+		set_undetermined(&res->task[f], "not reached");
+	set_undetermined(&res->mm_pgd, "not reached");
+	if (opts)
+		c.opts = *opts;
+	if (!c.opts.max_bytes)
+		c.opts.max_bytes = DEFAULT_MAX_BYTES;
+	if (!c.opts.max_tasks)
+		c.opts.max_tasks = DEFAULT_MAX_TASKS;
+	c.budget_start = pm->bytes_read;
+
+	err = kspace_setup(&c);
+	p_dbg("after kernel space setup: %llu bytes read", (unsigned long long)(pm->bytes_read - c.budget_start));
+	if (!err)
+		err = kspace_find_init_comm(&c, hits, MAX_COMM_HITS, &nhits);
+	p_dbg("after comm scan: %llu bytes read, %zu hits", (unsigned long long)(pm->bytes_read - c.budget_start), nhits);
+	if (!err && !nhits) {
+		snprintf(res->reason, sizeof(res->reason), "no \"swapper/0\" task name in the kernel's writable data");
+		err = -ENOENT;
+	}
+	if (!err)
+		err = fields_solve(&c, hits, nhits);
+	if (!err)
+		validate_observations(&c);
+	if (err == -E2BIG)
+		snprintf(res->reason, sizeof(res->reason), "read budget of %llu MiB spent before the offsets were found",
+			 (unsigned long long)(c.opts.max_bytes >> 20));
+
+	res->bytes_read = pm->bytes_read - c.budget_start;
+	res->elapsed_s = now_s() - t0;
+	ctx_free(&c);
+	if (err)
+		return err == -E2BIG ? -ENOENT : err;
+	for (int f = 0; f < TF_NR; f++)
+		if (!res->task[f].found)
+			return -ENOENT;
+	return res->mm_pgd.found ? 0 : -ENOENT;
+}

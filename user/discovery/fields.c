@@ -1,0 +1,956 @@
+/*
+ * The constraint solver: from one "swapper/0" comm in the kernel's data, find init_task and every
+ * task_struct member the outputs need. Each member is found by a property it has on its own — never by
+ * its position next to another member — and checked on every task sampled. Where the data cannot
+ * tell two members apart (real_parent/parent when nothing is ptraced, ...), the unrandomised
+ * declaration order decides only if the two sit exactly where that order puts them; otherwise the
+ * member stays undetermined.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "discovery/internal.h"
+
+#define MM_WINDOW 2048      /* mm_struct.pgd lies in the first 2 KiB (72..152 in every known kernel) */
+#define MAX_CANDS 256
+
+struct ring {
+	uint64_t *el;          /* elements (list_head VAs), head excluded */
+	size_t n;
+};
+
+/* Walk a circular list from head: every element's next->prev must point back. Bounded. */
+static int ring_walk(struct disc_ctx *c, uint64_t head, size_t max, struct ring *r)
+{
+	uint64_t cur = head, next, back;
+	size_t cap = 0;
+
+	r->el = NULL;
+	r->n = 0;
+	for (size_t i = 0; i <= max; i++) {
+		if (dctx_read_u64(c, cur, &next) || !dctx_is_kernel_ptr(c, next))
+			goto bad;
+		if (dctx_read_u64(c, next + 8, &back) || back != cur)
+			goto bad;
+		if (next == head)
+			return 0;
+		for (size_t k = 0; k < r->n && k < 4; k++)   /* cheap loop guard; max bounds the rest */
+			if (r->el[r->n - 1 - k] == next)
+				goto bad;
+		if (r->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *p = realloc(r->el, cap * sizeof(*p));
+			if (!p)
+				goto bad;
+			r->el = p;
+		}
+		r->el[r->n++] = next;
+		cur = next;
+	}
+bad:
+	free(r->el);
+	r->el = NULL;
+	r->n = 0;
+	return -EINVAL;
+}
+
+static bool read_comm(struct disc_ctx *c, uint64_t va, char out[17])
+{
+	memset(out, 0, 17);
+	return !dctx_read(c, va, out, 16) && comm_valid(out);
+}
+
+void set_offset(struct offset_result *r, int64_t off, double conf, const char *how)
+{
+	r->offset = off;
+	r->found = true;
+	r->confidence = conf;
+	snprintf(r->how, sizeof(r->how), "%s", how);
+}
+
+void set_undetermined(struct offset_result *r, const char *why)
+{
+	r->found = false;
+	r->offset = -1;
+	r->confidence = 0;
+	snprintf(r->how, sizeof(r->how), "undetermined: %s", why);
+}
+
+/* Read a task's window page by page; unreadable pages stay zero. */
+static int read_window(struct disc_ctx *c, uint64_t base, struct task_win *w)
+{
+	w->base = base;
+	w->buf = calloc(1, TASK_WINDOW);
+	if (!w->buf)
+		return -ENOMEM;
+	for (uint64_t off = 0; off < TASK_WINDOW;) {
+		uint64_t chunk = 4096 - ((base + off) & 4095);
+		if (chunk > TASK_WINDOW - off)
+			chunk = TASK_WINDOW - off;
+		int err = dctx_read(c, base + off, w->buf + off, chunk);
+		if (err == -E2BIG)
+			return err;
+		off += chunk;
+	}
+	return 0;
+}
+
+static bool in_set(const uint64_t *v, size_t n, uint64_t x)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == x)
+			return true;
+	return false;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static bool sorted_has(const uint64_t *v, size_t n, uint64_t x)
+{
+	return bsearch(&x, v, n, sizeof(*v), cmp_u64) != NULL;
+}
+
+/* ---- state of one attempt (one comm hit, one base) ---------------------------------------------- */
+
+struct solve {
+	struct disc_ctx *c;
+	uint64_t init;            /* init_task VA */
+	int64_t tasks, comm;
+	uint64_t *all;            /* sorted VAs of every known task (leaders + threads) */
+	size_t nall;
+	int64_t win;              /* usable window: no member lies at or beyond it */
+	int64_t mm, active_mm, pgd;
+	int64_t rp[2];            /* parent pointer candidates */
+	size_t nrp;
+};
+
+static bool is_task(const struct solve *s, uint64_t va)
+{
+	return sorted_has(s->all, s->nall, va);
+}
+
+static void rebuild_all(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	size_t n = c->nleaders + c->nthreads;
+
+	free(s->all);
+	s->all = malloc((n ? n : 1) * sizeof(*s->all));
+	if (!s->all) {
+		s->nall = 0;
+		return;
+	}
+	memcpy(s->all, c->leaders, c->nleaders * sizeof(*s->all));
+	memcpy(s->all + c->nleaders, c->threads, c->nthreads * sizeof(*s->all));
+	qsort(s->all, n, sizeof(*s->all), cmp_u64);
+	s->nall = n;
+}
+
+/* Smallest gap between two task_structs: objects never overlap, so it bounds sizeof from above and
+ * keeps a neighbour's members out of the search. */
+static void bound_window(struct solve *s)
+{
+	uint64_t best = TASK_WINDOW;
+
+	for (size_t i = 1; i < s->nall; i++) {
+		uint64_t d = s->all[i] - s->all[i - 1];
+		if (d && d < best)
+			best = d;
+	}
+	s->win = best < 512 ? TASK_WINDOW : (int64_t)best;
+	s->c->res->task_stride = (uint32_t)s->win;
+}
+
+static void free_windows(struct disc_ctx *c)
+{
+	for (size_t i = 0; i < c->nwin; i++)
+		free(c->win[i].buf);
+	free(c->win);
+	c->win = NULL;
+	c->nwin = 0;
+}
+
+/* Sample: init_task, the first tasks (pid 1, kthreadd), then evenly across the list so user
+ * processes (created last) are represented. */
+static int read_sample(struct disc_ctx *c)
+{
+	size_t n = c->nleaders, want = n < SAMPLE_TASKS ? n : SAMPLE_TASKS;
+	int err;
+
+	free_windows(c);
+	c->win = calloc(want, sizeof(*c->win));
+	if (!c->win)
+		return -ENOMEM;
+	for (size_t k = 0; k < want; k++) {
+		size_t i = k < 8 || n <= SAMPLE_TASKS ? k : 8 + (k - 8) * (n - 8) / (want - 8);
+		err = read_window(c, c->leaders[i], &c->win[c->nwin]);
+		c->win[c->nwin].leader = true;
+		c->nwin++;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- tasks and the base of init_task ---------------------------------------------------------- */
+
+/* A list head near the comm whose ring runs through tasks: every element, shifted by the same
+ * distance, holds a valid comm. Returns how many such rings were found; *best gets the longest. */
+static int find_tasks_ring(struct disc_ctx *c, uint64_t comm_va, const uint8_t *iw, uint64_t iw_base,
+			   uint64_t *head, struct ring *best)
+{
+	int found = 0;
+
+	best->el = NULL;
+	best->n = 0;
+	for (uint64_t L = iw_base; L + 16 <= iw_base + 2 * TASK_WINDOW; L += 8) {
+		uint64_t next, prev;
+		struct ring r;
+		char comm[17];
+		bool ok = true;
+
+		memcpy(&next, iw + (L - iw_base), 8);
+		memcpy(&prev, iw + (L - iw_base) + 8, 8);
+		if (next == L || !dctx_is_kernel_ptr(c, next) || !dctx_is_kernel_ptr(c, prev))
+			continue;
+		if (L <= comm_va && comm_va - L < 16)   /* overlaps the comm itself */
+			continue;
+		if (ring_walk(c, L, c->opts.max_tasks, &r) || !r.n)
+			continue;
+		for (size_t i = 0; i < r.n && ok; i++)
+			ok = read_comm(c, r.el[i] + (comm_va - L), comm);
+		if (ok) {
+			found++;
+			if (r.n > best->n) {
+				free(best->el);
+				*best = r;
+				*head = L;
+				continue;
+			}
+		}
+		free(r.el);
+	}
+	return found;
+}
+
+/* Candidate bases of init_task: values pointing into the window before both the comm and the tasks
+ * head, stored somewhere other than an empty list head at that address (real_parent, parent and
+ * group_leader of init_task all point at init_task itself). */
+static size_t base_candidates(const uint8_t *iw, uint64_t iw_base, uint64_t lo, uint64_t hi, uint64_t *out,
+			      size_t max)
+{
+	size_t nslots = (hi - lo) / 8 + 1, n = 0;
+	uint16_t *cnt = calloc(nslots, sizeof(*cnt));
+
+	if (!cnt)
+		return 0;
+	for (uint64_t p = iw_base; p + 8 <= iw_base + 2 * TASK_WINDOW; p += 8) {
+		uint64_t v;
+		memcpy(&v, iw + (p - iw_base), 8);
+		if (v < lo || v > hi || (v & 7) || p == v || p == v + 8)
+			continue;
+		if (cnt[(v - lo) / 8] < 0xffff)
+			cnt[(v - lo) / 8]++;
+	}
+	/* highest counts first, at least two references */
+	while (n < max) {
+		size_t bi = 0;
+		for (size_t i = 1; i < nslots; i++)
+			if (cnt[i] > cnt[bi])
+				bi = i;
+		if (cnt[bi] < 2)
+			break;
+		out[n++] = lo + bi * 8;
+		cnt[bi] = 0;
+	}
+	free(cnt);
+	return n;
+}
+
+/* ---- individual members ------------------------------------------------------------------------ */
+
+/* pid and tgid: 0 in init_task, distinct values in [1, PID_MAX_LIMIT) over the other group leaders,
+ * and some leader has pid 1. On leaders pid == tgid, so threads tell them apart. */
+static size_t pid_candidates(struct solve *s, int64_t *out, size_t max)
+{
+	struct disc_ctx *c = s->c;
+	size_t n = 0;
+	uint32_t *vals = malloc(c->nwin * sizeof(*vals));
+
+	if (!vals)
+		return 0;
+	for (int64_t o = 0; o + 4 <= s->win && n < max; o += 4) {
+		bool ok = win_u32(&c->win[0], o) == 0, one = false;
+		size_t nv = 0;
+		for (size_t i = 1; i < c->nwin && ok; i++) {
+			uint32_t v = win_u32(&c->win[i], o);
+			if (!c->win[i].leader)
+				continue;
+			ok = v >= 1 && v < PID_MAX_LIMIT;
+			one |= v == 1;
+			vals[nv++] = v;
+		}
+		if (!ok || !one || nv < 2)
+			continue;
+		for (size_t i = 0; i < nv && ok; i++)
+			for (size_t j = i + 1; j < nv && ok; j++)
+				ok = vals[i] != vals[j];
+		if (ok && !(o >= s->comm && o < s->comm + 16) && !(o >= s->tasks && o < s->tasks + 16))
+			out[n++] = o;
+	}
+	free(vals);
+	return n;
+}
+
+/* A PGD: a page whose kernel half repeats the kernel root's (every process PGD copies it). */
+static bool looks_like_pgd(struct disc_ctx *c, uint64_t pa, const uint64_t *kpgd)
+{
+	uint64_t pgd[512];
+	int same = 0, present = 0;
+
+	if (pa & 0xfff || c->pm->bytes_read - c->budget_start + 4096 > c->opts.max_bytes ||
+	    physmem_read(c->pm, pa, pgd, sizeof(pgd)))
+		return false;
+	for (int i = 256; i < 512; i++) {
+		present += kpgd[i] & 1;
+		same += (kpgd[i] & 1) && pgd[i] == kpgd[i];
+	}
+	return present && same * 4 >= present * 3;
+}
+
+static bool root_observed(const struct disc_ctx *c, uint64_t pa)
+{
+	for (size_t i = 0; i < c->nroots; i++)
+		if (c->roots[i] == pa || (!(pa & 0x1fff) && c->roots[i] == (pa | 0x1000)))
+			return true;
+	return false;
+}
+
+/* Direct-map VA → PA without a walk when the direct map is known. */
+static bool va_to_pa(struct disc_ctx *c, uint64_t va, uint64_t *pa)
+{
+	return !vmem_translate(&c->vm, va, pa);
+}
+
+/*
+ * mm, active_mm and mm_struct.pgd together: pointer members that are NULL in init_task's mm, non-NULL
+ * for user processes, and whose targets hold, at one common offset, the direct-map address of a PGD —
+ * some of which were observed in CR3. mm is NULL for every kernel thread; active_mm is not NULL for a
+ * kernel thread that is running (it borrows the last mm).
+ */
+static int solve_mm(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	struct discovery_result *r = c->res;
+	int64_t cand[MAX_CANDS];
+	size_t ncand = 0;
+	uint64_t kpgd[512];
+
+	if (physmem_read(c->pm, r->kernel_cr3, kpgd, sizeof(kpgd)))
+		return -EIO;
+
+	for (int64_t o = 0; o + 8 <= s->win && ncand < MAX_CANDS; o += 8) {
+		size_t nonzero = 0;
+		bool ok = true;
+		for (size_t i = 0; i < c->nwin && ok; i++) {
+			uint64_t v = win_u64(&c->win[i], o);
+			if (!c->win[i].leader)
+				continue;
+			ok = !v || dctx_is_kernel_ptr(c, v);
+			nonzero += v != 0;
+		}
+		if (ok && nonzero && o != s->tasks && o != s->tasks + 8)
+			cand[ncand++] = o;
+	}
+
+	/* For each candidate, the mm_struct offsets where every non-NULL target holds a PGD and some of
+	 * them were observed in CR3. */
+	int64_t good[MAX_CANDS], pgds[8];
+	size_t ngood = 0, npgds = 0;
+	uint8_t *mmbuf = malloc(MM_WINDOW);
+	if (!mmbuf)
+		return -ENOMEM;
+	for (size_t k = 0; k < ncand; k++) {
+		uint64_t targets[16];
+		size_t nt = 0;
+		for (size_t i = 0; i < c->nwin && nt < 16; i++) {
+			uint64_t v = win_u64(&c->win[i], cand[k]);
+			if (c->win[i].leader && v && !in_set(targets, nt, v))
+				targets[nt++] = v;
+		}
+		if (!nt || dctx_read(c, targets[0], mmbuf, MM_WINDOW))
+			continue;
+		for (int64_t g = 0; g + 8 <= MM_WINDOW; g += 8) {
+			uint64_t v, pa = 0;
+			int obs = 0;
+			bool ok = true;
+			memcpy(&v, mmbuf + g, 8);
+			if (!dctx_is_kernel_ptr(c, v) || (v & 0xfff))
+				continue;
+			for (size_t t = 0; t < nt && ok; t++) {
+				if (t && dctx_read_u64(c, targets[t] + g, &v))
+					ok = false;
+				else
+					ok = !(v & 0xfff) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, kpgd);
+				obs += ok && root_observed(c, pa);
+			}
+			if (!ok || !obs)
+				continue;
+			if (!in_set((const uint64_t *)pgds, npgds, (uint64_t)g) && npgds < 8)
+				pgds[npgds++] = g;
+			if (ngood < MAX_CANDS && (!ngood || good[ngood - 1] != cand[k]))
+				good[ngood++] = cand[k];
+		}
+	}
+	free(mmbuf);
+
+	if (npgds != 1) {
+		set_undetermined(&r->mm_pgd, npgds ? "two mm_struct offsets hold observed PGDs"
+						   : "no mm_struct member holds a PGD that was observed in CR3");
+		set_undetermined(&r->task[TF_MM], "no single pointer path to an mm_struct with an observed PGD");
+		set_undetermined(&r->task[TF_ACTIVE_MM], "no single pointer path to an mm_struct with an observed PGD");
+		return -ENOENT;
+	}
+	int64_t best_pgd = pgds[0];
+	s->pgd = best_pgd;
+	set_offset(&r->mm_pgd, best_pgd, 1.0, "holds a PGD whose address was observed in CR3");
+
+	/* Keep members whose every non-NULL target has a PGD at best_pgd. */
+	int64_t m[MAX_CANDS];
+	size_t nm = 0;
+	for (size_t k = 0; k < ngood; k++) {
+		bool ok = true;
+		for (size_t i = 0; i < c->nwin && ok; i++) {
+			uint64_t v = win_u64(&c->win[i], good[k]), pgd, pa;
+			if (!c->win[i].leader || !v)
+				continue;
+			ok = !dctx_read_u64(c, v + best_pgd, &pgd) && va_to_pa(c, pgd, &pa) && !(pa & 0xfff);
+		}
+		if (ok)
+			m[nm++] = good[k];
+	}
+	if (nm == 1) {
+		/* One member only: kernels always have both, so the other is absent or pointed elsewhere. */
+		set_offset(&r->task[TF_MM], m[0], 0.5, "only pointer to an mm_struct");
+		set_undetermined(&r->task[TF_ACTIVE_MM], "a single mm pointer member was found");
+		s->mm = m[0];
+		return 0;
+	}
+	if (nm != 2) {
+		set_undetermined(&r->task[TF_MM], nm ? "more than two members point to mm_structs" : "no member points to mm_structs");
+		set_undetermined(&r->task[TF_ACTIVE_MM], r->task[TF_MM].how + 14);
+		return -ENOENT;
+	}
+	/* mm is NULL wherever active_mm is NULL; a running kernel thread has only active_mm. */
+	int a_only = 0, b_only = 0;
+	for (size_t i = 0; i < c->nwin; i++) {
+		uint64_t a = win_u64(&c->win[i], m[0]), b = win_u64(&c->win[i], m[1]);
+		if (!c->win[i].leader)
+			continue;
+		a_only += a && !b;
+		b_only += b && !a;
+	}
+	if (a_only && b_only) {
+		set_undetermined(&r->task[TF_MM], "two mm pointers, each NULL where the other is not");
+		set_undetermined(&r->task[TF_ACTIVE_MM], "two mm pointers, each NULL where the other is not");
+		return -ENOENT;
+	}
+	if (a_only || b_only) {
+		s->mm = a_only ? m[1] : m[0];
+		s->active_mm = a_only ? m[0] : m[1];
+		set_offset(&r->task[TF_MM], s->mm, 1.0, "NULL for kernel threads, shared by a process's threads");
+		set_offset(&r->task[TF_ACTIVE_MM], s->active_mm, 1.0, "set where mm is NULL on a running kernel thread");
+		return 0;
+	}
+	if (m[1] == m[0] + 8) {
+		s->mm = m[0];
+		s->active_mm = m[1];
+		set_offset(&r->task[TF_MM], s->mm, 0.8, "equal to active_mm everywhere; declaration order (mm, active_mm)");
+		set_offset(&r->task[TF_ACTIVE_MM], s->active_mm, 0.8, "equal to mm everywhere; declaration order (mm, active_mm)");
+		return 0;
+	}
+	s->mm = m[0];   /* either will do for walking processes; neither is reported */
+	set_undetermined(&r->task[TF_MM], "mm and active_mm equal on every task and not adjacent");
+	set_undetermined(&r->task[TF_ACTIVE_MM], "mm and active_mm equal on every task and not adjacent");
+	return 0;
+}
+
+/*
+ * Threads are not on the tasks list: they hang off their leader on a ring (thread_group, or
+ * thread_node through signal->thread_head) whose other elements are tasks with the leader's mm and a
+ * valid comm. Finds the ring member with the most such threads.
+ */
+static void solve_threads(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	int64_t best = -1;
+	size_t best_n = 0;
+
+	c->thread_ring_off = -1;
+	if (s->mm < 0)
+		return;
+	for (int64_t o = 0; o + 16 <= s->win; o += 8) {
+		size_t threads = 0, bad = 0;
+		if (o == s->tasks)
+			continue;
+		for (size_t i = 1; i < c->nwin && bad == 0; i++) {
+			struct task_win *w = &c->win[i];
+			uint64_t head = w->base + o, next = win_u64(w, o), mm = win_u64(w, s->mm);
+			struct ring r;
+			if (!w->leader || !mm || next == head || !dctx_is_kernel_ptr(c, next))
+				continue;
+			if (ring_walk(c, head, 4096, &r))
+				continue;
+			size_t nonthread = 0;
+			for (size_t k = 0; k < r.n; k++) {
+				uint64_t x = r.el[k] - o, xmm;
+				char comm[17];
+				if (read_comm(c, x + s->comm, comm) && !dctx_read_u64(c, x + s->mm, &xmm) && xmm == mm &&
+				    !is_task(s, x))
+					threads++;
+				else
+					nonthread++;
+			}
+			bad += nonthread > 1;   /* at most the signal_struct's head */
+			free(r.el);
+		}
+		if (!bad && threads > best_n) {
+			best_n = threads;
+			best = o;
+		}
+	}
+	if (best < 0)
+		return;
+	c->thread_ring_off = best;
+	c->res->thread_ring = best;
+
+	/* Collect the threads of every leader (all of them, not just the sample). */
+	for (size_t i = 0; i < c->nleaders; i++) {
+		uint64_t mm;
+		struct ring r;
+		if (dctx_read_u64(c, c->leaders[i] + s->mm, &mm) || !mm)
+			continue;
+		if (ring_walk(c, c->leaders[i] + best, 4096, &r))
+			continue;
+		for (size_t k = 0; k < r.n; k++) {
+			uint64_t x = r.el[k] - best, xmm;
+			char comm[17];
+			if (!read_comm(c, x + s->comm, comm) || dctx_read_u64(c, x + s->mm, &xmm) || xmm != mm ||
+			    is_task(s, x))
+				continue;
+			uint64_t *p = realloc(c->threads, (c->nthreads + 1) * sizeof(*p));
+			if (!p)
+				break;
+			c->threads = p;
+			c->threads[c->nthreads++] = x;
+		}
+		free(r.el);
+	}
+	rebuild_all(s);
+}
+
+static int solve_pid_tgid(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	struct discovery_result *r = c->res;
+	int64_t p[8];
+	size_t np = pid_candidates(s, p, 8);
+
+	if (np == 0) {
+		set_undetermined(&r->task[TF_PID], "no member holds distinct process ids");
+		set_undetermined(&r->task[TF_TGID], "no member holds distinct process ids");
+		return -ENOENT;
+	}
+	if (np == 1) {
+		set_offset(&r->task[TF_PID], p[0], 0.5, "only member with distinct process ids");
+		set_undetermined(&r->task[TF_TGID], "one id member only");
+		return -ENOENT;
+	}
+	/* On a thread, pid differs from its leader's and tgid equals it. */
+	int score[8] = { 0 }, same[8] = { 0 };
+	size_t nthr = 0;
+	for (size_t t = 0; t < c->nthreads && nthr < 256; t++) {
+		uint64_t x = c->threads[t], leader = 0;
+		uint32_t xv, lv;
+		/* leader: the group member on the tasks list with the same mm */
+		uint64_t xmm;
+		if (dctx_read_u64(c, x + s->mm, &xmm))
+			continue;
+		for (size_t i = 0; i < c->nwin && !leader; i++)
+			if (c->win[i].leader && win_u64(&c->win[i], s->mm) == xmm)
+				leader = c->win[i].base;
+		if (!leader)
+			continue;
+		nthr++;
+		for (size_t k = 0; k < np; k++) {
+			if (dctx_read(c, x + p[k], &xv, 4) || dctx_read(c, leader + p[k], &lv, 4))
+				continue;
+			same[k] += xv == lv;
+			score[k] += xv != lv && xv > 0 && xv < PID_MAX_LIMIT;
+		}
+	}
+	if (nthr) {
+		int64_t pid = -1, tgid = -1;
+		size_t npid = 0, ntgid = 0;
+		for (size_t k = 0; k < np; k++) {
+			if ((size_t)score[k] == nthr) {
+				pid = p[k];
+				npid++;
+			} else if ((size_t)same[k] == nthr) {
+				tgid = p[k];
+				ntgid++;
+			}
+		}
+		if (npid == 1 && ntgid == 1) {
+			set_offset(&r->task[TF_PID], pid, 1.0, "distinct ids; differs between a leader and its threads");
+			set_offset(&r->task[TF_TGID], tgid, 1.0, "distinct ids; shared by a leader and its threads");
+			return 0;
+		}
+	}
+	if (np == 2 && p[1] == p[0] + 4) {
+		set_offset(&r->task[TF_PID], p[0], 0.8, "equal to tgid on every task; declaration order (pid, tgid)");
+		set_offset(&r->task[TF_TGID], p[1], 0.8, "equal to pid on every task; declaration order (pid, tgid)");
+		return 0;
+	}
+	set_undetermined(&r->task[TF_PID], nthr ? "threads do not single out pid and tgid" : "no threads to tell pid from tgid");
+	set_undetermined(&r->task[TF_TGID], nthr ? "threads do not single out pid and tgid" : "no threads to tell pid from tgid");
+	return -ENOENT;
+}
+
+/* Parent pointers: init_task's points to itself, every leader's to a known task, not always itself. */
+static void parent_candidates(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+
+	s->nrp = 0;
+	for (int64_t o = 0; o + 8 <= s->win; o += 8) {
+		size_t total = 0, hit = 0, notself = 0;
+		if (win_u64(&c->win[0], o) != s->init)
+			continue;
+		for (size_t i = 1; i < c->nwin; i++) {
+			uint64_t v = win_u64(&c->win[i], o);
+			if (!c->win[i].leader)
+				continue;
+			total++;
+			hit += is_task(s, v);
+			notself += v != c->win[i].base;
+		}
+		if (total && hit == total && notself) {
+			if (s->nrp < 2)
+				s->rp[s->nrp] = o;
+			s->nrp++;
+		}
+	}
+}
+
+/* children/sibling: the ring at P+children runs through the sibling members of P's children. Returns
+ * the parent-candidate index that the rings agree with, or -1. */
+static int solve_children(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	struct discovery_result *r = c->res;
+	int64_t found_c = -1, found_s = -1;
+	int nfound = 0;
+
+	if (!s->nrp) {
+		set_undetermined(&r->task[TF_CHILDREN], "no parent pointer to check children against");
+		set_undetermined(&r->task[TF_SIBLING], "no parent pointer to check children against");
+		return -1;
+	}
+	for (int64_t co = 0; co + 16 <= s->win; co += 8) {
+		struct ring ring;
+		uint64_t head = s->init + co;
+		if (co == s->tasks || win_u64(&c->win[0], co) == head)
+			continue;
+		if (ring_walk(c, head, c->opts.max_tasks, &ring) || !ring.n)
+			continue;
+		/* sibling offset: the first element minus some leader whose parent is init_task */
+		for (size_t i = 1; i < c->nwin; i++) {
+			int64_t so = (int64_t)(ring.el[0] - c->win[i].base);
+			bool ok = c->win[i].leader && so >= 0 && so + 16 <= s->win && so != co;
+			if (!ok || (win_u64(&c->win[i], s->rp[0]) != s->init &&
+				    (s->nrp < 2 || win_u64(&c->win[i], s->rp[1]) != s->init)))
+				continue;
+			/* every element of init's ring is a task whose parent is init */
+			for (size_t k = 0; k < ring.n && ok; k++) {
+				uint64_t x = ring.el[k] - so, p0 = 0, p1 = 0;
+				ok = is_task(s, x) && !dctx_read_u64(c, x + s->rp[0], &p0) &&
+				     (s->nrp < 2 || !dctx_read_u64(c, x + s->rp[1], &p1));
+				ok = ok && (p0 == s->init || (s->nrp >= 2 && p1 == s->init));
+			}
+			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent */
+			for (size_t j = 1; j < c->nwin && ok; j++) {
+				struct ring cr;
+				struct task_win *w = &c->win[j];
+				if (!w->leader)
+					continue;
+				if (win_u64(w, co) == w->base + co) {
+					cr.n = 0;
+					cr.el = NULL;
+				} else if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr)) {
+					ok = false;
+					break;
+				}
+				for (size_t k = 0; k < cr.n && ok; k++) {
+					uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
+					ok = is_task(s, x) && !dctx_read_u64(c, x + s->rp[0], &p0) &&
+					     (s->nrp < 2 || !dctx_read_u64(c, x + s->rp[1], &p1)) &&
+					     (p0 == w->base || (s->nrp >= 2 && p1 == w->base));
+				}
+				free(cr.el);
+			}
+			if (ok) {
+				if (nfound == 0 || found_c != co || found_s != so)
+					nfound++;
+				found_c = co;
+				found_s = so;
+				break;
+			}
+		}
+		free(ring.el);
+	}
+	if (nfound != 1) {
+		const char *why = nfound ? "more than one list pair fits children/sibling" : "no list pair fits children/sibling";
+		set_undetermined(&r->task[TF_CHILDREN], why);
+		set_undetermined(&r->task[TF_SIBLING], why);
+		return -1;
+	}
+	set_offset(&r->task[TF_CHILDREN], found_c, 1.0, "ring through the sibling members of the tasks naming this one parent");
+	set_offset(&r->task[TF_SIBLING], found_s, 1.0, "on the parent's children ring");
+	if (s->nrp < 2)
+		return 0;
+	/* A task whose two parent pointers differ (ptraced) sits on its real parent's children ring. */
+	for (size_t i = 0; i < c->nleaders; i++) {
+		uint64_t x = c->leaders[i], p0, p1;
+		if (dctx_read_u64(c, x + s->rp[0], &p0) || dctx_read_u64(c, x + s->rp[1], &p1) || p0 == p1)
+			continue;
+		struct ring cr;
+		if (ring_walk(c, p0 + found_c, c->opts.max_tasks, &cr))
+			continue;
+		bool in0 = in_set(cr.el, cr.n, x + found_s);
+		free(cr.el);
+		return in0 ? 0 : 1;
+	}
+	return -1;
+}
+
+static void solve_parents(struct solve *s, int real_idx)
+{
+	struct discovery_result *r = s->c->res;
+
+	if (s->nrp == 1) {
+		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], 0.6, "only parent pointer (kernel without a separate one?)");
+		set_offset(&r->task[TF_PARENT], s->rp[0], 0.6, "only parent pointer");
+	} else if (s->nrp == 2 && real_idx >= 0) {
+		set_offset(&r->task[TF_REAL_PARENT], s->rp[real_idx], 1.0, "a ptraced task is on this parent's children list");
+		set_offset(&r->task[TF_PARENT], s->rp[!real_idx], 1.0, "differs from real_parent on a ptraced task");
+	} else if (s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && r->task[TF_CHILDREN].found &&
+		   r->task[TF_CHILDREN].offset == s->rp[1] + 8) {
+		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], 0.8, "equal to parent everywhere; declaration order (real_parent, parent, children)");
+		set_offset(&r->task[TF_PARENT], s->rp[1], 0.8, "equal to real_parent everywhere; declaration order");
+	} else {
+		const char *why = s->nrp > 2 ? "more than two members point to parent tasks"
+			       : s->nrp ? "real_parent and parent equal on every task (nothing ptraced)"
+					: "no member points to parent tasks";
+		set_undetermined(&r->task[TF_REAL_PARENT], why);
+		set_undetermined(&r->task[TF_PARENT], why);
+	}
+}
+
+/* init_cred: root ids and capability sets inheritable = 0, permitted/effective/bounding full. Returns
+ * the offset of the capability sets, or -1. */
+static int init_cred_caps(struct disc_ctx *c, uint64_t va)
+{
+	uint8_t b[160];
+	uint64_t q[4];
+
+	if (dctx_read(c, va, b, sizeof(b)))
+		return -1;
+	for (int p = 36; p + 32 <= (int)sizeof(b); p += 4) {
+		int zeros = 0;
+		memcpy(q, b + p, sizeof(q));
+		/* permitted = CAP_FULL_SET, a run of low ones (not a pointer); effective and bounding
+		 * nearly full subsets of it (old kernels dropped CAP_SETPCAP from them) */
+		if (q[0] != 0 || (q[1] & (q[1] + 1)) || __builtin_popcountll(q[1]) < 30 ||
+		    (q[2] & ~q[1]) || __builtin_popcountll(q[2]) < 29 || (q[3] & ~q[1]) ||
+		    __builtin_popcountll(q[3]) < 29)
+			continue;
+		for (int z = p - 36; z < p; z++)   /* the eight ids and securebits before them */
+			zeros += b[z] == 0;
+		if (zeros >= 32)
+			return p;
+	}
+	return -1;
+}
+
+/* Any task's cred: the ids before the capability sets come as uid, gid, suid, sgid, euid, egid,
+ * fsuid, fsgid — and outside set-id programs uid == suid == euid == fsuid and likewise for gids. */
+static bool cred_ids_plausible(struct disc_ctx *c, uint64_t va, int caps)
+{
+	uint32_t id[9];
+
+	if (dctx_read(c, va + caps - 36, id, sizeof(id)))
+		return false;
+	for (int k = 36 - 32; k >= 0; k -= 4) {   /* ids end 0 or 4 bytes before the caps (securebits, pad) */
+		uint32_t *u = (uint32_t *)((uint8_t *)id + k);
+		if (u[0] == u[2] && u[0] == u[4] && u[0] == u[6] && u[1] == u[3] && u[1] == u[5] && u[1] == u[7])
+			return true;
+	}
+	return false;
+}
+
+static void solve_cred(struct solve *s)
+{
+	struct disc_ctx *c = s->c;
+	struct discovery_result *r = c->res;
+	int64_t cand[8];
+	size_t n = 0;
+
+	for (int64_t o = 0; o + 8 <= s->win && n < 8; o += 8) {
+		uint64_t v = win_u64(&c->win[0], o);
+		size_t total = 0, plausible = 0;
+		int caps;
+		bool ok = dctx_is_kernel_ptr(c, v) && (v < s->init || v >= s->init + (uint64_t)s->win);
+		if (!ok || (caps = init_cred_caps(c, v)) < 0)
+			continue;
+		for (size_t i = 1; i < c->nwin && ok; i++) {
+			uint64_t t = win_u64(&c->win[i], o);
+			ok = dctx_is_kernel_ptr(c, t) && (t < c->win[i].base || t >= c->win[i].base + (uint64_t)s->win);
+			total++;
+			plausible += ok && cred_ids_plausible(c, t, caps);
+		}
+		if (ok && plausible * 10 >= total * 9)
+			cand[n++] = o;
+	}
+	for (size_t k = 0; k < n; k++)
+		p_dbg("cred candidate %lld", (long long)cand[k]);
+	if (n == 1) {
+		set_offset(&r->task[TF_CRED], cand[0], 0.9, "only pointer to a struct cred (init_task's is init_cred)");
+		return;
+	}
+	if (n == 2 && cand[1] == cand[0] + 8) {
+		set_offset(&r->task[TF_CRED], cand[1], 0.8, "two cred pointers; declaration order (real_cred, cred)");
+		return;
+	}
+	set_undetermined(&r->task[TF_CRED], n > 2 ? "more than two members point to a struct cred"
+				  : n ? "real_cred and cred not adjacent: cannot tell them apart" : "no pointer to a struct cred");
+}
+
+/* Every leader's comm must be valid at the found offset. */
+static bool check_comms(struct solve *s)
+{
+	char comm[17];
+
+	for (size_t i = 0; i < s->c->nleaders; i++)
+		if (!read_comm(s->c, s->c->leaders[i] + s->comm, comm))
+			return false;
+	return true;
+}
+
+/* Attempt the whole solution for one (comm hit, base) pair. 0 when tasks/comm/init are consistent. */
+static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, uint64_t tasks_head,
+			   const struct ring *tr)
+{
+	struct discovery_result *r = c->res;
+	struct solve s = { .c = c, .init = base, .tasks = (int64_t)(tasks_head - base),
+			   .comm = (int64_t)(comm_va - base), .mm = -1, .active_mm = -1, .pgd = -1 };
+	int err;
+
+	free(c->leaders);
+	c->nleaders = tr->n + 1;
+	c->leaders = malloc(c->nleaders * sizeof(*c->leaders));
+	if (!c->leaders)
+		return -ENOMEM;
+	c->leaders[0] = base;
+	for (size_t i = 0; i < tr->n; i++)
+		c->leaders[i + 1] = tr->el[i] - s.tasks;
+	free(c->threads);
+	c->threads = NULL;
+	c->nthreads = 0;
+	rebuild_all(&s);
+	bound_window(&s);
+	if (s.comm + 16 > s.win || s.tasks + 16 > s.win || !check_comms(&s)) {
+		free(s.all);
+		return -ENOENT;
+	}
+	err = read_sample(c);
+	if (err)
+		goto out;
+
+	parent_candidates(&s);
+	if (!s.nrp) {   /* wrong base: nothing points back at it the way parents do */
+		err = -ENOENT;
+		goto out;
+	}
+	r->init_task = base;
+	set_offset(&r->task[TF_TASKS], s.tasks, 1.0, "circular list from init_task through every task's comm");
+	set_offset(&r->task[TF_COMM], s.comm, 1.0, "\"swapper/0\" in init_task, a valid name on every task");
+
+	solve_mm(&s);
+	solve_threads(&s);
+	parent_candidates(&s);   /* again: a parent may be a thread, known only now */
+	solve_pid_tgid(&s);
+	solve_parents(&s, solve_children(&s));
+	solve_cred(&s);
+	r->ntasks = (uint32_t)c->nleaders;
+	r->nthreads = (uint32_t)(c->nleaders + c->nthreads);
+	err = 0;
+out:
+	free(s.all);
+	return err;
+}
+
+int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
+{
+	int solved = 0, err = -ENOENT;
+	uint8_t *iw = malloc(2 * TASK_WINDOW);
+
+	if (!iw)
+		return -ENOMEM;
+	for (size_t h = 0; h < nhits && !solved; h++) {
+		uint64_t comm_va = hits[h], iw_base = (comm_va & ~7ULL) - TASK_WINDOW, head = 0;
+		uint64_t bases[4];
+		struct ring tr;
+
+		memset(iw, 0, 2 * TASK_WINDOW);
+		for (uint64_t off = 0, chunk; off < 2 * TASK_WINDOW; off += chunk) {
+			chunk = 4096 - ((iw_base + off) & 4095);
+			if (chunk > 2 * TASK_WINDOW - off)
+				chunk = 2 * TASK_WINDOW - off;
+			if (dctx_read(c, iw_base + off, iw + off, chunk) == -E2BIG) {
+				err = -E2BIG;
+				goto out;
+			}
+		}
+		int nrings = find_tasks_ring(c, comm_va, iw, iw_base, &head, &tr);
+		if (!nrings)
+			continue;
+		if (nrings > 1)
+			p_dbg("comm hit %#llx: %d rings fit tasks, taking the longest", (unsigned long long)comm_va, nrings);
+		uint64_t lo = (head > comm_va ? head : comm_va + 16) - TASK_WINDOW;
+		uint64_t hi = head < comm_va ? head : comm_va;
+		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, 4);
+		for (size_t b = 0; b < nb && !solved; b++) {
+			err = solve_with_base(c, bases[b], comm_va, head, &tr);
+			if (!err)
+				solved = 1;
+			else if (err == -E2BIG || err == -ENOMEM)
+				break;
+		}
+		free(tr.el);
+		if (err == -E2BIG || err == -ENOMEM)
+			break;
+	}
+out:
+	free(iw);
+	if (!solved && err == -ENOENT && !c->res->reason[0])
+		snprintf(c->res->reason, sizeof(c->res->reason),
+			 "no \"swapper/0\" in the kernel's data starts a task list (%zu candidates)", nhits);
+	return solved ? 0 : err;
+}

@@ -1,0 +1,77 @@
+/* Private to user/discovery: the state one discovery run shares between its steps. */
+#ifndef VMOT_DISCOVERY_INTERNAL_H
+#define VMOT_DISCOVERY_INTERNAL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "discovery/discover.h"
+
+/* Largest task_struct we consider (the biggest known x86_64 one is ~9.8 KiB; randstruct adds none). */
+#define TASK_WINDOW      16384
+/* Tasks whose whole window is read to find candidates; the rest are checked field by field. */
+#define SAMPLE_TASKS     96
+#define MAX_RING         65536
+#define PID_MAX_LIMIT    4194304
+
+struct task_win {
+	uint64_t base;        /* task_struct VA */
+	uint8_t *buf;         /* TASK_WINDOW bytes from base, or NULL when unreadable */
+	bool leader;          /* on the tasks list */
+};
+
+struct disc_ctx {
+	struct physmem *pm;
+	const struct obs_set *obs;
+	struct discovery_opts opts;
+	struct discovery_result *res;
+	struct vmem vm;
+	uint64_t budget_start;       /* pm->bytes_read when the run started */
+
+	uint64_t *roots;             /* distinct observed CR3 roots */
+	size_t nroots;
+
+	/* every leader on the tasks list (VA of task_struct), init_task first */
+	uint64_t *leaders;
+	size_t nleaders;
+	/* windows of a sample of tasks (leaders first, then threads found) */
+	struct task_win *win;
+	size_t nwin;
+	/* threads found through the thread ring (not on the tasks list) */
+	uint64_t *threads;
+	size_t nthreads;
+	int64_t thread_ring_off;     /* list_head linking a group's threads, -1 if not found */
+};
+
+/* Budgeted, checked reads of kernel virtual memory. */
+int  dctx_read(struct disc_ctx *c, uint64_t va, void *buf, size_t len);
+int  dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v);
+bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va);
+bool comm_valid(const char *s);
+
+/* steps */
+int kspace_setup(struct disc_ctx *c);                 /* kernel root, paging mode, direct map */
+int kspace_find_init_comm(struct disc_ctx *c, uint64_t *hits, size_t max, size_t *nhits);
+int fields_solve(struct disc_ctx *c, const uint64_t *comm_hits, size_t nhits);
+void validate_observations(struct disc_ctx *c);
+
+/* set a field */
+void set_offset(struct offset_result *r, int64_t off, double conf, const char *how);
+void set_undetermined(struct offset_result *r, const char *why);
+
+/* Window access helpers (bounds-checked against TASK_WINDOW). */
+static inline uint64_t win_u64(const struct task_win *w, int64_t off)
+{
+	uint64_t v = 0;
+	if (w->buf && off >= 0 && off + 8 <= TASK_WINDOW)
+		__builtin_memcpy(&v, w->buf + off, 8);
+	return v;
+}
+static inline uint32_t win_u32(const struct task_win *w, int64_t off)
+{
+	uint32_t v = 0;
+	if (w->buf && off >= 0 && off + 4 <= TASK_WINDOW)
+		__builtin_memcpy(&v, w->buf + off, 4);
+	return v;
+}
+
+#endif

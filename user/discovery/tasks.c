@@ -1,0 +1,119 @@
+/* The guest's processes read through discovered offsets: the tasks list, each group's threads. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "discovery/discover.h"
+
+struct walker {
+	struct vmem vm;
+	const struct discovery_result *r;
+	struct guest_task *v;
+	size_t n, cap, max;
+};
+
+static int64_t off(const struct walker *w, enum task_field f)
+{
+	return w->r->task[f].found ? w->r->task[f].offset : -1;
+}
+
+static int read_task(struct walker *w, uint64_t t, struct guest_task *g)
+{
+	uint32_t v32;
+	uint64_t p;
+
+	memset(g, 0, sizeof(*g));
+	g->addr = t;
+	if (vmem_read(&w->vm, t + w->r->task[TF_COMM].offset, g->comm, 16))
+		return -EFAULT;
+	g->comm[16] = 0;
+	for (int i = 0; i < 16 && g->comm[i]; i++)   /* hostile names: keep them printable */
+		if ((unsigned char)g->comm[i] < 0x20 || (unsigned char)g->comm[i] > 0x7e)
+			g->comm[i] = '?';
+	g->pid = off(w, TF_PID) >= 0 && !vmem_read_u32(&w->vm, t + off(w, TF_PID), &v32) ? (int32_t)v32 : -1;
+	g->tgid = off(w, TF_TGID) >= 0 && !vmem_read_u32(&w->vm, t + off(w, TF_TGID), &v32) ? (int32_t)v32 : g->pid;
+	g->ppid = -1;
+	/* ppid as /proc shows it: the parent's tgid */
+	int64_t id_off = off(w, TF_TGID) >= 0 ? off(w, TF_TGID) : off(w, TF_PID);
+	if (off(w, TF_REAL_PARENT) >= 0 && id_off >= 0 && !vmem_read_u64(&w->vm, t + off(w, TF_REAL_PARENT), &p) &&
+	    p && !vmem_read_u32(&w->vm, p + id_off, &v32))
+		g->ppid = (int32_t)v32;
+	if (off(w, TF_MM) >= 0 && !vmem_read_u64(&w->vm, t + off(w, TF_MM), &p)) {
+		g->mm = p;
+		g->kernel_thread = !p;
+		uint64_t pgd;
+		if (p && w->r->mm_pgd.found && !vmem_read_u64(&w->vm, p + w->r->mm_pgd.offset, &pgd))
+			vmem_translate(&w->vm, pgd, &g->pgd_pa);
+	}
+	return 0;
+}
+
+static int push(struct walker *w, uint64_t t)
+{
+	if (w->n >= w->max)
+		return -E2BIG;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 256;
+		struct guest_task *p = realloc(w->v, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		w->v = p;
+		w->cap = cap;
+	}
+	if (read_task(w, t, &w->v[w->n]))
+		return -EFAULT;
+	w->n++;
+	return 0;
+}
+
+int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
+		     struct guest_task **tasks, size_t *ntasks)
+{
+	struct walker w = { .r = res, .max = opts && opts->max_tasks ? opts->max_tasks : 65536 };
+	int64_t tasks_off = res->task[TF_TASKS].offset;
+	uint64_t head, cur, next;
+	int err = 0;
+
+	*tasks = NULL;
+	*ntasks = 0;
+	if (!res->task[TF_TASKS].found || !res->task[TF_COMM].found || !res->init_task)
+		return -ENOENT;
+	vmem_init(&w.vm, pm, res->kernel_cr3, res->la57);
+	w.vm.page_offset_base = res->page_offset_base;
+
+	head = res->init_task + tasks_off;
+	cur = head;
+	/* Bounded walk: at most max tasks, each next->prev must point back (a crafted list cannot loop us). */
+	for (size_t i = 0; i <= w.max; i++) {
+		uint64_t t = cur - tasks_off, back;
+		if ((err = push(&w, t)))
+			break;
+		if (res->thread_ring >= 0 && w.v[w.n - 1].mm) {
+			uint64_t th = t + res->thread_ring, tn;
+			for (size_t k = 0; k < 4096 && !vmem_read_u64(&w.vm, th, &tn) && tn != t + res->thread_ring; k++) {
+				uint64_t x = tn - res->thread_ring, mm;
+				th = tn;
+				/* skip the signal_struct's list head: not a task of this group */
+				if (vmem_read_u64(&w.vm, x + res->task[TF_MM].offset, &mm) || mm != w.v[w.n - 1].mm)
+					continue;
+				if (x == t || (err = push(&w, x)))
+					break;
+			}
+			if (err == -EFAULT)
+				err = 0;
+			if (err)
+				break;
+		}
+		if (vmem_read_u64(&w.vm, cur, &next) || vmem_read_u64(&w.vm, next + 8, &back) || back != cur) {
+			err = -EFAULT;
+			break;
+		}
+		cur = next;
+		if (cur == head)
+			break;
+	}
+	if (cur != head && !err)
+		err = -E2BIG;
+	*tasks = w.v;
+	*ntasks = w.n;
+	return err;
+}
