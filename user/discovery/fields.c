@@ -15,6 +15,7 @@
 
 #define MM_WINDOW 2048      /* mm_struct.pgd lies in the first 2 KiB (72..152 in every known kernel) */
 #define MAX_CANDS 256
+#define MAX_BASES 256     /* values referenced twice or more near init_task's comm */
 
 struct ring {
 	uint64_t *el;          /* elements (list_head VAs), head excluded */
@@ -595,16 +596,25 @@ static int solve_pid_tgid(struct solve *s)
 			score[k] += xv != lv && xv > 0 && xv < PID_MAX_LIMIT;
 		}
 	}
+	for (size_t k = 0; k < np; k++)
+		p_dbg("id member %lld: differs on %d, same on %d of %zu threads", (long long)p[k], score[k], same[k], nthr);
+	/* tgid: the same on every thread as on its leader. pid: differs on threads, and on every leader
+	 * equals tgid (which rules out other per-task sequence numbers, e.g. sched_ext's). */
 	if (nthr) {
 		int64_t pid = -1, tgid = -1;
 		size_t npid = 0, ntgid = 0;
-		for (size_t k = 0; k < np; k++) {
-			if ((size_t)score[k] == nthr) {
-				pid = p[k];
-				npid++;
-			} else if ((size_t)same[k] == nthr) {
+		for (size_t k = 0; k < np; k++)
+			if ((size_t)same[k] == nthr) {
 				tgid = p[k];
 				ntgid++;
+			}
+		for (size_t k = 0; k < np && ntgid == 1; k++) {
+			bool eq = (size_t)score[k] == nthr;
+			for (size_t i = 0; i < c->nwin && eq; i++)
+				eq = !c->win[i].leader || win_u32(&c->win[i], p[k]) == win_u32(&c->win[i], tgid);
+			if (eq) {
+				pid = p[k];
+				npid++;
 			}
 		}
 		if (npid == 1 && ntgid == 1) {
@@ -612,10 +622,31 @@ static int solve_pid_tgid(struct solve *s)
 			set_offset(&r->task[TF_TGID], tgid, 1.0, "distinct ids; shared by a leader and its threads");
 			return 0;
 		}
+		/* Another member holds a copy of the pid (sched_ext keeps one in 6.12+): only the
+		 * declaration order, pid right before tgid, tells the real one. */
+		if (npid > 1 && ntgid == 1 && in_set((const uint64_t *)p, np, (uint64_t)(tgid - 4))) {
+			set_offset(&r->task[TF_PID], tgid - 4, 0.8, "a copy of it exists elsewhere; declaration order (pid, tgid)");
+			set_offset(&r->task[TF_TGID], tgid, 1.0, "distinct ids; shared by a leader and its threads");
+			return 0;
+		}
 	}
-	if (np == 2 && p[1] == p[0] + 4) {
-		set_offset(&r->task[TF_PID], p[0], 0.8, "equal to tgid on every task; declaration order (pid, tgid)");
-		set_offset(&r->task[TF_TGID], p[1], 0.8, "equal to pid on every task; declaration order (pid, tgid)");
+	/* No threads: pid and tgid are the one pair of id members equal on every leader. */
+	size_t npairs = 0;
+	int64_t pa = -1, pb = -1;
+	for (size_t k = 0; k < np; k++)
+		for (size_t l = k + 1; l < np; l++) {
+			bool eq = true;
+			for (size_t i = 0; i < c->nwin && eq; i++)
+				eq = !c->win[i].leader || win_u32(&c->win[i], p[k]) == win_u32(&c->win[i], p[l]);
+			if (eq) {
+				npairs++;
+				pa = p[k];
+				pb = p[l];
+			}
+		}
+	if (npairs == 1 && pb == pa + 4) {
+		set_offset(&r->task[TF_PID], pa, 0.8, "equal to tgid on every task; declaration order (pid, tgid)");
+		set_offset(&r->task[TF_TGID], pb, 0.8, "equal to pid on every task; declaration order (pid, tgid)");
 		return 0;
 	}
 	set_undetermined(&r->task[TF_PID], nthr ? "threads do not single out pid and tgid" : "no threads to tell pid from tgid");
@@ -793,12 +824,12 @@ static int init_cred_caps(struct disc_ctx *c, uint64_t va)
  * fsuid, fsgid — and outside set-id programs uid == suid == euid == fsuid and likewise for gids. */
 static bool cred_ids_plausible(struct disc_ctx *c, uint64_t va, int caps)
 {
-	uint32_t id[9];
+	uint32_t id[10];
 
-	if (dctx_read(c, va + caps - 36, id, sizeof(id)))
+	if (dctx_read(c, va + caps - 40, id, sizeof(id)))
 		return false;
-	for (int k = 36 - 32; k >= 0; k -= 4) {   /* ids end 0 or 4 bytes before the caps (securebits, pad) */
-		uint32_t *u = (uint32_t *)((uint8_t *)id + k);
+	for (int k = 0; k <= 1; k++) {   /* ids end 4 or 8 bytes before the caps (securebits, padding) */
+		uint32_t *u = id + k;
 		if (u[0] == u[2] && u[0] == u[4] && u[0] == u[6] && u[1] == u[3] && u[1] == u[5] && u[1] == u[7])
 			return true;
 	}
@@ -816,7 +847,7 @@ static void solve_cred(struct solve *s)
 		uint64_t v = win_u64(&c->win[0], o);
 		size_t total = 0, plausible = 0;
 		int caps;
-		bool ok = dctx_is_kernel_ptr(c, v) && (v < s->init || v >= s->init + (uint64_t)s->win);
+		bool ok = dctx_is_kernel_ptr(c, v) && v != s->init;   /* init_cred may follow init_task closely */
 		if (!ok || (caps = init_cred_caps(c, v)) < 0)
 			continue;
 		for (size_t i = 1; i < c->nwin && ok; i++) {
@@ -825,6 +856,7 @@ static void solve_cred(struct solve *s)
 			total++;
 			plausible += ok && cred_ids_plausible(c, t, caps);
 		}
+		p_dbg("cred? %lld: ok %d, %zu of %zu plausible", (long long)o, ok, plausible, total);
 		if (ok && plausible * 10 >= total * 9)
 			cand[n++] = o;
 	}
@@ -876,6 +908,8 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 	rebuild_all(&s);
 	bound_window(&s);
 	if (s.comm + 16 > s.win || s.tasks + 16 > s.win || !check_comms(&s)) {
+		p_dbg("  base %#llx: comm/tasks beyond the %lld-byte window, or a bad comm", (unsigned long long)base,
+		      (long long)s.win);
 		free(s.all);
 		return -ENOENT;
 	}
@@ -885,6 +919,7 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 
 	parent_candidates(&s);
 	if (!s.nrp) {   /* wrong base: nothing points back at it the way parents do */
+		p_dbg("  base %#llx: no parent pointers", (unsigned long long)base);
 		err = -ENOENT;
 		goto out;
 	}
@@ -906,6 +941,37 @@ out:
 	return err;
 }
 
+/* Cheap test of a base before reading any window: some member of init_task that points at the base
+ * must, in the first tasks on the list, point at tasks of the list too (init_task's real_parent,
+ * parent and group_leader point at itself; a leader's parents are leaders). */
+static bool base_plausible(struct disc_ctx *c, uint64_t base, const uint8_t *iw, uint64_t iw_base,
+			   uint64_t head, const struct ring *tr)
+{
+	enum { CHECK = 16 };
+	uint64_t tasks_off = head - base, leaders[CHECK + 1];
+	size_t n = tr->n < CHECK ? tr->n : CHECK;
+
+	for (size_t i = 0; i < n; i++)
+		leaders[i] = tr->el[i] - tasks_off;
+	leaders[n] = base;
+	for (uint64_t p = base; p + 8 <= iw_base + 2 * TASK_WINDOW && p < base + TASK_WINDOW; p += 8) {
+		uint64_t v, x;
+		size_t good = 0, notself = 0;
+		memcpy(&v, iw + (p - iw_base), 8);
+		if (v != base || p == base || p == base + 8)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			if (dctx_read_u64(c, leaders[i] + (p - base), &x))
+				break;
+			good += in_set(leaders, n + 1, x) || x == base;
+			notself += x != leaders[i];
+		}
+		if (n && good == n && notself)
+			return true;
+	}
+	return false;
+}
+
 int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 {
 	int solved = 0, err = -ENOENT;
@@ -915,7 +981,7 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 		return -ENOMEM;
 	for (size_t h = 0; h < nhits && !solved; h++) {
 		uint64_t comm_va = hits[h], iw_base = (comm_va & ~7ULL) - TASK_WINDOW, head = 0;
-		uint64_t bases[4];
+		uint64_t bases[MAX_BASES];
 		struct ring tr;
 
 		memset(iw, 0, 2 * TASK_WINDOW);
@@ -935,9 +1001,14 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 			p_dbg("comm hit %#llx: %d rings fit tasks, taking the longest", (unsigned long long)comm_va, nrings);
 		uint64_t lo = (head > comm_va ? head : comm_va + 16) - TASK_WINDOW;
 		uint64_t hi = head < comm_va ? head : comm_va;
-		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, 4);
+		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, MAX_BASES);
+		p_dbg("comm %#llx: tasks ring at %#llx with %zu tasks, %zu base candidates", (unsigned long long)comm_va,
+		      (unsigned long long)head, tr.n, nb);
 		for (size_t b = 0; b < nb && !solved; b++) {
+			if (!base_plausible(c, bases[b], iw, iw_base, head, &tr))
+				continue;
 			err = solve_with_base(c, bases[b], comm_va, head, &tr);
+			p_dbg("  base %#llx: %d", (unsigned long long)bases[b], err);
 			if (!err)
 				solved = 1;
 			else if (err == -E2BIG || err == -ENOMEM)

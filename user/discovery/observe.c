@@ -29,7 +29,8 @@ void obs_free(struct obs_set *s)
 	s->n = s->cap = 0;
 }
 
-/* Roots in order of first appearance; a CR3 of 0 (a sample that carried only a GS base) is no root. */
+/* Roots (CR3 & X86_CR3_ADDR_MASK: PCID and bit 63 dropped, the PTI bit kept, so a PTI process gives two)
+ * in order of first appearance; a CR3 of 0 (a sample that carried only a GS base) is no root. */
 size_t obs_distinct_roots(const struct obs_set *s, uint64_t *roots, size_t max)
 {
 	size_t n = 0;
