@@ -48,6 +48,7 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 
 	memset(res, 0, sizeof(*res));
 	res->thread_ring = -1;
+	res->percpu_current = -1;
 	for (int f = 0; f < TF_NR; f++)
 		set_undetermined(&res->task[f], "not reached");
 	set_undetermined(&res->mm_pgd, "not reached");
@@ -70,8 +71,10 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 	}
 	if (!err)
 		err = fields_solve(&c, hits, nhits);
-	if (!err)
+	if (!err) {
 		validate_observations(&c);
+		find_current_tasks(&c);
+	}
 	if (err == -E2BIG)
 		snprintf(res->reason, sizeof(res->reason), "read budget of %llu MiB spent before the offsets were found",
 			 (unsigned long long)(c.opts.max_bytes >> 20));

@@ -50,6 +50,15 @@ struct discovery_result {
 	char reason[256];            /* why not validated / undetermined */
 	uint64_t bytes_read;
 	double elapsed_s;
+	/* per-vCPU current task, from the GS base (per-CPU area) each vCPU was observed with */
+	int64_t percpu_current;      /* offset of the current-task pointer in the per-CPU area, -1 unknown */
+	uint32_t ncurrent;
+	struct vcpu_current {
+		uint32_t vcpu;
+		uint64_t task;           /* task_struct VA */
+		int32_t pid;
+		char comm[17];
+	} current[64];
 };
 
 /* 0 when every offset was found (validation may still fail: see res->validated); -ENOENT when

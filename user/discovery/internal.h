@@ -53,6 +53,7 @@ int kspace_setup(struct disc_ctx *c);                 /* kernel root, paging mod
 int kspace_find_init_comm(struct disc_ctx *c, uint64_t *hits, size_t max, size_t *nhits);
 int fields_solve(struct disc_ctx *c, const uint64_t *comm_hits, size_t nhits);
 void validate_observations(struct disc_ctx *c);
+void find_current_tasks(struct disc_ctx *c);
 
 /* set a field */
 void set_offset(struct offset_result *r, int64_t off, double conf, const char *how);
