@@ -148,7 +148,8 @@ static void rebuild_all(struct solve *s)
 		return;
 	}
 	memcpy(s->all, c->leaders, c->nleaders * sizeof(*s->all));
-	memcpy(s->all + c->nleaders, c->threads, c->nthreads * sizeof(*s->all));
+	if (c->nthreads)
+		memcpy(s->all + c->nleaders, c->threads, c->nthreads * sizeof(*s->all));
 	qsort(s->all, n, sizeof(*s->all), cmp_u64);
 	s->nall = n;
 }
