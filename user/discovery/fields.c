@@ -14,7 +14,8 @@
 #include "discovery/internal.h"
 
 #define MM_WINDOW 2048      /* mm_struct.pgd lies in the first 2 KiB (72..152 in every known kernel) */
-#define MAX_CANDS 256
+#define MM_FIRST  512       /* ... and is looked for in the first 512 bytes before the rest */
+#define MAX_CANDS (TASK_WINDOW / 8)
 #define MAX_BASES 256     /* values referenced twice or more near init_task's comm */
 
 struct ring {
@@ -79,17 +80,17 @@ void set_undetermined(struct offset_result *r, const char *why)
 	snprintf(r->how, sizeof(r->how), "undetermined: %s", why);
 }
 
-/* Read a task's window page by page; unreadable pages stay zero. */
-static int read_window(struct disc_ctx *c, uint64_t base, struct task_win *w)
+/* Read a task's window (len bytes, the rest zero) page by page; unreadable pages stay zero. */
+static int read_window(struct disc_ctx *c, uint64_t base, uint64_t len, struct task_win *w)
 {
 	w->base = base;
 	w->buf = calloc(1, TASK_WINDOW);
 	if (!w->buf)
 		return -ENOMEM;
-	for (uint64_t off = 0; off < TASK_WINDOW;) {
+	for (uint64_t off = 0; off < len;) {
 		uint64_t chunk = 4096 - ((base + off) & 4095);
-		if (chunk > TASK_WINDOW - off)
-			chunk = TASK_WINDOW - off;
+		if (chunk > len - off)
+			chunk = len - off;
 		int err = dctx_read(c, base + off, w->buf + off, chunk);
 		if (err == -E2BIG)
 			return err;
@@ -129,7 +130,16 @@ struct solve {
 	int64_t mm, active_mm, pgd;
 	int64_t rp[2];            /* parent pointer candidates */
 	size_t nrp;
+	uint32_t by_order;        /* members decided by declaration order (bit per enum task_field) */
 };
+
+/* A member decided only by the unrandomised declaration order: kept only if the layout turns out to
+ * show that order (see check_canonical). */
+static void set_by_order(struct solve *s, enum task_field f, int64_t off, const char *how)
+{
+	set_offset(&s->c->res->task[f], off, 0.8, how);
+	s->by_order |= 1u << f;
+}
 
 static bool is_task(const struct solve *s, uint64_t va)
 {
@@ -180,7 +190,7 @@ static void free_windows(struct disc_ctx *c)
 
 /* Sample: init_task, the first tasks (pid 1, kthreadd), then evenly across the list so user
  * processes (created last) are represented. */
-static int read_sample(struct disc_ctx *c)
+static int read_sample(struct disc_ctx *c, uint64_t len)
 {
 	size_t n = c->nleaders, want = n < SAMPLE_TASKS ? n : SAMPLE_TASKS;
 	int err;
@@ -191,7 +201,7 @@ static int read_sample(struct disc_ctx *c)
 		return -ENOMEM;
 	for (size_t k = 0; k < want; k++) {
 		size_t i = k < 8 || n <= SAMPLE_TASKS ? k : 8 + (k - 8) * (n - 8) / (want - 8);
-		err = read_window(c, c->leaders[i], &c->win[c->nwin]);
+		err = read_window(c, c->leaders[i], len, &c->win[c->nwin]);
 		c->win[c->nwin].leader = true;
 		c->nwin++;
 		if (err)
@@ -350,12 +360,21 @@ static int solve_mm(struct solve *s)
 {
 	struct disc_ctx *c = s->c;
 	struct discovery_result *r = c->res;
-	int64_t cand[MAX_CANDS];
-	size_t ncand = 0;
+	int64_t *cand = malloc(2 * MAX_CANDS * sizeof(*cand)), *good = cand + MAX_CANDS, pgds[8];
+	size_t ncand = 0, ngood = 0, npgds = 0;
 	uint64_t kpgd[512];
+	uint8_t *mmbuf = malloc(MM_WINDOW);
 
-	if (physmem_read(c->pm, r->kernel_cr3, kpgd, sizeof(kpgd)))
+	if (!cand || !mmbuf) {
+		free(cand);
+		free(mmbuf);
+		return -ENOMEM;
+	}
+	if (physmem_read(c->pm, r->kernel_cr3, kpgd, sizeof(kpgd))) {
+		free(cand);
+		free(mmbuf);
 		return -EIO;
+	}
 
 	for (int64_t o = 0; o + 8 <= s->win && ncand < MAX_CANDS; o += 8) {
 		size_t nonzero = 0;
@@ -372,59 +391,59 @@ static int solve_mm(struct solve *s)
 	}
 
 	/* For each candidate, the mm_struct offsets where every non-NULL target holds a PGD and some of
-	 * them were observed in CR3. */
-	int64_t good[MAX_CANDS], pgds[8];
-	size_t ngood = 0, npgds = 0;
-	uint8_t *mmbuf = malloc(MM_WINDOW);
-	if (!mmbuf)
-		return -ENOMEM;
-	for (size_t k = 0; k < ncand; k++) {
-		uint64_t targets[16];
-		size_t nt = 0;
-		for (size_t i = 0; i < c->nwin && nt < 16; i++) {
-			uint64_t v = win_u64(&c->win[i], cand[k]);
-			if (c->win[i].leader && v && !in_set(targets, nt, v))
-				targets[nt++] = v;
-		}
-		if (!nt || dctx_read(c, targets[0], mmbuf, MM_WINDOW))
-			continue;
-		for (int64_t g = 0; g + 8 <= MM_WINDOW; g += 8) {
-			uint64_t v, pa = 0;
-			int obs = 0;
-			bool ok = true;
-			memcpy(&v, mmbuf + g, 8);
-			if (!dctx_is_kernel_ptr(c, v) || (v & 0xfff))
-				continue;
-			for (size_t t = 0; t < nt && ok; t++) {
-				if (t && dctx_read_u64(c, targets[t] + g, &v))
-					ok = false;
-				else
-					ok = !(v & 0xfff) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, kpgd);
-				obs += ok && root_observed(c, pa);
+	 * them were observed in CR3: first within MM_FIRST bytes, then (if none) the whole MM_WINDOW. */
+	for (int64_t lo = 0, hi = MM_FIRST; !npgds && lo < MM_WINDOW; lo = hi, hi = MM_WINDOW) {
+		for (size_t k = 0; k < ncand; k++) {
+			uint64_t targets[16];
+			size_t nt = 0;
+			for (size_t i = 0; i < c->nwin && nt < 16; i++) {
+				uint64_t v = win_u64(&c->win[i], cand[k]);
+				if (c->win[i].leader && v && !in_set(targets, nt, v))
+					targets[nt++] = v;
 			}
-			if (!ok || !obs)
+			if (!nt || dctx_read(c, targets[0] + lo, mmbuf, hi - lo))
 				continue;
-			if (!in_set((const uint64_t *)pgds, npgds, (uint64_t)g) && npgds < 8)
-				pgds[npgds++] = g;
-			if (ngood < MAX_CANDS && (!ngood || good[ngood - 1] != cand[k]))
-				good[ngood++] = cand[k];
+			for (int64_t g = lo; g + 8 <= hi; g += 8) {
+				uint64_t v, pa = 0;
+				int obs = 0;
+				bool ok = true;
+				memcpy(&v, mmbuf + (g - lo), 8);
+				if (!dctx_is_kernel_ptr(c, v) || (v & 0xfff))
+					continue;
+				for (size_t t = 0; t < nt && ok; t++) {
+					if (t && dctx_read_u64(c, targets[t] + g, &v))
+						ok = false;
+					else
+						ok = !(v & 0xfff) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, kpgd);
+					obs += ok && root_observed(c, pa);
+				}
+				if (!ok || !obs)
+					continue;
+				if (!in_set((const uint64_t *)pgds, npgds, (uint64_t)g) && npgds < 8)
+					pgds[npgds++] = g;
+				if (ngood < MAX_CANDS && (!ngood || good[ngood - 1] != cand[k]))
+					good[ngood++] = cand[k];
+			}
 		}
 	}
 	free(mmbuf);
 
+	p_dbg("mm: %zu pointer members, %zu lead to PGDs, %zu pgd offsets", ncand, ngood, npgds);
+	for (size_t k = 0; k < npgds; k++)
+		p_dbg("  mm_struct pgd candidate %lld", (long long)pgds[k]);
 	if (npgds != 1) {
 		set_undetermined(&r->mm_pgd, npgds ? "two mm_struct offsets hold observed PGDs"
 						   : "no mm_struct member holds a PGD that was observed in CR3");
 		set_undetermined(&r->task[TF_MM], "no single pointer path to an mm_struct with an observed PGD");
 		set_undetermined(&r->task[TF_ACTIVE_MM], "no single pointer path to an mm_struct with an observed PGD");
-		return -ENOENT;
+		{ free(cand); return -ENOENT; }
 	}
 	int64_t best_pgd = pgds[0];
 	s->pgd = best_pgd;
 	set_offset(&r->mm_pgd, best_pgd, 1.0, "holds a PGD whose address was observed in CR3");
 
 	/* Keep members whose every non-NULL target has a PGD at best_pgd. */
-	int64_t m[MAX_CANDS];
+	int64_t m[64];
 	size_t nm = 0;
 	for (size_t k = 0; k < ngood; k++) {
 		bool ok = true;
@@ -434,20 +453,21 @@ static int solve_mm(struct solve *s)
 				continue;
 			ok = !dctx_read_u64(c, v + best_pgd, &pgd) && va_to_pa(c, pgd, &pa) && !(pa & 0xfff);
 		}
-		if (ok)
+		if (ok && nm < 64)
 			m[nm++] = good[k];
 	}
 	if (nm == 1) {
-		/* One member only: kernels always have both, so the other is absent or pointed elsewhere. */
-		set_offset(&r->task[TF_MM], m[0], 0.5, "only pointer to an mm_struct");
-		set_undetermined(&r->task[TF_ACTIVE_MM], "a single mm pointer member was found");
+		/* Kernels always have both: one alone means the other was missed, so this one may be
+		 * anything that points at mm_structs. Walk processes with it, report neither. */
 		s->mm = m[0];
-		return 0;
+		set_undetermined(&r->task[TF_MM], "a single member leads to mm_structs; mm and active_mm come in pairs");
+		set_undetermined(&r->task[TF_ACTIVE_MM], "a single member leads to mm_structs; mm and active_mm come in pairs");
+		{ free(cand); return -ENOENT; }
 	}
 	if (nm != 2) {
 		set_undetermined(&r->task[TF_MM], nm ? "more than two members point to mm_structs" : "no member points to mm_structs");
 		set_undetermined(&r->task[TF_ACTIVE_MM], r->task[TF_MM].how + 14);
-		return -ENOENT;
+		{ free(cand); return -ENOENT; }
 	}
 	/* mm is NULL wherever active_mm is NULL; a running kernel thread has only active_mm. */
 	int a_only = 0, b_only = 0;
@@ -461,26 +481,26 @@ static int solve_mm(struct solve *s)
 	if (a_only && b_only) {
 		set_undetermined(&r->task[TF_MM], "two mm pointers, each NULL where the other is not");
 		set_undetermined(&r->task[TF_ACTIVE_MM], "two mm pointers, each NULL where the other is not");
-		return -ENOENT;
+		{ free(cand); return -ENOENT; }
 	}
 	if (a_only || b_only) {
 		s->mm = a_only ? m[1] : m[0];
 		s->active_mm = a_only ? m[0] : m[1];
 		set_offset(&r->task[TF_MM], s->mm, 1.0, "NULL for kernel threads, shared by a process's threads");
 		set_offset(&r->task[TF_ACTIVE_MM], s->active_mm, 1.0, "set where mm is NULL on a running kernel thread");
-		return 0;
+		{ free(cand); return 0; }
 	}
 	if (m[1] == m[0] + 8) {
 		s->mm = m[0];
 		s->active_mm = m[1];
-		set_offset(&r->task[TF_MM], s->mm, 0.8, "equal to active_mm everywhere; declaration order (mm, active_mm)");
-		set_offset(&r->task[TF_ACTIVE_MM], s->active_mm, 0.8, "equal to mm everywhere; declaration order (mm, active_mm)");
-		return 0;
+		set_by_order(s, TF_MM, s->mm, "equal to active_mm everywhere; declaration order (mm, active_mm)");
+		set_by_order(s, TF_ACTIVE_MM, s->active_mm, "equal to mm everywhere; declaration order (mm, active_mm)");
+		{ free(cand); return 0; }
 	}
 	s->mm = m[0];   /* either will do for walking processes; neither is reported */
 	set_undetermined(&r->task[TF_MM], "mm and active_mm equal on every task and not adjacent");
 	set_undetermined(&r->task[TF_ACTIVE_MM], "mm and active_mm equal on every task and not adjacent");
-	return 0;
+	{ free(cand); return 0; }
 }
 
 /*
@@ -626,7 +646,7 @@ static int solve_pid_tgid(struct solve *s)
 		/* Another member holds a copy of the pid (sched_ext keeps one in 6.12+): only the
 		 * declaration order, pid right before tgid, tells the real one. */
 		if (npid > 1 && ntgid == 1 && in_set((const uint64_t *)p, np, (uint64_t)(tgid - 4))) {
-			set_offset(&r->task[TF_PID], tgid - 4, 0.8, "a copy of it exists elsewhere; declaration order (pid, tgid)");
+			set_by_order(s, TF_PID, tgid - 4, "a copy of it exists elsewhere; declaration order (pid, tgid)");
 			set_offset(&r->task[TF_TGID], tgid, 1.0, "distinct ids; shared by a leader and its threads");
 			return 0;
 		}
@@ -646,8 +666,8 @@ static int solve_pid_tgid(struct solve *s)
 			}
 		}
 	if (npairs == 1 && pb == pa + 4) {
-		set_offset(&r->task[TF_PID], pa, 0.8, "equal to tgid on every task; declaration order (pid, tgid)");
-		set_offset(&r->task[TF_TGID], pb, 0.8, "equal to pid on every task; declaration order (pid, tgid)");
+		set_by_order(s, TF_PID, pa, "equal to tgid on every task; declaration order (pid, tgid)");
+		set_by_order(s, TF_TGID, pb, "equal to pid on every task; declaration order (pid, tgid)");
 		return 0;
 	}
 	set_undetermined(&r->task[TF_PID], nthr ? "threads do not single out pid and tgid" : "no threads to tell pid from tgid");
@@ -674,6 +694,7 @@ static void parent_candidates(struct solve *s)
 			notself += v != c->win[i].base;
 		}
 		if (total && hit == total && notself) {
+			p_dbg("parent pointer candidate %lld", (long long)o);
 			if (s->nrp < 2)
 				s->rp[s->nrp] = o;
 			s->nrp++;
@@ -772,20 +793,30 @@ static int solve_children(struct solve *s)
 	return -1;
 }
 
+/*
+ * real_parent vs parent. They differ only on a ptraced task. Since 2.6.30 a traced task stays on its
+ * real parent's children list; before, ptrace moved it to the tracer's. So where the unrandomised
+ * declaration order (real_parent, parent, children) is visible it decides; the ptrace evidence decides
+ * only for randomised layouts, which exist only in kernels (4.13+) with the modern rule.
+ */
 static void solve_parents(struct solve *s, int real_idx)
 {
 	struct discovery_result *r = s->c->res;
+	bool order = s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && r->task[TF_CHILDREN].found &&
+		     r->task[TF_CHILDREN].offset == s->rp[1] + 8;
 
 	if (s->nrp == 1) {
-		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], 0.6, "only parent pointer (kernel without a separate one?)");
-		set_offset(&r->task[TF_PARENT], s->rp[0], 0.6, "only parent pointer");
+		set_offset(&r->task[TF_PARENT], s->rp[0], 0.6, "the only parent pointer");
+		set_undetermined(&r->task[TF_REAL_PARENT], "a single parent pointer member: it is reported as parent");
+	} else if (order) {
+		const char *how = real_idx == 0 ? "declaration order (real_parent, parent, children); a ptraced task agrees"
+				: real_idx == 1 ? "declaration order (real_parent, parent, children); ptrace moved a child (pre-2.6.25)"
+						: "equal to parent everywhere; declaration order (real_parent, parent, children)";
+		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], real_idx == 0 ? 1.0 : 0.8, how);
+		set_offset(&r->task[TF_PARENT], s->rp[1], real_idx == 0 ? 1.0 : 0.8, how);
 	} else if (s->nrp == 2 && real_idx >= 0) {
 		set_offset(&r->task[TF_REAL_PARENT], s->rp[real_idx], 1.0, "a ptraced task is on this parent's children list");
 		set_offset(&r->task[TF_PARENT], s->rp[!real_idx], 1.0, "differs from real_parent on a ptraced task");
-	} else if (s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && r->task[TF_CHILDREN].found &&
-		   r->task[TF_CHILDREN].offset == s->rp[1] + 8) {
-		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], 0.8, "equal to parent everywhere; declaration order (real_parent, parent, children)");
-		set_offset(&r->task[TF_PARENT], s->rp[1], 0.8, "equal to real_parent everywhere; declaration order");
 	} else {
 		const char *why = s->nrp > 2 ? "more than two members point to parent tasks"
 			       : s->nrp ? "real_parent and parent equal on every task (nothing ptraced)"
@@ -837,7 +868,8 @@ static bool cred_ids_plausible(struct disc_ctx *c, uint64_t va, int caps)
 	return false;
 }
 
-static void solve_cred(struct solve *s)
+/* Returns how many members point to a struct cred (0 before 2.6.29, when struct cred was added). */
+static size_t solve_cred(struct solve *s)
 {
 	struct disc_ctx *c = s->c;
 	struct discovery_result *r = c->res;
@@ -863,16 +895,30 @@ static void solve_cred(struct solve *s)
 	}
 	for (size_t k = 0; k < n; k++)
 		p_dbg("cred candidate %lld", (long long)cand[k]);
-	if (n == 1) {
+	if (n == 1)
 		set_offset(&r->task[TF_CRED], cand[0], 0.9, "only pointer to a struct cred (init_task's is init_cred)");
+	else if (n == 2 && cand[1] == cand[0] + 8)
+		set_by_order(s, TF_CRED, cand[1], "two cred pointers; declaration order (real_cred, cred)");
+	else
+		set_undetermined(&r->task[TF_CRED], n > 2 ? "more than two members point to a struct cred"
+					  : n ? "real_cred and cred not adjacent: cannot tell them apart" : "no pointer to a struct cred");
+	return n;
+}
+
+/* Declaration order may break a tie only in a layout that visibly keeps it: real_parent, parent,
+ * children, sibling back to back (a chain no randomised layout shows by chance). */
+static void check_canonical(struct solve *s)
+{
+	const struct offset_result *t = s->c->res->task;
+	bool canonical = s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && t[TF_CHILDREN].found &&
+			 t[TF_CHILDREN].offset == s->rp[1] + 8 && t[TF_SIBLING].found &&
+			 t[TF_SIBLING].offset == t[TF_CHILDREN].offset + 16;
+
+	if (canonical)
 		return;
-	}
-	if (n == 2 && cand[1] == cand[0] + 8) {
-		set_offset(&r->task[TF_CRED], cand[1], 0.8, "two cred pointers; declaration order (real_cred, cred)");
-		return;
-	}
-	set_undetermined(&r->task[TF_CRED], n > 2 ? "more than two members point to a struct cred"
-				  : n ? "real_cred and cred not adjacent: cannot tell them apart" : "no pointer to a struct cred");
+	for (int f = 0; f < TF_NR; f++)
+		if (s->by_order & (1u << f))
+			set_undetermined(&s->c->res->task[f], "tie broken only by declaration order, and this layout is randomised");
 }
 
 /* Every leader's comm must be valid at the found offset. */
@@ -914,7 +960,7 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 		free(s.all);
 		return -ENOENT;
 	}
-	err = read_sample(c);
+	err = read_sample(c, (uint64_t)s.win);
 	if (err)
 		goto out;
 
@@ -932,8 +978,12 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 	solve_threads(&s);
 	parent_candidates(&s);   /* again: a parent may be a thread, known only now */
 	solve_pid_tgid(&s);
-	solve_parents(&s, solve_children(&s));
-	solve_cred(&s);
+	/* struct cred (2.6.29+) dates the kernel after the ptrace revamp (2.6.25), from which on a traced
+	 * task stays on its real parent's children list: only then does ptrace evidence say which is which */
+	bool modern = solve_cred(&s) > 0;
+	int real_idx = solve_children(&s);
+	solve_parents(&s, modern ? real_idx : -1);
+	check_canonical(&s);
 	r->ntasks = (uint32_t)c->nleaders;
 	r->nthreads = (uint32_t)(c->nleaders + c->nthreads);
 	err = 0;
@@ -1005,15 +1055,41 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, MAX_BASES);
 		p_dbg("comm %#llx: tasks ring at %#llx with %zu tasks, %zu base candidates", (unsigned long long)comm_va,
 		      (unsigned long long)head, tr.n, nb);
-		for (size_t b = 0; b < nb && !solved; b++) {
-			if (!base_plausible(c, bases[b], iw, iw_base, head, &tr))
-				continue;
-			err = solve_with_base(c, bases[b], comm_va, head, &tr);
-			p_dbg("  base %#llx: %d", (unsigned long long)bases[b], err);
-			if (!err)
-				solved = 1;
-			else if (err == -E2BIG || err == -ENOMEM)
+		/* Usually one base is plausible. When several are, every constraint holds for each (they are
+		 * shifted copies of one another), so solve each and keep the one that determines the most
+		 * members; on a tie, the highest (closest to comm: a shifted base sits below the object). */
+		uint64_t plaus[8];
+		size_t np = 0;
+		for (size_t b = 0; b < nb && np < 8; b++)
+			if (base_plausible(c, bases[b], iw, iw_base, head, &tr))
+				plaus[np++] = bases[b];
+		int best_score = -1;
+		uint64_t best = 0;
+		for (size_t b = 0; b < np && np > 1; b++) {
+			for (int f = 0; f < TF_NR; f++)
+				set_undetermined(&c->res->task[f], "not reached");
+			set_undetermined(&c->res->mm_pgd, "not reached");
+			err = solve_with_base(c, plaus[b], comm_va, head, &tr);
+			if (err == -E2BIG || err == -ENOMEM)
 				break;
+			int score = 0;
+			for (int f = 0; f < TF_NR; f++)
+				score += c->res->task[f].found;
+			score += c->res->mm_pgd.found;
+			p_dbg("  base %#llx: %d, %d members", (unsigned long long)plaus[b], err, score);
+			if (!err && (score > best_score || (score == best_score && plaus[b] > best))) {
+				best_score = score;
+				best = plaus[b];
+			}
+		}
+		if (np == 1)
+			best = plaus[0];
+		if (best && err != -E2BIG && err != -ENOMEM) {
+			for (int f = 0; f < TF_NR; f++)
+				set_undetermined(&c->res->task[f], "not reached");
+			set_undetermined(&c->res->mm_pgd, "not reached");
+			err = solve_with_base(c, best, comm_va, head, &tr);
+			solved = !err;
 		}
 		free(tr.el);
 		if (err == -E2BIG || err == -ENOMEM)
