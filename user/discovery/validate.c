@@ -56,8 +56,11 @@ void validate_observations(struct disc_ctx *c)
 		}
 	}
 	for (size_t i = 0; i < c->nroots; i++) {
+		/* an exact match first; the PTI user half (PGD | 4 KiB) only when no PGD sits there itself */
 		int owners = 0;
 		for (size_t j = 0; j < npgd; j++)
+			owners += pgds[j] == c->roots[i];
+		for (size_t j = 0; j < npgd && !owners; j++)
 			owners += pgd_matches(pgds[j], c->roots[i]);
 		if (owners > 1)
 			contradiction = true;
