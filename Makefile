@@ -66,6 +66,9 @@ $(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h)
 	$(if $(Q),@echo "  TEST-CC $@")
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
+# tests that #include the synthetic-guest generator rebuild when it changes
+$(UNIT_BINS) $(TOOL_BINS): $(wildcard tests/synth/*.c tests/synth/*.h)
+
 $(OUT)/tools/%: tests/tools/%.c $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  TOOL-CC $@")
@@ -80,14 +83,14 @@ deps:
 	$(Q)scripts/install-deps.sh
 
 unit-test: $(UNIT_BINS)
-	$(Q)scripts/run-unit-tests.sh $(UNIT_BINS)
+	$(Q)scripts/run-tests.sh --no-guest $(UNIT_BINS)
 
 guest-test: all
-	$(Q)scripts/run-guest-tests.sh
+	$(Q)scripts/run-tests.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)$(MAKE) --no-print-directory unit-test guest-test
+	$(Q)scripts/run-tests.sh $(UNIT_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -100,3 +103,46 @@ clean:
 	rm -rf build build-san $(BIN)
 
 .PHONY: all vmlinux deps unit-test guest-test test demo bench clean
+
+# ---- fuzzing (issue 7) ----------------------------------------------------------------------------
+# `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="elfcore qmp"]` builds every libFuzzer target of tests/fuzz/
+# (clang, -fsanitize=fuzzer,address,undefined) into build-fuzz/ and runs each for FUZZ_SECONDS on its seed
+# corpus tests/fuzz/corpus/<target>/; new inputs and crashes go to fuzz-out/<target>/, and the executions
+# are appended to tests/fuzz/EXECUTIONS.md. `make fuzz-build` only builds.
+FUZZ_OUT      := build-fuzz
+FUZZ_SECONDS  ?= 60
+FUZZ_CC       ?= clang
+FUZZ_CFLAGS   := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iuser -Itests/unit $(shell pkg-config --cflags json-c 2>/dev/null) \
+		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := $(sort $(wildcard user/mem/*.c user/arch/*.c user/discovery/*.c user/common/*.c user/session/*.c))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_ALL      := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_TARGETS  ?= $(FUZZ_ALL)
+FUZZ_BINS     := $(patsubst %,$(FUZZ_OUT)/fuzz_%,$(FUZZ_ALL))
+
+$(FUZZ_OUT)/user/%.o: user/%.c $(shell find user -name '*.h')
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ-CC $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS) $(wildcard tests/synth/*.[ch] tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ-LD $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB_OBJS) -ljson-c -lz -lm -o $@
+
+# seed corpus generator (checked-in output; rerun `make fuzz-seeds` after changing it)
+$(FUZZ_OUT)/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_LIB_OBJS) $(wildcard tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $< $(FUZZ_LIB_OBJS) -ljson-c -lz -lm -o $@
+
+.SECONDARY: $(FUZZ_LIB_OBJS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-seeds: $(FUZZ_OUT)/gen_seeds
+	$(Q)$(FUZZ_OUT)/gen_seeds tests/fuzz/corpus
+
+fuzz: $(FUZZ_BINS)
+	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+.PHONY: fuzz fuzz-build fuzz-seeds

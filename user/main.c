@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd/cmd.h"
+#include "common/json_writer.h"
 #include "common/log.h"
 
 #define VMOT_VERSION "0.1.0"
@@ -17,6 +18,11 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "offsets", cmd_offsets, "discover and validate task_struct/mm_struct offsets of a guest" },
 	{ "probe",   cmd_probe,   "list KVM hooks and CR3 sources this host offers" },
+	{ "ps",      cmd_ps,      "list the guest's processes (discovers offsets first)" },
+	{ "list",    cmd_list,    "list the VMs (QEMU processes) on this host" },
+	{ "live",    cmd_live,    "stream the guests' process activity (switch, fork, exec, exit)" },
+	{ "record",  cmd_record,  "record that activity into a session file" },
+	{ "report",  cmd_report,  "per-process/vCPU activity, timeline and exit statistics of a session file" },
 };
 
 static void usage(FILE *f)
@@ -26,6 +32,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "\nOptions:\n  -v, --verbose   debug output (libbpf too)\n"
 		   "  -j, --json      JSON output where the command supports it\n"
+		   "  -p, --pretty    indented JSON (implies -j)\n"
 		   "  -V, --version   print the version\n"
 		   "  -h, --help      this text; `vmoffset-trace COMMAND --help` for a command\n");
 }
@@ -69,7 +76,8 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+vjpVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': log_verbose++; break;
-		case 'j': case 'p': log_json = true; break;
+		case 'p': json_pretty = true; /* fall through */
+		case 'j': log_json = true; break;
 		case 'V': printf("vmoffset-trace %s\n", VMOT_VERSION); return EXIT_OK;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;

@@ -16,8 +16,15 @@
  *   workload churn N               forks N short-lived children (comm "vmot-churn", 0–190 ms each), reaps
  *                                  them and exits: leaves freed task_structs and pid gaps behind
  *   workload churnd MS             daemon "vmot-churnd": every MS ms forks a "vmot-churn" child that exits
- *                                  after a random 0–MS ms (processes that come and go while the VM is read)
+ *                                  after a random 0.5–3.5 × MS ms (about two alive at any time: processes
+ *                                  that come and go while the VM is read)
  *   workload paging                prints 5 if user space can map above 2^47 (5-level paging in use), else 4
+ *   workload life TAG [MS]         a known life cycle, each step printed on the console as
+ *                                  "VMOT-LIFE TAG STEP pid=P ppid=Q comm=C": renames itself "vmot-lp-TAG"
+ *                                  (start), after MS/2 ms forks a child (fork: comm inherited), the child
+ *                                  after MS ms execs /tmp/vmot-lx-TAG, a symlink to workload (exec: comm
+ *                                  "vmot-lx-TAG"), which exits after MS ms (exit); the parent reaps it and
+ *                                  exits MS/2 ms later (end). TAG: up to 7 characters. Default MS 1000.
  *
  * Every long-lived mode creates /run/vmot/ready/<comm> once it is fully set up, so init can wait for the
  * whole workload before it announces VMOT-READY. Long-lived modes never exit (pause()).
@@ -182,10 +189,49 @@ static int mode_churnd(long ms)
 		pid_t c = fork();
 		if (c == 0) {
 			srand(getpid());
-			churn_child(ms);
+			msleep(ms / 2);
+			churn_child(3 * ms);   /* lives 0.5–3.5 periods: about two children at any time */
 		}
 		msleep(ms);
 	}
+	return 0;
+}
+
+static void life_say(const char *tag, const char *step, const char *comm)
+{
+	printf("VMOT-LIFE %s %s pid=%d ppid=%d comm=%s\n", tag, step, (int)getpid(), (int)getppid(), comm);
+	fflush(stdout);
+}
+
+static int mode_life(const char *tag, long ms)
+{
+	char name[16], exe[64], arg[24];
+	pid_t c;
+
+	if (ms < 10)
+		ms = 1000;
+	snprintf(name, sizeof(name), "vmot-lp-%.7s", tag);
+	setname(name);
+	life_say(tag, "start", name);
+	msleep(ms / 2);
+	c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		life_say(tag, "fork", name);
+		msleep(ms);
+		snprintf(exe, sizeof(exe), "/tmp/vmot-lx-%.7s", tag);
+		unlink(exe);
+		if (symlink("/bin/workload", exe))
+			_exit(1);
+		snprintf(arg, sizeof(arg), "%ld", ms);
+		life_say(tag, "exec", exe + 5);
+		execl(exe, exe + 5, "lifex", tag, arg, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(c, NULL, 0);
+	msleep(ms / 2);
+	life_say(tag, "end", name);
 	return 0;
 }
 
@@ -205,7 +251,7 @@ int main(int argc, char **argv)
 	const char *mode;
 
 	base = base ? base + 1 : argv[0];
-	if (strncmp(base, "vmot-", 5) == 0) {
+	if (strncmp(base, "vmot-", 5) == 0 && argc < 2) {
 		char name[16];
 
 		snprintf(name, sizeof(name), "%s", base);   /* comm as the kernel truncates it */
@@ -243,6 +289,16 @@ int main(int argc, char **argv)
 		return mode_churnd(argc > 2 ? atol(argv[2]) : 500);
 	if (!strcmp(mode, "paging"))
 		return mode_paging();
+	if (!strcmp(mode, "life") && argc > 2)
+		return mode_life(argv[2], argc > 3 ? atol(argv[3]) : 1000);
+	if (!strcmp(mode, "lifex") && argc > 3) {   /* the exec'd half of life */
+		char name[16];
+
+		snprintf(name, sizeof(name), "vmot-lx-%.7s", argv[2]);
+		msleep(atol(argv[3]));
+		life_say(argv[2], "exit", name);
+		return 0;
+	}
 	fprintf(stderr, "workload: unknown mode %s\n", mode);
 	return 64;
 }

@@ -21,16 +21,26 @@ struct x86_map {
 	bool writable, user, nx;
 };
 
-/* Translate va; 0, -EFAULT (not present / non-canonical / reserved bits), or -errno from the source. */
+/* Translate va; 0, -EFAULT (not present / non-canonical / reserved bits / table outside RAM), or -errno
+ * from the source. map->pa may lie outside RAM (MMIO): reading it is the caller's business.
+ * writable/user are the AND over all levels, nx the OR. PTI: tries x86_cr3_root(cr3) first, then
+ * (if bit 12 was set) the exact CR3 page, as LibVMI does. */
 int x86_translate(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va, struct x86_map *map);
 
 /* Walk every present leaf mapping in [va_start, va_end) in VA order; the callback returns non-zero to
- * stop. Bounded: each table is read once per walk and at most max_leaves leaves are reported. */
+ * stop. Bounded: each table is read once per walk and at most max_leaves leaves are reported.
+ * va_end == 0 means "to the end of the address space"; non-canonical parts of the range are skipped.
+ * Leaves are reported with the VA of their page start (a large page may start before va_start) and
+ * map->pa = the page's physical base. max_leaves == 0 means a default cap of 16M leaves; a walk also
+ * stops after 2^18 table reads. Unreadable or malformed entries are skipped.
+ * Returns the number of leaves reported (≥ 0), or -EFAULT if the root table is not in RAM.
+ * CR3 is used like x86_translate: x86_cr3_root() first, the exact CR3 page if that yields nothing. */
 typedef int (*x86_leaf_cb)(uint64_t va, const struct x86_map *map, void *arg);
 int x86_walk(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va_start, uint64_t va_end,
 	     uint64_t max_leaves, x86_leaf_cb cb, void *arg);
 
-/* Paging mode from control registers (LibVMI's get_page_mode): 4 or 5 levels, or -EINVAL if not IA-32e. */
+/* Paging mode from control registers (LibVMI's get_page_mode): 4 or 5 levels, or -EINVAL if not IA-32e
+ * (needs CR0.PG, CR4.PAE and EFER.LMA; LA57 from CR4 bit 12). */
 int x86_paging_levels(uint64_t cr0, uint64_t cr4, uint64_t efer);
 
 /* Guess LA57 when CR4 is not known: true if the root only makes sense as a 5-level table. */
@@ -57,5 +67,10 @@ int vmem_translate(struct vmem *vm, uint64_t va, uint64_t *pa);
 int vmem_read(struct vmem *vm, uint64_t va, void *buf, size_t len);   /* may cross pages */
 int vmem_read_u64(struct vmem *vm, uint64_t va, uint64_t *val);
 int vmem_read_u32(struct vmem *vm, uint64_t va, uint32_t *val);
+/* Enable the direct-map shortcut: VAs in [page_offset_base, +size) translate as va - page_offset_base
+ * without a walk (size 0 = up to the end of guest RAM). Flushes the TLB. */
+void vmem_set_direct_map(struct vmem *vm, uint64_t page_offset_base, uint64_t size);
+/* Like vmem_translate, also reporting the page size (4 KiB for direct-map shortcuts). */
+int vmem_translate_page(struct vmem *vm, uint64_t va, uint64_t *pa, uint64_t *page_size);
 
 #endif

@@ -4,6 +4,11 @@
 
 int cmd_offsets(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_live(int argc, char **argv);
+int cmd_record(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Exit codes shared by every subcommand. */
 enum {

@@ -59,4 +59,38 @@ int physmem_open_elfcore(const char *path, struct physmem **out);
  * (then the QMP socket is looked up from the QEMU command line). */
 int physmem_open_qemu(pid_t pid, const char *qmp_path, struct physmem **out);
 
+/* --- For sources and tests (additive) --- */
+
+/* A fresh physmem with the given ops/priv and no ranges; NULL on ENOMEM. */
+struct physmem *physmem_alloc(const struct physmem_ops *ops, void *priv);
+/* Append a RAM range (any order); physmem_finalize_ranges() sorts them and rejects overlaps (-EINVAL). */
+int physmem_add_range(struct physmem *pm, uint64_t start, uint64_t len);
+int physmem_finalize_ranges(struct physmem *pm);
+/* Index of the range holding gpa, or -1. */
+long physmem_find_range(const struct physmem *pm, uint64_t gpa);
+/* Bytes of [start, start+len) that are guest RAM. */
+uint64_t physmem_overlap(const struct physmem *pm, uint64_t start, uint64_t len);
+/* One past the highest RAM address (0 if none). */
+uint64_t physmem_end(const struct physmem *pm);
+
+/* In-memory source (tests, synthetic guests): GPA x is buf[x]; only the given ranges are RAM (NULL/0 =
+ * the whole buffer). The buffer is borrowed, not copied, and must outlive the physmem. */
+int physmem_open_buffer(const void *buf, size_t len, const struct phys_range *ranges, size_t nranges,
+			struct physmem **out);
+
+/* KVM memslots of a live QEMU guest (GPA → QEMU host VA), e.g. from the BPF memslot reader. */
+struct kvm_memslot_map {
+	uint32_t slot;
+	uint64_t gpa, size;
+	uint64_t hva;          /* userspace_addr in the QEMU process */
+};
+/* Cross-check a live QEMU source's QMP-derived map against KVM's memslots; memslots are authoritative:
+ * a disagreeing range is re-pointed at the memslot HVA (one p_warn per range). Returns the number of
+ * ranges that disagreed (≥ 0), or -EINVAL if pm is not a live QEMU source. */
+int physmem_qemu_set_memslots(struct physmem *pm, const struct kvm_memslot_map *slots, size_t n);
+/* Live QEMU guest from memslots alone (no QMP): every slot is a RAM range read at its HVA. */
+int physmem_open_qemu_memslots(pid_t pid, const struct kvm_memslot_map *slots, size_t n, struct physmem **out);
+/* Host VA in the QEMU process backing gpa (0 if none / not a live QEMU source); for tools and tests. */
+uint64_t physmem_qemu_hva(const struct physmem *pm, uint64_t gpa);
+
 #endif

@@ -1,0 +1,410 @@
+#!/usr/bin/env bash
+# guest.sh — boot a small Debian-kernel guest under QEMU with a known workload, for tests and the demo.
+#
+#   guest.sh start [options]       boot, wait for VMOT-READY, print shell-sourceable KEY=VALUE lines:
+#                                    GUEST_PID GUEST_QMP GUEST_SERIAL GUEST_SERIAL_SOCK GUEST_RUN_DIR GUEST_NAME
+#                                    GUEST_KERNEL GUEST_RELEASE GUEST_SMP GUEST_MEM GUEST_ACCEL GUEST_PTI
+#                                    GUEST_LA57 GUEST_PAGING GUEST_BOOT_SECONDS
+#                                  (GUEST_PTI and GUEST_PAGING are what the guest reports it really uses)
+#                                  (also written to RUN_DIR/guest.env)
+#   guest.sh stop RUN_DIR|PID      kill that QEMU (TERM, then KILL)
+#   guest.sh ps RUN_DIR            ask the guest for a fresh process list; print "pid ppid tgid comm" lines,
+#                                  sorted by pid
+#   guest.sh traced RUN_DIR        the ptrace pairs of the latest list: "tracee_pid tracer_pid" lines
+#   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
+#
+# start options:
+#   --kernel DIR|VMLINUZ|SUITE  a kernel-zoo dir (scripts/fetch-kernel.sh output), a bzImage, or a suite/alias
+#                               fetched on the fly (bullseye|bookworm|trixie|sid|5.10|6.1|6.12|7); default bookworm
+#   --smp N (1..4, default 1)  --mem SIZE (default 512M)
+#   --kvm                       -enable-kvm -cpu qemu64,-cx16 (one line and exit 1 if /dev/kvm is unusable);
+#                               default TCG with -cpu max,la57=off
+#   --pti on|off                pti=on / pti=off on the kernel command line (default: the kernel decides; TCG's
+#                               -cpu max is "not affected" by Meltdown, so PTI is off unless --pti on)
+#   --la57                      CPU with LA57 (-cpu max,+la57); GUEST_PAGING reports what the guest really uses
+#                               (5 only if the kernel was built with 5-level paging support)
+#   --nokaslr                   KASLR is on by default (kaslr on the command line)
+#   --qmp PATH                  QMP socket (default RUN_DIR/qmp.sock)
+#   --run-dir DIR               where sockets/logs go (default: a new /tmp/vmot.XXXXXX)
+#   --name NAME                 QEMU -name vmot-NAME (default vmot-<release>-<n>)
+#   --ps-interval SEC           also print a process list (SEQ t1, t2, ...) every SEC seconds of guest
+#                               inactivity (default 0: only when asked)
+#   --churn MS                  after READY keep starting short-lived "vmot-churn" processes every MS ms
+#   --append ARGS               extra kernel command-line arguments
+#   --timeout SEC               how long to wait for VMOT-READY (default 180)
+#   --owner PID                 kill QEMU when PID exits (default: the caller, $PPID; 0 = never)
+#
+# The guest (an initramfs with busybox-static and tests/guest/workload.c built with gcc -static) runs, as /init:
+#   sleep (x2, busybox applet), vmot-sleep-a/-b/-c (symlinks to workload: comm = link name),
+#   vmot-long-name-truncated (comm "vmot-long-name-", 15 bytes), vmot-mt with threads vmot-thr-1..4,
+#   vmot-tree0 → vmot-tree1 → vmot-tree2 (3 deep), vmot-tracee and vmot-tracer (the tracer PTRACE_SEIZEs the
+#   tracee, which is init's child, not the tracer's: parent != real_parent), vmot-renamed (prctl rename), and
+#   before READY a burst of 20 short-lived vmot-churn processes (freed task_structs, pid gaps).
+# Everything is started before READY and then sleeps, so after VMOT-READY the user-space process set is stable
+# (kernel worker threads may still come and go; --churn adds deliberate instability).
+#
+# Serial console protocol (RUN_DIR/serial.log; commands go in through RUN_DIR/serial.sock):
+#   VMOT-INFO key=value          release, cpus, paging (4|5), pti (on|off: X86_FEATURE_PTI in effect),
+#                                meltdown (the sysfs vulnerability line), cmdline
+#   VMOT-PS-BEGIN SEQ            then one "pid ppid tgid comm" line per task (threads included, from
+#                                /proc/*/task/*/status; ppid = real parent's tgid, as /proc shows it)
+#   VMOT-PS-END SEQ
+#   VMOT-TRACE SEQ TRACEE TRACER one line per traced task, right after VMOT-PS-END SEQ
+#   VMOT-READY                   once, after the first list (SEQ 0)
+#   host → guest: "ps SEQ" (a fresh list), "churn N" (N short-lived processes), "ping" (→ VMOT-PONG),
+#                 "life TAG [MS]" (a known fork → exec → exit sequence, see workload.c; the guest prints
+#                 "VMOT-LIFE TAG start|fork|exec|exit|end pid=P ppid=Q comm=C" lines)
+# The listing is done by init itself with shell builtins only, so listing creates no process.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+CACHE=${VMOFFSET_CACHE:-/var/cache/vmoffset-trace}
+QEMU=${QEMU:-qemu-system-x86_64}
+
+die() { echo "guest: $*" >&2; exit 1; }
+say() { [[ -n "${GUEST_QUIET:-}" ]] || echo "guest: $*" >&2; }
+
+# ---------------------------------------------------------------------------------------------------------
+# The guest's /init
+# ---------------------------------------------------------------------------------------------------------
+read -r -d '' INIT_SCRIPT <<'INIT' || true
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /run /tmp /dev/pts
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+echo 1 >/proc/sys/kernel/printk
+stty -echo -onlcr 2>/dev/null
+
+interval=0; churn=0; tick=0
+for a in $(cat /proc/cmdline); do
+	case $a in
+	vmot.ps=*) interval=${a#vmot.ps=} ;;
+	vmot.churn=*) churn=${a#vmot.churn=} ;;
+	esac
+done
+
+vmot_ps() {
+	echo "VMOT-PS-BEGIN $1"
+	traced=""
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		name=""; pid=""; ppid=""; tgid=""; tr=0
+		while read -r k v; do
+			case $k in
+			Name:) name=$v ;;
+			Tgid:) tgid=$v ;;
+			Pid:) pid=$v ;;
+			PPid:) ppid=$v ;;
+			TracerPid:) tr=$v; break ;;
+			esac
+		done <"$t/status" 2>/dev/null
+		[ -n "$pid" ] || continue
+		echo "$pid $ppid $tgid $name"
+		[ "$tr" != 0 ] && traced="$traced $pid:$tr"
+	done
+	echo "VMOT-PS-END $1"
+	for p in $traced; do echo "VMOT-TRACE $1 ${p%%:*} ${p#*:}"; done
+}
+
+echo "VMOT-BOOT"
+/bin/sleep 1000000 &
+/bin/sleep 1000001 &
+/bin/vmot-sleep-a &
+/bin/vmot-sleep-b &
+/bin/vmot-sleep-c &
+/bin/vmot-long-name-truncated &
+/bin/workload threads 4 &
+/bin/workload tree 3 &
+/bin/workload tracee &
+tracee=$!
+/bin/workload rename vmot-renamed &
+/bin/workload churn 20
+n=0
+while [ ! -e /run/vmot/ready/vmot-tracee ] && [ $n -lt 300 ]; do /bin/sleep 0.1; n=$((n + 1)); done
+/bin/workload tracer $tracee &
+[ "$churn" != 0 ] && /bin/workload churnd $churn &
+
+want="vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name- vmot-mt vmot-tree vmot-tracee vmot-tracer vmot-renamed"
+n=0
+while [ $n -lt 600 ]; do
+	missing=""
+	for w in $want; do [ -e /run/vmot/ready/$w ] || missing="$missing $w"; done
+	[ -z "$missing" ] && break
+	/bin/sleep 0.1; n=$((n + 1))
+done
+[ -n "$missing" ] && echo "VMOT-ERROR workload not ready:$missing"
+
+echo "VMOT-INFO release=$(uname -r)"
+echo "VMOT-INFO cpus=$(grep -c ^processor /proc/cpuinfo)"
+echo "VMOT-INFO paging=$(/bin/workload paging)"
+if grep -qw pti /proc/cpuinfo; then echo "VMOT-INFO pti=on"; else echo "VMOT-INFO pti=off"; fi
+echo "VMOT-INFO meltdown=$(cat /sys/devices/system/cpu/vulnerabilities/meltdown 2>/dev/null | tr ' ' _)"
+echo "VMOT-INFO cmdline=$(cat /proc/cmdline)"
+vmot_ps 0
+echo "VMOT-READY"
+
+# After READY: no forks unless asked (read, echo, case, [ and the listing are builtins).
+while :; do
+	if [ "$interval" -gt 0 ]; then
+		cmd=""; read -r -t "$interval" cmd arg; rc=$?
+		# a timeout is status >128 in bash but 1 in busybox ash: any failure without a command is a tick
+		if [ $rc -ne 0 ] && [ -z "$cmd" ]; then tick=$((tick + 1)); vmot_ps "t$tick"; continue; fi
+	else
+		read -r cmd arg; rc=$?
+	fi
+	if [ $rc -ne 0 ]; then /bin/sleep 5; continue; fi
+	case $cmd in
+	ps) vmot_ps "$arg" ;;
+	churn) /bin/workload churn "${arg:-20}" ;;
+	life) /bin/workload life $arg & ;;
+	ping) echo "VMOT-PONG $arg" ;;
+	esac
+done
+INIT
+
+# ---------------------------------------------------------------------------------------------------------
+# initramfs: busybox-static + workload, cached by content hash
+# ---------------------------------------------------------------------------------------------------------
+find_busybox() {
+	local b
+	for b in /bin/busybox /usr/bin/busybox; do
+		[[ -x "$b" ]] || continue
+		# busybox-static's binary has no PT_INTERP
+		if ! LC_ALL=C readelf -l "$b" 2>/dev/null | grep -q 'Requesting program interpreter'; then echo "$b"; return 0; fi
+	done
+	return 1
+}
+
+build_initramfs() {
+	local bb key dir out tmp
+	bb=$(find_busybox) || die "no static busybox (apt-get install busybox-static)"
+	command -v cpio >/dev/null || die "missing cpio (apt-get install cpio)"
+	key=$({ printf '%s' "$INIT_SCRIPT"; cat "$ROOT/tests/guest/workload.c"; sha256sum <"$bb"; gcc --version | head -n1; echo v1; } |
+		sha256sum | cut -c1-16)
+	dir=$CACHE/initramfs; out=$dir/vmot-$key.cpio.gz
+	if [[ -s "$out" ]]; then echo "$out"; return 0; fi
+	mkdir -p "$dir"
+	tmp=$(mktemp -d "$dir/.build.XXXXXX")
+	mkdir -p "$tmp/root/bin" "$tmp/root/proc" "$tmp/root/sys" "$tmp/root/dev" "$tmp/root/run" "$tmp/root/tmp"
+	cp "$bb" "$tmp/root/bin/busybox"
+	local a
+	for a in $("$bb" --list); do [[ "$a" == busybox ]] || ln -s busybox "$tmp/root/bin/$a"; done
+	gcc -static -pthread -O2 -o "$tmp/root/bin/workload" "$ROOT/tests/guest/workload.c" 2>"$tmp/gcc.log" ||
+		{ cat "$tmp/gcc.log" >&2; rm -rf "$tmp"; die "cannot build tests/guest/workload.c (gcc -static -pthread; needs libc6-dev)"; }
+	for a in vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name-truncated; do ln -s workload "$tmp/root/bin/$a"; done
+	printf '%s\n' "$INIT_SCRIPT" >"$tmp/root/init"
+	chmod 755 "$tmp/root/init"
+	# /init runs under busybox sh
+	sed -i '1s|.*|#!/bin/busybox sh|' "$tmp/root/init"
+	(cd "$tmp/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -9n) >"$tmp/out.cpio.gz"
+	mv "$tmp/out.cpio.gz" "$out"; rm -rf "$tmp"
+	echo "$out"
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# start
+# ---------------------------------------------------------------------------------------------------------
+resolve_kernel() {   # -> sets KIMG (bzImage) and KDIR (zoo dir or empty)
+	local k=$1
+	if [[ -d "$k" ]]; then
+		KDIR=$(cd "$k" && pwd); KIMG=$KDIR/vmlinuz
+		[[ -r "$KIMG" ]] || die "$k has no vmlinuz"
+	elif [[ -f "$k" ]]; then
+		KIMG=$(cd "$(dirname "$k")" && pwd)/$(basename "$k"); KDIR=""
+		[[ -r "$(dirname "$KIMG")/release" ]] && KDIR=$(dirname "$KIMG")
+	else
+		local flavour=amd64
+		case "$k" in *:*) flavour=${k#*:}; k=${k%%:*} ;; esac
+		KDIR=$("$HERE/fetch-kernel.sh" "$k" "$flavour") || die "cannot fetch kernel '$k'"
+		KIMG=$KDIR/vmlinuz
+	fi
+}
+
+q() { printf '%q' "$1"; }
+
+cmd_start() {
+	local kernel=bookworm smp=1 mem=512M kvm=0 pti="" la57=0 kaslr=1 qmp="" run="" name="" interval=0
+	local churn=0 append="" timeout=180 owner=$PPID
+	while (($#)); do
+		case "$1" in
+			--kernel) kernel=$2; shift ;;
+			--smp) smp=$2; shift ;;
+			--mem) mem=$2; shift ;;
+			--kvm) kvm=1 ;;
+			--pti) pti=$2; shift ;;
+			--la57) la57=1 ;;
+			--nokaslr) kaslr=0 ;;
+			--qmp) qmp=$2; shift ;;
+			--run-dir) run=$2; shift ;;
+			--name) name=$2; shift ;;
+			--ps-interval) interval=$2; shift ;;
+			--churn) churn=$2; shift ;;
+			--append) append=$2; shift ;;
+			--timeout) timeout=$2; shift ;;
+			--owner) owner=$2; shift ;;
+			*) die "unknown option $1 (see the header of scripts/guest.sh)" ;;
+		esac
+		shift
+	done
+	[[ "$smp" =~ ^[1-4]$ ]] || die "--smp must be 1..4"
+	[[ -z "$pti" || "$pti" == on || "$pti" == off ]] || die "--pti must be on or off"
+	command -v "$QEMU" >/dev/null || die "missing $QEMU (apt-get install qemu-system-x86)"
+
+	local accel=() cpu
+	if ((kvm)); then
+		[[ -e /dev/kvm ]] || die "--kvm: /dev/kvm does not exist (no KVM on this host; drop --kvm to use TCG)"
+		[[ -r /dev/kvm && -w /dev/kvm ]] || die "--kvm: /dev/kvm is not accessible (need root or the kvm group)"
+		accel=(-enable-kvm); cpu="qemu64,-cx16"; ((la57)) && cpu+=",+la57"
+	else
+		accel=(-accel tcg); cpu="max,la57=off"; ((la57)) && cpu="max,+la57"
+	fi
+
+	local KIMG KDIR release initrd
+	resolve_kernel "$kernel"
+	release=""; [[ -n "$KDIR" && -r "$KDIR/release" ]] && release=$(cat "$KDIR/release")
+	initrd=$(build_initramfs)
+
+	if [[ -z "$run" ]]; then run=$(mktemp -d /tmp/vmot.XXXXXX); else mkdir -p "$run"; run=$(cd "$run" && pwd); fi
+	[[ -n "$qmp" ]] || qmp=$run/qmp.sock
+	[[ -n "$name" ]] || { name=$(basename "$run"); name=${release:-guest}-${name#vmot.}; }
+	local serial=$run/serial.log sock=$run/serial.sock
+	rm -f "$serial" "$sock" "$qmp" "$run/qemu.pid"
+
+	local cmdline="console=ttyS0,115200 panic=-1 quiet loglevel=1 rdinit=/init"
+	((kaslr)) && cmdline+=" kaslr" || cmdline+=" nokaslr"
+	[[ -n "$pti" ]] && cmdline+=" pti=$pti"
+	((interval > 0)) && cmdline+=" vmot.ps=$interval"
+	((churn > 0)) && cmdline+=" vmot.churn=$churn"
+	[[ -n "$append" ]] && cmdline+=" $append"
+
+	local args=(
+		-name "vmot-$name" -nodefaults -no-user-config -display none -no-reboot
+		"${accel[@]}" -cpu "$cpu" -smp "$smp" -m "$mem"
+		-kernel "$KIMG" -initrd "$initrd" -append "$cmdline"
+		-chardev "socket,id=ser0,path=$sock,server=on,wait=off,logfile=$serial,logappend=off"
+		-serial chardev:ser0
+		-qmp "unix:$qmp,server=on,wait=off"
+		-pidfile "$run/qemu.pid"
+	)
+	printf '%q ' "$QEMU" "${args[@]}" >"$run/qemu.cmd"; echo >>"$run/qemu.cmd"
+	local t0 qpid
+	t0=$(date +%s.%N)
+	setsid "$QEMU" "${args[@]}" </dev/null >"$run/qemu.log" 2>&1 &
+	qpid=$!
+	# watchdog: QEMU must not outlive its owner (the calling test), even if the owner is SIGKILLed
+	if [[ "$owner" != 0 ]]; then
+		setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+			kill "$2" 2>/dev/null; sleep 3; kill -9 "$2" 2>/dev/null; exit 0' \
+			vmot-guest-watchdog "$owner" "$qpid" </dev/null >/dev/null 2>&1 &
+	fi
+	say "booting ${release:-$KIMG} (smp=$smp, $( ((kvm)) && echo kvm || echo tcg), cpu $cpu) in $run"
+
+	local deadline=$((SECONDS + timeout))
+	while :; do
+		if ! kill -0 "$qpid" 2>/dev/null; then
+			die "QEMU exited during boot: $(tail -n 3 "$run/qemu.log" "$serial" 2>/dev/null | tr -d '\r' | grep -v '^$' | tail -n 3 | tr '\n' ' ')"
+		fi
+		if [[ -f "$serial" ]] && grep -q '^VMOT-READY' <(tr -d '\r' <"$serial"); then break; fi
+		if ((SECONDS >= deadline)); then
+			kill "$qpid" 2>/dev/null || true
+			die "no VMOT-READY within ${timeout}s (serial log: $serial)"
+		fi
+		sleep 0.2
+	done
+	local boot paging ptistate
+	boot=$(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
+	boot=$(printf '%.1f' "$boot")
+	paging=$(tr -d '\r' <"$serial" | sed -n 's/^VMOT-INFO paging=//p' | head -n1)
+	ptistate=$(tr -d '\r' <"$serial" | sed -n 's/^VMOT-INFO pti=//p' | head -n1)
+	grep -q '^VMOT-ERROR' <(tr -d '\r' <"$serial") && say "warning: $(tr -d '\r' <"$serial" | grep -m1 '^VMOT-ERROR')"
+	if ((la57)) && [[ "$paging" != 5 ]]; then say "note: --la57 given but the guest uses $paging-level paging (kernel without 5-level support?)"; fi
+	{
+		echo "GUEST_PID=$qpid"
+		echo "GUEST_QMP=$(q "$qmp")"
+		echo "GUEST_SERIAL=$(q "$serial")"
+		echo "GUEST_SERIAL_SOCK=$(q "$sock")"
+		echo "GUEST_RUN_DIR=$(q "$run")"
+		echo "GUEST_NAME=$(q "vmot-$name")"
+		echo "GUEST_KERNEL=$(q "${KDIR:-$KIMG}")"
+		echo "GUEST_RELEASE=$(q "$release")"
+		echo "GUEST_SMP=$smp"
+		echo "GUEST_MEM=$(q "$mem")"
+		echo "GUEST_ACCEL=$( ((kvm)) && echo kvm || echo tcg)"
+		echo "GUEST_PTI=${ptistate:-unknown}"
+		echo "GUEST_LA57=$la57"
+		echo "GUEST_PAGING=${paging:-unknown}"
+		echo "GUEST_BOOT_SECONDS=$boot"
+	} | tee "$run/guest.env"
+	say "ready in ${boot}s: pid $qpid, qmp $qmp, serial $serial"
+}
+
+load_env() {   # load_env RUN_DIR|PID
+	local a=${1:-}
+	[[ -n "$a" ]] || die "which guest? give its RUN_DIR (or QEMU pid for stop)"
+	if [[ -d "$a" ]]; then
+		[[ -r "$a/guest.env" ]] || die "$a/guest.env not found"
+		# shellcheck disable=SC1091
+		source "$a/guest.env"
+	elif [[ "$a" =~ ^[0-9]+$ ]]; then
+		GUEST_PID=$a; GUEST_RUN_DIR=""
+	else
+		die "no such run dir: $a"
+	fi
+}
+
+cmd_stop() {
+	load_env "${1:-}"
+	local pid=$GUEST_PID
+	if ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+	# only kill what is really a QEMU process
+	grep -q qemu "/proc/$pid/cmdline" 2>/dev/null || die "pid $pid is not a QEMU process"
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+serial_send() {   # serial_send SOCK LINE
+	if command -v socat >/dev/null; then
+		printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null
+	else
+		timeout 10 python3 -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall((sys.argv[2]+"\n").encode()); time.sleep(0.3)' "$1" "$2"
+	fi
+}
+
+cmd_ps() {
+	load_env "${1:-}"
+	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "ps needs a RUN_DIR"
+	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
+	local seqf=$GUEST_RUN_DIR/ps.seq seq
+	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
+	seq=$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "$seq" >"$seqf"
+	serial_send "$GUEST_SERIAL_SOCK" "ps $seq" || die "cannot write to $GUEST_SERIAL_SOCK"
+	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
+	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^VMOT-PS-END $seq\$"; do
+		((SECONDS < deadline)) || die "no process list from the guest within ${GUEST_PS_TIMEOUT:-60}s"
+		sleep 0.2
+	done
+	sleep 0.2   # the VMOT-TRACE lines follow the end marker
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-PS-BEGIN " s { on = 1; next } $0 == "VMOT-PS-END " s { exit } on && /^[0-9]+ [0-9]+ [0-9]+ / { print }' |
+		sort -n -k1,1
+}
+
+cmd_traced() {
+	load_env "${1:-}"
+	local seq
+	seq=$(cat "$GUEST_RUN_DIR/ps.seq" 2>/dev/null || echo 0)
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$1 == "VMOT-TRACE" && $2 == s { print $3, $4 }'
+}
+
+case "${1:-}" in
+	start) shift; cmd_start "$@" ;;
+	stop) shift; cmd_stop "$@" ;;
+	ps) shift; cmd_ps "$@" ;;
+	traced) shift; cmd_traced "$@" ;;
+	initramfs) build_initramfs ;;
+	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | initramfs" >&2; exit 64 ;;
+esac

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the Debian packages vmoffset-trace needs to build, test and demo (idempotent).
+# Only missing packages are installed; nothing is upgraded. `make deps` runs this.
+set -euo pipefail
+
+PKGS=(
+	gcc make pkg-config libc6-dev binutils
+	libbpf-dev libelf-dev zlib1g-dev libjson-c-dev libcmocka-dev
+	clang llvm bpftool
+	qemu-system-x86 busybox-static cpio
+	gzip bzip2 xz-utils zstd lz4 lzop
+	apt ca-certificates debian-archive-keyring gpgv
+	python3 coreutils util-linux procps socat
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[[ "$status" == installed ]] || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	echo "deps: all ${#PKGS[@]} packages present"
+	exit 0
+fi
+
+if ((EUID != 0)); then
+	echo "deps: missing packages (run as root, or: apt-get install ${missing[*]}): ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${#missing[@]} package(s)"

@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# guest-lib.sh — source from a bash test to boot guests that are always killed when the test exits.
+#
+#   source "$ROOT/scripts/lib/guest-lib.sh"
+#   guest_start [guest.sh start options...]   # e.g. --kernel 6.12 --smp 2; returns 1 on failure
+#       sets GUEST_PID GUEST_QMP GUEST_SERIAL GUEST_SERIAL_SOCK GUEST_RUN_DIR GUEST_NAME GUEST_KERNEL
+#            GUEST_RELEASE GUEST_SMP GUEST_MEM GUEST_ACCEL GUEST_PTI GUEST_LA57 GUEST_PAGING GUEST_BOOT_SECONDS
+#       for the guest just started (start several: each call overwrites them; keep copies if you need to)
+#   guest_ps [RUN_DIR]      a fresh "pid ppid tgid comm" list from the guest (default: the last started)
+#   guest_traced [RUN_DIR]  "tracee_pid tracer_pid" pairs of the latest list
+#   guest_user_ps [RUN_DIR] guest_ps without kernel threads (pid 2 and its children)
+#   guest_stop [RUN_DIR]    kill that guest (default: the last started)
+#   guest_stop_all          kill every guest this shell started (the EXIT trap does this)
+#
+# An EXIT trap (chained after any EXIT trap already set) stops every guest started here, and removes their run
+# dirs if the test exits 0 (kept for inspection otherwise). Independently, guest.sh's watchdog kills QEMU when
+# this shell's process ($$) dies, even by SIGKILL. Set GUEST_KEEP=1 to keep the run dirs.
+
+GUEST_LIB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+GUEST_SH=$GUEST_LIB_ROOT/scripts/guest.sh
+_GUEST_RUN_DIRS=()
+
+guest_start() {
+	local out
+	out=$("$GUEST_SH" start --owner $$ "$@") || return 1
+	eval "$out"
+	_GUEST_RUN_DIRS+=("$GUEST_RUN_DIR")
+}
+
+guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
+guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
+guest_user_ps() { guest_ps "$@" | awk '$1 != 2 && $2 != 2'; }
+guest_stop() { "$GUEST_SH" stop "${1:-$GUEST_RUN_DIR}"; }
+
+guest_stop_all() {
+	local r
+	for r in "${_GUEST_RUN_DIRS[@]}"; do
+		[[ -r "$r/guest.env" ]] && "$GUEST_SH" stop "$r" 2>/dev/null || true
+	done
+}
+
+_guest_exit_trap() {
+	local rc=$? r
+	guest_stop_all
+	if ((rc == 0)) && [[ -z "${GUEST_KEEP:-}" ]]; then
+		for r in "${_GUEST_RUN_DIRS[@]}"; do [[ "$r" == /tmp/vmot.* ]] && rm -rf "$r"; done
+	fi
+	return $rc
+}
+
+_guest_prev_trap=$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT\$/\\1/")
+# shellcheck disable=SC2064
+trap "_guest_exit_trap; ${_guest_prev_trap:-:}" EXIT
+# make INT/TERM run the EXIT trap too (unless the test has its own handlers)
+[[ -n "$(trap -p INT)" ]] || trap 'exit 130' INT
+[[ -n "$(trap -p TERM)" ]] || trap 'exit 143' TERM
+unset _guest_prev_trap

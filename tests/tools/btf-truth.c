@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * btf-truth — ground truth for offset discovery, read from a kernel's own BTF.
+ *
+ *   btf-truth [--release R] FILE      FILE: a vmlinux ELF (its .BTF section) or a raw BTF file
+ *
+ * Prints one JSON object whose keys are the column names of ../shared/layouts/task_struct_layouts.csv
+ * (sizeof_task_struct, tasks, pid, tgid, comm, mm, active_mm, real_parent, parent, children, sibling, cred,
+ * mm_pgd, mm_mmap, mm_mt, current_task) plus real_cred, group_leader, thread_group, thread_node, signal.
+ * Offsets are bytes from the start of the struct; a member the kernel lacks is null. Members inside anonymous
+ * structs/unions (randstruct wrappers, `struct { ... };` groups) are found by recursing and summing offsets.
+ * current_task is written as the CSV writes it: "percpu+0xOFF" for the per-CPU variable current_task, or
+ * "percpu+0xOFF (pcpu_hot)" when it is a member of the per-CPU struct pcpu_hot (6.2–6.14); null when the BTF
+ * has no .data..percpu DATASEC with either (e.g. Debian's 5.10 BTF).
+ *
+ * Uses libbpf and libc only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+static const struct btf_type *skip_mods(const struct btf *btf, __u32 id, __u32 *res_id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	while (t && (btf_is_typedef(t) || btf_is_mod(t))) {
+		id = t->type;
+		t = btf__type_by_id(btf, id);
+	}
+	if (res_id)
+		*res_id = id;
+	return t;
+}
+
+/* Offset in bytes of member `name` of composite type t, searching anonymous members recursively; -1 if absent. */
+static long member_offset(const struct btf *btf, const struct btf_type *t, const char *name, int depth)
+{
+	const struct btf_member *m;
+	int i, n;
+
+	if (!t || !btf_is_composite(t) || depth > 8)
+		return -1;
+	m = btf_members(t);
+	n = btf_vlen(t);
+	for (i = 0; i < n; i++, m++) {
+		const char *mn = btf__name_by_offset(btf, m->name_off);
+		long off = btf_member_bit_offset(t, i) / 8;
+
+		if (mn && *mn) {
+			if (strcmp(mn, name) == 0)
+				return off;
+			continue;
+		}
+		/* anonymous struct/union: look inside */
+		long inner = member_offset(btf, skip_mods(btf, m->type, NULL), name, depth + 1);
+		if (inner >= 0)
+			return off + inner;
+	}
+	return -1;
+}
+
+static const struct btf_type *find_struct(const struct btf *btf, const char *name)
+{
+	__s32 id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+
+	return id > 0 ? btf__type_by_id(btf, id) : NULL;
+}
+
+static void print_off(const char *key, long off, int *first)
+{
+	printf("%s\n  \"%s\": ", *first ? "" : ",", key);
+	*first = 0;
+	if (off >= 0)
+		printf("%ld", off);
+	else
+		printf("null");
+}
+
+/* "percpu+0x..." location of the current task pointer, or 0 if the BTF doesn't say. */
+static int current_task_location(const struct btf *btf, char *buf, size_t len)
+{
+	__s32 sec_id = btf__find_by_name_kind(btf, ".data..percpu", BTF_KIND_DATASEC);
+	const struct btf_type *sec;
+	const struct btf_var_secinfo *vs;
+	long hot = -1;
+	int i;
+
+	if (sec_id <= 0)
+		return 0;
+	sec = btf__type_by_id(btf, sec_id);
+	vs = btf_var_secinfos(sec);
+	for (i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *v = btf__type_by_id(btf, vs->type);
+		const char *vn;
+
+		if (!v || !btf_is_var(v))
+			continue;
+		vn = btf__name_by_offset(btf, v->name_off);
+		if (strcmp(vn, "current_task") == 0) {
+			snprintf(buf, len, "percpu+0x%x", vs->offset);
+			return 1;
+		}
+		if (strcmp(vn, "pcpu_hot") == 0) {
+			long m = member_offset(btf, skip_mods(btf, v->type, NULL), "current_task", 0);
+
+			if (m >= 0)
+				hot = (long)vs->offset + m;
+		}
+	}
+	if (hot >= 0) {
+		snprintf(buf, len, "percpu+0x%lx (pcpu_hot)", hot);
+		return 1;
+	}
+	return 0;
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: btf-truth [--release R] VMLINUX|BTF-FILE\n");
+	return 64;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const task_members[] = {
+		"tasks", "pid", "tgid", "comm", "mm", "active_mm", "real_parent", "parent", "children", "sibling",
+		"cred", "real_cred", "group_leader", "thread_group", "thread_node", "signal",
+	};
+	const char *release = NULL, *path = NULL;
+	const struct btf_type *task, *mm;
+	struct btf *btf;
+	char loc[64];
+	int first = 1;
+	size_t i;
+
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--release") == 0 && a + 1 < argc)
+			release = argv[++a];
+		else if (argv[a][0] == '-')
+			return usage();
+		else if (!path)
+			path = argv[a];
+		else
+			return usage();
+	}
+	if (!path)
+		return usage();
+
+	libbpf_set_print(NULL);
+	btf = btf__parse(path, NULL);
+	if (!btf) {
+		fprintf(stderr, "btf-truth: %s: no BTF (%s)\n", path, strerror(errno));
+		return 1;
+	}
+	task = find_struct(btf, "task_struct");
+	if (!task) {
+		fprintf(stderr, "btf-truth: %s: BTF has no struct task_struct\n", path);
+		btf__free(btf);
+		return 1;
+	}
+	mm = find_struct(btf, "mm_struct");
+
+	printf("{");
+	printf("%s\n  \"release\": ", first ? "" : ",");
+	first = 0;
+	if (release) {
+		putchar('"');
+		for (const char *c = release; *c; c++)
+			if (*c == '"' || *c == '\\')
+				printf("\\%c", *c);
+			else if ((unsigned char)*c >= 0x20)
+				putchar(*c);
+		putchar('"');
+	} else {
+		printf("null");
+	}
+	print_off("sizeof_task_struct", task->size, &first);
+	for (i = 0; i < sizeof(task_members) / sizeof(task_members[0]); i++)
+		print_off(task_members[i], member_offset(btf, task, task_members[i], 0), &first);
+	print_off("mm_pgd", mm ? member_offset(btf, mm, "pgd", 0) : -1, &first);
+	print_off("mm_mmap", mm ? member_offset(btf, mm, "mmap", 0) : -1, &first);
+	print_off("mm_mt", mm ? member_offset(btf, mm, "mm_mt", 0) : -1, &first);
+	if (current_task_location(btf, loc, sizeof(loc)))
+		printf(",\n  \"current_task\": \"%s\"", loc);
+	else
+		printf(",\n  \"current_task\": null");
+	printf("\n}\n");
+	btf__free(btf);
+	return 0;
+}

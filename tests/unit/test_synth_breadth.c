@@ -1,0 +1,215 @@
+/* cmocka: breadth of discovery over every x86_64 layout of ../shared/layouts/task_struct_layouts.csv, as-is
+ * and shuffled like CONFIG_RANDSTRUCT, on synthetic guests (tests/synth). discover_offsets() sees only the
+ * image and the observations; the layout table is read here, and compared after.
+ *
+ * Pass: no offset found wrong (found && != truth, or found for a member the kernel lacks), and ≥ 99 % of the
+ * unshuffled layouts exact (every member found, or correctly absent, and mm->pgd found). The rest abstain.
+ * Environment: VMOT_LAYOUTS (table), VMOT_BREADTH_SEEDS (seeds per layout, default 1),
+ * VMOT_BREADTH_OUT (report file, default build/breadth.txt when build/ exists), VMOT_BREADTH_VERBOSE. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <cmocka.h>
+#include "test_stubs.h"
+#include "../synth/synth.c"
+
+#define EXACT_MIN_PCT 99.0
+
+enum verdict { V_EXACT, V_ABSTAIN, V_WRONG };
+static const char *const verdict_names[] = { "exact", "abstain", "wrong" };
+
+struct tally { unsigned n, v[3]; double build_ms, disc_ms; };
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* compare one result with the truth; describe the differences in buf */
+static enum verdict judge(const struct synth_image *img, int rc, const struct discovery_result *res, char *buf,
+			  size_t len)
+{
+	enum verdict v = V_EXACT;
+	size_t used = 0;
+
+	buf[0] = 0;
+#define NOTE(...) do { if (used < len) used += (size_t)snprintf(buf + used, len - used, __VA_ARGS__); } while (0)
+	for (int i = 0; i < TF_NR; i++) {
+		const struct offset_result *r = &res->task[i];
+		int32_t truth = img->off[i];
+
+		if (rc != 0 && rc != -ENOENT) {
+			v = v == V_WRONG ? V_WRONG : V_ABSTAIN;
+			break;
+		}
+		if (r->found && (truth < 0 || r->offset != truth)) {
+			v = V_WRONG;
+			NOTE(" %s=%lld(truth %d)", task_field_names[i], (long long)r->offset, truth);
+		} else if (!r->found && truth >= 0) {
+			if (v == V_EXACT)
+				v = V_ABSTAIN;
+			NOTE(" %s:abstain[%.40s]", task_field_names[i], r->how);
+		}
+	}
+	if (rc == 0 || rc == -ENOENT) {
+		if (res->mm_pgd.found && res->mm_pgd.offset != img->layout.mm_pgd) {
+			v = V_WRONG;
+			NOTE(" mm_pgd=%lld(truth %d)", (long long)res->mm_pgd.offset, img->layout.mm_pgd);
+		} else if (!res->mm_pgd.found) {
+			if (v == V_EXACT)
+				v = V_ABSTAIN;
+			NOTE(" mm_pgd:abstain");
+		}
+		if (rc == 0 && res->init_task && res->init_task != img->init_task_va) {
+			v = V_WRONG;
+			NOTE(" init_task=%#llx(truth %#llx)", (unsigned long long)res->init_task,
+			     (unsigned long long)img->init_task_va);
+		}
+		if (rc == 0 && res->page_offset_base && res->page_offset_base != img->page_offset_base) {
+			v = V_WRONG;
+			NOTE(" page_offset_base=%#llx(truth %#llx)", (unsigned long long)res->page_offset_base,
+			     (unsigned long long)img->page_offset_base);
+		}
+	} else {
+		NOTE(" rc=%d", rc);
+	}
+	if (v != V_EXACT && res->reason[0])
+		NOTE(" | %.120s", res->reason);
+#undef NOTE
+	for (char *p = buf; *p; p++)   /* reasons may be UTF-8 cut mid-character: keep the report ASCII */
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+	return v;
+}
+
+static FILE *open_report(void)
+{
+	const char *p = getenv("VMOT_BREADTH_OUT");
+	struct stat st;
+
+	if (p && *p)
+		return fopen(p, "w");
+	if (stat("build", &st) == 0 && S_ISDIR(st.st_mode))
+		return fopen("build/breadth.txt", "w");
+	return NULL;
+}
+
+static void test_breadth(void **state)
+{
+	const char *csv = synth_find_layouts_csv();
+	struct synth_layout *L = NULL;
+	size_t n = 0;
+	struct tally t[2] = { { 0 } };
+	unsigned seeds = getenv("VMOT_BREADTH_SEEDS") ? (unsigned)atoi(getenv("VMOT_BREADTH_SEEDS")) : 1;
+	bool verbose = getenv("VMOT_BREADTH_VERBOSE") != NULL;
+	FILE *rep;
+	char line[1024];
+
+	(void)state;
+	if (!csv) {
+		printf("test_synth_breadth: layout table not found (VMOT_LAYOUTS or ../shared/layouts); skipping\n");
+		skip();
+	}
+	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
+	assert_true(n > 0);
+	if (seeds < 1)
+		seeds = 1;
+	{   /* is discovery linked in this tree? */
+		struct synth_image img;
+		struct discovery_result res;
+		struct synth_opts o = { .seed = 1 };
+
+		assert_int_equal(synth_build(&L[0], &o, &img), 0);
+		memset(&res, 0, sizeof(res));
+		if (discover_offsets(img.pm, &img.obs, NULL, &res) == -ENOSYS) {
+			synth_free(&img);
+			free(L);
+			printf("test_synth_breadth: discover_offsets() not linked in this tree; skipping\n");
+			skip();
+		}
+		synth_free(&img);
+	}
+	rep = open_report();
+	if (rep)
+		fprintf(rep, "# breadth: discovery on synthetic guests, every x86_64 row of %s\n"
+			     "# line release variant seed verdict build_ms disc_ms platform | details\n", csv);
+	for (size_t i = 0; i < n; i++) {
+		for (int sh = 0; sh < 2; sh++) {
+			for (unsigned s = 0; s < seeds; s++) {
+				struct synth_opts o = { .seed = 1000003ULL * (uint64_t)L[i].line + 7919ULL * sh + s,
+							.shuffle = sh };
+				struct synth_image img;
+				struct discovery_result res;
+				struct discovery_opts dopts = { 0 };
+				double t0 = now_ms(), t1, t2;
+				enum verdict v;
+				int rc;
+
+				assert_int_equal(synth_build(&L[i], &o, &img), 0);
+				t1 = now_ms();
+				memset(&res, 0, sizeof(res));
+				rc = discover_offsets(img.pm, &img.obs, &dopts, &res);
+				t2 = now_ms();
+				v = judge(&img, rc, &res, line, sizeof(line));
+				t[sh].n++;
+				t[sh].v[v]++;
+				t[sh].build_ms += t1 - t0;
+				t[sh].disc_ms += t2 - t1;
+				if (v == V_WRONG || (verbose && v != V_EXACT))
+					printf("  %-7s line %3d %-34s %-8s seed %llu:%s\n", verdict_names[v], L[i].line,
+					       L[i].release, sh ? "shuffled" : "as-is", (unsigned long long)o.seed, line);
+				if (rep)
+					fprintf(rep, "%d %s %s %llu %s %.1f %.1f pti=%d pcid=%d la57=%d kaslr=%d |%s\n",
+						L[i].line, L[i].release, sh ? "shuffled" : "as-is",
+						(unsigned long long)o.seed, verdict_names[v], t1 - t0, t2 - t1, img.pti,
+						img.pcid, img.la57, img.kaslr, line);
+				synth_free(&img);
+			}
+		}
+	}
+	{
+		char sum[1024];
+		double pct0 = t[0].n ? 100.0 * t[0].v[V_EXACT] / t[0].n : 0;
+		double pct1 = t[1].n ? 100.0 * t[1].v[V_EXACT] / t[1].n : 0;
+		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && pct0 >= EXACT_MIN_PCT;
+
+		snprintf(sum, sizeof(sum),
+			 "breadth (%zu x86_64 rows x %u seed(s)):\n"
+			 "  variant    layouts  exact  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
+			 "  as-is      %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+			 "  shuffled   %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+			 "  required: wrong == 0 (both variants), as-is exact >= %.0f%% -> %s\n",
+			 n, seeds, t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], pct0, t[0].n ? t[0].build_ms / t[0].n : 0,
+			 t[0].n ? t[0].disc_ms / t[0].n : 0, t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], pct1,
+			 t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, EXACT_MIN_PCT,
+			 pass ? "PASS" : "FAIL");
+		printf("%s", sum);
+		if (rep) {
+			fprintf(rep, "%s", sum);
+			fclose(rep);
+		}
+		free(L);
+		fflush(stdout);
+		assert_int_equal(t[0].v[V_WRONG] + t[1].v[V_WRONG], 0);
+		assert_true(pct0 >= EXACT_MIN_PCT);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_breadth),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

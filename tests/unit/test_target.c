@@ -1,0 +1,136 @@
+/* cmocka: the shared source/observation options of offsets and ps (user/cmd/target.c). */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "cmd/target.h"
+#include "test_stubs.h"
+
+/* Sizes: plain, hex, K/M/G suffixes; junk, negatives and overflow are refused. */
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	assert_int_equal(parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(parse_size("0x1000", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(parse_size("64M", &v), 0);
+	assert_int_equal(v, 64ULL << 20);
+	assert_int_equal(parse_size("2g", &v), 0);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(parse_size("12Q", &v), -EINVAL);
+	assert_int_equal(parse_size("", &v), -EINVAL);
+	assert_int_equal(parse_size("-1", &v), -EINVAL);
+	assert_int_equal(parse_size("99999999999999999999G", &v), -EINVAL);
+	assert_int_equal(parse_size("17179869184G", &v), -EINVAL);   /* 2^34 GiB overflows */
+}
+
+/* --cr3 lists accumulate across options, hex with or without 0x; a zero root is refused. */
+static void test_cr3_lists_and_checks(void **state)
+{
+	struct target_opts t = { .timeout_s = -1 };
+
+	assert_int_equal(target_check(&t), -EINVAL);   /* no source */
+	assert_int_equal(target_parse_opt(&t, 'r', "guest.ram"), 1);
+	assert_int_equal(target_check(&t), -EINVAL);   /* --raw without --cr3 */
+	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x10c2e000,2a4b6000"), 1);
+	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x3000"), 1);
+	assert_int_equal(t.ncr3, 3);
+	assert_int_equal(t.cr3s[1], 0x2a4b6000);
+	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x0fff"), -EINVAL);   /* PCID bits only */
+	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x5000,zz"), -EINVAL);
+	assert_int_equal(target_check(&t), 0);
+	assert_int_equal(target_parse_opt(&t, 'p', "1234"), 1);
+	assert_int_equal(target_check(&t), -EINVAL);   /* two sources */
+	assert_int_equal(target_parse_opt(&t, 'p', "12x"), -EINVAL);
+	assert_int_equal(target_parse_opt(&t, TOPT_TIMEOUT, "0.5"), 1);
+	assert_true(t.timeout_s == 0.5);
+	assert_int_equal(target_parse_opt(&t, TOPT_TIMEOUT, "-1"), -EINVAL);
+	assert_int_equal(target_parse_opt(&t, TOPT_MAX_BYTES, "16M"), 1);
+	assert_int_equal(t.max_bytes, 16ULL << 20);
+	assert_int_equal(target_parse_opt(&t, 'f', "json"), 0);   /* not a target option */
+	target_opts_free(&t);
+	assert_null(t.cr3s);
+}
+
+/* Start `sh -c 'sleep 5' ARGS...` so /proc/PID/cmdline carries QEMU-looking arguments. */
+static pid_t spawn_with_args(const char *const *args)
+{
+	const char *argv[16] = { "/bin/sh", "-c", "sleep 5" };
+	size_t n = 3;
+	pid_t pid;
+
+	for (; *args && n < 15; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		execv("/bin/sh", (char *const *)argv);
+		_exit(127);
+	}
+	usleep(100000);   /* until exec replaced the cmdline */
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* The QMP socket is found from -qmp unix:PATH,opts and from -chardev socket + -mon mode=control (not
+ * from a readline monitor); ",," is an escaped comma; a relative path goes through /proc/PID/cwd. */
+static void test_find_qmp_socket(void **state)
+{
+	static const char *const qmp[] = { "-name", "g", "-qmp", "unix:/run/g,,1.sock,server=on,wait=off", NULL };
+	static const char *const mon[] = { "-chardev", "socket,id=hmp,path=/run/hmp.sock,server=on",
+					   "-mon", "chardev=hmp,mode=readline",
+					   "-chardev", "socket,path=/run/qmp.sock,id=charmonitor,server=on",
+					   "--mon", "chardev=charmonitor,id=monitor,mode=control", NULL };
+	static const char *const rel[] = { "-qmp-pretty", "unix:qmp.sock", NULL };
+	static const char *const none[] = { "-monitor", "stdio", NULL };
+	char path[256], want[64];
+	pid_t pid;
+
+	pid = spawn_with_args(qmp);
+	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	assert_string_equal(path, "/run/g,1.sock");
+	reap(pid);
+
+	pid = spawn_with_args(mon);
+	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	assert_string_equal(path, "/run/qmp.sock");
+	reap(pid);
+
+	pid = spawn_with_args(rel);
+	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	snprintf(want, sizeof(want), "/proc/%d/cwd/qmp.sock", (int)pid);
+	assert_string_equal(path, want);
+	reap(pid);
+
+	pid = spawn_with_args(none);
+	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), -ENOENT);
+	reap(pid);
+
+	assert_true(target_find_qmp(0x7ffffff0, path, sizeof(path)) < 0);   /* no such process */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_cr3_lists_and_checks),
+		cmocka_unit_test(test_find_qmp_socket),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

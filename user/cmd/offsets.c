@@ -1,0 +1,143 @@
+/* `vmoffset-trace offsets`: discover, validate and print task_struct/mm_struct offsets of a guest. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd/cmd.h"
+#include "cmd/target.h"
+#include "common/log.h"
+#include "output/output.h"
+
+#define VMOT_PRODUCER_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vmoffset-trace offsets (--pid PID | --core FILE | --raw FILE --cr3 HEX[,HEX...])\n"
+		"                              [--qmp PATH] [--timeout SEC] [--format json|libvmi|isf]\n"
+		"                              [--name NAME] [--isf-path PATH] [-o FILE]\n"
+		"\n"
+		"Find task_struct and mm_struct member offsets and init_task from guest memory alone (no\n"
+		"System.map, BTF or kernel version), check them against observed CR3 switches, and print them.\n"
+		"Exit status: 0 validated, 2 undetermined (we abstain rather than guess), 1 error.\n"
+		"\n"
+		TARGET_USAGE
+		"Output:\n"
+		"  -f, --format FMT       json (default), libvmi (a libvmi.conf entry), isf (Volatility-3-style\n"
+		"                         symbol file LibVMI reads with volatility_ist)\n"
+		"  -n, --name NAME        libvmi.conf entry name (default: guest)\n"
+		"      --isf-path PATH    libvmi: reference this ISF file (needed by LibVMI when KASLR is off)\n"
+		"  -o, --output FILE      write there instead of stdout\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Examples:\n"
+		"  vmoffset-trace offsets --pid $(pgrep -f 'qemu.*debian12')\n"
+		"  vmoffset-trace offsets --pid 4242 --format libvmi --name debian12 >> /etc/libvmi.conf\n"
+		"  vmoffset-trace offsets --core guest.core --format isf -o debian12.isf.json\n"
+		"  vmoffset-trace offsets --raw guest.ram --cr3 0x10c2e000,0x2a4b6000\n");
+}
+
+int cmd_offsets(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TARGET_LONG_OPTS,
+		{ "format",   required_argument, NULL, 'f' },
+		{ "name",     required_argument, NULL, 'n' },
+		{ "isf-path", required_argument, NULL, 'I' },
+		{ "output",   required_argument, NULL, 'o' },
+		{ "help",     no_argument,       NULL, 'h' },
+		{},
+	};
+	struct target_opts topts = { .timeout_s = -1 };
+	struct output_opts oopts = { .version = VMOT_PRODUCER_VERSION };
+	enum output_format fmt = OUT_JSON;
+	struct discovery_result res;
+	struct target tg = { 0 };
+	const char *outpath = NULL;
+	FILE *out = stdout;
+	int c, err, ret = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, TARGET_SHORT_OPTS "f:n:o:h", opts, NULL)) != -1) {
+		err = target_parse_opt(&topts, c, optarg);
+		if (err < 0)
+			goto usage_err;
+		if (err > 0)
+			continue;
+		switch (c) {
+		case 'f':
+			if (output_format_parse(optarg, &fmt)) {
+				p_err("--format: '%s' is not json, libvmi or isf", optarg);
+				goto usage_err;
+			}
+			break;
+		case 'n': oopts.name = optarg; break;
+		case 'I': oopts.isf_path = optarg; break;
+		case 'o': outpath = optarg; break;
+		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
+		default: usage(stderr); goto usage_err;
+		}
+	}
+	if (optind < argc) {
+		p_err("unexpected argument '%s'", argv[optind]);
+		goto usage_err;
+	}
+	if (target_check(&topts))
+		goto usage_err;
+
+	err = target_discover(&topts, &tg, &res);
+	if (!tg.pm)   /* the source or its observations failed; the error is printed */
+		goto cleanup;
+	if (err && err != -ENOENT) {
+		p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
+		ret = EXIT_FAIL;
+		goto cleanup;
+	}
+	if (!err && !res.validated && !res.reason[0])
+		snprintf(res.reason, sizeof(res.reason), "offsets found but not validated by observations");
+	oopts.kaslr_known = res.kernel_cr3 && !target_kaslr_shift(tg.pm, &res, &oopts.kaslr_shift);
+
+	if (!err && res.validated) {
+		ret = EXIT_OK;
+	} else {
+		/* we abstain: the reason on stderr; the partial result only as JSON (a libvmi/isf file that
+		 * cannot work is worse than none) */
+		fprintf(stderr, "undetermined: %s\n", res.reason[0] ? res.reason : "no unique answer");
+		ret = EXIT_UNDETERMINED;
+		if (fmt != OUT_JSON)
+			goto cleanup;
+	}
+
+	if (outpath) {
+		out = fopen(outpath, "w");
+		if (!out) {
+			p_err("cannot write %s: %s", outpath, strerror(errno));
+			out = stdout;
+			ret = EXIT_FAIL;
+			goto cleanup;
+		}
+	}
+	err = output_write(out, fmt, &res, &oopts);
+	if (err == -EINVAL)
+		p_err("--name '%s' or --isf-path cannot be written into libvmi.conf (letters, digits, . _ -)",
+		      oopts.name ? oopts.name : "guest");
+	else if (err == -ENOENT)
+		p_err("cannot write %s: offsets LibVMI needs are missing", output_format_name(fmt));
+	else if (err)
+		p_err("writing %s output: %s", output_format_name(fmt), strerror(-err));
+	if (out != stdout && fclose(out) && !err) {
+		p_err("cannot write %s: %s", outpath, strerror(errno));
+		err = -EIO;
+	}
+	out = stdout;
+	if (err)
+		ret = EXIT_FAIL;
+	goto cleanup;
+
+usage_err:
+	ret = EXIT_USAGE;
+cleanup:
+	target_close(&tg);
+	target_opts_free(&topts);
+	return ret;
+}

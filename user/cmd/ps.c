@@ -1,0 +1,126 @@
+/* `vmoffset-trace ps`: the guest's processes, read through offsets discovered on the spot. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd/cmd.h"
+#include "cmd/target.h"
+#include "common/log.h"
+#include "output/output.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vmoffset-trace ps (--pid PID | --core FILE | --raw FILE --cr3 HEX[,HEX...])\n"
+		"                         [--qmp PATH] [--timeout SEC] [--tree] [--threads] [--json]\n"
+		"\n"
+		"List the guest's processes from outside the VM: offsets are discovered first (as `offsets`\n"
+		"does), then init_task's list is walked. Kernel threads are shown in [brackets].\n"
+		"Exit status: 0 listed, 2 offsets undetermined, 1 error.\n"
+		"\n"
+		TARGET_USAGE
+		"Output:\n"
+		"  -t, --tree             parent/child tree (like ps -ejH / pstree)\n"
+		"  -T, --threads          one line per thread instead of per process\n"
+		"  -j, --json             JSON array (as does the global -j)\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Examples:\n"
+		"  vmoffset-trace ps --pid $(pgrep -f 'qemu.*debian12')\n"
+		"  vmoffset-trace ps --core guest.core --tree\n"
+		"  vmoffset-trace -p ps --raw guest.ram --cr3 0x10c2e000 --json\n");
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		TARGET_LONG_OPTS,
+		{ "tree",    no_argument, NULL, 't' },
+		{ "threads", no_argument, NULL, 'T' },
+		{ "json",    no_argument, NULL, 'j' },
+		{ "help",    no_argument, NULL, 'h' },
+		{},
+	};
+	struct target_opts topts = { .timeout_s = -1 };
+	struct discovery_result res;
+	struct discovery_opts dopts;
+	struct target tg = { 0 };
+	struct guest_task *tasks = NULL;
+	struct ps_row *rows = NULL;
+	size_t ntasks = 0, nrows = 0;
+	bool tree = false, threads = false, json = log_json;
+	int c, err, ret = EXIT_FAIL;
+
+	while ((c = getopt_long(argc, argv, TARGET_SHORT_OPTS "tTjh", opts, NULL)) != -1) {
+		err = target_parse_opt(&topts, c, optarg);
+		if (err < 0)
+			goto usage_err;
+		if (err > 0)
+			continue;
+		switch (c) {
+		case 't': tree = true; break;
+		case 'T': threads = true; break;
+		case 'j': json = true; break;
+		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
+		default: usage(stderr); goto usage_err;
+		}
+	}
+	if (optind < argc) {
+		p_err("unexpected argument '%s'", argv[optind]);
+		goto usage_err;
+	}
+	if (target_check(&topts))
+		goto usage_err;
+
+	err = target_discover(&topts, &tg, &res);
+	if (!tg.pm)   /* the source or its observations failed; the error is printed */
+		goto cleanup;
+	if (err == -ENOENT) {
+		p_err("undetermined: %s (cannot list processes without task_struct offsets)",
+		      res.reason[0] ? res.reason : "offsets not found");
+		ret = EXIT_UNDETERMINED;
+		goto cleanup;
+	}
+	if (err) {
+		p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
+		goto cleanup;
+	}
+	if (!res.validated)
+		p_warn("offsets not validated by observations (%s); listing anyway",
+		       res.reason[0] ? res.reason : "no observations");
+
+	target_discovery_opts(&topts, &dopts);
+	err = guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks);
+	if (err) {
+		p_err("walking the task list of %s: %s", tg.desc, strerror(-err));
+		goto cleanup;
+	}
+	rows = ps_rows(tasks, ntasks, threads, &nrows);
+	if (!rows) {
+		p_err("out of memory");
+		goto cleanup;
+	}
+	if (json)
+		err = ps_print_json(stdout, rows, nrows);
+	else if (tree)
+		err = ps_print_tree(stdout, rows, nrows);
+	else
+		ps_print_table(stdout, rows, nrows);
+	if (err) {
+		p_err("printing: %s", strerror(-err));
+		goto cleanup;
+	}
+	fflush(stdout);
+	ret = ferror(stdout) ? EXIT_FAIL : EXIT_OK;
+	goto cleanup;
+
+usage_err:
+	ret = EXIT_USAGE;
+cleanup:
+	free(rows);
+	free(tasks);
+	target_close(&tg);
+	target_opts_free(&topts);
+	return ret;
+}

@@ -1,0 +1,530 @@
+/* `vmoffset-trace report`: a session file through the same analysis as `live`. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cmd/cmd.h"
+#include "common/json_writer.h"
+#include "common/log.h"
+#include "session/session.h"
+#include "trace/analysis.h"
+
+enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_ALL = 15 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: vmoffset-trace report -i FILE [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
+		"                             [--no-switch]\n"
+		"\n"
+		"Read a session file written by `record` and show: per process and per vCPU activity (switches in,\n"
+		"time on a vCPU as attributed from switch to switch), the event timeline, and KVM exit statistics\n"
+		"by reason per vCPU with exit latency where the host gave them. A truncated or damaged file is read\n"
+		"as far as its blocks are intact and one line says what was lost. Exit status: 0 read (even\n"
+		"partly), 1 nothing readable, 64 usage.\n"
+		"\n"
+		"Options:\n"
+		"  -i, --input FILE       session file (required)\n"
+		"  -j, --json             one JSON document (as does the global -j)\n"
+		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
+		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
+		"      --section LIST     processes, vcpus, timeline, exits, all (default all)\n"
+		"      --no-switch        timeline without switch events\n"
+		"  -h, --help             this text\n"
+		"\n"
+		"Examples:\n"
+		"  vmoffset-trace report -i web.vmot\n"
+		"  vmoffset-trace report -i web.vmot --sort switches --section processes,vcpus\n"
+		"  vmoffset-trace report -i web.vmot --csv --section timeline > events.csv\n"
+		"  vmoffset-trace -j report -i web.vmot | jq '.events[] | select(.event == \"exec\")'\n");
+}
+
+struct rep_ctx {
+	struct analysis an;
+	struct sess_event *ev;
+	size_t nev, cap;
+	struct json_object *header;
+	struct json_object *vms;       /* array */
+	struct json_object *counters;  /* array */
+	struct json_object *exit_stats;
+	int err;
+};
+
+static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *data, size_t len, uint32_t nrec)
+{
+	struct rep_ctx *c = ctx;
+	struct json_object *j, *x;
+
+	switch (type) {
+	case SB_EVENTS:
+		if (c->nev + nrec > c->cap) {
+			size_t ncap = (c->nev + nrec) * 2;
+			struct sess_event *n = realloc(c->ev, ncap * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			c->ev = n;
+			c->cap = ncap;
+		}
+		memcpy(c->ev + c->nev, data, (size_t)nrec * sizeof(*c->ev));
+		c->nev += nrec;
+		break;
+	case SB_HEADER:
+		if ((j = json_tokener_parse(data))) {
+			json_object_put(c->header);
+			c->header = j;
+		}
+		break;
+	case SB_VM:
+		if ((j = json_tokener_parse(data))) {
+			int64_t idx = json_object_object_get_ex(j, "index", &x) ? json_object_get_int64(x) : -1;
+			const char *name = json_object_object_get_ex(j, "name", &x) ? json_object_get_string(x) : "?";
+			int64_t pid = json_object_object_get_ex(j, "pid", &x) ? json_object_get_int64(x) : -1;
+			int64_t nv = json_object_object_get_ex(j, "vcpus", &x) ? json_object_get_int64(x) : 0;
+
+			if (idx >= 0 && idx < AN_MAX_VMS)
+				an_set_vm(&c->an, (uint32_t)idx, name, (int32_t)pid, (uint32_t)nv);
+			json_object_array_add(c->vms, j);
+		}
+		break;
+	case SB_COUNTERS:
+		if ((j = json_tokener_parse(data))) {
+			if (json_object_object_get_ex(j, "exit_stats", &x)) {
+				json_object_put(c->exit_stats);
+				c->exit_stats = json_object_get(x);
+				json_object_put(j);
+			} else {
+				json_object_array_add(c->counters, j);
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static int cmp_time(const void *x, const void *y)
+{
+	const struct sess_event *a = x, *b = y;
+
+	return (a->time_ns > b->time_ns) - (a->time_ns < b->time_ns);
+}
+
+static const char *jstr(struct json_object *o, const char *k, const char *def)
+{
+	struct json_object *x;
+
+	return o && json_object_object_get_ex(o, k, &x) ? json_object_get_string(x) : def;
+}
+
+static int64_t jint(struct json_object *o, const char *k, int64_t def)
+{
+	struct json_object *x;
+
+	return o && json_object_object_get_ex(o, k, &x) ? json_object_get_int64(x) : def;
+}
+
+static void csv_str(FILE *f, const char *s, size_t max)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < max && s[i]; i++) {
+		if (s[i] == '"')
+			fputc('"', f);
+		fputc(s[i], f);
+	}
+	fputc('"', f);
+}
+
+static int parse_sections(const char *arg, int *out)
+{
+	char *copy = strdup(arg), *save = NULL;
+	int s = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "processes")) s |= SEC_PROCESSES;
+		else if (!strcmp(t, "vcpus")) s |= SEC_VCPUS;
+		else if (!strcmp(t, "timeline")) s |= SEC_TIMELINE;
+		else if (!strcmp(t, "exits")) s |= SEC_EXITS;
+		else if (!strcmp(t, "all")) s |= SEC_ALL;
+		else {
+			free(copy);
+			return -EINVAL;
+		}
+	}
+	free(copy);
+	*out = s;
+	return 0;
+}
+
+static double span_s(const struct analysis *a)
+{
+	return a->t_last > a->t_first ? (a->t_last - a->t_first) / 1e9 : 0;
+}
+
+static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch, const char *file,
+			const struct an_line_opts *lo)
+{
+	struct an_entry **list;
+	size_t n;
+
+	printf("Session %s: %s, created %s on %s\n", file, jstr(c->header, "producer", "?"),
+	       jstr(c->header, "created", "?"), jstr(c->header, "host", "?"));
+	printf("  %s\n", jstr(c->header, "mode", "mode unknown"));
+	printf("  %zu event(s) over %.3f s: %" PRIu64 " switch, %" PRIu64 " fork, %" PRIu64 " exec, %" PRIu64
+	       " rename, %" PRIu64 " exit\n\n", c->nev, span_s(&c->an), c->an.count[SEV_SWITCH], c->an.count[SEV_FORK],
+	       c->an.count[SEV_EXEC], c->an.count[SEV_RENAME], c->an.count[SEV_EXIT]);
+	printf("VMs\n  %3s %8s %-24s %-5s %5s  %s\n", "IDX", "PID", "NAME", "ACCEL", "VCPUS", "KERNEL / OFFSETS");
+	for (size_t i = 0; i < json_object_array_length(c->vms); i++) {
+		struct json_object *v = json_object_array_get_idx(c->vms, i), *x;
+		bool cached = json_object_object_get_ex(v, "offsets_cached", &x) && json_object_get_boolean(x);
+
+		printf("  %3" PRId64 " %8" PRId64 " %-24.24s %-5s %5" PRId64 "  %.60s\n", jint(v, "index", -1),
+		       jint(v, "pid", -1), jstr(v, "name", "?"), jstr(v, "accel", "?"), jint(v, "vcpus", 0),
+		       jstr(v, "kernel", "?"));
+		printf("  %3s %8s offsets %s, init_task %s, per-CPU current at %+" PRId64 "\n", "", "",
+		       cached ? "from the cache (validated here)" : "discovered", jstr(v, "init_task", "?"),
+		       jint(v, "percpu_current", -1));
+	}
+	if (sections & SEC_PROCESSES) {
+		list = an_entries(&c->an, false, key, &n);
+		printf("\nProcesses (sorted by %s)\n  %-16s %7s %7s %7s %-16s %9s %11s %5s %5s %5s\n",
+		       key == AN_SORT_SWITCHES ? "switches" : key == AN_SORT_PID ? "pid" : key == AN_SORT_COMM ? "comm" :
+		       key == AN_SORT_VM ? "vm" : "time on vCPU", "VM", "PID", "TGID", "PPID", "COMM", "SWITCHES",
+		       "VCPU_MS", "FORK", "EXEC", "EXIT");
+		for (size_t i = 0; list && i < n; i++) {
+			char comm[17];
+
+			memcpy(comm, list[i]->comm, 16);
+			comm[16] = 0;
+			printf("  %-16.16s %7d %7d %7d %-16s %9" PRIu64 " %11.3f %5u %5u %5u\n", an_vm_name(&c->an, list[i]->vm),
+			       list[i]->pid, list[i]->tgid, list[i]->ppid, comm, list[i]->switches_in, list[i]->time_ns / 1e6,
+			       list[i]->forks, list[i]->execs, list[i]->exits);
+		}
+		free(list);
+	}
+	if (sections & SEC_VCPUS) {
+		double s = span_s(&c->an);
+
+		printf("\nvCPUs\n  %-16s %4s %9s %9s  %s\n", "VM", "VCPU", "SWITCHES", "SWITCH/s", "TOP (pid comm share)");
+		list = an_entries(&c->an, true, AN_SORT_TIME, &n);
+		for (size_t v = 0; v < c->an.nvcpu; v++) {
+			const struct an_vcpu *cv = &c->an.vcpu[v];
+			unsigned shown = 0;
+
+			printf("  %-16.16s %4u %9" PRIu64 " %9.1f ", an_vm_name(&c->an, cv->vm), cv->vcpu, cv->switches,
+			       s > 0 ? cv->switches / s : 0);
+			for (size_t i = 0; list && i < n && shown < 5; i++) {
+				char comm[17];
+
+				if (list[i]->vm != cv->vm || list[i]->vcpu != cv->vcpu)
+					continue;
+				memcpy(comm, list[i]->comm, 16);
+				comm[16] = 0;
+				printf(" %d %s %.0f%%", list[i]->pid, comm, s > 0 ? list[i]->time_ns / 1e9 / s * 100 : 0);
+				shown++;
+			}
+			putchar('\n');
+		}
+		free(list);
+	}
+	if (sections & SEC_TIMELINE) {
+		printf("\nTimeline%s\n", no_switch ? " (without switches)" : "");
+		an_print_header(stdout, lo);
+		for (size_t i = 0; i < c->nev; i++)
+			if (!(no_switch && c->ev[i].type == SEV_SWITCH))
+				an_print_event(stdout, NULL, &c->an, &c->ev[i], lo);
+	}
+	if (sections & SEC_EXITS) {
+		struct json_object *x;
+		bool avail = c->exit_stats && json_object_object_get_ex(c->exit_stats, "available", &x) &&
+			     json_object_get_boolean(x);
+
+		printf("\nExit statistics\n");
+		if (!avail) {
+			printf("  %s\n", jstr(c->exit_stats, "reason", "not available on this host (none recorded)"));
+		} else {
+			struct json_object *ex, *lat;
+
+			json_object_object_get_ex(c->exit_stats, "exits", &ex);
+			json_object_object_get_ex(c->exit_stats, "latency", &lat);
+			printf("  %-4s %8s %12s   (by reason, all vCPUs of the traced VMs)\n", "ISA", "REASON", "COUNT");
+			for (size_t i = 0; ex && i < json_object_array_length(ex); i++) {
+				struct json_object *e = json_object_array_get_idx(ex, i);
+				printf("  %-4s %8" PRId64 " %12" PRId64 "\n", jstr(e, "isa", "?"), jint(e, "reason", -1),
+				       jint(e, "count", 0));
+			}
+			printf("  %-16s %4s %12s %12s %12s   (exit -> entry latency per vCPU)\n", "VM", "VCPU", "EXITS",
+			       "AVG_NS", "MAX_NS");
+			for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
+				struct json_object *e = json_object_array_get_idx(lat, i);
+				int64_t cnt = jint(e, "exits", 0), vm = jint(e, "vm", -1);
+				printf("  %-16.16s %4" PRId64 " %12" PRId64 " %12" PRId64 " %12" PRId64 "\n",
+				       vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?", jint(e, "vcpu", -1), cnt,
+				       cnt ? jint(e, "total_ns", 0) / cnt : 0, jint(e, "max_ns", 0));
+			}
+		}
+	}
+}
+
+static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch,
+		       const struct sess_summary *sum, const char *lost, const struct an_line_opts *lo)
+{
+	json_writer_t *w = jsonw_new(stdout);
+	struct an_entry **list;
+	size_t n;
+
+	if (!w)
+		return;
+	jsonw_start_object(w);
+	jsonw_name(w, "session");
+	jsonw_printf(w, "%s", c->header ? json_object_to_json_string_ext(c->header, JSON_C_TO_STRING_PLAIN) : "null");
+	jsonw_name(w, "integrity");
+	jsonw_start_object(w);
+	jsonw_bool_field(w, "intact", sess_intact(sum));
+	jsonw_string_field(w, "lost", lost);
+	jsonw_u64_field(w, "blocks_read", sum->blocks_ok);
+	jsonw_u64_field(w, "events_read", sum->events_ok);
+	jsonw_u64_field(w, "bytes_damaged", sum->bytes_damaged);
+	jsonw_bool_field(w, "trailer", sum->trailer);
+	jsonw_end_object(w);
+	jsonw_name(w, "vms");
+	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->vms, JSON_C_TO_STRING_PLAIN));
+	jsonw_name(w, "counters");
+	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->counters, JSON_C_TO_STRING_PLAIN));
+	if (sections & SEC_PROCESSES) {
+		list = an_entries(&c->an, false, key, &n);
+		jsonw_name(w, "processes");
+		jsonw_start_array(w);
+		for (size_t i = 0; list && i < n; i++) {
+			jsonw_start_object(w);
+			jsonw_string_field(w, "vm", an_vm_name(&c->an, list[i]->vm));
+			jsonw_int_field(w, "pid", list[i]->pid);
+			jsonw_int_field(w, "tgid", list[i]->tgid);
+			jsonw_int_field(w, "ppid", list[i]->ppid);
+			jsonw_name(w, "comm");
+			jsonw_string_len(w, list[i]->comm, 16);
+			jsonw_u64_field(w, "switches_in", list[i]->switches_in);
+			jsonw_u64_field(w, "vcpu_time_ns", list[i]->time_ns);
+			jsonw_u64_field(w, "forks", list[i]->forks);
+			jsonw_u64_field(w, "execs", list[i]->execs);
+			jsonw_u64_field(w, "renames", list[i]->renames);
+			jsonw_u64_field(w, "exits", list[i]->exits);
+			jsonw_end_object(w);
+		}
+		jsonw_end_array(w);
+		free(list);
+	}
+	if (sections & SEC_VCPUS) {
+		double s = span_s(&c->an);
+
+		jsonw_name(w, "vcpus");
+		jsonw_start_array(w);
+		list = an_entries(&c->an, true, AN_SORT_TIME, &n);
+		for (size_t v = 0; v < c->an.nvcpu; v++) {
+			const struct an_vcpu *cv = &c->an.vcpu[v];
+
+			jsonw_start_object(w);
+			jsonw_string_field(w, "vm", an_vm_name(&c->an, cv->vm));
+			jsonw_u64_field(w, "vcpu", cv->vcpu);
+			jsonw_u64_field(w, "switches", cv->switches);
+			jsonw_float_field_fmt(w, "switches_per_s", "%.2f", s > 0 ? cv->switches / s : 0);
+			jsonw_name(w, "processes");
+			jsonw_start_array(w);
+			for (size_t i = 0; list && i < n; i++) {
+				if (list[i]->vm != cv->vm || list[i]->vcpu != cv->vcpu)
+					continue;
+				jsonw_start_object(w);
+				jsonw_int_field(w, "pid", list[i]->pid);
+				jsonw_name(w, "comm");
+				jsonw_string_len(w, list[i]->comm, 16);
+				jsonw_u64_field(w, "switches_in", list[i]->switches_in);
+				jsonw_u64_field(w, "vcpu_time_ns", list[i]->time_ns);
+				jsonw_end_object(w);
+			}
+			jsonw_end_array(w);
+			jsonw_end_object(w);
+		}
+		jsonw_end_array(w);
+		free(list);
+	}
+	if (sections & SEC_TIMELINE) {
+		jsonw_name(w, "events");
+		jsonw_start_array(w);
+		for (size_t i = 0; i < c->nev; i++)
+			if (!(no_switch && c->ev[i].type == SEV_SWITCH))
+				an_print_event(stdout, w, &c->an, &c->ev[i], lo);
+		jsonw_end_array(w);
+	}
+	if (sections & SEC_EXITS) {
+		jsonw_name(w, "exit_stats");
+		jsonw_printf(w, "%s", c->exit_stats ? json_object_to_json_string_ext(c->exit_stats, JSON_C_TO_STRING_PLAIN) :
+			     "{\"available\":false,\"reason\":\"not available on this host (none recorded)\"}");
+	}
+	jsonw_end_object(w);
+	jsonw_destroy(&w);
+}
+
+static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch, const struct an_line_opts *lo)
+{
+	struct an_entry **list;
+	size_t n;
+	bool first = true;
+
+	if (sections & SEC_PROCESSES) {
+		list = an_entries(&c->an, false, key, &n);
+		printf("vm,pid,tgid,ppid,comm,switches_in,vcpu_time_ns,forks,execs,renames,exits\n");
+		for (size_t i = 0; list && i < n; i++) {
+			csv_str(stdout, an_vm_name(&c->an, list[i]->vm), 128);
+			printf(",%d,%d,%d,", list[i]->pid, list[i]->tgid, list[i]->ppid);
+			csv_str(stdout, list[i]->comm, 16);
+			printf(",%" PRIu64 ",%" PRIu64 ",%u,%u,%u,%u\n", list[i]->switches_in, list[i]->time_ns,
+			       list[i]->forks, list[i]->execs, list[i]->renames, list[i]->exits);
+		}
+		free(list);
+		first = false;
+	}
+	if (sections & SEC_VCPUS) {
+		list = an_entries(&c->an, true, key, &n);
+		printf("%svm,vcpu,pid,comm,switches_in,vcpu_time_ns\n", first ? "" : "\n");
+		for (size_t i = 0; list && i < n; i++) {
+			csv_str(stdout, an_vm_name(&c->an, list[i]->vm), 128);
+			printf(",%u,%d,", list[i]->vcpu, list[i]->pid);
+			csv_str(stdout, list[i]->comm, 16);
+			printf(",%" PRIu64 ",%" PRIu64 "\n", list[i]->switches_in, list[i]->time_ns);
+		}
+		free(list);
+		first = false;
+	}
+	if (sections & SEC_TIMELINE) {
+		printf("%st,vm,vcpu,event,pid,tgid,ppid,comm,prev_pid\n", first ? "" : "\n");
+		for (size_t i = 0; i < c->nev; i++) {
+			const struct sess_event *e = &c->ev[i];
+
+			if (no_switch && e->type == SEV_SWITCH)
+				continue;
+			printf("%.6f,", e->time_ns >= lo->t0 ? (e->time_ns - lo->t0) / 1e9 : 0);
+			csv_str(stdout, an_vm_name(&c->an, e->vm), 128);
+			if (e->vcpu == SESS_VCPU_NONE)
+				printf(",,");
+			else
+				printf(",%u,", e->vcpu);
+			printf("%s,%d,%d,%d,", sess_event_name(e->type), e->pid, e->tgid, e->ppid);
+			csv_str(stdout, e->comm, 16);
+			printf(",%d\n", e->type == SEV_SWITCH ? e->prev_pid : -1);
+		}
+	}
+}
+
+int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "input",     required_argument, NULL, 'i' },
+		{ "json",      no_argument,       NULL, 'j' },
+		{ "csv",       no_argument,       NULL, 0x100 },
+		{ "sort",      required_argument, NULL, 's' },
+		{ "section",   required_argument, NULL, 0x101 },
+		{ "no-switch", no_argument,       NULL, 0x102 },
+		{ "help",      no_argument,       NULL, 'h' },
+		{},
+	};
+	struct rep_ctx c = { 0 };
+	struct sess_summary sum;
+	struct an_line_opts lo = { 0 };
+	enum an_sort key = AN_SORT_TIME;
+	const char *file = NULL;
+	bool json = log_json, csv = false, no_switch = false;
+	int sections = 0, ch, err, ret = EXIT_FAIL;
+	char lost[512];
+
+	while ((ch = getopt_long(argc, argv, "i:js:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'i': file = optarg; break;
+		case 'j': json = log_json = true; break;
+		case 0x100: csv = true; break;
+		case 's':
+			if (an_sort_parse(optarg, &key)) {
+				p_err("--sort: '%s' is not time, switches, pid, comm or vm", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 0x101:
+			if (parse_sections(optarg, &sections) || !sections) {
+				p_err("--section: '%s' is not a list of processes, vcpus, timeline, exits, all", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 0x102: no_switch = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		p_err("unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (!file) {
+		p_err("no session file: give -i FILE");
+		return EXIT_USAGE;
+	}
+	if (json && csv) {
+		p_err("give --json or --csv, not both");
+		return EXIT_USAGE;
+	}
+	if (!sections)
+		sections = csv ? SEC_PROCESSES : SEC_ALL;
+
+	an_init(&c.an);
+	c.vms = json_object_new_array();
+	c.counters = json_object_new_array();
+	if (!c.vms || !c.counters) {
+		p_err("out of memory");
+		goto cleanup;
+	}
+	err = sess_read_file(file, on_block, &c, &sum);
+	sess_damage_line(&sum, lost, sizeof(lost));
+	if (err == -ENODATA) {
+		p_err("%s: %s", file, sum.file_size ? lost : "empty file: nothing readable");
+		goto cleanup;
+	}
+	if (err) {
+		p_err("cannot read %s: %s", file, strerror(-err));
+		goto cleanup;
+	}
+	/* events are written in time order per VM; several VMs interleave by tick: sort by time (stable
+	 * enough: events of one tick share the time and keep file order through the merge below) */
+	for (size_t i = 1; i < c.nev; i++)
+		if (c.ev[i].time_ns < c.ev[i - 1].time_ns) {
+			qsort(c.ev, c.nev, sizeof(*c.ev), cmp_time);
+			break;
+		}
+	for (size_t i = 0; i < c.nev; i++)
+		an_event(&c.an, &c.ev[i]);
+	an_close_runs(&c.an, c.an.t_last);
+	lo.t0 = (uint64_t)jint(c.header, "t_start_ns", c.nev ? (int64_t)c.ev[0].time_ns : 0);
+	lo.wall_offset_ns = jint(c.header, "wall_offset_ns", 0);
+	lo.json = json;
+
+	if (lost[0])
+		p_warn("%s: damaged or incomplete: %s", file, lost);
+	if (json)
+		print_json(&c, sections, key, no_switch, &sum, lost, &lo);
+	else if (csv)
+		print_csv(&c, sections, key, no_switch, &lo);
+	else
+		print_plain(&c, sections, key, no_switch, file, &lo);
+	fflush(stdout);
+	ret = ferror(stdout) ? EXIT_FAIL : EXIT_OK;
+cleanup:
+	json_object_put(c.header);
+	json_object_put(c.vms);
+	json_object_put(c.counters);
+	json_object_put(c.exit_stats);
+	free(c.ev);
+	an_free(&c.an);
+	return ret;
+}

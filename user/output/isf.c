@@ -1,0 +1,234 @@
+/*
+ * A Volatility-3-style ISF (intermediate symbol format) holding just what we discovered, shaped so that
+ * LibVMI's JSON profile reader accepts it.
+ *
+ * LibVMI (libvmi/json_profiles/json_profiles.c): a top-level "metadata" key makes the file a Volatility
+ * ISF; "metadata.windows" present → Windows, else Linux. volatility_ist.c reads
+ * user_types.<struct>.fields.<member>.offset (recursing into anonymous members), user_types.<struct>.size
+ * and symbols.<name>.address — with json_object_get_uint64 when built with JSONC_UINT64_SUPPORT, so
+ * addresses are written as unsigned 64-bit integers (what dwarf2json writes too).
+ *
+ * Volatility 3's schema (volatility3/schemas/schema-6.3.0.json): the top level needs metadata,
+ * base_types, user_types, enums, symbols and nothing else; metadata is {format "6.x.y", producer
+ * {name, version, ...}, linux {symbols[], types[]}} with no other keys; a user type needs kind, size,
+ * fields; a field needs type and offset. Only producer allows extra keys: we say there that addresses
+ * are runtime ones.
+ *
+ * init_task's address is the runtime (KASLR-relocated) VA, not the link-time one a dwarf2json ISF has:
+ * LibVMI's init_kaslr() (libvmi/os/linux/core.c) first reads init_task at the address as given and, if
+ * that works, takes KASLR shift = that address - symbol address = 0 and uses it as is. A link-time
+ * address would only work when it happens not to be mapped (otherwise LibVMI reads the wrong page);
+ * Volatility 3 itself would need far more of the kernel's types than we have anyway.
+ *
+ * Sizes of task_struct / mm_struct are unknown to us: we write the end of the last known member
+ * (a lower bound) and say so in producer.notes.
+ */
+#include <errno.h>
+#include "common/json_writer.h"
+#include "output/output.h"
+
+enum isf_type { T_LIST_HEAD, T_INT, T_COMM, T_PTR_MM, T_PTR_TASK, T_PTR_VOID };
+
+static const enum isf_type task_field_type[TF_NR] = {
+	[TF_TASKS] = T_LIST_HEAD, [TF_PID] = T_INT, [TF_TGID] = T_INT, [TF_COMM] = T_COMM,
+	[TF_MM] = T_PTR_MM, [TF_ACTIVE_MM] = T_PTR_MM, [TF_REAL_PARENT] = T_PTR_TASK,
+	[TF_PARENT] = T_PTR_TASK, [TF_CHILDREN] = T_LIST_HEAD, [TF_SIBLING] = T_LIST_HEAD,
+	[TF_CRED] = T_PTR_VOID,   /* struct cred is not described here */
+};
+
+static uint64_t isf_type_size(enum isf_type t)
+{
+	switch (t) {
+	case T_LIST_HEAD: return 16;
+	case T_INT:       return 4;
+	case T_COMM:      return 16;
+	default:          return 8;
+	}
+}
+
+static void type_ref(json_writer_t *w, const char *kind, const char *name)
+{
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", kind);
+	jsonw_string_field(w, "name", name);
+	jsonw_end_object(w);
+}
+
+static void pointer_to(json_writer_t *w, const char *kind, const char *name)
+{
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", "pointer");
+	jsonw_name(w, "subtype");
+	type_ref(w, kind, name);
+	jsonw_end_object(w);
+}
+
+static void type_desc(json_writer_t *w, enum isf_type t)
+{
+	switch (t) {
+	case T_LIST_HEAD:
+		type_ref(w, "struct", "list_head");
+		break;
+	case T_INT:
+		type_ref(w, "base", "int");
+		break;
+	case T_COMM:
+		jsonw_start_object(w);
+		jsonw_string_field(w, "kind", "array");
+		jsonw_u64_field(w, "count", 16);
+		jsonw_name(w, "subtype");
+		type_ref(w, "base", "char");
+		jsonw_end_object(w);
+		break;
+	case T_PTR_MM:
+		pointer_to(w, "struct", "mm_struct");
+		break;
+	case T_PTR_TASK:
+		pointer_to(w, "struct", "task_struct");
+		break;
+	case T_PTR_VOID:
+		pointer_to(w, "base", "void");
+		break;
+	}
+}
+
+static void field(json_writer_t *w, const char *name, enum isf_type t, int64_t offset)
+{
+	jsonw_name(w, name);
+	jsonw_start_object(w);
+	jsonw_name(w, "type");
+	type_desc(w, t);
+	jsonw_int_field(w, "offset", offset);
+	jsonw_end_object(w);
+}
+
+static void base_type(json_writer_t *w, const char *name, uint64_t size, bool is_signed, const char *kind)
+{
+	jsonw_name(w, name);
+	jsonw_start_object(w);
+	jsonw_u64_field(w, "size", size);
+	jsonw_bool_field(w, "signed", is_signed);
+	jsonw_string_field(w, "kind", kind);
+	jsonw_string_field(w, "endian", "little");
+	jsonw_end_object(w);
+}
+
+int output_isf(FILE *f, const struct discovery_result *res, const struct output_opts *o)
+{
+	const char *version = o && o->version ? o->version : "0.0.0";
+	uint64_t task_size = 0, mm_size;
+	json_writer_t *w;
+	int err;
+
+	if (!output_libvmi_ready(res))
+		return -ENOENT;
+	for (int i = 0; i < TF_NR; i++) {
+		uint64_t end = (uint64_t)res->task[i].offset + isf_type_size(task_field_type[i]);
+
+		if (res->task[i].found && end > task_size)
+			task_size = end;
+	}
+	mm_size = (uint64_t)res->mm_pgd.offset + 8;
+
+	w = jsonw_new(f);
+	if (!w)
+		return -ENOMEM;
+	jsonw_pretty(w, true);   /* a file people open */
+	jsonw_start_object(w);
+
+	jsonw_name(w, "metadata");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "format", "6.2.0");
+	jsonw_name(w, "producer");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "name", "vmoffset-trace");
+	jsonw_string_field(w, "version", version);
+	jsonw_string_field(w, "addresses", "runtime");
+	if (o && o->kaslr_known)
+		jsonw_hex_field(w, "kaslr_shift", o->kaslr_shift);
+	jsonw_bool_field(w, "validated", res->validated);
+	jsonw_string_field(w, "notes",
+			   "offsets discovered from guest memory without a profile; symbol addresses are "
+			   "runtime (KASLR-relocated) VAs; struct sizes are lower bounds (end of the last "
+			   "known member)");
+	jsonw_end_object(w);
+	jsonw_name(w, "linux");
+	jsonw_start_object(w);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+
+	jsonw_name(w, "base_types");
+	jsonw_start_object(w);
+	base_type(w, "char", 1, true, "char");
+	base_type(w, "int", 4, true, "int");
+	base_type(w, "pointer", 8, false, "int");
+	base_type(w, "void", 0, false, "void");
+	jsonw_end_object(w);
+
+	jsonw_name(w, "user_types");
+	jsonw_start_object(w);
+
+	jsonw_name(w, "list_head");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", "struct");
+	jsonw_u64_field(w, "size", 16);
+	jsonw_name(w, "fields");
+	jsonw_start_object(w);
+	jsonw_name(w, "next");
+	jsonw_start_object(w);
+	jsonw_name(w, "type");
+	pointer_to(w, "struct", "list_head");
+	jsonw_int_field(w, "offset", 0);
+	jsonw_end_object(w);
+	jsonw_name(w, "prev");
+	jsonw_start_object(w);
+	jsonw_name(w, "type");
+	pointer_to(w, "struct", "list_head");
+	jsonw_int_field(w, "offset", 8);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+
+	jsonw_name(w, "mm_struct");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", "struct");
+	jsonw_u64_field(w, "size", mm_size);
+	jsonw_name(w, "fields");
+	jsonw_start_object(w);
+	field(w, "pgd", T_PTR_VOID, res->mm_pgd.offset);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+
+	jsonw_name(w, "task_struct");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", "struct");
+	jsonw_u64_field(w, "size", task_size);
+	jsonw_name(w, "fields");
+	jsonw_start_object(w);
+	for (int i = 0; i < TF_NR; i++)
+		if (res->task[i].found)
+			field(w, task_field_names[i], task_field_type[i], res->task[i].offset);
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+
+	jsonw_end_object(w);   /* user_types */
+
+	jsonw_name(w, "enums");
+	jsonw_start_object(w);
+	jsonw_end_object(w);
+
+	jsonw_name(w, "symbols");
+	jsonw_start_object(w);
+	jsonw_name(w, "init_task");
+	jsonw_start_object(w);
+	jsonw_u64_field(w, "address", res->init_task);
+	jsonw_name(w, "type");
+	type_ref(w, "struct", "task_struct");
+	jsonw_end_object(w);
+	jsonw_end_object(w);
+
+	jsonw_end_object(w);
+	err = jsonw_errors(w) ? -EINVAL : 0;
+	jsonw_destroy(&w);
+	return ferror(f) ? -EIO : err;
+}

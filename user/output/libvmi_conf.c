@@ -1,0 +1,101 @@
+/*
+ * A libvmi.conf entry, ready to paste, that lets LibVMI list a Linux guest's processes without a
+ * System.map.
+ *
+ * What LibVMI reads (libvmi/os/linux/core.c, linux_read_config_ghashtable_entries): sysmap,
+ * linux_tasks, linux_mm, linux_pid, linux_name, linux_pgd, linux_init_task, linux_kaslr, kpgd; plus
+ * volatility_ist (the JSON profile path) and ostype. The file grammar (libvmi/config/lexicon.l,
+ * grammar.y) has tokens for exactly these; it has no generic key = value, so an unknown key is a syntax
+ * error for the whole file, and linux_kaslr / kpgd / volatility_ist exist only in LibVMI >= 0.14.
+ * Numbers are 0x-hex or decimal; a domain name is [a-zA-Z0-9][a-zA-Z0-9._-]+ (at least two characters).
+ *
+ * How linux_init() uses them (same file):
+ *   - offsets set in the config win; init_from_json_profile() fills only the ones still 0;
+ *   - linux_init_task given → no System.map lookup for init_task;
+ *   - kpgd given → used as the kernel page-table root; otherwise vCPU 0's CR3 & ~0x1fff (live) or
+ *     System.map heuristics (file mode, which fail without a System.map) — so we always write kpgd;
+ *   - if linux_kaslr is 0 (unset), init_kaslr() runs: it reads init_task as given and then looks the
+ *     *symbol* init_task up (System.map or JSON profile) to compute the shift, failing without one.
+ *     So: KASLR shift != 0 → we write linux_kaslr and the entry stands alone; shift == 0 → LibVMI needs
+ *     an ISF with symbols.init_task, which `--format isf` writes (referenced with volatility_ist).
+ * linux_init_task is the runtime (relocated) VA: with linux_kaslr set LibVMI uses it as is.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include "arch/x86_64.h"
+#include "output/output.h"
+
+/* The libvmi.conf lexer's WORD: [a-zA-Z0-9][a-zA-Z0-9._-]+ */
+static bool libvmi_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 2)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+/* FILENAME in the lexer: [a-zA-Z0-9\/._-]+ — no spaces or quotes in a path. */
+static bool libvmi_path_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '/' || c == '.' || c == '_' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct output_opts *o)
+{
+	const char *name = o && o->name ? o->name : "guest";
+	const char *version = o && o->version ? o->version : "0.0.0";
+	bool kaslr_known = o && o->kaslr_known;
+	uint64_t shift = kaslr_known ? o->kaslr_shift : 0;
+	const char *isf = o ? o->isf_path : NULL;
+
+	if (!libvmi_name_ok(name) || (isf && !libvmi_path_ok(isf)))
+		return -EINVAL;
+	if (!output_libvmi_ready(res))
+		return -ENOENT;
+
+	fprintf(f, "# libvmi.conf entry by vmoffset-trace %s: offsets discovered without a profile\n", version);
+	fprintf(f, "# validated: %s (%" PRIu64 "/%" PRIu64 " CR3 switches, %u/%u roots explained)\n",
+		res->validated ? "yes" : "NO", res->switches_explained, res->switches_observed,
+		res->roots_explained, res->roots_observed);
+	fprintf(f, "# paging: %s; LibVMI page mode %s\n", res->la57 ? "5-level (LA57)" : "4-level",
+		res->la57 ? "for 5-level paging (check your LibVMI supports it)" : "VMI_PM_IA32E");
+	if (!kaslr_known)
+		fprintf(f, "# KASLR shift unknown: LibVMI computes it from init_task's symbol (System.map or ISF)\n");
+	else if (!shift && !isf)
+		fprintf(f, "# KASLR shift is 0: LibVMI then wants init_task's symbol address; add\n"
+			   "#   volatility_ist = \"/path/guest.isf.json\";  (from: vmoffset-trace offsets --format isf)\n");
+	fprintf(f, "%s {\n", name);
+	fprintf(f, "    ostype = \"Linux\";\n");
+	fprintf(f, "    linux_tasks = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_TASKS].offset);
+	fprintf(f, "    linux_mm = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_MM].offset);
+	fprintf(f, "    linux_pid = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_PID].offset);
+	fprintf(f, "    linux_name = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_COMM].offset);
+	fprintf(f, "    linux_pgd = 0x%" PRIx64 ";\n", (uint64_t)res->mm_pgd.offset);
+	fprintf(f, "    linux_init_task = 0x%" PRIx64 ";\n", res->init_task);
+	if (shift)
+		fprintf(f, "    linux_kaslr = 0x%" PRIx64 ";\n", shift);
+	if (res->kernel_cr3)
+		fprintf(f, "    kpgd = 0x%" PRIx64 ";\n", (uint64_t)(res->kernel_cr3 & X86_CR3_ADDR_MASK));
+	if (isf)
+		fprintf(f, "    volatility_ist = \"%s\";\n", isf);
+	fprintf(f, "}\n");
+	return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,377 @@
+/* process_event → per-vCPU state → per-process counters → printers; see analysis.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "trace/analysis.h"
+
+void an_init(struct analysis *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void an_free(struct analysis *a)
+{
+	free(a->tab);
+	a->tab = NULL;
+	a->cap = a->n = 0;
+}
+
+void an_set_vm(struct analysis *a, uint32_t index, const char *name, int32_t pid, uint32_t nvcpus)
+{
+	if (index >= AN_MAX_VMS)
+		return;
+	a->vms[index].used = true;
+	snprintf(a->vms[index].name, sizeof(a->vms[index].name), "%s", name && *name ? name : "?");
+	a->vms[index].pid = pid;
+	a->vms[index].nvcpus = nvcpus;
+}
+
+const char *an_vm_name(const struct analysis *a, uint32_t index)
+{
+	return index < AN_MAX_VMS && a->vms[index].used ? a->vms[index].name : "?";
+}
+
+static uint64_t hash3(uint32_t vm, uint32_t vcpu, int32_t pid)
+{
+	uint64_t h = ((uint64_t)vm << 48) ^ ((uint64_t)vcpu << 32) ^ (uint32_t)pid;
+
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h;
+}
+
+static struct an_entry *entry(struct analysis *a, uint32_t vm, uint32_t vcpu, int32_t pid)
+{
+	size_t i;
+
+	if ((a->n + 1) * 2 > a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 1024;
+		struct an_entry *nt = calloc(ncap, sizeof(*nt));
+
+		if (!nt)
+			return NULL;
+		for (size_t k = 0; k < a->cap; k++) {
+			if (!a->tab[k].used)
+				continue;
+			i = hash3(a->tab[k].vm, a->tab[k].vcpu, a->tab[k].pid) & (ncap - 1);
+			while (nt[i].used)
+				i = (i + 1) & (ncap - 1);
+			nt[i] = a->tab[k];
+		}
+		free(a->tab);
+		a->tab = nt;
+		a->cap = ncap;
+	}
+	i = hash3(vm, vcpu, pid) & (a->cap - 1);
+	while (a->tab[i].used) {
+		if (a->tab[i].vm == vm && a->tab[i].vcpu == vcpu && a->tab[i].pid == pid)
+			return &a->tab[i];
+		i = (i + 1) & (a->cap - 1);
+	}
+	a->tab[i] = (struct an_entry){ .vm = vm, .vcpu = vcpu, .pid = pid, .used = true, .tgid = pid, .ppid = -1 };
+	a->n++;
+	return &a->tab[i];
+}
+
+static struct an_vcpu *vcpu_state(struct analysis *a, uint32_t vm, uint32_t vcpu)
+{
+	for (size_t i = 0; i < a->nvcpu; i++)
+		if (a->vcpu[i].vm == vm && a->vcpu[i].vcpu == vcpu)
+			return &a->vcpu[i];
+	if (a->nvcpu >= sizeof(a->vcpu) / sizeof(a->vcpu[0]))
+		return NULL;
+	a->vcpu[a->nvcpu] = (struct an_vcpu){ .vm = vm, .vcpu = vcpu, .pid = -1 };
+	return &a->vcpu[a->nvcpu++];
+}
+
+static void attribute(struct analysis *a, struct an_vcpu *s, uint64_t t)
+{
+	struct an_entry *e1, *e2;
+	uint64_t d, div;
+
+	if (!s->running || t <= s->since)
+		return;
+	d = t - s->since;
+	div = t - (s->since > a->iv_start ? s->since : (a->iv_start < t ? a->iv_start : t));
+	e1 = entry(a, s->vm, s->vcpu, s->pid);
+	e2 = entry(a, s->vm, SESS_VCPU_NONE, s->pid);
+	if (e1) {
+		e1->time_ns += d;
+		e1->iv_time_ns += div;
+	}
+	if (e2) {
+		e2->time_ns += d;
+		e2->iv_time_ns += div;
+	}
+	s->since = t;
+}
+
+static void note(struct an_entry *e, const struct sess_event *ev)
+{
+	if (!e)
+		return;
+	e->tgid = ev->tgid;
+	if (ev->ppid >= 0)
+		e->ppid = ev->ppid;
+	memcpy(e->comm, ev->comm, 16);
+	if (!e->first_ns)
+		e->first_ns = ev->time_ns;
+	e->last_ns = ev->time_ns;
+}
+
+void an_event(struct analysis *a, const struct sess_event *ev)
+{
+	struct an_entry *p;
+
+	if (ev->type >= SEV_NR)
+		return;
+	if (!a->t_first || ev->time_ns < a->t_first)
+		a->t_first = ev->time_ns;
+	if (ev->time_ns > a->t_last)
+		a->t_last = ev->time_ns;
+	if (!a->iv_start)
+		a->iv_start = ev->time_ns;
+	a->count[ev->type]++;
+	p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);
+	note(p, ev);
+	switch (ev->type) {
+	case SEV_SWITCH: {
+		struct an_vcpu *s = vcpu_state(a, ev->vm, ev->vcpu);
+		struct an_entry *e;
+
+		if (!s)
+			break;
+		attribute(a, s, ev->time_ns);
+		s->pid = ev->pid;
+		s->since = ev->time_ns;
+		s->running = true;
+		s->switches++;
+		s->iv_switches++;
+		e = entry(a, ev->vm, ev->vcpu, ev->pid);
+		note(e, ev);
+		p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);   /* the table may have grown */
+		if (e) {
+			e->switches_in++;
+			e->iv_switches++;
+		}
+		if (p) {
+			p->switches_in++;
+			p->iv_switches++;
+		}
+		break;
+	}
+	case SEV_FORK: if (p) p->forks++; break;
+	case SEV_EXEC: if (p) p->execs++; break;
+	case SEV_RENAME: if (p) p->renames++; break;
+	case SEV_EXIT: if (p) p->exits++; break;
+	}
+}
+
+void an_close_runs(struct analysis *a, uint64_t t)
+{
+	for (size_t i = 0; i < a->nvcpu; i++)
+		attribute(a, &a->vcpu[i], t);
+	if (t > a->t_last)
+		a->t_last = t;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+
+static void comm_str(const char c[16], char out[17])
+{
+	memcpy(out, c, 16);
+	out[16] = 0;
+}
+
+static void wall(uint64_t mono, int64_t off, char *buf, size_t len)
+{
+	int64_t ns = (int64_t)mono + off;
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	localtime_r(&s, &tm);
+	snprintf(buf, len, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns / 1000000 % 1000));
+}
+
+void an_print_header(FILE *f, const struct an_line_opts *o)
+{
+	if (!o->json)
+		fprintf(f, "%-12s %10s %-20s %4s %-7s %7s %7s %7s %s\n", "TIME", "T(s)", "VM", "VCPU", "EVENT", "PID",
+			"TGID", "PPID", "COMM");
+}
+
+void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
+		    const struct an_line_opts *o)
+{
+	char comm[17], tbuf[32], vcpu[12];
+	double rel = ev->time_ns >= o->t0 ? (ev->time_ns - o->t0) / 1e9 : -((o->t0 - ev->time_ns) / 1e9);
+
+	comm_str(ev->comm, comm);
+	wall(ev->time_ns, o->wall_offset_ns, tbuf, sizeof(tbuf));
+	if (o->json && w) {
+		jsonw_start_object(w);
+		jsonw_string_field(w, "time", tbuf);
+		jsonw_float_field_fmt(w, "t", "%.6f", rel);
+		jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
+		jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+		if (ev->vcpu == SESS_VCPU_NONE)
+			jsonw_null_field(w, "vcpu");
+		else
+			jsonw_u64_field(w, "vcpu", ev->vcpu);
+		jsonw_string_field(w, "event", sess_event_name(ev->type));
+		jsonw_int_field(w, "pid", ev->pid);
+		jsonw_int_field(w, "tgid", ev->tgid);
+		jsonw_int_field(w, "ppid", ev->ppid);
+		jsonw_name(w, "comm");
+		jsonw_string_len(w, comm, 16);
+		if (ev->type == SEV_SWITCH)
+			jsonw_int_field(w, "prev_pid", ev->prev_pid);
+		jsonw_hex_field(w, "task", ev->task);
+		jsonw_end_object(w);
+		return;
+	}
+	if (ev->vcpu == SESS_VCPU_NONE)
+		snprintf(vcpu, sizeof(vcpu), "-");
+	else
+		snprintf(vcpu, sizeof(vcpu), "%u", ev->vcpu);
+	fprintf(f, "%-12s %10.6f %-20.20s %4s %-7s %7d %7d %7d %s\n", tbuf, rel, an_vm_name(a, ev->vm), vcpu,
+		sess_event_name(ev->type), ev->pid, ev->tgid, ev->ppid, comm);
+}
+
+static int cmp_time(const void *x, const void *y)
+{
+	const struct an_entry *const *a = x, *const *b = y;
+
+	if ((*a)->iv_time_ns != (*b)->iv_time_ns)
+		return (*a)->iv_time_ns < (*b)->iv_time_ns ? 1 : -1;
+	return (*a)->pid - (*b)->pid;
+}
+
+void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t now, const struct an_line_opts *o,
+		       unsigned top)
+{
+	double secs = now > a->iv_start ? (now - a->iv_start) / 1e9 : 0;
+	struct an_entry **list = calloc(a->n ? a->n : 1, sizeof(*list));
+	char tbuf[32];
+
+	an_close_runs(a, now);
+	wall(now, o->wall_offset_ns, tbuf, sizeof(tbuf));
+	if (w) {
+		jsonw_start_object(w);
+		jsonw_string_field(w, "time", tbuf);
+		jsonw_float_field_fmt(w, "interval_s", "%.3f", secs);
+		jsonw_name(w, "vcpus");
+		jsonw_start_array(w);
+	} else {
+		fprintf(f, "\n%s  interval %.2f s\n%-20s %4s %10s  %s\n", tbuf, secs, "VM", "VCPU", "SWITCH/s",
+			"TOP PROCESSES (pid comm share)");
+	}
+	for (size_t v = 0; v < a->nvcpu; v++) {
+		struct an_vcpu *s = &a->vcpu[v];
+		size_t n = 0;
+
+		for (size_t i = 0; list && i < a->cap; i++)
+			if (a->tab[i].used && a->tab[i].vm == s->vm && a->tab[i].vcpu == s->vcpu && a->tab[i].iv_time_ns)
+				list[n++] = &a->tab[i];
+		if (list)
+			qsort(list, n, sizeof(*list), cmp_time);
+		if (w) {
+			jsonw_start_object(w);
+			jsonw_string_field(w, "vm", an_vm_name(a, s->vm));
+			jsonw_u64_field(w, "vcpu", s->vcpu);
+			jsonw_float_field_fmt(w, "switches_per_s", "%.1f", secs > 0 ? s->iv_switches / secs : 0);
+			jsonw_name(w, "top");
+			jsonw_start_array(w);
+		} else {
+			fprintf(f, "%-20.20s %4u %10.1f ", an_vm_name(a, s->vm), s->vcpu, secs > 0 ? s->iv_switches / secs : 0);
+		}
+		for (size_t i = 0; i < n && i < top; i++) {
+			char comm[17];
+			double share = secs > 0 ? list[i]->iv_time_ns / 1e9 / secs * 100 : 0;
+
+			comm_str(list[i]->comm, comm);
+			if (w) {
+				jsonw_start_object(w);
+				jsonw_int_field(w, "pid", list[i]->pid);
+				jsonw_name(w, "comm");
+				jsonw_string_len(w, comm, 16);
+				jsonw_float_field_fmt(w, "share_pct", "%.1f", share);
+				jsonw_u64_field(w, "switches_in", list[i]->iv_switches);
+				jsonw_end_object(w);
+			} else {
+				fprintf(f, " %d %s %.0f%%", list[i]->pid, comm, share);
+			}
+		}
+		if (w) {
+			jsonw_end_array(w);
+			jsonw_end_object(w);
+		} else {
+			fputc('\n', f);
+		}
+	}
+	if (w) {
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+	}
+	free(list);
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->tab[i].used)
+			a->tab[i].iv_time_ns = a->tab[i].iv_switches = 0;
+	for (size_t v = 0; v < a->nvcpu; v++)
+		a->vcpu[v].iv_switches = 0;
+	a->iv_start = now;
+	fflush(f);
+}
+
+int an_sort_parse(const char *s, enum an_sort *k)
+{
+	static const char *const names[] = { "time", "switches", "pid", "comm", "vm" };
+
+	for (int i = 0; i < 5; i++)
+		if (!strcmp(s, names[i])) {
+			*k = (enum an_sort)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static enum an_sort sort_key;
+
+static int cmp_entries(const void *x, const void *y)
+{
+	const struct an_entry *a = *(const struct an_entry *const *)x, *b = *(const struct an_entry *const *)y;
+	int c = 0;
+
+	switch (sort_key) {
+	case AN_SORT_TIME: c = (a->time_ns < b->time_ns) - (a->time_ns > b->time_ns); break;
+	case AN_SORT_SWITCHES: c = (a->switches_in < b->switches_in) - (a->switches_in > b->switches_in); break;
+	case AN_SORT_PID: break;
+	case AN_SORT_COMM: c = strncmp(a->comm, b->comm, 16); break;
+	case AN_SORT_VM: c = (a->vm > b->vm) - (a->vm < b->vm); break;
+	}
+	if (!c)
+		c = (a->vm > b->vm) - (a->vm < b->vm);
+	if (!c)
+		c = (a->pid > b->pid) - (a->pid < b->pid);
+	if (!c)
+		c = (a->vcpu > b->vcpu) - (a->vcpu < b->vcpu);
+	return c;
+}
+
+struct an_entry **an_entries(const struct analysis *a, bool per_vcpu, enum an_sort key, size_t *n)
+{
+	struct an_entry **list = calloc(a->n ? a->n : 1, sizeof(*list));
+
+	*n = 0;
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->tab[i].used && (a->tab[i].vcpu != SESS_VCPU_NONE) == per_vcpu)
+			list[(*n)++] = &a->tab[i];
+	sort_key = key;
+	qsort(list, *n, sizeof(*list), cmp_entries);
+	return list;
+}

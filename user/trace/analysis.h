@@ -1,0 +1,82 @@
+/*
+ * The one analysis path shared by `live` and `report` (perf kvm stat's shape): every event, from the
+ * live sources or from a session file, goes through an_event() → per-vCPU state (who runs since when) and
+ * per-process counters → printers. Only the event source differs between the two commands.
+ */
+#ifndef VMOT_TRACE_ANALYSIS_H
+#define VMOT_TRACE_ANALYSIS_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "common/json_writer.h"
+#include "session/session.h"
+
+#define AN_MAX_VMS 64
+
+struct an_entry {                /* one (vm, vcpu, pid); vcpu = SESS_VCPU_NONE for the process totals */
+	uint32_t vm, vcpu;
+	int32_t pid, tgid, ppid;
+	char comm[16];
+	uint64_t switches_in, time_ns;         /* runs started on a vCPU, time attributed from switches */
+	uint64_t iv_switches, iv_time_ns;      /* same, current interval (-i) */
+	uint32_t forks, execs, renames, exits;
+	uint64_t first_ns, last_ns;
+	bool used;
+};
+
+struct an_vcpu {
+	uint32_t vm, vcpu;
+	bool running;                /* a switch was seen: pid runs since `since` */
+	int32_t pid;
+	uint64_t since;
+	uint64_t switches, iv_switches;
+};
+
+struct an_vm {
+	bool used;
+	char name[128];
+	int32_t pid;
+	uint32_t nvcpus;
+};
+
+struct analysis {
+	struct an_entry *tab;        /* open addressing on (vm, vcpu, pid) */
+	size_t cap, n;
+	struct an_vcpu vcpu[256];
+	size_t nvcpu;
+	struct an_vm vms[AN_MAX_VMS];
+	uint64_t t_first, t_last;    /* first/last event time */
+	uint64_t count[SEV_NR];
+	uint64_t iv_start;
+};
+
+void an_init(struct analysis *a);
+void an_free(struct analysis *a);
+void an_set_vm(struct analysis *a, uint32_t index, const char *name, int32_t pid, uint32_t nvcpus);
+const char *an_vm_name(const struct analysis *a, uint32_t index);
+void an_event(struct analysis *a, const struct sess_event *ev);
+/* Attribute the running intervals up to t (end of recording / of an interval). */
+void an_close_runs(struct analysis *a, uint64_t t);
+
+/* One event as a line: human columns or a JSON object (one line). t0 is the session start (monotonic),
+ * wall_offset_ns maps monotonic to wall-clock time (realtime - monotonic at start). */
+struct an_line_opts {
+	bool json;
+	uint64_t t0;
+	int64_t wall_offset_ns;
+};
+void an_print_header(FILE *f, const struct an_line_opts *o);
+void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
+		    const struct an_line_opts *o);
+
+/* -i: per VM and vCPU, switches/s and the top processes of the interval [iv_start, now); resets it. */
+void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t now, const struct an_line_opts *o,
+		       unsigned top);
+
+enum an_sort { AN_SORT_TIME, AN_SORT_SWITCHES, AN_SORT_PID, AN_SORT_COMM, AN_SORT_VM };
+int an_sort_parse(const char *s, enum an_sort *k);
+/* Entries of one kind (process totals when per_vcpu is false), sorted; caller frees. */
+struct an_entry **an_entries(const struct analysis *a, bool per_vcpu, enum an_sort key, size_t *n);
+
+#endif

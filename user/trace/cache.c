@@ -1,0 +1,219 @@
+/* Offsets cache by kernel fingerprint; see cache.h for the choice of fingerprint. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "arch/x86_64.h"
+#include "common/log.h"
+#include "trace/cache.h"
+
+#define IMAGE_SPAN   (1ULL << 30)     /* KASLR moves the image within 1 GiB */
+#define SCAN_MAX     (96ULL << 20)    /* bytes of image searched for the banner */
+#define CHUNK        (256u << 10)
+static const char BANNER[] = "Linux version ";
+
+struct leaves {
+	struct { uint64_t va, pa, size; } v[4096];
+	size_t n;
+	uint64_t first_va, covered;
+};
+
+static int leaf_cb(uint64_t va, const struct x86_map *m, void *arg)
+{
+	struct leaves *l = arg;
+
+	if (!l->n)
+		l->first_va = va;
+	if (va - l->first_va >= SCAN_MAX || l->n >= 4096)
+		return 1;
+	/* merge physically and virtually contiguous leaves */
+	if (l->n && l->v[l->n - 1].va + l->v[l->n - 1].size == va && l->v[l->n - 1].pa + l->v[l->n - 1].size == m->pa) {
+		l->v[l->n - 1].size += m->page_size;
+	} else {
+		l->v[l->n].va = va;
+		l->v[l->n].pa = m->pa;
+		l->v[l->n++].size = m->page_size;
+	}
+	return 0;
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* A banner at p: "Linux version " then printable text up to '\n' (at least a release and a '#'). */
+static size_t banner_len(const char *p, size_t avail)
+{
+	size_t n = sizeof(BANNER) - 1;
+
+	while (n < avail && n < 400 && p[n] >= 0x20 && p[n] < 0x7f)
+		n++;
+	if (n >= avail || p[n] != '\n' || n < sizeof(BANNER) + 8 || !memchr(p, '#', n))
+		return 0;
+	return n;
+}
+
+int kernel_fingerprint(struct physmem *pm, uint64_t kernel_cr3, bool la57, uint64_t *fp, char *banner,
+		       size_t len, uint64_t *text_base)
+{
+	struct leaves *l = calloc(1, sizeof(*l));
+	char *buf = malloc(CHUNK + 512);
+	int err = -ENOENT;
+
+	if (!l || !buf) {
+		free(l);
+		free(buf);
+		return -ENOMEM;
+	}
+	if (x86_walk(pm, kernel_cr3, la57, KERNEL_TEXT_BASE, KERNEL_TEXT_BASE + IMAGE_SPAN, 0, leaf_cb, l) < 0 || !l->n)
+		goto out;
+	*text_base = l->v[0].va & ~0x1fffffULL;
+	for (size_t i = 0; i < l->n && err; i++) {
+		for (uint64_t off = 0; off < l->v[i].size && err; off += CHUNK) {
+			size_t n = l->v[i].size - off < CHUNK ? (size_t)(l->v[i].size - off) : CHUNK;
+			size_t extra = l->v[i].size - off - n >= 512 ? 512 : (size_t)(l->v[i].size - off - n);
+			const char *p;
+			size_t at = 0;
+
+			if (physmem_read(pm, l->v[i].pa + off, buf, n + extra))
+				continue;
+			while ((p = memmem(buf + at, n - at, BANNER, sizeof(BANNER) - 1))) {
+				size_t bl = banner_len(p, buf + n + extra - p);
+
+				at = (size_t)(p - buf) + 1;
+				if (!bl)
+					continue;
+				*fp = fnv1a(p, bl);
+				snprintf(banner, len, "%.*s", (int)bl, p);
+				err = 0;
+				break;
+			}
+		}
+	}
+out:
+	free(l);
+	free(buf);
+	return err;
+}
+
+const char *offsets_cache_dir(void)
+{
+	static char dir[512];
+	const char *base = getenv("VMOFFSET_CACHE");
+
+	snprintf(dir, sizeof(dir), "%s/offsets", base && *base ? base : "/var/cache/vmoffset-trace");
+	return dir;
+}
+
+static void cache_path(uint64_t fp, char *p, size_t len)
+{
+	snprintf(p, len, "%s/%016" PRIx64 ".json", offsets_cache_dir(), fp);
+}
+
+static bool get_i64(struct json_object *o, const char *k, int64_t *v)
+{
+	struct json_object *x;
+
+	if (!json_object_object_get_ex(o, k, &x) || !json_object_is_type(x, json_type_int))
+		return false;
+	*v = json_object_get_int64(x);
+	return true;
+}
+
+int offsets_cache_load(uint64_t fp, uint64_t text_base, struct discovery_result *res)
+{
+	char path[600];
+	struct json_object *root, *task;
+	int64_t v;
+	int err = -EINVAL;
+
+	cache_path(fp, path, sizeof(path));
+	if (access(path, R_OK))
+		return -ENOENT;
+	root = json_object_from_file(path);
+	if (!root)
+		return -EINVAL;
+	memset(res, 0, sizeof(*res));
+	res->thread_ring = -1;
+	res->percpu_current = -1;
+	if (!json_object_object_get_ex(root, "task_struct", &task))
+		goto out;
+	for (int f = 0; f < TF_NR; f++) {
+		if (!get_i64(task, task_field_names[f], &v) || v < 0 || v > 65536)
+			goto out;
+		res->task[f].offset = v;
+		res->task[f].found = true;
+		res->task[f].confidence = 1;
+		snprintf(res->task[f].how, sizeof(res->task[f].how), "offsets cache");
+	}
+	if (!get_i64(root, "mm_pgd", &v) || v < 0 || v > 65536)
+		goto out;
+	res->mm_pgd.offset = v;
+	res->mm_pgd.found = true;
+	res->mm_pgd.confidence = 1;
+	snprintf(res->mm_pgd.how, sizeof(res->mm_pgd.how), "offsets cache");
+	if (!get_i64(root, "init_task_rel", &v))
+		goto out;
+	res->init_task = text_base + (uint64_t)v;
+	if (get_i64(root, "thread_ring", &v))
+		res->thread_ring = v;
+	if (get_i64(root, "percpu_current", &v))
+		res->percpu_current = v;
+	if (get_i64(root, "task_stride", &v))
+		res->task_stride = (uint32_t)v;
+	err = 0;
+out:
+	json_object_put(root);
+	return err;
+}
+
+int offsets_cache_store(uint64_t fp, const char *banner, uint64_t text_base, const struct discovery_result *res)
+{
+	char path[600], tmp[640];
+	struct json_object *root = json_object_new_object(), *task = json_object_new_object();
+	int err = 0;
+
+	if (!root || !task) {
+		json_object_put(root);
+		json_object_put(task);
+		return -ENOMEM;
+	}
+	for (int f = 0; f < TF_NR; f++)
+		json_object_object_add(task, task_field_names[f], json_object_new_int64(res->task[f].offset));
+	json_object_object_add(root, "banner", json_object_new_string(banner));
+	json_object_object_add(root, "task_struct", task);
+	json_object_object_add(root, "mm_pgd", json_object_new_int64(res->mm_pgd.offset));
+	json_object_object_add(root, "init_task_rel", json_object_new_int64((int64_t)(res->init_task - text_base)));
+	json_object_object_add(root, "thread_ring", json_object_new_int64(res->thread_ring));
+	json_object_object_add(root, "percpu_current", json_object_new_int64(res->percpu_current));
+	json_object_object_add(root, "task_stride", json_object_new_int64(res->task_stride));
+
+	/* mkdir -p */
+	snprintf(tmp, sizeof(tmp), "%s", offsets_cache_dir());
+	for (char *s = tmp + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			mkdir(tmp, 0755);
+			*s = '/';
+		}
+	mkdir(tmp, 0755);
+	cache_path(fp, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, path)) {
+		err = -errno ? -errno : -EIO;
+		unlink(tmp);
+	}
+	json_object_put(root);
+	return err;
+}

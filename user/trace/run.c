@@ -1,0 +1,379 @@
+/* The live loop shared by `live` and `record`; see run.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "capture/capture.h"
+#include "cmd/target.h"
+#include "common/json_writer.h"
+#include "common/log.h"
+#include "trace/run.h"
+
+volatile sig_atomic_t trace_interrupted;
+
+static void on_signal(int sig)
+{
+	trace_interrupted = sig;
+}
+
+static int parse_num(const char *opt, const char *arg, double lo, double hi, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(arg, &end);
+	if (errno || end == arg || *end || !(d >= lo) || d > hi) {
+		p_err("%s: '%s' is not a number in %g..%g", opt, arg, lo, hi);
+		return -EINVAL;
+	}
+	*out = d;
+	return 1;
+}
+
+int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
+{
+	char *end;
+	long pid;
+
+	switch (c) {
+	case 'p':
+		errno = 0;
+		pid = strtol(arg, &end, 10);
+		if (errno || *end || pid <= 0 || pid > INT_MAX) {
+			p_err("--pid: '%s' is not a process id", arg);
+			return -EINVAL;
+		}
+		if (o->npids >= TRACE_MAX_VMS) {
+			p_err("--pid: at most %d VMs", TRACE_MAX_VMS);
+			return -EINVAL;
+		}
+		o->pids[o->npids++] = (pid_t)pid;
+		return 1;
+	case 'a': o->all = true; return 1;
+	case 'd': return parse_num("--duration", arg, 0, 1e9, &o->duration_s);
+	case 0x200: return parse_num("--rate", arg, 0.1, 10000, &o->rate_hz);
+	case 0x201: return parse_num("--task-rate", arg, 0.01, 1000, &o->task_hz);
+	case 0x202: o->vmt.qmp = arg; return 1;
+	case 0x203: return parse_num("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
+	case 0x204: o->vmt.no_cache = true; return 1;
+	case 0x205: o->no_bpf = true; return 1;
+	case 0x206:
+		if (parse_size(arg, &o->vmt.max_bytes) || !o->vmt.max_bytes) {
+			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);
+			return -EINVAL;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+static void set_defaults(struct trace_opts *o)
+{
+	if (o->rate_hz <= 0)
+		o->rate_hz = 100;
+	if (o->task_hz <= 0)
+		o->task_hz = 20;
+	if (o->task_hz > o->rate_hz)
+		o->task_hz = o->rate_hz;
+}
+
+int trace_setup(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
+{
+	struct trace_opts o = *oin;
+	pid_t pids[TRACE_MAX_VMS];
+	size_t npids = 0;
+	struct timespec rt, mono;
+	int err = 0;
+
+	set_defaults(&o);
+	memset(st, 0, sizeof(*st));
+	if (o.all == (o.npids > 0)) {
+		p_err(o.all ? "give either -a or --pid, not both" : "which VM? give --pid PID (repeatable) or -a");
+		return -EINVAL;
+	}
+	if (o.vmt.qmp && o.npids != 1) {
+		p_err("--qmp needs exactly one --pid");
+		return -EINVAL;
+	}
+	if (o.all) {
+		struct vm_info *v;
+		size_t n;
+
+		err = vm_list(false, &v, &n);
+		if (err) {
+			p_err("listing VMs: %s", strerror(-err));
+			return err;
+		}
+		for (size_t i = 0; i < n && npids < TRACE_MAX_VMS; i++)
+			pids[npids++] = v[i].pid;
+		if (n > TRACE_MAX_VMS)
+			p_warn("%zu VMs on this host; tracing the first %d", n, TRACE_MAX_VMS);
+		free(v);
+		if (!npids) {
+			p_err("no QEMU VM runs on this host");
+			return -ENOENT;
+		}
+	} else {
+		memcpy(pids, o.pids, o.npids * sizeof(pid_t));
+		npids = o.npids;
+	}
+	for (size_t i = 0; i < npids; i++) {
+		struct vm_tracer *t = &st->vms[st->nvms];
+
+		err = vmt_open(t, (uint32_t)st->nvms, pids[i], &o.vmt);
+		if (err) {
+			vmt_close(t);
+			if (npids == 1)
+				return err;
+			p_warn("skipping pid %d", (int)pids[i]);
+			continue;
+		}
+		p_info("%s (pid %d, %s, %u vCPU): %s; %u tasks, per-CPU current at %+" PRId64, t->info.name[0] ?
+		       t->info.name : "?", (int)t->info.pid, t->info.accel, t->nvcpu,
+		       t->cached ? "offsets from the cache" : "offsets discovered", t->res.ntasks, t->res.percpu_current);
+		st->nvms++;
+	}
+	if (!st->nvms) {
+		p_err("no VM could be set up");
+		return -ENOENT;
+	}
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	st->wall_offset_ns = ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000LL + (rt.tv_nsec - mono.tv_nsec);
+	st->t_start = vmt_now_ns();
+
+	/* Event mode. Only a KVM guest can be seen by KVM's tracepoints; whether they show CR3 is the host's
+	 * business (`vmoffset-trace probe`). Either way switches come from polling the per-CPU current task:
+	 * the capture adds the timing hint (a CR3 change forces a poll of that VM at once) and exit stats. */
+	bool any_kvm = false;
+	for (size_t i = 0; i < st->nvms; i++)
+		any_kvm |= !strcmp(st->vms[i].info.accel, "kvm");
+	if (any_kvm && !o.no_bpf) {
+		struct capture_opts co = { 0 };
+		pid_t cp[TRACE_MAX_VMS];
+		const char *missing = NULL;
+
+		for (size_t i = 0; i < st->nvms; i++)
+			cp[i] = st->vms[i].info.pid;
+		co.pids = cp;
+		co.npids = st->nvms;
+		co.no_io = true;
+		if (capture_check_privilege(&missing)) {
+			p_dbg("BPF capture unavailable: missing %s", missing ? missing : "privilege");
+		} else if ((err = capture_open(&co, &st->cap))) {
+			p_dbg("BPF capture unavailable: %s", strerror(-err));
+			st->cap = NULL;
+		} else {
+			st->bpf = true;
+		}
+		err = 0;
+	}
+	if (st->bpf)
+		snprintf(st->mode, sizeof(st->mode), "mode: bpf+poll: KVM tracepoints (CR3-change hints, exit statistics); "
+			 "current task per vCPU read at %.0f Hz, task list at %.0f Hz", o.rate_hz, o.task_hz);
+	else
+		snprintf(st->mode, sizeof(st->mode), "mode: poll: current task per vCPU read from guest memory at %.0f Hz, "
+			 "task list walked at %.0f Hz (%s)", o.rate_hz, o.task_hz,
+			 any_kvm ? "BPF capture not available" : "TCG guest: no KVM hook sees its CR3");
+	p_info("%s", st->mode);
+	for (size_t i = 0; i < st->nvms; i++)
+		if (s->vm_ready)
+			s->vm_ready(s->ctx, &st->vms[i]);
+	return 0;
+}
+
+struct cap_ctx {
+	struct trace_state *st;
+	bool hint[TRACE_MAX_VMS];
+};
+
+static int on_capture(void *ctx, const struct capture_event *ev, const struct observation *obs)
+{
+	struct cap_ctx *c = ctx;
+
+	if (!obs)
+		return 0;
+	for (size_t i = 0; i < c->st->nvms; i++)
+		if ((uint32_t)c->st->vms[i].info.pid == ev->tgid)
+			c->hint[i] = true;
+	return 0;
+}
+
+struct exit_ctx {
+	json_writer_t *w;
+	struct trace_state *st;
+	size_t n;
+};
+
+static int on_exit_count(void *ctx, const struct capture_exit_key *k, uint64_t n)
+{
+	struct exit_ctx *c = ctx;
+
+	jsonw_start_object(c->w);
+	jsonw_string_field(c->w, "isa", k->isa == 1 ? "vmx" : k->isa == 2 ? "svm" : "?");
+	jsonw_u64_field(c->w, "reason", k->reason);
+	jsonw_u64_field(c->w, "count", n);
+	jsonw_end_object(c->w);
+	c->n++;
+	return 0;
+}
+
+static int on_latency(void *ctx, const struct capture_vcpu_key *k, const struct capture_vcpu_lat *l)
+{
+	struct exit_ctx *c = ctx;
+	int64_t vm = -1;
+
+	for (size_t i = 0; i < c->st->nvms; i++)
+		if ((uint32_t)c->st->vms[i].info.pid == k->tgid)
+			vm = (int64_t)i;
+	jsonw_start_object(c->w);
+	jsonw_int_field(c->w, "vm", vm);
+	jsonw_u64_field(c->w, "qemu_pid", k->tgid);
+	jsonw_u64_field(c->w, "vcpu", k->vcpu_id);
+	jsonw_u64_field(c->w, "exits", l->count);
+	jsonw_u64_field(c->w, "total_ns", l->total_ns);
+	jsonw_u64_field(c->w, "max_ns", l->max_ns);
+	jsonw_end_object(c->w);
+	c->n++;
+	return 0;
+}
+
+/* {"available":..., "reason":..., "exits":[{isa,reason,count}], "latency":[{vm,vcpu,exits,total_ns,max_ns}]} */
+static void exit_stats(struct trace_state *st)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_writer_t *w = f ? jsonw_new(f) : NULL;
+	struct exit_ctx c = { .w = w, .st = st };
+	size_t nexits = 0;
+
+	if (!w) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return;
+	}
+	jsonw_pretty(w, false);
+	jsonw_start_object(w);
+	if (st->cap) {
+		jsonw_name(w, "exits");
+		jsonw_start_array(w);
+		capture_foreach_exit(st->cap, on_exit_count, &c);
+		nexits = c.n;
+		jsonw_end_array(w);
+		jsonw_name(w, "latency");
+		jsonw_start_array(w);
+		capture_foreach_latency(st->cap, on_latency, &c);
+		jsonw_end_array(w);
+	}
+	jsonw_bool_field(w, "available", st->cap && nexits > 0);
+	jsonw_string_field(w, "reason", !st->cap ? "not available on this host: no KVM exit tracepoint sees these guests"
+				       : nexits ? "kvm_exit / kvm_entry tracepoints"
+				       : "not available on this host: kvm_exit did not fire (no VMX/SVM)");
+	jsonw_end_object(w);
+	jsonw_destroy(&w);
+	fclose(f);
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = 0;
+	free(st->exit_stats_json);
+	st->exit_stats_json = buf;
+}
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000ULL), (long)(t % 1000000000ULL) };
+
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);   /* EINTR: a signal; the loop checks */
+}
+
+int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
+{
+	struct trace_opts o = *oin;
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_hup;
+	struct cap_ctx cc = { .st = st };
+	uint64_t period, task_period, next, next_tasks, end;
+	size_t alive = st->nvms;
+	int err = 0;
+
+	set_defaults(&o);
+	period = (uint64_t)(1e9 / o.rate_hz);
+	task_period = (uint64_t)(1e9 / o.task_hz);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	signal(SIGPIPE, SIG_IGN);
+	next = next_tasks = vmt_now_ns();
+	end = o.duration_s > 0 ? st->t_start + (uint64_t)(o.duration_s * 1e9) : UINT64_MAX;
+
+	while (!trace_interrupted && alive) {
+		uint64_t now = vmt_now_ns();
+		bool tasks_due = now >= next_tasks;
+
+		if (now >= end)
+			break;
+		if (st->cap)
+			capture_poll(st->cap, 0, on_capture, &cc);
+		for (size_t i = 0; i < st->nvms; i++) {
+			struct vm_tracer *t = &st->vms[i];
+
+			if (t->gone)
+				continue;
+			/* tasks first: a switch to a new task then finds it in the fresh walk */
+			if (tasks_due)
+				vmt_poll_tasks(t, now, s->event, s->ctx);
+			if (!t->gone)
+				vmt_poll_current(t, now, s->event, s->ctx);
+			cc.hint[i] = false;
+			if (t->gone) {
+				alive--;
+				p_info("%s (pid %d): QEMU is gone; %zu VM(s) left", t->info.name, (int)t->info.pid, alive);
+				if (s->vm_gone)
+					s->vm_gone(s->ctx, t);
+			}
+		}
+		if (tasks_due)
+			next_tasks += task_period;
+		if (next_tasks < now)
+			next_tasks = now + task_period;
+		if (s->tick && s->tick(s->ctx, now)) {
+			err = -EPIPE;
+			break;
+		}
+		next += period;
+		if (next < now)   /* fell behind (slow reads): do not burst to catch up */
+			next = now + period;
+		if (st->cap) {
+			/* wait on the ring buffer up to the next tick: a CR3 change ends the wait early */
+			int64_t wait_ms = (int64_t)(next - vmt_now_ns()) / 1000000;
+			if (wait_ms > 0 && capture_poll(st->cap, (int)wait_ms, on_capture, &cc) > 0)
+				for (size_t i = 0; i < st->nvms; i++)
+					if (cc.hint[i] && !st->vms[i].gone)
+						vmt_poll_current(&st->vms[i], vmt_now_ns(), s->event, s->ctx);
+		}
+		sleep_until(next < end ? next : end);
+	}
+	exit_stats(st);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	return err;
+}
+
+void trace_teardown(struct trace_state *st)
+{
+	for (size_t i = 0; i < st->nvms; i++)
+		vmt_close(&st->vms[i]);
+	if (st->cap)
+		capture_close(st->cap);
+	st->cap = NULL;
+	free(st->exit_stats_json);
+	st->exit_stats_json = NULL;
+	st->nvms = 0;
+}

@@ -1,0 +1,725 @@
+/* Live event source for one VM: per-vCPU current task polled from the per-CPU area, task-list diffs; see
+ * tracer.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "arch/x86_64.h"
+#include "common/json_writer.h"
+#include "common/log.h"
+#include "mem/qmp.h"
+#include "trace/cache.h"
+#include "trace/tracer.h"
+
+#define MIN_EXPLAINED 0.9
+
+uint64_t vmt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void vmt_progress(bool on, bool done, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!on || !isatty(STDERR_FILENO))
+		return;
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (done)
+		fputs("\r\033[K", stderr);
+	fflush(stderr);
+}
+
+static bool kernel_ptr(uint64_t va) { return va >> 47 == 0x1ffff || va >> 56 == 0xff; }
+
+static bool pgd_matches(uint64_t pgd_pa, uint64_t root)
+{
+	return pgd_pa == root || (!(pgd_pa & 0x1fff) && (pgd_pa | 0x1000) == root);
+}
+
+static bool user_half_empty(struct physmem *pm, uint64_t root)
+{
+	uint64_t pgd[256];
+
+	if (physmem_read(pm, root, pgd, sizeof(pgd)))
+		return false;
+	for (int i = 0; i < 256; i++)
+		if (pgd[i] & 1)
+			return false;
+	return true;
+}
+
+static void sanitize_comm(char c[16])
+{
+	for (int i = 0; i < 16 && c[i]; i++)
+		if ((unsigned char)c[i] < 0x20 || (unsigned char)c[i] > 0x7e)
+			c[i] = '?';
+}
+
+/* pid/tgid/ppid/comm of the task at addr, read directly (a task the last walk did not see). */
+static int read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k)
+{
+	const struct discovery_result *r = &t->res;
+	uint32_t v32;
+	uint64_t p;
+
+	memset(k, 0, sizeof(*k));
+	k->addr = addr;
+	k->ppid = -1;
+	if (!kernel_ptr(addr) || vmem_read(&t->vm, addr + r->task[TF_COMM].offset, k->comm, 16))
+		return -EFAULT;
+	sanitize_comm(k->comm);
+	if (vmem_read_u32(&t->vm, addr + r->task[TF_PID].offset, &v32))
+		return -EFAULT;
+	k->pid = (int32_t)v32;
+	k->tgid = !vmem_read_u32(&t->vm, addr + r->task[TF_TGID].offset, &v32) ? (int32_t)v32 : k->pid;
+	if (!vmem_read_u64(&t->vm, addr + r->task[TF_REAL_PARENT].offset, &p) && kernel_ptr(p) &&
+	    !vmem_read_u32(&t->vm, p + r->task[TF_TGID].offset, &v32))
+		k->ppid = (int32_t)v32;
+	if (!vmem_read_u64(&t->vm, addr + r->task[TF_MM].offset, &p))
+		k->mm = p;
+	k->kthread = !k->mm;
+	return 0;
+}
+
+/* The kernel's per-CPU base each vCPU was last observed with, and that observation's CR3. */
+static void collect_vcpus(struct vm_tracer *t)
+{
+	const struct obs_set *o = &t->tg.obs;
+
+	t->nvcpu = 0;
+	for (size_t i = o->n; i-- > 0;) {
+		bool seen = false;
+
+		if (!o->v[i].gs_base || !kernel_ptr(o->v[i].gs_base))
+			continue;
+		for (uint32_t k = 0; k < t->nvcpu; k++)
+			seen |= t->vcpu[k].id == o->v[i].vcpu;
+		if (!seen && t->nvcpu < 64)
+			t->vcpu[t->nvcpu++] = (struct vmt_vcpu){ .id = o->v[i].vcpu, .gs = o->v[i].gs_base, .pid = -1 };
+	}
+	/* by id */
+	for (uint32_t i = 1; i < t->nvcpu; i++)
+		for (uint32_t j = i; j > 0 && t->vcpu[j - 1].id > t->vcpu[j].id; j--) {
+			struct vmt_vcpu x = t->vcpu[j];
+			t->vcpu[j] = t->vcpu[j - 1];
+			t->vcpu[j - 1] = x;
+		}
+}
+
+/* Cached offsets against this guest: the task list walks from init_task ("swapper/0"), the observed roots
+ * are (>= 90 %) PGDs of its mms (or the kernel's), each vCPU's current pointer is a listed or idle task. */
+static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
+{
+	struct discovery_result *r = &t->res;
+	struct discovery_opts d = { 0 };
+	struct guest_task *tasks = NULL;
+	size_t n = 0, nroots;
+	uint64_t roots[256];
+	uint32_t explained = 0;
+	bool ok = false;
+
+	if (guest_tasks_list(t->tg.pm, r, &d, &tasks, &n) || n < 2 || tasks[0].pid != 0 ||
+	    strcmp(tasks[0].comm, "swapper/0")) {
+		snprintf(why, len, "the task list does not walk from init_task with the cached offsets");
+		goto out;
+	}
+	nroots = obs_distinct_roots(&t->tg.obs, roots, 256);
+	for (size_t i = 0; i < nroots; i++) {
+		uint64_t root = roots[i];
+		int owners = 0;
+		for (size_t k = 0; k < n; k++)
+			owners += tasks[k].pgd_pa && pgd_matches(tasks[k].pgd_pa, root) &&
+				  (k == 0 || tasks[k].mm != tasks[k - 1].mm);
+		explained += owners >= 1 || user_half_empty(t->tg.pm, root & ~0x1fffULL);
+	}
+	r->roots_observed = (uint32_t)nroots;
+	r->roots_explained = explained;
+	if (!nroots || explained < MIN_EXPLAINED * nroots) {
+		snprintf(why, len, "cached offsets explain %u of %zu observed CR3 roots", explained, nroots);
+		goto out;
+	}
+	for (uint32_t v = 0; v < t->nvcpu; v++) {
+		uint64_t cur;
+		struct vmt_task k;
+		bool listed = false;
+
+		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + r->percpu_current, &cur) || read_task(t, cur, &k)) {
+			snprintf(why, len, "vCPU %u: no task at the cached per-CPU current offset", t->vcpu[v].id);
+			goto out;
+		}
+		for (size_t i = 0; i < n && !listed; i++)
+			listed = tasks[i].addr == cur;
+		if (!listed && strncmp(k.comm, "swapper/", 8)) {
+			snprintf(why, len, "vCPU %u: current task %#" PRIx64 " is not on the task list", t->vcpu[v].id, cur);
+			goto out;
+		}
+	}
+	r->ntasks = (uint32_t)n;
+	r->validated = true;
+	snprintf(r->reason, sizeof(r->reason), "cached offsets validated: %u/%zu roots explained", explained, nroots);
+	ok = true;
+out:
+	free(tasks);
+	return ok;
+}
+
+/* Offsets from the cache, validated on this guest. */
+static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64_t kroot)
+{
+	struct discovery_result *r = &t->res;
+	char why[120];
+	int err = offsets_cache_load(t->fingerprint, text_base, r);
+
+	if (err) {
+		snprintf(t->cache_note, sizeof(t->cache_note), err == -ENOENT ? "not in the offsets cache" :
+			 "offsets cache entry unreadable");
+		return false;
+	}
+	r->kernel_cr3 = kroot;
+	r->la57 = la57;
+	if (x86_find_direct_map(t->tg.pm, kroot, la57, &r->page_offset_base)) {
+		snprintf(t->cache_note, sizeof(t->cache_note), "cache hit, but no direct map found");
+		return false;
+	}
+	vmem_init(&t->vm, t->tg.pm, r->kernel_cr3, r->la57);
+	vmem_set_direct_map(&t->vm, r->page_offset_base, 0);
+	if (r->percpu_current < 0 || !validate_cached(t, why, sizeof(why))) {
+		snprintf(t->cache_note, sizeof(t->cache_note), "cache hit rejected: %s",
+			 r->percpu_current < 0 ? "no per-CPU current offset" : why);
+		return false;
+	}
+	snprintf(t->cache_note, sizeof(t->cache_note), "offsets from the cache, validated by this guest's switches");
+	return true;
+}
+
+
+/*
+ * Which per-CPU slot is the current-task pointer, confirmed over time. Discovery picks it from one
+ * snapshot, where several per-CPU pointers to tasks fit (the idle task, ksoftirqd, the stopper thread,
+ * ...) and one that does not always point at a task can slip in. Here: every 8-byte slot of the first
+ * PERCPU_SPAN bytes of each vCPU's per-CPU area that holds, on every vCPU, a task (listed, or an idle
+ * "swapper/N") with distinct tasks on distinct vCPUs is a candidate; then for CONFIRM_ROUNDS rounds the
+ * vCPUs' CR3s are read over QMP and right after every candidate slot: a slot that ever holds a non-task is
+ * dropped, and a slot scores when its task's active_mm PGD is the CR3 the vCPU runs. The best score wins
+ * (ties: the slot whose value changed most, then discovery's choice).
+ */
+#define PERCPU_SPAN     (256 << 10)
+#define MAX_CAND        512
+#define CONFIRM_ROUNDS  25
+
+struct cand { int64_t off; uint64_t score, changes, last[64]; bool dead; };
+
+struct taskset { uint64_t *addr; size_t n; };
+
+static bool in_set(const struct taskset *s, uint64_t a)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (s->addr[mid] == a)
+			return true;
+		if (s->addr[mid] < a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool is_task(struct vm_tracer *t, const struct taskset *s, uint64_t p)
+{
+	struct vmt_task k;
+
+	if (!kernel_ptr(p) || (p & 7))
+		return false;
+	if (in_set(s, p))
+		return true;
+	return !read_task(t, p, &k) && k.pid == 0 && !strncmp(k.comm, "swapper/", 8);
+}
+
+static bool task_runs_cr3(struct vm_tracer *t, uint64_t p, uint64_t cr3)
+{
+	const struct discovery_result *r = &t->res;
+	uint64_t mm, pgd, pa;
+
+	if (vmem_read_u64(&t->vm, p + r->task[TF_ACTIVE_MM].offset, &mm) || !kernel_ptr(mm) ||
+	    vmem_read_u64(&t->vm, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&t->vm, pgd, &pa))
+		return false;
+	return pgd_matches(pa, cr3 & X86_CR3_ADDR_MASK);
+}
+
+static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
+{
+	struct discovery_opts d = { 0 };
+	struct guest_task *g = NULL;
+	struct taskset set = { 0 };
+	struct cand *c = NULL;
+	uint8_t *area = NULL;
+	size_t n = 0, nc = 0;
+	char path[PATH_MAX];
+	const char *qpath = o->qmp;
+	struct qmp *q = NULL;
+	int rounds = 0;
+
+	if (!t->nvcpu || guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n) || !n)
+		goto out;
+	set.addr = calloc(n, sizeof(uint64_t));
+	c = calloc(MAX_CAND, sizeof(*c));
+	area = malloc((size_t)PERCPU_SPAN * t->nvcpu);
+	if (!set.addr || !c || !area)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		set.addr[i] = g[i].addr;
+	set.n = n;
+	qsort(set.addr, n, sizeof(uint64_t), cmp_u64);
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		for (uint64_t off = 0; off < PERCPU_SPAN; off += 4096)
+			if (vmem_read(&t->vm, t->vcpu[v].gs + off, area + (size_t)v * PERCPU_SPAN + off, 4096))
+				memset(area + (size_t)v * PERCPU_SPAN + off, 0, 4096);
+	for (int64_t off = 0; off + 8 <= PERCPU_SPAN && nc < MAX_CAND; off += 8) {
+		uint64_t p[64];
+		bool ok = true;
+
+		for (uint32_t v = 0; v < t->nvcpu && ok; v++) {
+			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, 8);
+			ok = is_task(t, &set, p[v]);
+			for (uint32_t w = 0; w < v && ok; w++)
+				ok = p[w] != p[v];
+		}
+		if (!ok)
+			continue;
+		c[nc].off = off;
+		memcpy(c[nc].last, p, sizeof(uint64_t) * t->nvcpu);
+		nc++;
+	}
+	if (!nc)
+		goto out;
+	if (!qpath) {
+		if (target_find_qmp(t->info.pid, path, sizeof(path)))
+			goto pick;
+		qpath = path;
+	}
+	{
+		bool json = log_json;
+		log_json = false;
+		if (qmp_open(qpath, 2000, &q))
+			q = NULL;
+		log_json = json;
+	}
+	for (; q && rounds < CONFIRM_ROUNDS; rounds++) {
+		struct vcpu_state *vs = NULL;
+		size_t nv = 0;
+
+		if (qmp_read_vcpus(q, &vs, &nv))
+			break;
+		for (size_t i = 0; i < nc; i++) {
+			if (c[i].dead)
+				continue;
+			for (uint32_t v = 0; v < t->nvcpu && !c[i].dead; v++) {
+				uint64_t p, cr3 = 0;
+
+				for (size_t k = 0; k < nv; k++)
+					if (vs[k].id == t->vcpu[v].id)
+						cr3 = vs[k].cr3;
+				if (vmem_read_u64(&t->vm, t->vcpu[v].gs + c[i].off, &p) || !is_task(t, &set, p)) {
+					c[i].dead = true;
+					break;
+				}
+				c[i].changes += p != c[i].last[v];
+				c[i].last[v] = p;
+				c[i].score += cr3 && task_runs_cr3(t, p, cr3);
+			}
+		}
+		free(vs);
+		struct timespec ts = { 0, 20 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+pick:;
+	ssize_t best = -1;
+	for (size_t i = 0; i < nc; i++) {
+		if (c[i].dead)
+			continue;
+		if (best < 0 || c[i].score > c[best].score ||
+		    (c[i].score == c[best].score && (c[i].changes > c[best].changes ||
+		     (c[i].changes == c[best].changes && c[i].off == t->res.percpu_current))))
+			best = (ssize_t)i;
+	}
+	if (best >= 0) {
+		if (c[best].off != t->res.percpu_current)
+			p_dbg("per-CPU current task: %+" PRId64 " (score %" PRIu64 "/%d, %" PRIu64 " changes) instead of %+" PRId64,
+			      c[best].off, c[best].score, rounds * (int)t->nvcpu, c[best].changes, t->res.percpu_current);
+		t->res.percpu_current = c[best].off;
+	}
+out:
+	if (q)
+		qmp_close(q);
+	free(g);
+	free(set.addr);
+	free(c);
+	free(area);
+}
+
+int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_opts *o)
+{
+	struct target_opts topts = { .pid = pid, .qmp = o->qmp, .timeout_s = o->sample_s > 0 ? o->sample_s : 2.0,
+				     .max_bytes = o->max_bytes };
+	const char *label;
+	uint64_t kroot = 0, text_base = 0;
+	bool la57 = false;
+	int err;
+
+	memset(t, 0, sizeof(*t));
+	t->index = index;
+	err = vm_info_read(pid, false, &t->info);
+	if (err) {
+		p_err("pid %d: %s", (int)pid, err == -ENOENT ? "not a QEMU process" : "no such process");
+		return err;
+	}
+	label = t->info.name[0] ? t->info.name : "vm";
+	vmt_progress(o->progress, false, "%s (pid %d): sampling vCPU registers for %.1f s ...", label, (int)pid,
+		     topts.timeout_s);
+	err = target_open(&topts, &t->tg);
+	if (err) {
+		vmt_progress(o->progress, true, " ");
+		return err;
+	}
+	for (size_t i = t->tg.obs.n; i-- > 0 && !kroot;)
+		kroot = x86_cr3_root(t->tg.obs.v[i].cr3);
+	for (size_t i = 0; i < t->tg.pm->nvcpus; i++)
+		if (t->tg.pm->vcpus[i].valid && t->tg.pm->vcpus[i].cr4)
+			la57 = x86_paging_levels(t->tg.pm->vcpus[i].cr0, t->tg.pm->vcpus[i].cr4, t->tg.pm->vcpus[i].efer) == 5;
+	if (kroot && !t->tg.pm->nvcpus)
+		la57 = x86_detect_la57(t->tg.pm, kroot);
+	collect_vcpus(t);
+
+	if (kroot && !kernel_fingerprint(t->tg.pm, kroot, la57, &t->fingerprint, t->banner, sizeof(t->banner), &text_base)) {
+		if (!o->no_cache && try_cache(t, text_base, la57, kroot))
+			t->cached = true;
+	} else {
+		snprintf(t->cache_note, sizeof(t->cache_note), "no kernel fingerprint (banner not found)");
+	}
+	if (!t->cached) {
+		struct discovery_opts d;
+
+		vmt_progress(o->progress, false, "%s (pid %d): discovering task_struct offsets ...", label, (int)pid);
+		target_discovery_opts(&topts, &d);
+		err = discover_offsets(t->tg.pm, &t->tg.obs, &d, &t->res);
+		if (err) {
+			vmt_progress(o->progress, true, " ");
+			if (err == -ENOENT)
+				p_err("%s (pid %d): offsets undetermined: %s", label, (int)pid,
+				      t->res.reason[0] ? t->res.reason : "no unique answer");
+			else
+				p_err("%s (pid %d): discovery failed: %s", label, (int)pid, strerror(-err));
+			return err;
+		}
+		if (!t->res.validated)
+			p_warn("%s (pid %d): offsets not validated (%s); tracing anyway", label, (int)pid, t->res.reason);
+		vmem_init(&t->vm, t->tg.pm, t->res.kernel_cr3, t->res.la57);
+		vmem_set_direct_map(&t->vm, t->res.page_offset_base, 0);
+	}
+	vmt_progress(o->progress, false, "%s (pid %d): confirming the per-CPU current-task pointer ...", label, (int)pid);
+	confirm_current(t, o);
+	vmt_progress(o->progress, true, " ");
+	if (!t->cached && t->fingerprint && t->res.validated && t->res.percpu_current >= 0 && !o->no_cache &&
+	    text_base && !offsets_cache_store(t->fingerprint, t->banner, text_base, &t->res))
+		p_dbg("offsets cached as %s/%016" PRIx64 ".json", offsets_cache_dir(), t->fingerprint);
+	if (t->res.percpu_current < 0) {
+		p_err("%s (pid %d): the per-CPU current-task pointer was not found: cannot follow vCPUs", label, (int)pid);
+		return -ENOENT;
+	}
+	if (!t->nvcpu) {
+		p_err("%s (pid %d): no vCPU was observed with a kernel GS base (per-CPU area)", label, (int)pid);
+		return -ENOENT;
+	}
+	if (t->nvcpu < t->info.nvcpus)
+		p_warn("%s (pid %d): only %u of %u vCPUs observed with a per-CPU base; following those", label,
+		       (int)pid, t->nvcpu, t->info.nvcpus);
+	return 0;
+}
+
+void vmt_close(struct vm_tracer *t)
+{
+	target_close(&t->tg);
+	free(t->tasks);
+	t->tasks = NULL;
+	t->ntasks = 0;
+}
+
+static bool source_gone(int err)
+{
+	return err == -ESRCH || err == -EIO || err == -ENXIO;
+}
+
+static void fill_event(struct sess_event *e, const struct vm_tracer *t, uint64_t now, uint16_t type,
+		       const struct vmt_task *k)
+{
+	memset(e, 0, sizeof(*e));
+	e->time_ns = now;
+	e->vm = t->index;
+	e->vcpu = SESS_VCPU_NONE;
+	e->type = type;
+	e->task = k->addr;
+	e->pid = k->pid;
+	e->tgid = k->tgid;
+	e->ppid = k->ppid;
+	e->prev_pid = -1;
+	memcpy(e->comm, k->comm, 16);
+}
+
+static const struct vmt_task *find_by_addr(const struct vm_tracer *t, uint64_t addr)
+{
+	for (size_t i = 0; i < t->ntasks; i++)
+		if (t->tasks[i].addr == addr)
+			return &t->tasks[i];
+	return NULL;
+}
+
+int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
+{
+	if (t->gone)
+		return -ESRCH;
+	t->polls++;
+	for (uint32_t v = 0; v < t->nvcpu; v++) {
+		struct vmt_vcpu *c = &t->vcpu[v];
+		struct vmt_task k;
+		const struct vmt_task *known;
+		struct sess_event e;
+		uint64_t cur;
+		int err = vmem_read_u64(&t->vm, c->gs + t->res.percpu_current, &cur);
+
+		if (err) {
+			if (source_gone(err) || kill(t->info.pid, 0)) {
+				t->gone = true;
+				return -ESRCH;
+			}
+			t->read_errors++;
+			continue;
+		}
+		if (c->known && cur == c->task)
+			continue;
+		known = find_by_addr(t, cur);
+		if (known && !known->exited) {
+			k = *known;
+			/* comm may have changed since the walk */
+			char comm[16];
+			if (!vmem_read(&t->vm, cur + t->res.task[TF_COMM].offset, comm, 16)) {
+				sanitize_comm(comm);
+				memcpy(k.comm, comm, 16);
+			}
+		} else if (read_task(t, cur, &k)) {
+			t->read_errors++;
+			continue;
+		}
+		fill_event(&e, t, now, SEV_SWITCH, &k);
+		e.vcpu = c->id;
+		e.prev_pid = c->known ? c->pid : -1;
+		c->task = cur;
+		c->pid = k.pid;
+		c->known = true;
+		t->switches++;
+		emit(ctx, &e);
+	}
+	return 0;
+}
+
+static int cmp_task(const void *a, const void *b)
+{
+	const struct vmt_task *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return (x->addr > y->addr) - (x->addr < y->addr);
+}
+
+int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
+{
+	struct discovery_opts d = { 0 };
+	struct guest_task *g = NULL;
+	struct vmt_task *cur;
+	size_t n = 0, i = 0, j = 0;
+	int err;
+
+	if (t->gone)
+		return -ESRCH;
+	err = guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n);
+	if (err || !n) {
+		free(g);
+		if (source_gone(err) || kill(t->info.pid, 0)) {
+			t->gone = true;
+			return -ESRCH;
+		}
+		t->walk_errors++;   /* torn walk: the guest changed the list under us; try again next tick */
+		return 0;
+	}
+	t->walks++;
+	cur = calloc(n, sizeof(*cur));
+	if (!cur) {
+		free(g);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < n; k++) {
+		cur[k] = (struct vmt_task){ .addr = g[k].addr, .mm = g[k].mm, .pid = g[k].pid, .tgid = g[k].tgid,
+					    .ppid = g[k].ppid, .kthread = g[k].kernel_thread };
+		memcpy(cur[k].comm, g[k].comm, 16);
+	}
+	free(g);
+	qsort(cur, n, sizeof(*cur), cmp_task);
+
+	if (!t->have_walk) {   /* baseline: no events; tasks already without mm are not reported */
+		for (size_t k = 0; k < n; k++)
+			cur[k].exited = !cur[k].mm;
+		goto done;
+	}
+	/* merge the two pid-sorted lists */
+	while (i < t->ntasks || j < n) {
+		struct vmt_task *old = i < t->ntasks ? &t->tasks[i] : NULL, *nw = j < n ? &cur[j] : NULL;
+		struct sess_event e;
+		int c = !old ? 1 : !nw ? -1 : cmp_task(old, nw);
+
+		if (c < 0) {            /* gone from the list */
+			if (!old->exited) {
+				fill_event(&e, t, now, SEV_EXIT, old);
+				t->exits++;
+				emit(ctx, &e);
+			}
+			i++;
+			continue;
+		}
+		if (c > 0) {            /* new task */
+			fill_event(&e, t, now, SEV_FORK, nw);
+			t->forks++;
+			emit(ctx, &e);
+			nw->exited = !nw->mm && !nw->kthread;
+			j++;
+			continue;
+		}
+		/* the same task */
+		nw->exited = old->exited;
+		if (!old->exited && old->mm && !nw->mm) {
+			/* exit_mm(): the task is exiting (a zombie until reaped) */
+			nw->exited = true;
+			memcpy(nw->comm, old->comm, 16);
+			fill_event(&e, t, now, SEV_EXIT, nw);
+			t->exits++;
+			emit(ctx, &e);
+		} else if (!old->exited && nw->mm && old->mm != nw->mm) {
+			fill_event(&e, t, now, SEV_EXEC, nw);
+			t->execs++;
+			emit(ctx, &e);
+		} else if (!old->exited && memcmp(old->comm, nw->comm, 16)) {
+			fill_event(&e, t, now, SEV_RENAME, nw);
+			t->renames++;
+			emit(ctx, &e);
+		}
+		i++;
+		j++;
+	}
+done:
+	free(t->tasks);
+	t->tasks = cur;
+	t->ntasks = n;
+	t->have_walk = true;
+	return 0;
+}
+
+static char *writer_text(void (*fill)(json_writer_t *w, const struct vm_tracer *t), const struct vm_tracer *t)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_writer_t *w;
+
+	if (!f)
+		return NULL;
+	w = jsonw_new(f);
+	if (!w) {
+		fclose(f);
+		free(buf);
+		return NULL;
+	}
+	jsonw_pretty(w, false);
+	fill(w, t);
+	jsonw_destroy(&w);
+	fclose(f);
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = 0;
+	return buf;
+}
+
+static void identity(json_writer_t *w, const struct vm_tracer *t)
+{
+	const struct discovery_result *r = &t->res;
+
+	jsonw_start_object(w);
+	jsonw_u64_field(w, "index", t->index);
+	jsonw_int_field(w, "pid", t->info.pid);
+	jsonw_string_field(w, "name", t->info.name);
+	jsonw_string_field(w, "accel", t->info.accel);
+	jsonw_u64_field(w, "vcpus", t->info.nvcpus);
+	jsonw_u64_field(w, "memory_bytes", t->info.mem_bytes);
+	jsonw_string_field(w, "kernel", t->banner);
+	jsonw_hex_field(w, "fingerprint", t->fingerprint);
+	jsonw_bool_field(w, "offsets_cached", t->cached);
+	jsonw_bool_field(w, "validated", r->validated);
+	jsonw_name(w, "task_struct");
+	jsonw_start_object(w);
+	for (int f = 0; f < TF_NR; f++)
+		jsonw_int_field(w, task_field_names[f], r->task[f].offset);
+	jsonw_end_object(w);
+	jsonw_int_field(w, "mm_pgd", r->mm_pgd.offset);
+	jsonw_hex_field(w, "init_task", r->init_task);
+	jsonw_hex_field(w, "page_offset_base", r->page_offset_base);
+	jsonw_int_field(w, "percpu_current", r->percpu_current);
+	jsonw_name(w, "vcpu_percpu_base");
+	jsonw_start_array(w);
+	for (uint32_t v = 0; v < t->nvcpu; v++) {
+		jsonw_start_object(w);
+		jsonw_u64_field(w, "vcpu", t->vcpu[v].id);
+		jsonw_hex_field(w, "gs_base", t->vcpu[v].gs);
+		jsonw_end_object(w);
+	}
+	jsonw_end_array(w);
+	jsonw_end_object(w);
+}
+
+static void counters(json_writer_t *w, const struct vm_tracer *t)
+{
+	jsonw_start_object(w);
+	jsonw_u64_field(w, "vm", t->index);
+	jsonw_u64_field(w, "polls", t->polls);
+	jsonw_u64_field(w, "task_walks", t->walks);
+	jsonw_u64_field(w, "torn_walks", t->walk_errors);
+	jsonw_u64_field(w, "read_errors", t->read_errors);
+	jsonw_u64_field(w, "switches", t->switches);
+	jsonw_u64_field(w, "forks", t->forks);
+	jsonw_u64_field(w, "execs", t->execs);
+	jsonw_u64_field(w, "exits", t->exits);
+	jsonw_u64_field(w, "renames", t->renames);
+	jsonw_bool_field(w, "gone", t->gone);
+	jsonw_end_object(w);
+}
+
+char *vmt_identity_json(const struct vm_tracer *t) { return writer_text(identity, t); }
+char *vmt_counters_json(const struct vm_tracer *t) { return writer_text(counters, t); }

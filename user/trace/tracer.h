@@ -1,0 +1,86 @@
+/*
+ * Live event source for one VM (the "poll" source of `live` and `record`):
+ *   - setup: open the QEMU process, sample vCPU registers over QMP (CR3 + per-CPU GS base per vCPU),
+ *     take task_struct offsets from the cache (trace/cache.h, keyed by kernel fingerprint) after checking
+ *     them against this guest's own observed switches, or discover them (and fill the cache);
+ *   - switches: each tick reads every vCPU's current-task pointer (GS base + percpu_current) from guest
+ *     memory; a change is a SWITCH event;
+ *   - fork/exec/exit: every task tick the task list is walked and diffed against the previous walk: a new
+ *     pid is a fork (with its ppid), a new mm for the same task an exec, a new comm alone a rename, a task
+ *     whose mm went away (exit_mm) or that vanished an exit.
+ * Events go to a callback as struct sess_event (session/session.h), tagged with the VM index.
+ */
+#ifndef VMOT_TRACE_TRACER_H
+#define VMOT_TRACE_TRACER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "cmd/target.h"
+#include "discovery/discover.h"
+#include "session/session.h"
+#include "trace/vms.h"
+
+typedef void (*vmt_emit_fn)(void *ctx, const struct sess_event *ev);
+
+struct vmt_opts {
+	double sample_s;          /* QMP sampling time at setup (default 2) */
+	uint64_t max_bytes;       /* discovery budget (0 default) */
+	const char *qmp;          /* QMP socket (NULL: from the command line) */
+	bool no_cache;            /* neither read nor write the offsets cache */
+	bool progress;            /* progress lines on stderr */
+};
+
+struct vmt_task {             /* what the previous walk saw of one task */
+	uint64_t addr, mm;
+	int32_t pid, tgid, ppid;
+	char comm[16];
+	bool kthread, exited;
+};
+
+struct vm_tracer {
+	uint32_t index;           /* VM index in events */
+	struct vm_info info;
+	struct target tg;
+	struct discovery_result res;
+	struct vmem vm;
+	/* kernel fingerprint (trace/cache.h) */
+	uint64_t fingerprint;
+	char banner[192];
+	bool cached;              /* offsets came from the cache (and were validated here) */
+	char cache_note[160];
+	/* per vCPU */
+	uint32_t nvcpu;
+	struct vmt_vcpu {
+		uint32_t id;
+		uint64_t gs;          /* kernel GS base (per-CPU area) */
+		uint64_t task;        /* current task_struct */
+		int32_t pid;
+		bool known;
+	} vcpu[64];
+	/* previous walk */
+	struct vmt_task *tasks;
+	size_t ntasks;
+	bool have_walk;
+	/* counters */
+	uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames;
+	bool gone;                /* QEMU went away */
+};
+
+/* Open and set up the VM of QEMU pid (discovery or cache). 0, -ENOENT (offsets undetermined or no
+ * per-CPU current task), -errno; the reason is printed. */
+int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_opts *o);
+void vmt_close(struct vm_tracer *t);
+/* Read every vCPU's current task; SWITCH events for changes. -ESRCH when QEMU is gone. */
+int vmt_poll_current(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
+/* Walk and diff the task list; FORK/EXEC/RENAME/EXIT events. The first walk is the baseline (no
+ * events). -ESRCH when QEMU is gone; a torn walk (the guest changed the list under us) is skipped. */
+int vmt_poll_tasks(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
+/* The VM block JSON of a session (identity, offsets, fingerprint); malloc'd. */
+char *vmt_identity_json(const struct vm_tracer *t);
+/* Counters JSON object for the COUNTERS block; malloc'd. */
+char *vmt_counters_json(const struct vm_tracer *t);
+
+uint64_t vmt_now_ns(void);
+/* Progress line on stderr when it is a terminal ("\r" updated; done = finish the line). */
+void vmt_progress(bool on, bool done, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
