@@ -5,6 +5,7 @@
 #   make SAN=1 ...  build/run everything with ASan+UBSan
 #   make V=1 ...    show the commands
 .DELETE_ON_ERROR:
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 OUT      ?= build

@@ -674,7 +674,7 @@ static void build_schema(struct sb *b)
 
 		pref[SM_GROUP_LEADER] = s;
 		s += 8;
-		if (b->kv >= SYNTH_KV(2, 6, 30)) {
+		if (b->kv >= SYNTH_KV(2, 6, 26)) {
 			pref[SM_PTRACED] = s;
 			pref[SM_PTRACE_ENTRY] = s + 16;
 			s += 32;
@@ -689,7 +689,7 @@ static void build_schema(struct sb *b)
 	}
 	if (b->kv >= SYNTH_KV(2, 6, 25))
 		pref[SM_PUSHABLE] = L->off[TF_TASKS] + 16;
-	else if (b->kv < SYNTH_KV(2, 6, 30)) {
+	else if (b->kv < SYNTH_KV(2, 6, 26)) {
 		pref[SM_PTRACED] = L->off[TF_TASKS] + 16;       /* ptrace_children */
 		pref[SM_PTRACE_ENTRY] = L->off[TF_TASKS] + 32;  /* ptrace_list */
 	}
@@ -1143,9 +1143,10 @@ static void plan_tasks(struct sb *b)
 			"khelper", "kthread", "kblockd/0", "kacpid", "kseriod", "pdflush" };
 		const char *const *e = newnames ? early_new : early_old;
 
-		for (int i = newnames || b->kv >= SYNTH_KV(2, 6, 22) ? 0 : 1; i < 10 && kcount < nk; i++, kcount++)
-			add_task(b, SYNTH_T_KTHREAD, next_pid(b, &kpid, 1), kpid + 0, e[i], kthreadd, -1),
-				b->t[b->nt - 1].tgid = b->t[b->nt - 1].pid;
+		for (int i = newnames || b->kv >= SYNTH_KV(2, 6, 22) ? 0 : 1; i < 10 && kcount < nk; i++, kcount++) {
+			add_task(b, SYNTH_T_KTHREAD, next_pid(b, &kpid, 1), 0, e[i], kthreadd, -1);
+			b->t[b->nt - 1].tgid = b->t[b->nt - 1].pid;
+		}
 	}
 	/* idle tasks of the secondary CPUs: pid 0, forked by pid 1 in smp_init, never on the tasks list */
 	for (uint32_t c = 1; c < b->ncpus; c++) {
@@ -1940,13 +1941,13 @@ static void write_lists(struct sb *b)
 		if (rp(&b->r, 40))   /* the list moved on since */
 			w64(b, t->pa + b->aoff[TF_TASKS] + 8, task_field_va(b, (int)rr(&b->r, n), TF_TASKS));
 	}
-	/* children / sibling: leaders with a pid hang off their real parent (tracer before 2.6.30) */
+	/* children / sibling: leaders with a pid hang off their real parent (tracer before 2.6.26) */
 	for (size_t p = 0; p < n; p++) {
 		k = 0;
 		nodes[k++] = task_field_va(b, (int)p, TF_CHILDREN);
 		for (size_t i = 0; i < n; i++) {
 			struct tsk *t = &b->t[i];
-			int32_t owner = b->kv < SYNTH_KV(2, 6, 30) && t->tracer >= 0 ? t->par : t->rp;
+			int32_t owner = b->kv < SYNTH_KV(2, 6, 26) && t->tracer >= 0 ? t->par : t->rp;
 
 			if (i == p || t->leader != (int32_t)i || t->pid == 0 || owner != (int32_t)p)
 				continue;
@@ -1982,10 +1983,11 @@ static void write_lists(struct sb *b)
 
 		link_ring(b, two, 2);
 	}
-	/* ptrace: tracer->ptraced holds tracee->ptrace_entry (≥ 2.6.30); before, the old parent's
-	 * ptrace_children held the tracee's ptrace_list, and nothing when the tracer was the parent */
+	/* ptrace: tracer->ptraced holds tracee->ptrace_entry (≥ 2.6.26, "ptrace children revamp");
+	 * before, the old parent's ptrace_children held the tracee's ptrace_list, and nothing when the
+	 * tracer was the parent */
 	if (b->aoff[SM_PTRACED] >= 0) {
-		bool old = b->kv < SYNTH_KV(2, 6, 30);
+		bool old = b->kv < SYNTH_KV(2, 6, 26);
 
 		for (size_t tr = 0; tr < n; tr++) {
 			k = 0;

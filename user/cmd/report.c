@@ -106,13 +106,6 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 	return 0;
 }
 
-static int cmp_time(const void *x, const void *y)
-{
-	const struct sess_event *a = x, *b = y;
-
-	return (a->time_ns > b->time_ns) - (a->time_ns < b->time_ns);
-}
-
 static const char *jstr(struct json_object *o, const char *k, const char *def)
 {
 	struct json_object *x;
@@ -495,13 +488,7 @@ int cmd_report(int argc, char **argv)
 		p_err("cannot read %s: %s", file, strerror(-err));
 		goto cleanup;
 	}
-	/* events are written in time order per VM; several VMs interleave by tick: sort by time (stable
-	 * enough: events of one tick share the time and keep file order through the merge below) */
-	for (size_t i = 1; i < c.nev; i++)
-		if (c.ev[i].time_ns < c.ev[i - 1].time_ns) {
-			qsort(c.ev, c.nev, sizeof(*c.ev), cmp_time);
-			break;
-		}
+	/* file order is time order: every VM is polled in the same loop with the same clock */
 	for (size_t i = 0; i < c.nev; i++)
 		an_event(&c.an, &c.ev[i]);
 	an_close_runs(&c.an, c.an.t_last);

@@ -419,6 +419,8 @@ static int locate_block(struct qmp *q, pid_t pid, struct block *b, const struct 
 			for (int j = 0; j < (size == b->used ? 1 : 2); j++) {
 				int ok = verify_candidate(q, pid, bases[j], s, ns, &matches);
 
+				if (ok == -ESRCH)
+					p_err("QEMU pid %d exited while locating guest RAM", (int)pid);
 				if (ok < 0)
 					return ok;
 				if (ok) {

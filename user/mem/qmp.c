@@ -254,6 +254,9 @@ int qmp_open(const char *path, int timeout_ms, struct qmp **out)
 		goto fail;
 	}
 	err = read_message(q, now_ms() + q->timeout_ms, &greet);
+	if (err == -ETIMEDOUT)
+		p_err("no QMP greeting on %s (another client connected? a QMP socket serves one client at a time)",
+		      path);
 	if (err)
 		goto fail;
 	if (!json_object_object_get_ex(greet, "QMP", NULL)) {

@@ -137,6 +137,8 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 	a->count[ev->type]++;
 	p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);
 	note(p, ev);
+	if (p && ev->pid == 0)   /* the idle tasks of all vCPUs share pid 0: one row (per vCPU they are apart) */
+		memcpy(p->comm, "swapper/*\0\0\0\0\0\0", 16);
 	switch (ev->type) {
 	case SEV_SWITCH: {
 		struct an_vcpu *s = vcpu_state(a, ev->vm, ev->vcpu);

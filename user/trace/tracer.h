@@ -44,7 +44,7 @@ struct vm_tracer {
 	struct vmem vm;
 	/* kernel fingerprint (trace/cache.h) */
 	uint64_t fingerprint;
-	char banner[192];
+	char banner[320];
 	bool cached;              /* offsets came from the cache (and were validated here) */
 	char cache_note[160];
 	/* per vCPU */
