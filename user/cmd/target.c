@@ -365,12 +365,11 @@ int target_open(const struct target_opts *t, struct target *tg)
 	err = add_cli_cr3s(tg, t);
 	if (!err)
 		err = add_source_vcpus(tg);
+	/* BPF (KVM tracepoints of this QEMU's vCPUs) runs while QMP samples; its events wait in the ring */
+	struct capture *cap = !err && t->pid > 0 && timeout_s > 0 ? target_capture_begin(t->pid) : NULL;
 	if (!err && (t->pid > 0 || t->qmp) && timeout_s > 0)
 		err = sample_qmp(tg, t, timeout_s);
-	/*
-	 * HOOK(capture): the BPF observation source (OBS_BPF: KVM CR3-write / vmexit tracepoints of this
-	 * QEMU's vCPU threads) plugs in here for live guests, adding to tg->obs for timeout_s like QMP.
-	 */
+	target_capture_end(cap, &tg->obs);
 	if (err) {   /* QMP printed why; only ENOMEM is ours */
 		if (err == -ENOMEM)
 			p_err("gathering observations from %s: %s", tg->desc, strerror(-err));

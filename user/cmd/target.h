@@ -83,6 +83,11 @@ int target_kaslr_shift(struct physmem *pm, const struct discovery_result *res, u
 /* QMP socket path from QEMU pid's command line (-qmp unix:PATH, or -chardev socket + -mon
  * mode=control). 0 or -ENOENT / -errno. */
 int target_find_qmp(pid_t pid, char *path, size_t len);
+/* BPF observations of a live KVM guest (target_capture.c): begin before sampling, end drains into obs.
+ * begin returns NULL when this host/guest offers none. */
+struct capture;
+struct capture *target_capture_begin(pid_t pid);
+void target_capture_end(struct capture *cap, struct obs_set *obs);
 
 /* Parse "123", "64K", "64M", "1G" → bytes. -EINVAL when malformed. */
 int parse_size(const char *s, uint64_t *out);
