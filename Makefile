@@ -31,6 +31,9 @@ endif
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -I$(OUT) -Wall -Wno-unused-function
 
 BIN        := vmoffset-trace
+ifeq ($(SAN),1)
+BIN        := $(OUT)/vmoffset-trace   # the sanitized binary never replaces ./vmoffset-trace
+endif
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))
 SKELS      := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
@@ -87,11 +90,11 @@ unit-test: $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh --no-guest $(UNIT_BINS)
 
 guest-test: all
-	$(Q)scripts/run-tests.sh
+	$(Q)VMOT_BIN=$(abspath $(BIN)) scripts/run-tests.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)scripts/run-tests.sh $(UNIT_BINS)
+	$(Q)VMOT_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -101,7 +104,7 @@ bench: all
 	$(Q)scripts/bench.sh
 
 clean:
-	rm -rf build build-san $(BIN)
+	rm -rf build build-san build-fuzz vmoffset-trace
 
 .PHONY: all vmlinux deps unit-test guest-test test demo bench clean
 

@@ -89,6 +89,10 @@ static void run(struct physmem *pm, const struct obs_set *obs, uint8_t budget, u
 	if (!res)
 		return;
 	err = discover_offsets(pm, obs, &opts, res);
+	if (getenv("VMOT_FUZZ_DEBUG"))
+		fprintf(stderr, "discover_offsets: %d, init_task %#llx, %llu bytes, budget %llu, reason: %s\n", err,
+			(unsigned long long)res->init_task, (unsigned long long)res->bytes_read,
+			(unsigned long long)opts.max_bytes, res->reason);
 	if (err == 0 && !res->init_task)
 		abort();
 	if (!memchr(res->reason, 0, sizeof(res->reason)))

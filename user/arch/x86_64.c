@@ -114,7 +114,7 @@ int x86_translate(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va, stru
 	if (!canonical(va, levels))
 		return -EFAULT;
 	err = translate_root(pm, x86_cr3_root(cr3), levels, va, &m);
-	if (err == -EFAULT && (cr3 & X86_CR3_PTI_BIT))
+	if (err == -EFAULT && (cr3 & X86_CR3_PTI_BIT) && !(cr3 & X86_CR3_EXACT))
 		err = translate_root(pm, cr3 & X86_CR3_ADDR_MASK, levels, va, &m);
 	if (!err)
 		*map = m;
@@ -181,6 +181,7 @@ struct walker {
 	void *arg;
 	uint64_t max_leaves, nleaves;
 	uint64_t tables_read, bad_entries, unreadable;
+	int err;              /* source error other than -EFAULT */
 	bool stop;
 	struct memo empty;    /* tables fully walked that held no leaf */
 	struct memo seen;     /* every table visited (table_pa | level) */
@@ -205,6 +206,7 @@ static void walk_table(struct walker *w, int lvl, uint64_t table, uint64_t base,
 	bool full = lo <= base && hi >= base + span;
 	uint64_t t[512], before = w->nleaves;
 	unsigned first, last;
+	int err;
 
 	if (full && memo_has(&w->empty, key))
 		return;
@@ -220,8 +222,13 @@ static void walk_table(struct walker *w, int lvl, uint64_t table, uint64_t base,
 		return;
 	}
 	w->tables_read++;
-	if (physmem_read(w->pm, table, t, sizeof(t))) {
+	err = physmem_read(w->pm, table, t, sizeof(t));
+	if (err) {
 		w->unreadable++;
+		if (err != -EFAULT) {   /* the source itself failed (QEMU gone, I/O error): stop */
+			w->err = err;
+			w->stop = true;
+		}
 		return;
 	}
 	first = lo > base ? (unsigned)((lo - base) >> shift) : 0;
@@ -254,29 +261,23 @@ static void walk_table(struct walker *w, int lvl, uint64_t table, uint64_t base,
 		memo_add(&w->empty, key);
 }
 
+/* Canonical VAs map onto one contiguous index space [0, 2^b): the lower half as is, the upper half
+ * (0xffff8... / 0xff00...) onto [2^(b-1), 2^b). A VA range therefore becomes one index range and the root
+ * is read once, in VA order. */
 static int walk_root(struct walker *w, uint64_t root, uint64_t va_start, uint64_t va_end)
 {
 	unsigned b = va_bits(w->levels);
 	uint64_t half = 1ULL << (b - 1), upper = ~(half - 1);   /* first upper-half VA */
-	uint64_t idx_mask = (1ULL << b) - 1;
-	uint64_t probe;
+	uint64_t idx_mask = (1ULL << b) - 1, lo, hi;
 
-	if (physmem_read_u64(w->pm, root, &probe))
+	if (!physmem_contains(w->pm, root & PTE_ADDR, 4096))
 		return -EFAULT;
-	/* lower half: [0, half) */
-	if (va_start < half && (va_end == 0 || va_end > va_start)) {
-		uint64_t e = (va_end == 0 || va_end > half) ? half : va_end;
-
-		walk_table(w, w->levels, root, 0, va_start, e, true, true, false);
-	}
-	/* upper half: [upper, 2^64) ↔ index [half, 2^b) */
-	if (!w->stop && (va_end == 0 || va_end > upper) && (va_end == 0 || va_end > va_start)) {
-		uint64_t s = va_start > upper ? va_start : upper;
-		uint64_t lo = s & idx_mask, hi = va_end == 0 ? (1ULL << b) : (va_end & idx_mask);
-
-		if (hi > lo)
-			walk_table(w, w->levels, root, 0, lo, hi, true, true, false);
-	}
+	if (va_end && va_end <= va_start)
+		return 0;
+	lo = va_start < half ? va_start : va_start < upper ? half : (va_start & idx_mask);
+	hi = !va_end ? (1ULL << b) : va_end <= half ? va_end : va_end <= upper ? half : (va_end & idx_mask);
+	if (hi > lo)
+		walk_table(w, w->levels, root, 0, lo, hi, true, true, false);
 	return 0;
 }
 
@@ -296,7 +297,7 @@ static int walk_internal(struct physmem *pm, uint64_t cr3, bool la57, uint64_t v
 	if (!pm || !cb)
 		return -EINVAL;
 	err = walk_root(&w, x86_cr3_root(cr3), va_start, va_end);
-	if ((err || (!w.nleaves && !w.stop)) && (cr3 & X86_CR3_PTI_BIT)) {
+	if ((err || (!w.nleaves && !w.stop)) && (cr3 & X86_CR3_PTI_BIT) && !(cr3 & X86_CR3_EXACT)) {
 		free(w.empty.keys);
 		free(w.seen.keys);
 		memset(&w.empty, 0, sizeof(w.empty));
@@ -306,6 +307,8 @@ static int walk_internal(struct physmem *pm, uint64_t cr3, bool la57, uint64_t v
 	}
 	free(w.empty.keys);
 	free(w.seen.keys);
+	if (!err && w.err)
+		err = w.err;
 	if (st) {
 		st->leaves = w.nleaves;
 		st->tables_read = w.tables_read;

@@ -10,9 +10,16 @@
 
 #define X86_CR3_ADDR_MASK 0x000ffffffffff000ULL   /* drops PCID (bits 0-11) */
 #define X86_CR3_PTI_BIT   0x1000ULL               /* PTI: user PGD = kernel PGD | 4 KiB */
+/* Bit 63 is never set in a CR3 that is read (in a MOV to CR3 it only means "no flush"; observations
+ * drop it). Set on a value passed here, it says "this page is the root itself": no PTI guess, the
+ * caller already knows (a non-PTI kernel's PGD may well sit at an odd 4 KiB page). */
+#define X86_CR3_EXACT     (1ULL << 63)
 
 /* Page-table root of a CR3 value: PCID bits dropped, and (pti_kernel) the PTI user/kernel bit cleared. */
-static inline uint64_t x86_cr3_root(uint64_t cr3) { return cr3 & X86_CR3_ADDR_MASK & ~X86_CR3_PTI_BIT; }
+static inline uint64_t x86_cr3_root(uint64_t cr3)
+{
+	return cr3 & X86_CR3_EXACT ? cr3 & X86_CR3_ADDR_MASK : cr3 & X86_CR3_ADDR_MASK & ~X86_CR3_PTI_BIT;
+}
 
 /* Mapping attributes of a translated address. */
 struct x86_map {
@@ -33,7 +40,8 @@ int x86_translate(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va, stru
  * Leaves are reported with the VA of their page start (a large page may start before va_start) and
  * map->pa = the page's physical base. max_leaves == 0 means a default cap of 16M leaves; a walk also
  * stops after 2^18 table reads. Unreadable or malformed entries are skipped.
- * Returns the number of leaves reported (≥ 0), or -EFAULT if the root table is not in RAM.
+ * Returns the number of leaves reported (≥ 0), -EFAULT if the root table is not in RAM, or the source's
+ * error (e.g. -ESRCH: QEMU exited) if a table read failed for another reason than -EFAULT.
  * CR3 is used like x86_translate: x86_cr3_root() first, the exact CR3 page if that yields nothing. */
 typedef int (*x86_leaf_cb)(uint64_t va, const struct x86_map *map, void *arg);
 int x86_walk(struct physmem *pm, uint64_t cr3, bool la57, uint64_t va_start, uint64_t va_end,

@@ -361,6 +361,7 @@ static int solve_mm(struct solve *s)
 	struct disc_ctx *c = s->c;
 	struct discovery_result *r = c->res;
 	int64_t *cand = malloc(2 * MAX_CANDS * sizeof(*cand)), *good = cand + MAX_CANDS, pgds[8];
+	int support[8];   /* members leading to mm_structs with a PGD at pgds[k] */
 	size_t ncand = 0, ngood = 0, npgds = 0;
 	uint64_t kpgd[512];
 	uint8_t *mmbuf = malloc(MM_WINDOW);
@@ -370,7 +371,7 @@ static int solve_mm(struct solve *s)
 		free(mmbuf);
 		return -ENOMEM;
 	}
-	if (physmem_read(c->pm, r->kernel_cr3, kpgd, sizeof(kpgd))) {
+	if (physmem_read(c->pm, r->kernel_cr3 & X86_CR3_ADDR_MASK, kpgd, sizeof(kpgd))) {
 		free(cand);
 		free(mmbuf);
 		return -EIO;
@@ -401,9 +402,16 @@ static int solve_mm(struct solve *s)
 				if (c->win[i].leader && v && !in_set(targets, nt, v))
 					targets[nt++] = v;
 			}
-			if (!nt || dctx_read(c, targets[0] + lo, mmbuf, hi - lo))
+			/* mm_structs never overlap: the smallest gap between two targets bounds sizeof, so the
+			 * next object's pgd is not taken for a second one of ours */
+			int64_t end = hi;
+			for (size_t a = 0; a < nt; a++)
+				for (size_t b2 = 0; b2 < nt; b2++)
+					if (targets[b2] > targets[a] && (int64_t)(targets[b2] - targets[a]) < end)
+						end = (int64_t)(targets[b2] - targets[a]);
+			if (!nt || end <= lo || dctx_read(c, targets[0] + lo, mmbuf, hi - lo))
 				continue;
-			for (int64_t g = lo; g + 8 <= hi; g += 8) {
+			for (int64_t g = lo; g + 8 <= end; g += 8) {
 				uint64_t v, pa = 0;
 				int obs = 0;
 				bool ok = true;
@@ -419,8 +427,15 @@ static int solve_mm(struct solve *s)
 				}
 				if (!ok || !obs)
 					continue;
-				if (!in_set((const uint64_t *)pgds, npgds, (uint64_t)g) && npgds < 8)
-					pgds[npgds++] = g;
+				size_t pk = 0;
+				while (pk < npgds && pgds[pk] != g)
+					pk++;
+				if (pk == npgds && npgds < 8) {
+					pgds[npgds] = g;
+					support[npgds++] = 0;
+				}
+				if (pk < npgds)
+					support[pk]++;
 				if (ngood < MAX_CANDS && (!ngood || good[ngood - 1] != cand[k]))
 					good[ngood++] = cand[k];
 			}
@@ -431,6 +446,19 @@ static int solve_mm(struct solve *s)
 	p_dbg("mm: %zu pointer members, %zu lead to PGDs, %zu pgd offsets", ncand, ngood, npgds);
 	for (size_t k = 0; k < npgds; k++)
 		p_dbg("  mm_struct pgd candidate %lld", (long long)pgds[k]);
+	/* mm and active_mm lead to the same mm_structs: an offset only one stray member supports loses */
+	if (npgds > 1) {
+		size_t best = 0, ties = 0;
+		for (size_t k = 1; k < npgds; k++)
+			if (support[k] > support[best])
+				best = k;
+		for (size_t k = 0; k < npgds; k++)
+			ties += support[k] == support[best];
+		if (ties == 1 && support[best] >= 2) {
+			pgds[0] = pgds[best];
+			npgds = 1;
+		}
+	}
 	if (npgds != 1) {
 		set_undetermined(&r->mm_pgd, npgds ? "two mm_struct offsets hold observed PGDs"
 						   : "no mm_struct member holds a PGD that was observed in CR3");
@@ -895,8 +923,28 @@ static size_t solve_cred(struct solve *s)
 	}
 	for (size_t k = 0; k < n; k++)
 		p_dbg("cred candidate %lld", (long long)cand[k]);
+	/* Where real_cred and cred differ (override_creds), the overriding cred is private to its task
+	 * while the real one is shared with the task's family: the member holding a private value is cred. */
+	int vote[2] = { 0, 0 };
+	for (size_t i = 0; n == 2 && i < c->nwin; i++) {
+		uint64_t a = win_u64(&c->win[i], cand[0]), b = win_u64(&c->win[i], cand[1]);
+		bool sa = false, sb = false;
+		if (a == b)
+			continue;
+		for (size_t j = 0; j < c->nwin; j++) {
+			if (j == i)
+				continue;
+			sa |= win_u64(&c->win[j], cand[0]) == a || win_u64(&c->win[j], cand[1]) == a;
+			sb |= win_u64(&c->win[j], cand[0]) == b || win_u64(&c->win[j], cand[1]) == b;
+		}
+		if (sa != sb)
+			vote[sb]++;   /* the private one (not shared) is cred */
+	}
 	if (n == 1)
 		set_offset(&r->task[TF_CRED], cand[0], 0.9, "only pointer to a struct cred (init_task's is init_cred)");
+	else if (n == 2 && (vote[0] || vote[1]) && !(vote[0] && vote[1]))
+		set_offset(&r->task[TF_CRED], cand[vote[1] ? 1 : 0], 0.9,
+			   "an overriding cred, private to its task, is held here (real_cred is shared)");
 	else if (n == 2 && cand[1] == cand[0] + 8)
 		set_by_order(s, TF_CRED, cand[1], "two cred pointers; declaration order (real_cred, cred)");
 	else
@@ -1050,7 +1098,7 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 			continue;
 		if (nrings > 1)
 			p_dbg("comm hit %#llx: %d rings fit tasks, taking the longest", (unsigned long long)comm_va, nrings);
-		uint64_t lo = (head > comm_va ? head : comm_va + 16) - TASK_WINDOW;
+		uint64_t lo = ((head > comm_va ? head : comm_va + 16) - TASK_WINDOW + 7) & ~7ULL;   /* comm may be unaligned */
 		uint64_t hi = head < comm_va ? head : comm_va;
 		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, MAX_BASES);
 		p_dbg("comm %#llx: tasks ring at %#llx with %zu tasks, %zu base candidates", (unsigned long long)comm_va,
@@ -1060,9 +1108,12 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 		 * members; on a tie, the highest (closest to comm: a shifted base sits below the object). */
 		uint64_t plaus[8];
 		size_t np = 0;
-		for (size_t b = 0; b < nb && np < 8; b++)
-			if (base_plausible(c, bases[b], iw, iw_base, head, &tr))
+		for (size_t b = 0; b < nb && np < 8; b++) {
+			bool ok = base_plausible(c, bases[b], iw, iw_base, head, &tr);
+			p_dbg("  base candidate %#llx: %s", (unsigned long long)bases[b], ok ? "plausible" : "no");
+			if (ok)
 				plaus[np++] = bases[b];
+		}
 		int best_score = -1;
 		uint64_t best = 0;
 		for (size_t b = 0; b < np && np > 1; b++) {

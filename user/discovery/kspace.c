@@ -65,7 +65,6 @@ int kspace_setup(struct disc_ctx *c)
 	struct discovery_result *r = c->res;
 	uint64_t pob = 0;
 	size_t max = c->obs->n + 1;
-	int err;
 
 	c->roots = calloc(max, sizeof(*c->roots));
 	if (!c->roots)
@@ -81,24 +80,27 @@ int kspace_setup(struct disc_ctx *c)
 		if (c->pm->vcpus[i].valid && c->pm->vcpus[i].cr4)
 			r->la57 = !!(c->pm->vcpus[i].cr4 & X86_CR4_LA57);
 
-	/* The kernel PGD: under PTI the user half of a pair is at +4 KiB, so try with bit 12 cleared first
-	 * (LibVMI's ~0x1fff), then as given. */
-	for (size_t i = 0; i < c->nroots && !r->kernel_cr3; i++) {
+	/* The kernel PGD. Under PTI a user-mode CR3 names the user half of a pair (+4 KiB), so the page with
+	 * bit 12 cleared comes first (LibVMI's ~0x1fff); without PTI a PGD may sit at an odd page and its
+	 * even neighbour be anything. A candidate counts only if the direct map is found through it; it is
+	 * then used exactly (X86_CR3_EXACT), never guessed at again. */
+	for (size_t i = 0; i < c->nroots && !r->kernel_cr3 && i < 16; i++) {
 		uint64_t cands[2] = { c->roots[i] & ~0x1fffULL, c->roots[i] & X86_CR3_ADDR_MASK };
-		for (int k = 0; k < 2 && !r->kernel_cr3; k++)
-			if (root_maps_kernel(c->pm, cands[k]))
-				r->kernel_cr3 = cands[k];
+		for (int k = 0; k < 2 && !r->kernel_cr3; k++) {
+			bool la57 = r->la57;
+			if ((k && cands[1] == cands[0]) || !root_maps_kernel(c->pm, cands[k]))
+				continue;
+			if (!c->pm->nvcpus)
+				la57 = x86_detect_la57(c->pm, cands[k] | X86_CR3_EXACT);
+			if (x86_find_direct_map(c->pm, cands[k] | X86_CR3_EXACT, la57, &pob))
+				continue;
+			r->kernel_cr3 = cands[k] | X86_CR3_EXACT;
+			r->la57 = la57;
+		}
 	}
 	if (!r->kernel_cr3) {
-		snprintf(r->reason, sizeof(r->reason), "none of the %zu observed CR3 values is a page-table root that maps a kernel", c->nroots);
-		return -ENOENT;
-	}
-	if (!c->pm->nvcpus)
-		r->la57 = x86_detect_la57(c->pm, r->kernel_cr3);
-
-	err = x86_find_direct_map(c->pm, r->kernel_cr3, r->la57, &pob);
-	if (err) {
-		snprintf(r->reason, sizeof(r->reason), "no direct map of physical memory found in the kernel page tables");
+		snprintf(r->reason, sizeof(r->reason),
+			 "none of the %zu observed CR3 values is a page-table root that maps a kernel and its direct map", c->nroots);
 		return -ENOENT;
 	}
 	r->page_offset_base = pob;

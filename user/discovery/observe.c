@@ -18,7 +18,8 @@ int obs_add(struct obs_set *s, const struct observation *o)
 		s->v = v;
 		s->cap = cap;
 	}
-	s->v[s->n++] = *o;
+	s->v[s->n] = *o;
+	s->v[s->n++].cr3 &= ~X86_CR3_EXACT;   /* a MOV to CR3's no-flush bit is not part of CR3 */
 	return 0;
 }
 

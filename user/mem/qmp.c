@@ -28,6 +28,7 @@ struct qmp {
 	size_t len, cap;
 	uint64_t next_id;
 	uint64_t events;
+	bool greeting;      /* waiting for the greeting: qmp_open reports a timeout itself */
 	char path[108];
 };
 
@@ -137,7 +138,8 @@ static int read_message(struct qmp *q, int64_t deadline, struct json_object **ou
 		int r;
 
 		if (left <= 0) {
-			p_err("QMP %s: no reply within %d ms", q->path, q->timeout_ms);
+			if (!q->greeting)
+				p_err("QMP %s: no reply within %d ms", q->path, q->timeout_ms);
 			return -ETIMEDOUT;
 		}
 		r = poll(&pfd, 1, (int)left);
@@ -253,7 +255,9 @@ int qmp_open(const char *path, int timeout_ms, struct qmp **out)
 		p_err("cannot connect to QMP socket %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	q->greeting = true;
 	err = read_message(q, now_ms() + q->timeout_ms, &greet);
+	q->greeting = false;
 	if (err == -ETIMEDOUT)
 		p_err("no QMP greeting on %s (another client connected? a QMP socket serves one client at a time)",
 		      path);

@@ -99,7 +99,7 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_u64_field(w, "ntasks", res->ntasks);
 	jsonw_u64_field(w, "nthreads", res->nthreads);
 	hex_or_null(w, "page_offset_base", res->page_offset_base);
-	hex_or_null(w, "kernel_cr3", res->kernel_cr3);
+	hex_or_null(w, "kernel_cr3", res->kernel_cr3 & X86_CR3_ADDR_MASK);
 	jsonw_string_field(w, "paging", res->la57 ? "5-level" : "4-level");
 	if (o && o->kaslr_known)
 		jsonw_hex_field(w, "kaslr_shift", o->kaslr_shift);
