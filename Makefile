@@ -32,7 +32,8 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux -Ibpf -I$(OUT
 
 BIN        := vmoffset-trace
 ifeq ($(SAN),1)
-BIN        := $(OUT)/vmoffset-trace   # the sanitized binary never replaces ./vmoffset-trace
+# the sanitized binary never replaces ./vmoffset-trace
+BIN        := $(OUT)/vmoffset-trace
 endif
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(OUT)/%.bpf.o,$(BPF_SRCS))

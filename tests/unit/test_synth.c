@@ -345,7 +345,8 @@ static void test_platform_variants(void **state)
 			}
 }
 
-/* PTI + PCID CR3s carry kernel PCIDs, user PCIDs (bit 11), the user-copy bit 12 and the no-flush bit */
+/* PTI + PCID CR3s carry kernel PCIDs, user PCIDs (bit 11) and the user-copy bit 12; the no-flush bit of
+ * a MOV to CR3 is not part of the register, and obs_add drops it */
 static void test_cr3_shapes(void **state)
 {
 	struct synth_opts o = { .seed = 3, .pti = SYNTH_ON, .pcid = SYNTH_ON };
@@ -363,7 +364,8 @@ static void test_cr3_shapes(void **state)
 		noflush += v >> 63;
 		pcid += (v & 0x7ff) != 0;
 	}
-	assert_true(user > 0 && noflush > 0 && pcid > 0);
+	assert_true(user > 0 && pcid > 0);
+	assert_int_equal(noflush, 0);
 	synth_free(&img);
 }
 

@@ -12,7 +12,7 @@
  *      (exact-size mappings first: QEMU maps a block at exactly its size, followed by a guard page);
  *   3. verify a candidate by comparing bytes read through process_vm_readv with QMP `xp` reads of the
  *      same guest-physical addresses, at several non-zero guest pages (the vCPUs' CR3 pages first, then
- *      pages spread over the block). A candidate is taken only with ≥ 2 matching non-zero pages and
+ *      firmware and kernel-load pages, then 256 pages spread over the block). A candidate is taken only with ≥ 2 matching non-zero pages and
  *      matches > 2 × mismatches (a page may change between the two reads on a running guest; a
  *      mismatch is re-read once before it counts). No heuristic guess is ever used unverified.
  * For KVM guests KVM's memslots are the authoritative GPA→HVA map: physmem_qemu_set_memslots() cross-
@@ -384,7 +384,7 @@ static int verify_candidate(struct qmp *q, pid_t pid, uint64_t base, struct samp
 static int locate_block(struct qmp *q, pid_t pid, struct block *b, const struct qemu_ram_range *r, size_t nr,
 			const struct vcpu_state *vc, size_t nvc, const struct vma *vmas, size_t nvmas)
 {
-	struct sample s[96];
+	struct sample s[300];
 	size_t ns = 0;
 	uint64_t off, gpa;
 
@@ -401,8 +401,8 @@ static int locate_block(struct qmp *q, pid_t pid, struct block *b, const struct 
 	for (size_t k = 0; k < sizeof(fixed) / sizeof(fixed[0]); k++)
 		if (gpa_to_off(r, nr, b->name, fixed[k], &off) && off + 256 <= b->used)
 			s[ns++] = (struct sample){ .gpa = fixed[k], .off = off };
-	for (unsigned k = 0; k < 64 && ns < sizeof(s) / sizeof(s[0]); k++) {
-		off = (b->used / 64 * k + 0x1000 * 17) & ~0xfffULL;   /* skip page 0 and its neighbours */
+	for (unsigned k = 0; k < 256 && ns < sizeof(s) / sizeof(s[0]); k++) {
+		off = (b->used / 256 * k + 0x1000 * 17) & ~0xfffULL;   /* skip page 0 and its neighbours */
 		if (off < b->used && off_to_gpa(r, nr, b->name, off, &gpa))
 			s[ns++] = (struct sample){ .gpa = gpa, .off = off };
 	}
