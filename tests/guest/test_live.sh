@@ -80,7 +80,7 @@ guest_start --kernel "$KERNEL" --smp 2 --name "lva$$" >/dev/null || { bad "boot 
 A_PID=$GUEST_PID A_NAME=$GUEST_NAME A_SERIAL=$GUEST_SERIAL A_SOCK=$GUEST_SERIAL_SOCK A_RUN=$GUEST_RUN_DIR
 
 # --- live --json, stopped with Ctrl-C (SIGINT) -----------------------------------------------------------
-vmot live --pid "$A_PID" --json >"$T/live.jsonl" 2>"$T/live.err" &
+VMOFFSET_CACHE=$T/cache "$BIN" live --pid "$A_PID" --json >"$T/live.jsonl" 2>"$T/live.err" &
 live=$!
 if wait_for "$T/live.err" "^mode: " 60; then
 	ok "live: $(grep '^mode: ' "$T/live.err" | cut -c1-60)..."
@@ -112,7 +112,7 @@ if [[ -n $ours && $ours == "$theirs" ]]; then ok "ps: user processes equal the g
 else bad "ps: differs from /proc:"; diff <(echo "$theirs") <(echo "$ours") | head -10; fi
 
 # --- record -> report, SIGTERM, damage -------------------------------------------------------------------
-vmot record --pid "$A_PID" -o "$T/a.vmot" 2>"$T/rec.err" &
+VMOFFSET_CACHE=$T/cache "$BIN" record --pid "$A_PID" -o "$T/a.vmot" 2>"$T/rec.err" &
 rec=$!
 if wait_for "$T/rec.err" "^recording to" 60 && life "$A_SERIAL" "$A_SOCK" r1 800; then
 	sleep 1.2   # past one flush
@@ -161,7 +161,7 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 		r=$(jq -c --argjson p "$p" '.[] | select(.pid == $p) | [.name, .vcpus, .memory_bytes, .accel]' "$T/list.json")
 		[[ $r == "[\"$name\",$nv,536870912,\"tcg\"]" ]] && ok "list: $p $r" || bad "list: pid $p shows '$r'"
 	done
-	vmot live -a --json --no-switch >"$T/all.jsonl" 2>"$T/all.err" &
+	VMOFFSET_CACHE=$T/cache "$BIN" live -a --json --no-switch >"$T/all.jsonl" 2>"$T/all.err" &
 	all=$!
 	if wait_for "$T/all.err" "^mode: " 120; then
 		grep -q "^$B_NAME (pid $B_PID.*offsets from the cache" "$T/all.err" &&
@@ -177,9 +177,9 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 		check_life "-a A" "$T/all.jsonl" "$A_NAME" a2 "$AP" "$AC"
 		check_life "-a B" "$T/all.jsonl" "$B_NAME" b2 "$BP" "$BC"
 		wrong=$(jq -s --arg a "$A_NAME" --arg b "$B_NAME" \
-			'[.[] | select((.comm | test("-a2$")) and .vm != $a or (.comm | test("-b2$")) and .vm != $b)] | length' "$T/all.jsonl")
+			'[.[] | select(.comm == null or ((.comm | test("-a2$")) and .vm != $a) or ((.comm | test("-b2$")) and .vm != $b))] | length' "$T/all.jsonl")
 		ours=$(jq -s --arg a "$A_NAME" --arg b "$B_NAME" '[.[] | select(.vm == $a or .vm == $b)] | length' "$T/all.jsonl")
-		((wrong == 0)) && ok "-a: no event attributed to the wrong VM ($ours events of A and B)" || bad "-a: $wrong events under the wrong VM"
+		[[ $wrong == 0 ]] && ok "-a: no event attributed to the wrong VM ($ours events of A and B)" || bad "-a: $wrong events under the wrong VM"
 	else
 		bad "-a: no mode line within 120 s: $(tail -n3 "$T/all.err")"; kill $all 2>/dev/null; wait $all
 	fi

@@ -5,7 +5,8 @@
 # comparing each read with QMP xp (physical) / x (virtual, through that vCPU's page tables):
 #   1. live QEMU (process_vm_readv), 2 vCPUs, 512M: physical + virtual bytes equal, direct map found from the
 #      page tables alone; an ELF core from dump-guest-memory and a raw pmemsave image of the same (paused)
-#      guest give the same bytes, and the core's CR3s equal what `info registers -a` reports;
+#      guest give the same bytes, and the core's CR3s equal what `info registers -a` reports (a paging dump
+#      with overlapping PT_LOADs too);
 #      a wrong pid / non-QEMU pid fail with one clear line; a QEMU that exits mid-read gives "exited".
 #   2. -m 5G: RAM above the 4G split (GPA 0x100000000 = pc.ram @0xc0000000) reads equal, the PCI hole faults.
 #   3. -cpu max,+la57 with a 5-level kernel: CR4.LA57 seen, LA57 detected from the tables, virtual reads equal.
@@ -102,6 +103,12 @@ addrs=$(awk '/^P / { print "0x" $2 ":64" }' <<<"$out2" | head -100)
 a=$("$M" --core "$TMP/g.core" $addrs | md5sum); b=$("$M" --raw "$TMP/g.raw" $addrs | md5sum); c=$("$M" --pid "$P" $addrs | md5sum)
 check "core, raw image and live process give identical bytes at 100 addresses" test "$a" = "$b" -a "$b" = "$c"
 rm -f "$TMP/g.core" "$TMP/g.raw"
+# a paging dump (-p): PT_LOADs per guest mapping, the same physical pages described many times
+QMP_TIMEOUT_MS=120000 "$QC" "$S" dump-guest-memory "{\"paging\":true,\"protocol\":\"file:$TMP/p.core\"}" >/dev/null ||
+	bad "dump-guest-memory -p"
+out=$("$M" --core "$TMP/p.core" --compare "$S" --sample 300 2>&1)
+same_bytes "paging ELF core (overlapping PT_LOADs) GPA reads == QMP xp" "$out" 10
+rm -f "$TMP/p.core"
 "$QC" "$S" cont >/dev/null
 
 # error paths

@@ -60,21 +60,31 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 		c.opts.max_tasks = DEFAULT_MAX_TASKS;
 	c.budget_start = pm->bytes_read;
 
+#define STEP(name) do { if (c.opts.progress_fn) \
+		c.opts.progress_fn(c.opts.progress_ctx, name, pm->bytes_read - c.budget_start); } while (0)
+	STEP("kernel space");
 	err = kspace_setup(&c);
 	p_dbg("after kernel space setup: %llu bytes read", (unsigned long long)(pm->bytes_read - c.budget_start));
-	if (!err)
+	if (!err) {
+		STEP("init_task");
 		err = kspace_find_init_comm(&c, hits, MAX_COMM_HITS, &nhits);
+	}
 	p_dbg("after comm scan: %llu bytes read, %zu hits", (unsigned long long)(pm->bytes_read - c.budget_start), nhits);
 	if (!err && !nhits) {
 		snprintf(res->reason, sizeof(res->reason), "no \"swapper/0\" task name in the kernel's writable data");
 		err = -ENOENT;
 	}
-	if (!err)
-		err = fields_solve(&c, hits, nhits);
 	if (!err) {
+		STEP("task_struct fields");
+		err = fields_solve(&c, hits, nhits);
+	}
+	if (!err) {
+		STEP("validation");
 		validate_observations(&c);
+		STEP("current task");
 		find_current_tasks(&c);
 	}
+#undef STEP
 	if (err == -E2BIG)
 		snprintf(res->reason, sizeof(res->reason), "read budget of %llu MiB spent before the offsets were found",
 			 (unsigned long long)(c.opts.max_bytes >> 20));

@@ -29,6 +29,10 @@ struct discovery_opts {
 	uint64_t max_bytes;      /* budget of guest bytes read (0 = default 64 MiB) */
 	uint32_t max_tasks;      /* bound on any task-list walk (0 = default 65536) */
 	int progress;            /* print progress on stderr */
+	/* Called as discovery moves from step to step (step names: "kernel space", "init_task",
+	 * "task_struct fields", "validation", "current task"), with guest bytes read so far. NULL: none. */
+	void (*progress_fn)(void *ctx, const char *step, uint64_t bytes_read);
+	void *progress_ctx;
 };
 
 struct discovery_result {

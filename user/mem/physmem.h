@@ -85,8 +85,9 @@ struct kvm_memslot_map {
 	uint64_t hva;          /* userspace_addr in the QEMU process */
 };
 /* Cross-check a live QEMU source's QMP-derived map against KVM's memslots; memslots are authoritative:
- * a disagreeing range is re-pointed at the memslot HVA (one p_warn per range). Returns the number of
- * ranges that disagreed (≥ 0), or -EINVAL if pm is not a live QEMU source. */
+ * ranges are re-cut at slot boundaries and every piece a slot covers reads at the slot's HVA (one p_warn
+ * per disagreeing piece). Returns the number of pieces that disagreed (≥ 0), -EINVAL if pm is not a live
+ * QEMU source, -ENOMEM. */
 int physmem_qemu_set_memslots(struct physmem *pm, const struct kvm_memslot_map *slots, size_t n);
 /* Live QEMU guest from memslots alone (no QMP): every slot is a RAM range read at its HVA. */
 int physmem_open_qemu_memslots(pid_t pid, const struct kvm_memslot_map *slots, size_t n, struct physmem **out);

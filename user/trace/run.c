@@ -125,7 +125,14 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 	for (size_t i = 0; i < npids; i++) {
 		struct vm_tracer *t = &st->vms[st->nvms];
 
+		/* with several VMs a failing one is skipped: its error is a diagnostic on stderr, not the
+		 * command's JSON result on stdout */
+		bool json = log_json;
+
+		if (npids > 1)
+			log_json = false;
 		err = vmt_open(t, (uint32_t)st->nvms, pids[i], &o.vmt);
+		log_json = json;
 		if (err) {
 			vmt_close(t);
 			if (npids == 1)

@@ -380,6 +380,16 @@ out:
 	free(area);
 }
 
+struct progress_ctx { const char *label; pid_t pid; uint64_t budget; };
+
+static void on_progress(void *ctx, const char *step, uint64_t bytes)
+{
+	struct progress_ctx *p = ctx;
+
+	vmt_progress(true, false, "%s (pid %d): discovering offsets: %s (%.1f of at most %.0f MiB read) ...", p->label,
+		     (int)p->pid, step, bytes / 1048576.0, p->budget / 1048576.0);
+}
+
 int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_opts *o)
 {
 	struct target_opts topts = { .pid = pid, .qmp = o->qmp, .timeout_s = o->sample_s > 0 ? o->sample_s : 2.0,
@@ -423,7 +433,13 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		struct discovery_opts d;
 
 		vmt_progress(o->progress, false, "%s (pid %d): discovering task_struct offsets ...", label, (int)pid);
+		struct progress_ctx pc = { label, pid, o->max_bytes ? o->max_bytes : 64ULL << 20 };
+
 		target_discovery_opts(&topts, &d);
+		if (o->progress) {
+			d.progress_fn = on_progress;
+			d.progress_ctx = &pc;
+		}
 		err = discover_offsets(t->tg.pm, &t->tg.obs, &d, &t->res);
 		if (err) {
 			vmt_progress(o->progress, true, " ");

@@ -1,0 +1,126 @@
+/*
+ * cmocka: the pure parts of user/trace: QEMU command-line parsers of `list` (-name, -m), and the analysis
+ * path shared by `live` and `report` (switch time attribution per vCPU and process, counts, sorting).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "trace/analysis.h"
+#include "trace/vms.h"
+
+static void test_vm_name_forms(void **state)
+{
+	char n[64];
+
+	assert_true(vm_parse_name("debian12", n, sizeof(n)));
+	assert_string_equal(n, "debian12");
+	assert_true(vm_parse_name("guest=web01,debug-threads=on", n, sizeof(n)));   /* libvirt */
+	assert_string_equal(n, "web01");
+	assert_true(vm_parse_name("debug-threads=on,guest=db", n, sizeof(n)));
+	assert_string_equal(n, "db");
+	assert_true(vm_parse_name("vm,,with,,commas,process=qemu-vm", n, sizeof(n)));
+	assert_string_equal(n, "vm,with,commas");
+	assert_false(vm_parse_name("process=x", n, sizeof(n)));
+	assert_false(vm_parse_name("", n, sizeof(n)));
+}
+
+static void test_vm_mem_forms(void **state)
+{
+	uint64_t b;
+
+	assert_true(vm_parse_mem("512", &b));
+	assert_int_equal(b, 512ULL << 20);      /* MiB by default, as QEMU */
+	assert_true(vm_parse_mem("512M", &b));
+	assert_int_equal(b, 512ULL << 20);
+	assert_true(vm_parse_mem("2G", &b));
+	assert_int_equal(b, 2ULL << 30);
+	assert_true(vm_parse_mem("size=1G,slots=2,maxmem=4G", &b));
+	assert_int_equal(b, 1ULL << 30);
+	assert_true(vm_parse_mem("1.5G", &b));
+	assert_int_equal(b, 3ULL << 29);
+	assert_false(vm_parse_mem("lots", &b));
+}
+
+static struct sess_event ev(uint64_t t_ms, uint16_t type, uint32_t vm, uint32_t vcpu, int32_t pid, const char *comm)
+{
+	struct sess_event e = { .time_ns = t_ms * 1000000ULL, .vm = vm, .vcpu = vcpu, .type = type, .pid = pid,
+				.tgid = pid, .ppid = 1, .prev_pid = -1 };
+
+	strncpy(e.comm, comm, sizeof(e.comm));
+	return e;
+}
+
+static struct an_entry *find(struct an_entry **l, size_t n, uint32_t vm, int32_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i]->vm == vm && l[i]->pid == pid)
+			return l[i];
+	return NULL;
+}
+
+/* Time on a vCPU runs from a switch to the next switch on the same vCPU; VMs never mix. */
+static void test_switch_time_attribution(void **state)
+{
+	struct analysis a;
+	struct an_entry **l;
+	size_t n;
+	struct sess_event e[] = {
+		ev(0, SEV_SWITCH, 0, 0, 100, "web"),
+		ev(0, SEV_SWITCH, 1, 0, 100, "other-vm"),    /* same pid, another VM */
+		ev(10, SEV_SWITCH, 0, 1, 200, "db"),
+		ev(30, SEV_SWITCH, 0, 0, 200, "db"),         /* web ran 30 ms on vCPU 0 */
+		ev(35, SEV_FORK, 0, SESS_VCPU_NONE, 300, "child"),
+		ev(36, SEV_EXEC, 0, SESS_VCPU_NONE, 300, "child2"),
+		ev(37, SEV_EXIT, 0, SESS_VCPU_NONE, 300, "child2"),
+		ev(50, SEV_SWITCH, 0, 1, 100, "web"),        /* db ran 40 ms on vCPU 1 */
+		ev(60, SEV_SWITCH, 1, 0, 7, "x"),            /* other-vm's 100 ran 60 ms */
+	};
+
+	an_init(&a);
+	an_set_vm(&a, 0, "a", 10, 2);
+	an_set_vm(&a, 1, "b", 11, 1);
+	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++)
+		an_event(&a, &e[i]);
+	an_close_runs(&a, 100 * 1000000ULL);   /* db 70 ms more on vCPU 0, web 50 on vCPU 1, x 40 */
+	assert_int_equal(a.count[SEV_SWITCH], 6);
+	assert_int_equal(a.count[SEV_FORK], 1);
+
+	l = an_entries(&a, false, AN_SORT_TIME, &n);
+	assert_non_null(l);
+	assert_int_equal(find(l, n, 0, 100)->time_ns, (30 + 50) * 1000000ULL);
+	assert_int_equal(find(l, n, 0, 200)->time_ns, (40 + 70) * 1000000ULL);
+	assert_int_equal(find(l, n, 1, 100)->time_ns, 60 * 1000000ULL);
+	assert_string_equal(find(l, n, 1, 100)->comm, "other-vm");
+	assert_int_equal(find(l, n, 0, 300)->forks, 1);
+	assert_int_equal(find(l, n, 0, 300)->execs, 1);
+	assert_int_equal(find(l, n, 0, 300)->exits, 1);
+	assert_string_equal(find(l, n, 0, 300)->comm, "child2");
+	/* sorted by time, descending: db (110) first */
+	assert_int_equal(l[0]->pid, 200);
+	free(l);
+	l = an_entries(&a, false, AN_SORT_PID, &n);
+	assert_int_equal(l[0]->vm, 0);
+	assert_int_equal(l[0]->pid, 100);
+	free(l);
+	/* per vCPU */
+	l = an_entries(&a, true, AN_SORT_TIME, &n);
+	assert_int_equal(n, 6);   /* (0,0,100) (0,0,200) (0,1,200) (0,1,100) (1,0,100) (1,0,7) */
+	free(l);
+	an_free(&a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_vm_name_forms),
+		cmocka_unit_test(test_vm_mem_forms),
+		cmocka_unit_test(test_switch_time_attribution),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
