@@ -183,6 +183,37 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 	else
 		bad "-a: no mode line within 120 s: $(tail -n3 "$T/all.err")"; kill $all 2>/dev/null; wait $all
 	fi
+	# record killed with SIGKILL: every block flushed before the kill (at least once a second) is readable
+	VMOFFSET_CACHE=$T/cache "$BIN" record --pid "$B_PID" -o "$T/kill.vmot" 2>"$T/kill.err" &
+	rec=$!
+	if wait_for "$T/kill.err" "^recording to" 60; then
+		send "$B_SOCK" "life k1 300"; sleep 3
+		kill -KILL $rec; wait $rec 2>/dev/null
+		vmot -j report -i "$T/kill.vmot" >"$T/kill.json" 2>"$T/kill.rep"; rc=$?
+		nk=$(jq '[.events[] | select(.comm | test("-k1$"))] | length' "$T/kill.json")
+		((rc == 0 && nk >= 4)) && grep -q "no trailer" "$T/kill.rep" &&
+			ok "record killed by SIGKILL: file readable, $nk events of the k1 life cycle, 'no trailer' reported" ||
+			bad "record after SIGKILL: exit $rc, $nk k1 events, $(cat "$T/kill.rep")"
+	else
+		bad "record (SIGKILL case) did not start: $(tail -n2 "$T/kill.err")"; kill $rec 2>/dev/null; wait $rec
+	fi
+	# QEMU exiting ends the recording cleanly
+	VMOFFSET_CACHE=$T/cache "$BIN" record --pid "$B_PID" -o "$T/gone.vmot" 2>"$T/gone.err" &
+	rec=$!
+	if wait_for "$T/gone.err" "^recording to" 60; then
+		sleep 1.5
+		guest_stop >/dev/null 2>&1
+		for ((i = 0; i < 50; i++)); do kill -0 $rec 2>/dev/null || break; sleep 0.2; done
+		if kill -0 $rec 2>/dev/null; then bad "record still runs 10 s after QEMU exited"; kill $rec; fi
+		wait $rec; rc=$?
+		vmot -j report -i "$T/gone.vmot" >"$T/gone.json" 2>/dev/null
+		((rc == 0)) && [[ $(jq -r .integrity.intact "$T/gone.json") == true ]] &&
+			[[ $(jq -r '.counters[] | select(.gone) | .gone' "$T/gone.json") == true ]] &&
+			ok "record: QEMU exiting ends it (exit 0), file closed with its trailer" ||
+			bad "record after QEMU exit: exit $rc, $(jq -c .integrity "$T/gone.json"), $(tail -n2 "$T/gone.err")"
+	else
+		bad "record (QEMU exit case) did not start"; kill $rec 2>/dev/null; wait $rec
+	fi
 else
 	bad "boot guest B"
 fi

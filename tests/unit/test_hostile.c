@@ -308,7 +308,7 @@ static void test_tasks_bad_pointers(void **state)
 /* Names: 16 bytes without a NUL, control characters, high bytes, empty. */
 static void test_tasks_names(void **state)
 {
-	static const char *const names[] = {
+	static const char names[4][16] = {   /* exactly 16 bytes each: no terminator where the name fills it */
 		"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",   /* unterminated */
 		"abcdefghijklmnop",                                                   /* unterminated, printable */
 		"\x1b[2J\n\r\t\x01\x7f",

@@ -348,6 +348,7 @@ struct delta_acc {
 	size_t cap, n;
 	uint64_t last_delta, last_slot;
 	bool have_last, oom;
+	uint64_t stop_at;         /* stop the walk once one delta covers this many RAM bytes (0: never) */
 };
 
 #define DELTA_MAX_DISTINCT (1u << 16)   /* the direct map comes first in VA order (KASLR keeps the order) */
@@ -410,7 +411,9 @@ static int delta_cb(uint64_t va, const struct x86_map *m, void *arg)
 		return 0;
 	if (a->have_last && a->last_delta == delta) {
 		a->bytes[a->last_slot] += bytes;
-		return 0;
+		/* the direct map comes first in the kernel half: once it covers most of RAM, the rest of
+		 * the half (vmalloc, vmemmap, the image: megabytes of tables) cannot beat it */
+		return a->stop_at && a->bytes[a->last_slot] >= a->stop_at;
 	}
 	if ((a->n + 1) * 2 > a->cap) {
 		if (a->n >= DELTA_MAX_DISTINCT)
@@ -437,7 +440,7 @@ static int delta_cb(uint64_t va, const struct x86_map *m, void *arg)
 static int best_delta(struct physmem *pm, uint64_t cr3, bool la57, uint64_t max_leaves, uint64_t *best,
 		      uint64_t *covered)
 {
-	struct delta_acc a = { .pm = pm };
+	struct delta_acc a = { .pm = pm, .stop_at = physmem_total(pm) / 10 * 9 };
 	uint64_t top = 0, top_delta = 0;
 	int err;
 
@@ -468,6 +471,10 @@ bool x86_detect_la57(struct physmem *pm, uint64_t cr3)
 
 	if (best_delta(pm, cr3, false, 1ULL << 17, &d4, &c4) < 0)
 		c4 = 0;
+	/* a 4-level reading that maps most of RAM at one delta settles it (the walk stopped there, so a
+	 * 5-level reading that aliases the same tables could only count more of the same) */
+	if (c4 >= physmem_total(pm) / 10 * 9)
+		return false;
 	if (best_delta(pm, cr3, true, 1ULL << 17, &d5, &c5) < 0)
 		c5 = 0;
 	p_dbg("la57 probe: 4-level best map covers %llu bytes, 5-level %llu",
