@@ -101,6 +101,7 @@ struct tree {
 	size_t n;
 	size_t *kids;
 	bool *done;
+	int32_t *parent;   /* tree parent of each row: a thread's leader when listed, else its ppid */
 };
 
 static const struct ps_row *tree_row_by_pid(const struct tree *tr, int32_t pid)
@@ -120,11 +121,12 @@ static const struct ps_row *tree_row_by_pid(const struct tree *tr, int32_t pid)
 
 static int cmp_kid(const void *a, const void *b, void *arg)
 {
-	const struct ps_row *rows = arg;
-	const struct guest_task *x = rows[*(const size_t *)a].t, *y = rows[*(const size_t *)b].t;
+	const struct tree *tr = arg;
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	const struct guest_task *x = tr->rows[i].t, *y = tr->rows[j].t;
 
-	if (x->ppid != y->ppid)
-		return x->ppid < y->ppid ? -1 : 1;
+	if (tr->parent[i] != tr->parent[j])
+		return tr->parent[i] < tr->parent[j] ? -1 : 1;
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
@@ -142,17 +144,17 @@ static void tree_print(struct tree *tr, size_t idx, char *prefix, size_t plen, b
 		memcpy(prefix + plen, last ? "    " : "|   ", 5);
 		nplen = plen + 4;
 	}
-	/* children: the kids[] range with ppid == pid (a task is never its own child) */
+	/* children: the kids[] range whose tree parent is this pid (a task is never its own child) */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (tr->rows[tr->kids[mid]].t->ppid < t->pid)
+		if (tr->parent[tr->kids[mid]] < t->pid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	first = lo;
-	for (end = first; end < tr->n && tr->rows[tr->kids[end]].t->ppid == t->pid; end++)
+	for (end = first; end < tr->n && tr->parent[tr->kids[end]] == t->pid; end++)
 		;
 	if (depth >= TREE_MAX_DEPTH)   /* left undone: printed as a root of its own afterwards */
 		goto out;
@@ -177,21 +179,27 @@ int ps_print_tree(FILE *f, const struct ps_row *rows, size_t n)
 
 	tr.kids = calloc(n ? n : 1, sizeof(*tr.kids));
 	tr.done = calloc(n ? n : 1, sizeof(*tr.done));
-	if (!prefix || !tr.kids || !tr.done) {
+	tr.parent = calloc(n ? n : 1, sizeof(*tr.parent));
+	if (!prefix || !tr.kids || !tr.done || !tr.parent) {
 		free(prefix);
 		free(tr.kids);
 		free(tr.done);
+		free(tr.parent);
 		return -ENOMEM;
 	}
 	prefix[0] = 0;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		const struct guest_task *t = rows[i].t;
+		bool thread = t->pid != t->tgid && t->tgid > 0 && tree_row_by_pid(&tr, t->tgid);
 		tr.kids[i] = i;
-	qsort_r(tr.kids, n, sizeof(*tr.kids), cmp_kid, (void *)rows);
+		tr.parent[i] = thread ? t->tgid : t->ppid;   /* threads hang under their leader */
+	}
+	qsort_r(tr.kids, n, sizeof(*tr.kids), cmp_kid, &tr);
 	/* roots: no parent on the list, or their own parent (pid 0) */
 	for (size_t i = 0; i < n; i++) {
-		const struct ps_row *p = tree_row_by_pid(&tr, rows[i].t->ppid);
+		const struct ps_row *p = tree_row_by_pid(&tr, tr.parent[i]);
 
-		if (!tr.done[i] && (!p || p == &rows[i] || rows[i].t->ppid == rows[i].t->pid))
+		if (!tr.done[i] && (!p || p == &rows[i] || tr.parent[i] == rows[i].t->pid))
 			tree_print(&tr, i, prefix, 0, true, true, 0);
 	}
 	/* whatever is left sits on a parent cycle (corrupt or hostile memory): show it anyway */
@@ -201,6 +209,7 @@ int ps_print_tree(FILE *f, const struct ps_row *rows, size_t n)
 	free(prefix);
 	free(tr.kids);
 	free(tr.done);
+	free(tr.parent);
 	return 0;
 }
 
