@@ -210,9 +210,16 @@ int cmd_record(int argc, char **argv)
 		size_t gone = 0;
 
 		for (size_t i = 0; i < st->nvms; i++) {
+			char *j = vmt_identity_json(&st->vms[i]);
+
 			gone += st->vms[i].gone;
 			if (!st->vms[i].gone)
 				write_counters(&c, &st->vms[i]);
+			/* the VM identity once more at the end: a damaged first copy does not leave the events
+			 * without their VM (report keeps one per index) */
+			if (!c.err && c.w && j)
+				c.err = sess_write_json(c.w, SB_VM, j);
+			free(j);
 		}
 		if (!c.err && st->exit_stats_json) {
 			char *j = NULL;

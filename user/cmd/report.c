@@ -84,9 +84,18 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 			int64_t pid = json_object_object_get_ex(j, "pid", &x) ? json_object_get_int64(x) : -1;
 			int64_t nv = json_object_object_get_ex(j, "vcpus", &x) ? json_object_get_int64(x) : 0;
 
+			bool dup = false;
+
+			for (size_t i = 0; i < json_object_array_length(c->vms) && !dup; i++) {
+				struct json_object *o = json_object_array_get_idx(c->vms, i), *y;
+				dup = json_object_object_get_ex(o, "index", &y) && json_object_get_int64(y) == idx;
+			}
 			if (idx >= 0 && idx < AN_MAX_VMS)
 				an_set_vm(&c->an, (uint32_t)idx, name, (int32_t)pid, (uint32_t)nv);
-			json_object_array_add(c->vms, j);
+			if (dup)
+				json_object_put(j);   /* the copy record writes at the end */
+			else
+				json_object_array_add(c->vms, j);
 		}
 		break;
 	case SB_COUNTERS:

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "arch/x86_64.h"
 #include "cmd/target.h"
+#include "common/caps.h"
 #include "common/log.h"
 #include "mem/qmp.h"
 
@@ -348,7 +349,9 @@ int target_open(const struct target_opts *t, struct target *tg)
 	memset(tg, 0, sizeof(*tg));
 	if (t->pid > 0) {
 		snprintf(tg->desc, sizeof(tg->desc), "QEMU pid %d", (int)t->pid);
-		err = physmem_open_qemu(t->pid, t->qmp, &tg->pm);
+		err = caps_check_read_qemu(t->pid);   /* least privilege: say up front what is missing */
+		if (!err)
+			err = physmem_open_qemu(t->pid, t->qmp, &tg->pm);
 	} else if (t->core) {
 		snprintf(tg->desc, sizeof(tg->desc), "core %s", t->core);
 		err = physmem_open_elfcore(t->core, &tg->pm);

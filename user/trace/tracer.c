@@ -313,6 +313,17 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 		memcpy(c[nc].last, p, sizeof(uint64_t) * t->nvcpu);
 		nc++;
 	}
+	if (log_verbose > 1)
+		for (uint32_t v = 0; v < t->nvcpu; v++) {
+			size_t k = 0;
+			for (int64_t off = 0; off + 8 <= PERCPU_SPAN; off += 8) {
+				uint64_t p;
+				memcpy(&p, area + (size_t)v * PERCPU_SPAN + off, 8);
+				k += is_task(t, &set, p);
+			}
+			p_dbg("vCPU %u: GS base %#" PRIx64 ", %zu slots hold a task", t->vcpu[v].id, t->vcpu[v].gs, k);
+		}
+	p_dbg("per-CPU current task: %zu candidate slot(s) over %u vCPU(s), %zu tasks listed", nc, t->nvcpu, n);
 	if (!nc)
 		goto out;
 	if (!qpath) {
@@ -404,7 +415,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 	err = vm_info_read(pid, false, &t->info);
 	if (err) {
 		p_err("pid %d: %s", (int)pid, err == -ENOENT ? "not a QEMU process" : "no such process");
-		return err;
+		return -ESRCH;
 	}
 	label = t->info.name[0] ? t->info.name : "vm";
 	vmt_progress(o->progress, false, "%s (pid %d): sampling vCPU registers for %.1f s ...", label, (int)pid,
