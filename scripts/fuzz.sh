@@ -24,7 +24,7 @@ max_len() {
 }
 
 run_one() {
-	local t=$1 bin=build-fuzz/fuzz_$1 out=fuzz-out/$1 before after execs rc
+	local t=$1 bin=build-fuzz/fuzz_$1 out=fuzz-out/$1 before after execs rc t0=$SECONDS
 	if [[ ! -x $bin ]]; then
 		echo "fuzz: $bin not built (make fuzz-build)"; return 1
 	fi
@@ -35,14 +35,15 @@ run_one() {
 		-max_len="$(max_len "$t")" -artifact_prefix="$out/" ${FUZZ_EXTRA:-} \
 		"$out/corpus" "tests/fuzz/corpus/$t" >"$out/last.log" 2>&1
 	rc=$?
+	local took=$((SECONDS - t0))
 	after=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
 	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$out/last.log" | tail -n1)
 	execs=${execs:-0}
-	echo "fuzz: $t: $execs executions in ${secs}s, exit $rc, $((after - before)) new crash file(s) (log $out/last.log)"
+	echo "fuzz: $t: $execs executions in ${took}s, exit $rc, $((after - before)) new crash file(s) (log $out/last.log)"
 	if [[ -z ${FUZZ_NO_LOG:-} ]]; then
 		[[ -s $LOG ]] || printf '# Fuzzing executions\n\nOne row per `make fuzz` run (scripts/fuzz.sh). Goal (issue 7): >= 10^7 executions per target over\nthe project'"'"'s life with 0 open crashes.\n\n| target | date (UTC) | seconds | executions | crashes |\n| --- | --- | --- | --- | --- |\n' >"$LOG"
 		# one appender at a time when FUZZ_JOBS > 1
-		( flock 9; printf '| %s | %s | %s | %s | %s |\n' "$t" "$(date -u +%Y-%m-%dT%H:%MZ)" "$secs" "$execs" "$((after - before))" >>"$LOG" ) 9>>"$LOG"
+		( flock 9; printf '| %s | %s | %s | %s | %s |\n' "$t" "$(date -u +%Y-%m-%dT%H:%MZ)" "$took" "$execs" "$((after - before))" >>"$LOG" ) 9>>"$LOG"
 	fi
 	((after == before))
 }

@@ -11,6 +11,7 @@ PKGS=(
 	gzip bzip2 xz-utils zstd lz4 lzop
 	apt ca-certificates debian-archive-keyring gpgv
 	python3 coreutils util-linux procps socat
+	libclang-rt-14-dev strace   # libFuzzer runtime (make fuzz); syscall proof that guest memory is only read
 )
 
 missing=()

@@ -23,6 +23,7 @@
 #include <dirent.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "arch/x86_64.h"
 #include "discovery/discover.h"
 #include "mem/physmem.h"
+#include "mem/qmp.h"
 #include "x86_pt.h"
 #if __has_include("session/session.h")
 #include <zlib.h>
@@ -670,7 +672,7 @@ static void test_session_huge_seq(void **state)
 
 static int open_flags_of(const char *path)
 {
-	char link[PATH_MAX], target[PATH_MAX], fdinfo[64], line[256];
+	char link[PATH_MAX], target[PATH_MAX], fdinfo[320], line[256];
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int flags = -1;
@@ -864,11 +866,87 @@ static void test_source_exits_mid_read(void **state)
 		pthread_join(th, NULL);
 		assert_int_equal(r.last_err, -ESRCH);
 		assert_int_equal(physmem_read(r.pm, 0, b, 8), -ESRCH);
+		assert_int_equal(r.pm->source_err, -ESRCH);
+		/* Regression (test_hostile_live.sh): discovery on a source that went away said "undetermined:
+		 * none of the observed CR3 values is a page-table root" (exit 2) — it must say the source is
+		 * gone, and so must the task walk. */
+		{
+			struct obs_set obs = { 0 };
+			struct observation o = { .cr3 = 0x1000, .source = OBS_CLI };
+			struct discovery_result *res = calloc(1, sizeof(*res));
+			struct guest_task *tasks = NULL;
+			size_t nt = 0;
+
+			assert_int_equal(obs_add(&obs, &o), 0);
+			assert_int_equal(discover_offsets(r.pm, &obs, NULL, res), -ESRCH);
+			assert_non_null(strstr(res->reason, "went away"));
+			res->task[TF_TASKS].found = res->task[TF_COMM].found = true;
+			res->task[TF_COMM].offset = 16;
+			res->init_task = 0xffff888000001000ULL;
+			res->page_offset_base = 0xffff888000000000ULL;
+			assert_int_equal(guest_tasks_list(r.pm, res, NULL, &tasks, &nt), -ESRCH);
+			free(tasks);
+			free(res);
+			obs_free(&obs);
+		}
 		physmem_close(r.pm);
 		if (!reap)
 			waitpid(child, &st, 0);
 		munmap(ram, size);
 	}
+}
+
+
+/* ---- QMP: a monitor that answers garbage, closes, or says nothing ------------------------------------ */
+
+/* Feed `said` as QEMU's side of the socket (then close it unless keep_open) and open QMP on the other. */
+static int qmp_with(const char *said, bool keep_open, int timeout_ms, double *secs)
+{
+	struct qmp *q = NULL;
+	int sv[2], err;
+	double t0 = now_s();
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(write(sv[1], said, strlen(said)), (ssize_t)strlen(said));
+	if (!keep_open)
+		shutdown(sv[1], SHUT_WR);
+	err = qmp_open_fd(sv[0], "test", timeout_ms, &q);
+	if (!err) {
+		char *text = NULL;
+		int e2 = qmp_hmp(q, "info registers", -1, &text);
+		free(text);
+		err = e2;
+		qmp_close(q);
+	} else {
+		close(sv[0]);
+	}
+	close(sv[1]);
+	*secs = now_s() - t0;
+	return err;
+}
+
+static void test_qmp_hostile_monitor(void **state)
+{
+	static const char greet[] = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+	char buf[4096];
+	double dt;
+
+	assert_int_equal(qmp_with("not json at all\n", false, 2000, &dt), -EPROTO);
+	assert_int_equal(qmp_with("[1, 2, 3]\n", false, 2000, &dt), -EPROTO);
+	assert_int_equal(qmp_with("{\"hello\": 1}\n", false, 2000, &dt), -EPROTO);   /* no greeting */
+	assert_int_equal(qmp_with(greet, false, 2000, &dt), -ECONNRESET);             /* gone after it */
+	assert_true(dt < 1.0);
+	/* replies to other ids, events, blank lines: skipped until QEMU closes */
+	snprintf(buf, sizeof(buf), "%s{\"return\": {}, \"id\": 7}\r\n\r\n{\"event\": \"STOP\"}\r\n"
+		 "{\"return\": {}, \"id\": 1}\r\n{\"return\": 42, \"id\": 2}\r\n", greet);
+	assert_int_equal(qmp_with(buf, false, 2000, &dt), -EPROTO);                  /* HMP reply not a string */
+	snprintf(buf, sizeof(buf), "%s{\"return\": {}, \"id\": 1}\r\n{\"error\": {\"desc\": \"no\"}, \"id\": 2}\r\n", greet);
+	assert_int_equal(qmp_with(buf, false, 2000, &dt), -EREMOTEIO);
+	/* a monitor that greets and then says nothing: the timeout, not a hang */
+	assert_int_equal(qmp_with(greet, true, 300, &dt), -ETIMEDOUT);
+	assert_true(dt < 2.0);
+	/* a half line and silence */
+	assert_int_equal(qmp_with("{\"QMP\": {", true, 300, &dt), -ETIMEDOUT);
 }
 
 int main(void)
@@ -889,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_file_sources_read_only),
 		cmocka_unit_test(test_wrong_pids),
 		cmocka_unit_test(test_source_exits_mid_read),
+		cmocka_unit_test(test_qmp_hostile_monitor),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,6 +92,8 @@ int cmd_list(int argc, char **argv)
 				jsonw_end_object(w);
 			}
 			jsonw_end_array(w);
+			/* QEMU names vCPU threads only with -name ...,debug-threads=on; vcpus is then -smp's */
+			jsonw_bool_field(w, "vcpu_threads_named", v[i].nthreads > 0);
 			jsonw_u64_field(w, "memory_bytes", v[i].mem_bytes);
 			jsonw_string_field(w, "memory_source", v[i].mem_source);
 			if (v[i].qmp[0])

@@ -94,13 +94,15 @@ void find_current_tasks(struct disc_ctx *c)
 			best_votes = votes;
 		}
 	}
-	if (nc) {
+	if (nc && best_votes * 2 > nc) {   /* a clear majority, or no answer */
 		found = cand[best];
 		p_dbg("current task: %zu per-CPU pointers fit, %zu agree", nc, best_votes);
 	}
 	if (found < 0)
 		goto out;
-	r->percpu_current = found;
+	/* The answer (which task each vCPU runs) stands; the offset only when no other slot fits this
+	 * snapshot too (several observations over time, as `live` takes, single it out). */
+	r->percpu_current = nc == 1 ? found : -1;
 	for (size_t k = 0; k < nv; k++) {
 		struct vcpu_current *cur = &r->current[r->ncurrent];
 		if (dctx_read_u64(c, v[k].gs + found, &cur->task) ||

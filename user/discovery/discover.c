@@ -89,6 +89,10 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 		snprintf(res->reason, sizeof(res->reason), "read budget of %llu MiB spent before the offsets were found",
 			 (unsigned long long)(c.opts.max_bytes >> 20));
 
+	if (pm->source_err) {   /* QEMU exited under us: no answer about the guest, whatever the steps said */
+		snprintf(res->reason, sizeof(res->reason), "the memory source went away during discovery");
+		err = pm->source_err;
+	}
 	res->bytes_read = pm->bytes_read - c.budget_start;
 	res->elapsed_s = now_s() - t0;
 	ctx_free(&c);

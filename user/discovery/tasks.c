@@ -113,6 +113,8 @@ int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, con
 	}
 	if (cur != head && !err)
 		err = -E2BIG;
+	if (err && pm->source_err)   /* the source went away: say so, not "bad address" */
+		err = pm->source_err;
 	*tasks = w.v;
 	*ntasks = w.n;
 	return err;

@@ -153,6 +153,8 @@ int physmem_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len)
 		size_t n = len < avail ? len : (size_t)avail;
 
 		err = pm->ops->read(pm, gpa, out, n);
+		if (err == -ESRCH)
+			pm->source_err = -ESRCH;
 		if (err)
 			return err < 0 ? err : -EIO;
 		pm->reads++;

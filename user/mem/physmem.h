@@ -44,6 +44,9 @@ struct physmem {
 	/* counters, for benchmarks and budgets */
 	uint64_t bytes_read;
 	uint64_t reads;
+	/* sticky: -ESRCH once a read found the source gone (QEMU exited); lets callers tell "the guest went
+	 * away" from "the guest's memory says nothing" */
+	int source_err;
 };
 
 /* Bounds-checked read through the source; may span ranges only if they are contiguous. */

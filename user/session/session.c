@@ -243,14 +243,22 @@ static uint64_t json_u64(const char *s, const char *key)
 	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int sess_read_buf(const void *buf, size_t len, sess_block_fn fn, void *ctx, struct sess_summary *sum)
 {
 	const uint8_t *b = buf;
 	uint8_t *raw = NULL;
 	size_t pos = 0, rawcap = 0, bad_start = 0;
 	bool in_bad = false, seen_seq = false;
-	uint8_t *seqs = NULL;   /* bitmap of seq numbers read, grown as needed */
-	size_t seqcap = 0;
+	uint32_t *seqs = NULL;  /* seq numbers read, one per intact block: O(blocks), whatever values the
+				 * file claims (a bitmap indexed by seq let one crafted block cost 64 MiB) */
+	size_t nseqs = 0, seqcap = 0;
 	int ret = 0;
 
 	memset(sum, 0, sizeof(*sum));
@@ -297,17 +305,16 @@ int sess_read_buf(const void *buf, size_t len, sess_block_fn fn, void *ctx, stru
 				if (!seen_seq || seq > sum->max_seq)
 					sum->max_seq = seq;
 				seen_seq = true;
-				if (seq / 8 >= seqcap) {
-					size_t ncap = seq / 8 + 64;
-					uint8_t *n = ncap < (1u << 26) ? realloc(seqs, ncap) : NULL;
+				if (nseqs == seqcap) {
+					size_t ncap = seqcap ? seqcap * 2 : 64;
+					uint32_t *n = realloc(seqs, ncap * sizeof(*n));
 					if (n) {
-						memset(n + seqcap, 0, ncap - seqcap);
 						seqs = n;
 						seqcap = ncap;
 					}
 				}
-				if (seq / 8 < seqcap)
-					seqs[seq / 8] |= 1 << (seq % 8);
+				if (nseqs < seqcap)
+					seqs[nseqs++] = seq;
 				if (fn && type < SB_NR) {
 					ret = fn(ctx, type, seq, raw, raw_len, type == SB_EVENTS ? nrec : 0);
 					if (ret)
@@ -333,13 +340,15 @@ int sess_read_buf(const void *buf, size_t len, sess_block_fn fn, void *ctx, stru
 		sum->truncated = true;
 	}
 	if (seen_seq) {
-		/* seq numbers come from the file (up to 2^32 - 1): count the ones read in the bitmap rather
-		 * than test every number up to the top one */
+		/* seq numbers come from the file (up to 2^32 - 1): count the distinct ones read up to the top
+		 * rather than test every number below it */
 		uint64_t top = sum->max_seq, have = 0;
 		if (sum->trailer && sum->trailer_blocks > top + 1)
 			top = sum->trailer_blocks - 1;
-		for (size_t i = 0; i < seqcap && i <= top / 8; i++)
-			have += (unsigned)__builtin_popcount(i == top / 8 ? seqs[i] & ((2u << (top % 8)) - 1) : seqs[i]);
+		if (nseqs)
+			qsort(seqs, nseqs, sizeof(*seqs), cmp_u32);
+		for (size_t i = 0; i < nseqs; i++)
+			have += (!i || seqs[i] != seqs[i - 1]) && seqs[i] <= top;
 		sum->seq_missing = top + 1 - have > UINT32_MAX ? UINT32_MAX : (uint32_t)(top + 1 - have);
 	}
 	free(seqs);

@@ -17,7 +17,7 @@
 static const char BANNER[] = "Linux version ";
 
 struct leaves {
-	struct { uint64_t va, pa, size; } v[4096];
+	struct { uint64_t va, pa, size; } v[65536];
 	size_t n;
 	uint64_t first_va, covered;
 };
@@ -28,7 +28,7 @@ static int leaf_cb(uint64_t va, const struct x86_map *m, void *arg)
 
 	if (!l->n)
 		l->first_va = va;
-	if (va - l->first_va >= SCAN_MAX || l->n >= 4096)
+	if (va - l->first_va >= SCAN_MAX || l->n >= 65536)
 		return 1;
 	/* merge physically and virtually contiguous leaves */
 	if (l->n && l->v[l->n - 1].va + l->v[l->n - 1].size == va && l->v[l->n - 1].pa + l->v[l->n - 1].size == m->pa) {
@@ -76,9 +76,14 @@ int kernel_fingerprint(struct physmem *pm, uint64_t kernel_cr3, bool la57, uint6
 		free(buf);
 		return -ENOMEM;
 	}
-	if (x86_walk(pm, kernel_cr3, la57, KERNEL_TEXT_BASE, KERNEL_TEXT_BASE + IMAGE_SPAN, 0, leaf_cb, l) < 0 || !l->n)
+	int w = x86_walk(pm, kernel_cr3, la57, KERNEL_TEXT_BASE, KERNEL_TEXT_BASE + IMAGE_SPAN, 0, leaf_cb, l);
+
+	if (w < 0 || !l->n) {
+		p_dbg("kernel image: page walk from %#" PRIx64 " (la57 %d) found nothing (%d)", kernel_cr3, la57, w);
 		goto out;
+	}
 	*text_base = l->v[0].va & ~0x1fffffULL;
+	p_dbg("kernel image: %zu mapped runs from %#" PRIx64, l->n, l->v[0].va);
 	for (size_t i = 0; i < l->n && err; i++) {
 		for (uint64_t off = 0; off < l->v[i].size && err; off += CHUNK) {
 			size_t n = l->v[i].size - off < CHUNK ? (size_t)(l->v[i].size - off) : CHUNK;
@@ -170,6 +175,8 @@ int offsets_cache_load(uint64_t fp, uint64_t text_base, struct discovery_result 
 		res->thread_ring = v;
 	if (get_i64(root, "percpu_current", &v))
 		res->percpu_current = v;
+	else if (get_i64(root, "percpu_current_rel_text", &v))   /* not zero-based: moves with KASLR */
+		res->percpu_current = (int64_t)(text_base + (uint64_t)v);
 	if (get_i64(root, "task_stride", &v))
 		res->task_stride = (uint32_t)v;
 	err = 0;
@@ -196,7 +203,11 @@ int offsets_cache_store(uint64_t fp, const char *banner, uint64_t text_base, con
 	json_object_object_add(root, "mm_pgd", json_object_new_int64(res->mm_pgd.offset));
 	json_object_object_add(root, "init_task_rel", json_object_new_int64((int64_t)(res->init_task - text_base)));
 	json_object_object_add(root, "thread_ring", json_object_new_int64(res->thread_ring));
-	json_object_object_add(root, "percpu_current", json_object_new_int64(res->percpu_current));
+	if ((uint64_t)res->percpu_current >= 0xffffffff80000000ULL && res->percpu_current != -1)
+		json_object_object_add(root, "percpu_current_rel_text",
+				       json_object_new_int64((int64_t)((uint64_t)res->percpu_current - text_base)));
+	else
+		json_object_object_add(root, "percpu_current", json_object_new_int64(res->percpu_current));
 	json_object_object_add(root, "task_stride", json_object_new_int64(res->task_stride));
 
 	/* mkdir -p */

@@ -140,9 +140,15 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 			p_warn("skipping pid %d", (int)pids[i]);
 			continue;
 		}
-		p_info("%s (pid %d, %s, %u vCPU): %s; %u tasks, per-CPU current at %+" PRId64, t->info.name[0] ?
+		char where[48];
+
+		if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
+			snprintf(where, sizeof(where), "GS base + %#" PRIx64, (uint64_t)t->res.percpu_current);
+		else
+			snprintf(where, sizeof(where), "GS base %+" PRId64, t->res.percpu_current);
+		p_info("%s (pid %d, %s, %u vCPU): %s; %u tasks, current task at %s", t->info.name[0] ?
 		       t->info.name : "?", (int)t->info.pid, t->info.accel, t->nvcpu,
-		       t->cached ? "offsets from the cache" : "offsets discovered", t->res.ntasks, t->res.percpu_current);
+		       t->cached ? "offsets from the cache" : "offsets discovered", t->res.ntasks, where);
 		st->nvms++;
 	}
 	if (!st->nvms) {
@@ -316,6 +322,9 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGHUP, &sa, &old_hup);
 	signal(SIGPIPE, SIG_IGN);
+	/* from here on a failing read (a QEMU exiting) is a diagnostic on stderr; stdout carries events */
+	bool json = log_json;
+	log_json = false;
 	next = next_tasks = vmt_now_ns();
 	end = o.duration_s > 0 ? st->t_start + (uint64_t)(o.duration_s * 1e9) : UINT64_MAX;
 
@@ -366,6 +375,7 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 		}
 		sleep_until(next < end ? next : end);
 	}
+	log_json = json;
 	exit_stats(st);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);

@@ -196,9 +196,9 @@ static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64
 	}
 	vmem_init(&t->vm, t->tg.pm, r->kernel_cr3, r->la57);
 	vmem_set_direct_map(&t->vm, r->page_offset_base, 0);
-	if (r->percpu_current < 0 || !validate_cached(t, why, sizeof(why))) {
+	if (r->percpu_current == -1 || !validate_cached(t, why, sizeof(why))) {
 		snprintf(t->cache_note, sizeof(t->cache_note), "cache hit rejected: %s",
-			 r->percpu_current < 0 ? "no per-CPU current offset" : why);
+			 r->percpu_current == -1 ? "no per-CPU current offset" : why);
 		return false;
 	}
 	snprintf(t->cache_note, sizeof(t->cache_note), "offsets from the cache, validated by this guest's switches");
@@ -219,6 +219,7 @@ static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64
 #define PERCPU_SPAN     (256 << 10)
 #define MAX_CAND        512
 #define CONFIRM_ROUNDS  25
+#define CONFIRM_MAX_ROUNDS 150
 
 struct cand { int64_t off; uint64_t score, changes, last[64]; bool dead; };
 
@@ -269,7 +270,94 @@ static bool task_runs_cr3(struct vm_tracer *t, uint64_t p, uint64_t cr3)
 	return pgd_matches(pa, cr3 & X86_CR3_ADDR_MASK);
 }
 
+/* Candidate slots in [base, base + PERCPU_SPAN) past each vCPU's GS base (u64 arithmetic: base may be a
+ * kernel-image address). Returns how many were written to c. */
+static size_t scan_window(struct vm_tracer *t, const struct taskset *set, uint64_t base, uint8_t *area, struct cand *c)
+{
+	size_t nc = 0;
+
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		for (uint64_t off = 0; off < PERCPU_SPAN; off += 4096)
+			if (vmem_read(&t->vm, t->vcpu[v].gs + base + off, area + (size_t)v * PERCPU_SPAN + off, 4096))
+				memset(area + (size_t)v * PERCPU_SPAN + off, 0, 4096);
+	for (int64_t off = 0; off + 8 <= PERCPU_SPAN && nc < MAX_CAND; off += 8) {
+		uint64_t p[64];
+		bool ok = true;
+
+		for (uint32_t v = 0; v < t->nvcpu && ok; v++) {
+			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, 8);
+			ok = is_task(t, set, p[v]);
+			for (uint32_t w = 0; w < v && ok; w++)
+				ok = p[w] != p[v];
+		}
+		if (!ok)
+			continue;
+		memset(&c[nc], 0, sizeof(c[nc]));
+		c[nc].off = (int64_t)(base + (uint64_t)off);
+		memcpy(c[nc].last, p, sizeof(uint64_t) * t->nvcpu);
+		nc++;
+	}
+	return nc;
+}
+
+#define THIS_CPU_OFF_SCAN (16ULL << 30)   /* guest RAM searched for this_cpu_off */
+
+/* Offsets Y (from the GS base) at which every vCPU's per-CPU memory holds that vCPU's own GS base: the
+ * this_cpu_off variable. Found by searching guest RAM (through the direct map) for vCPU 0's GS base. */
+static size_t find_this_cpu_off(struct vm_tracer *t, uint64_t *out, size_t max)
+{
+	const size_t chunk = 2u << 20;
+	uint8_t *buf = malloc(chunk);
+	uint64_t scanned = 0, gs0 = t->vcpu[0].gs;
+	size_t n = 0;
+
+	if (!buf || !t->res.page_offset_base)
+		goto out;
+	for (size_t r = 0; r < t->tg.pm->nranges && n < max && scanned < THIS_CPU_OFF_SCAN; r++) {
+		const struct phys_range *pr = &t->tg.pm->ranges[r];
+
+		for (uint64_t pa = pr->start; pa < pr->start + pr->len && n < max && scanned < THIS_CPU_OFF_SCAN;
+		     pa += chunk) {
+			size_t len = pr->start + pr->len - pa < chunk ? (size_t)(pr->start + pr->len - pa) : chunk;
+
+			scanned += len;
+			if (physmem_read(t->tg.pm, pa, buf, len))
+				continue;
+			for (size_t i = 0; i + 8 <= len && n < max; i += 8) {
+				uint64_t v, y;
+				bool all = true;
+
+				memcpy(&v, buf + i, 8);
+				if (v != gs0)
+					continue;
+				y = t->res.page_offset_base + pa + i - gs0;
+				for (uint32_t k = 1; k < t->nvcpu && all; k++) {
+					uint64_t w;
+					all = !vmem_read_u64(&t->vm, t->vcpu[k].gs + y, &w) && w == t->vcpu[k].gs;
+				}
+				/* y = __per_cpu_start + offset of this_cpu_off: inside the kernel image (a copy of the
+				 * GS base elsewhere, e.g. in __per_cpu_offset[], gives another y) */
+				if (all && y >= (t->text_base ? t->text_base : 0xffffffff80000000ULL) &&
+				    y < (t->text_base ? t->text_base : 0xffffffff80000000ULL) + (1ULL << 30))
+					out[n++] = y;
+			}
+		}
+	}
+out:
+	free(buf);
+	return n;
+}
+
+static bool any_changed(const struct cand *c, size_t nc)
+{
+	for (size_t i = 0; i < nc; i++)
+		if (!c[i].dead && c[i].changes)
+			return true;
+	return false;
+}
+
 static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
+
 {
 	struct discovery_opts d = { 0 };
 	struct guest_task *g = NULL;
@@ -293,36 +381,22 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 		set.addr[i] = g[i].addr;
 	set.n = n;
 	qsort(set.addr, n, sizeof(uint64_t), cmp_u64);
-	for (uint32_t v = 0; v < t->nvcpu; v++)
-		for (uint64_t off = 0; off < PERCPU_SPAN; off += 4096)
-			if (vmem_read(&t->vm, t->vcpu[v].gs + off, area + (size_t)v * PERCPU_SPAN + off, 4096))
-				memset(area + (size_t)v * PERCPU_SPAN + off, 0, 4096);
-	for (int64_t off = 0; off + 8 <= PERCPU_SPAN && nc < MAX_CAND; off += 8) {
-		uint64_t p[64];
-		bool ok = true;
+	nc = scan_window(t, &set, 0, area, c);
+	if (!nc) {
+		/* Not zero-based (x86-64 since 6.15): a per-CPU variable lives at GS base + its link-time
+		 * address, __per_cpu_start + offset, inside the KASLR-shifted image. Find that shift from
+		 * this_cpu_off, the per-CPU variable holding each CPU's own GS base. */
+		uint64_t y[4];
+		size_t ny = find_this_cpu_off(t, y, 4);
 
-		for (uint32_t v = 0; v < t->nvcpu && ok; v++) {
-			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, 8);
-			ok = is_task(t, &set, p[v]);
-			for (uint32_t w = 0; w < v && ok; w++)
-				ok = p[w] != p[v];
+		for (size_t i = 0; i < ny && !nc; i++) {
+			uint64_t base = (y[i] & ~0xfffULL) - PERCPU_SPAN / 2;
+
+			p_dbg("per-CPU areas are not zero-based: this_cpu_off at GS base %+" PRId64 ", searching around it",
+			      (int64_t)y[i]);
+			nc = scan_window(t, &set, base, area, c);
 		}
-		if (!ok)
-			continue;
-		c[nc].off = off;
-		memcpy(c[nc].last, p, sizeof(uint64_t) * t->nvcpu);
-		nc++;
 	}
-	if (log_verbose > 1)
-		for (uint32_t v = 0; v < t->nvcpu; v++) {
-			size_t k = 0;
-			for (int64_t off = 0; off + 8 <= PERCPU_SPAN; off += 8) {
-				uint64_t p;
-				memcpy(&p, area + (size_t)v * PERCPU_SPAN + off, 8);
-				k += is_task(t, &set, p);
-			}
-			p_dbg("vCPU %u: GS base %#" PRIx64 ", %zu slots hold a task", t->vcpu[v].id, t->vcpu[v].gs, k);
-		}
 	p_dbg("per-CPU current task: %zu candidate slot(s) over %u vCPU(s), %zu tasks listed", nc, t->nvcpu, n);
 	if (!nc)
 		goto out;
@@ -338,7 +412,9 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 			q = NULL;
 		log_json = json;
 	}
-	for (; q && rounds < CONFIRM_ROUNDS; rounds++) {
+	/* at least CONFIRM_ROUNDS; on an idle guest more, until some slot has changed (a static pointer to
+	 * the idle task fits an idle vCPU as well as the current-task pointer does) */
+	for (; q && (rounds < CONFIRM_ROUNDS || (rounds < CONFIRM_MAX_ROUNDS && !any_changed(c, nc))); rounds++) {
 		struct vcpu_state *vs = NULL;
 		size_t nv = 0;
 
@@ -363,7 +439,7 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 			}
 		}
 		free(vs);
-		struct timespec ts = { 0, 20 * 1000000L };
+		struct timespec ts = { 0, 10 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
 pick:;
@@ -371,9 +447,13 @@ pick:;
 	for (size_t i = 0; i < nc; i++) {
 		if (c[i].dead)
 			continue;
+		/* score, then having changed at all, then the prior choice (discovery or cache), then changes */
 		if (best < 0 || c[i].score > c[best].score ||
-		    (c[i].score == c[best].score && (c[i].changes > c[best].changes ||
-		     (c[i].changes == c[best].changes && c[i].off == t->res.percpu_current))))
+		    (c[i].score == c[best].score &&
+		     ((c[i].changes > 0) > (c[best].changes > 0) ||
+		      ((c[i].changes > 0) == (c[best].changes > 0) &&
+		       (c[i].off == t->res.percpu_current ||
+			(c[best].off != t->res.percpu_current && c[i].changes > c[best].changes))))))
 			best = (ssize_t)i;
 	}
 	if (best >= 0) {
@@ -425,21 +505,39 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		vmt_progress(o->progress, true, " ");
 		return err;
 	}
-	for (size_t i = t->tg.obs.n; i-- > 0 && !kroot;)
-		kroot = x86_cr3_root(t->tg.obs.v[i].cr3);
 	for (size_t i = 0; i < t->tg.pm->nvcpus; i++)
 		if (t->tg.pm->vcpus[i].valid && t->tg.pm->vcpus[i].cr4)
-			la57 = x86_paging_levels(t->tg.pm->vcpus[i].cr0, t->tg.pm->vcpus[i].cr4, t->tg.pm->vcpus[i].efer) == 5;
-	if (kroot && !t->tg.pm->nvcpus)
-		la57 = x86_detect_la57(t->tg.pm, kroot);
+			la57 = !!(t->tg.pm->vcpus[i].cr4 & (1ULL << 12));   /* CR4.LA57 */
+	/* The kernel's root as discovery finds it: under PTI a user CR3 is the odd half of a pair, without
+	 * PTI a PGD may sit on an odd page; a candidate counts if the direct map is found through it. */
+	for (size_t i = t->tg.obs.n; i-- > 0 && !kroot && i + 16 > t->tg.obs.n;) {
+		uint64_t cands[2] = { t->tg.obs.v[i].cr3 & ~0x1fffULL & X86_CR3_ADDR_MASK,
+				      t->tg.obs.v[i].cr3 & X86_CR3_ADDR_MASK };
+
+		for (int k = 0; k < 2 && !kroot; k++) {
+			uint64_t pob;
+
+			if (k && cands[1] == cands[0])
+				continue;
+			if (!t->tg.pm->nvcpus)
+				la57 = x86_detect_la57(t->tg.pm, cands[k] | X86_CR3_EXACT);
+			if (!x86_find_direct_map(t->tg.pm, cands[k] | X86_CR3_EXACT, la57, &pob))
+				kroot = cands[k] | X86_CR3_EXACT;
+		}
+	}
 	collect_vcpus(t);
 
 	if (kroot && !kernel_fingerprint(t->tg.pm, kroot, la57, &t->fingerprint, t->banner, sizeof(t->banner), &text_base)) {
+		t->text_base = text_base;
 		if (!o->no_cache && try_cache(t, text_base, la57, kroot))
 			t->cached = true;
 	} else {
 		snprintf(t->cache_note, sizeof(t->cache_note), "no kernel fingerprint (banner not found)");
 	}
+	p_dbg("offsets cache: %s (fingerprint %016" PRIx64 ", _text %#" PRIx64 ")", t->cache_note[0] ? t->cache_note :
+	      "not consulted", t->fingerprint, text_base);
+	if (!t->cached && strstr(t->cache_note, "rejected"))
+		p_warn("%s (pid %d): %s; rediscovering", label, (int)pid, t->cache_note);
 	if (!t->cached) {
 		struct discovery_opts d;
 
@@ -469,10 +567,10 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 	vmt_progress(o->progress, false, "%s (pid %d): confirming the per-CPU current-task pointer ...", label, (int)pid);
 	confirm_current(t, o);
 	vmt_progress(o->progress, true, " ");
-	if (!t->cached && t->fingerprint && t->res.validated && t->res.percpu_current >= 0 && !o->no_cache &&
+	if (!t->cached && t->fingerprint && t->res.validated && t->res.percpu_current != -1 && !o->no_cache &&
 	    text_base && !offsets_cache_store(t->fingerprint, t->banner, text_base, &t->res))
 		p_dbg("offsets cached as %s/%016" PRIx64 ".json", offsets_cache_dir(), t->fingerprint);
-	if (t->res.percpu_current < 0) {
+	if (t->res.percpu_current == -1) {   /* -1: unknown (a slot is 8-byte aligned) */
 		p_err("%s (pid %d): the per-CPU current-task pointer was not found: cannot follow vCPUs", label, (int)pid);
 		return -ENOENT;
 	}

@@ -45,6 +45,7 @@ struct vm_tracer {
 	/* kernel fingerprint (trace/cache.h) */
 	uint64_t fingerprint;
 	char banner[320];
+	uint64_t text_base;       /* runtime _text (KASLR-shifted), 0 unknown */
 	bool cached;              /* offsets came from the cache (and were validated here) */
 	char cache_note[160];
 	/* per vCPU */
