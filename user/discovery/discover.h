@@ -70,6 +70,14 @@ struct discovery_result {
 int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
 		     struct discovery_result *res);
 
+/* An observed CR3 root belongs to the PGD at pgd_pa: the same page, or (PTI) its user half at +4 KiB. */
+static inline bool pgd_matches_root(uint64_t pgd_pa, uint64_t root)
+{
+	return pgd_pa == root || (!(pgd_pa & 0x1fff) && (pgd_pa | 0x1000) == root);
+}
+/* A root whose user half maps nothing: the kernel's own (init_mm), loaded between processes. */
+bool pgd_user_half_empty(struct physmem *pm, uint64_t root);
+
 /* A guest process/thread read through discovered offsets. */
 struct guest_task {
 	uint64_t addr;        /* task_struct VA */

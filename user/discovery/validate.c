@@ -10,7 +10,7 @@
 /* Share of distinct observed roots that must be explained for "validated". */
 #define MIN_EXPLAINED 0.9
 
-static bool user_half_empty(struct physmem *pm, uint64_t root)
+bool pgd_user_half_empty(struct physmem *pm, uint64_t root)
 {
 	uint64_t pgd[256];
 
@@ -20,11 +20,6 @@ static bool user_half_empty(struct physmem *pm, uint64_t root)
 		if (pgd[i] & 1)
 			return false;
 	return true;
-}
-
-static bool pgd_matches(uint64_t pgd_pa, uint64_t root)
-{
-	return pgd_pa == root || (!(pgd_pa & 0x1fff) && (pgd_pa | 0x1000) == root);
 }
 
 void validate_observations(struct disc_ctx *c)
@@ -61,10 +56,10 @@ void validate_observations(struct disc_ctx *c)
 		for (size_t j = 0; j < npgd; j++)
 			owners += pgds[j] == c->roots[i];
 		for (size_t j = 0; j < npgd && !owners; j++)
-			owners += pgd_matches(pgds[j], c->roots[i]);
+			owners += pgd_matches_root(pgds[j], c->roots[i]);
 		if (owners > 1)
 			contradiction = true;
-		explained[i] = owners == 1 || (!owners && user_half_empty(c->pm, c->roots[i] & ~0x1fffULL));
+		explained[i] = owners == 1 || (!owners && pgd_user_half_empty(c->pm, c->roots[i] & ~0x1fffULL));
 		r->roots_explained += explained[i];
 	}
 	/* switches: a change of root on one vCPU (its first observation counts as one) */

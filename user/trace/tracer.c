@@ -44,23 +44,6 @@ void vmt_progress(bool on, bool done, const char *fmt, ...)
 
 static bool kernel_ptr(uint64_t va) { return va >> 47 == 0x1ffff || va >> 56 == 0xff; }
 
-static bool pgd_matches(uint64_t pgd_pa, uint64_t root)
-{
-	return pgd_pa == root || (!(pgd_pa & 0x1fff) && (pgd_pa | 0x1000) == root);
-}
-
-static bool user_half_empty(struct physmem *pm, uint64_t root)
-{
-	uint64_t pgd[256];
-
-	if (physmem_read(pm, root, pgd, sizeof(pgd)))
-		return false;
-	for (int i = 0; i < 256; i++)
-		if (pgd[i] & 1)
-			return false;
-	return true;
-}
-
 static void sanitize_comm(char c[16])
 {
 	for (int i = 0; i < 16 && c[i]; i++)
@@ -141,9 +124,9 @@ static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
 		uint64_t root = roots[i];
 		int owners = 0;
 		for (size_t k = 0; k < n; k++)
-			owners += tasks[k].pgd_pa && pgd_matches(tasks[k].pgd_pa, root) &&
+			owners += tasks[k].pgd_pa && pgd_matches_root(tasks[k].pgd_pa, root) &&
 				  (k == 0 || tasks[k].mm != tasks[k - 1].mm);
-		explained += owners >= 1 || user_half_empty(t->tg.pm, root & ~0x1fffULL);
+		explained += owners >= 1 || pgd_user_half_empty(t->tg.pm, root & ~0x1fffULL);
 	}
 	r->roots_observed = (uint32_t)nroots;
 	r->roots_explained = explained;
@@ -267,7 +250,7 @@ static bool task_runs_cr3(struct vm_tracer *t, uint64_t p, uint64_t cr3)
 	if (vmem_read_u64(&t->vm, p + r->task[TF_ACTIVE_MM].offset, &mm) || !kernel_ptr(mm) ||
 	    vmem_read_u64(&t->vm, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&t->vm, pgd, &pa))
 		return false;
-	return pgd_matches(pa, cr3 & X86_CR3_ADDR_MASK);
+	return pgd_matches_root(pa, cr3 & X86_CR3_ADDR_MASK);
 }
 
 /* Candidate slots in [base, base + PERCPU_SPAN) past each vCPU's GS base (u64 arithmetic: base may be a
