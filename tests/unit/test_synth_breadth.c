@@ -205,10 +205,77 @@ static void test_breadth(void **state)
 	}
 }
 
+static bool page_is_zero(const struct synth_image *img, uint64_t pa)
+{
+	for (uint64_t i = 0; i < 4096; i++)
+		if (img->mem[pa + i])
+			return false;
+	return true;
+}
+
+/* The only observed CR3 is a process PGD at an odd page (no PTI), and its even neighbour — the page the
+ * PTI rule (CR3 & ~0x1fff) names — is a convincing fake: present, writable kernel-half entries that
+ * "map" all of RAM with one 1 GiB leaf, but no kernel image. Seen on a real 7.2 guest, where that
+ * neighbour was a page of PTEs. Discovery must use the observed root itself and still be exact. */
+static void test_fake_pgd_beside_root(void **state)
+{
+	const char *csv = synth_find_layouts_csv();
+	struct synth_layout *L = NULL;
+	size_t n = 0;
+	int done = 0;
+
+	(void)state;
+	if (!csv)
+		skip();
+	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
+	for (uint64_t seed = 1; seed < 40 && done < 3; seed++) {
+		struct synth_opts o = { .seed = seed, .pti = SYNTH_OFF, .la57 = SYNTH_OFF, .junk_pct = -1 };
+		struct synth_image img;
+		struct discovery_result res;
+		char line[1024];
+		uint64_t root = 0, fake, pud = 0;
+		int rc;
+
+		assert_int_equal(synth_build(&L[n - 1 - (seed % 8)], &o, &img), 0);
+		for (size_t m = 0; m < img.nmms && !root; m++)
+			if (!img.mms[m].exited && (img.mms[m].pgd_pa & 0x1000) &&
+			    page_is_zero(&img, img.mms[m].pgd_pa - 0x1000))
+				root = img.mms[m].pgd_pa;
+		for (uint64_t pa = img.ram_size - 4096; root && pa > (16 << 20) && !pud; pa -= 4096)
+			if (pa != root - 0x1000 && page_is_zero(&img, pa))
+				pud = pa;
+		if (!root || !pud) {
+			synth_free(&img);
+			continue;
+		}
+		fake = root - 0x1000;
+		((uint64_t *)(img.mem + pud))[0] = 0x83;   /* 1 GiB leaf at PA 0: "the direct map" */
+		for (int i = 256; i < 512; i += 85)
+			((uint64_t *)(img.mem + fake))[i] = pud | 0x63;
+		((uint64_t *)(img.mem + fake))[511] = pud | 0x63;
+		obs_free(&img.obs);
+		memset(&img.obs, 0, sizeof(img.obs));
+		for (uint32_t k = 0; k < 4; k++)
+			assert_int_equal(obs_add(&img.obs, &(struct observation){ .time_ns = k, .cr3 = root,
+										 .vcpu = k % 2, .source = OBS_CLI }), 0);
+		memset(&res, 0, sizeof(res));
+		rc = discover_offsets(img.pm, &img.obs, NULL, &res);
+		if (judge(&img, rc, &res, line, sizeof(line)) != V_EXACT)
+			fail_msg("%s seed %llu, root %#llx beside a fake PGD: rc %d%s", img.layout.release,
+				 (unsigned long long)seed, (unsigned long long)root, rc, line);
+		assert_int_equal(res.kernel_cr3 & X86_CR3_ADDR_MASK, root);
+		done++;
+		synth_free(&img);
+	}
+	free(L);
+	assert_int_equal(done, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_breadth),
+		cmocka_unit_test(test_fake_pgd_beside_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

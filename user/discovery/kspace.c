@@ -45,7 +45,10 @@ bool comm_valid(const char *s)
 }
 
 /* A PGD that maps the kernel: the last top-level entry (kernel image, modules) and a few others in the
- * kernel half are present. Reads one 4 KiB page. */
+ * kernel half are present, and every present kernel-half entry looks like one Linux writes there (a
+ * writable table: RW set, PS clear — PS is reserved at this level). The shape check matters: a page of
+ * PTEs next to an observed root also has many present entries, and read as a PGD its garbage can even
+ * "map" all of RAM with one 1 GiB leaf. Reads one 4 KiB page. */
 static bool root_maps_kernel(struct physmem *pm, uint64_t root)
 {
 	uint64_t pgd[512];
@@ -55,8 +58,13 @@ static bool root_maps_kernel(struct physmem *pm, uint64_t root)
 		return false;
 	if (!(pgd[511] & 1))
 		return false;
-	for (int i = 256; i < 512; i++)
-		present += pgd[i] & 1;
+	for (int i = 256; i < 512; i++) {
+		if (!(pgd[i] & 1))
+			continue;
+		if ((pgd[i] & 0x82) != 0x2)   /* RW, not PS */
+			return false;
+		present++;
+	}
 	return present >= 2;
 }
 
@@ -80,12 +88,13 @@ int kspace_setup(struct disc_ctx *c)
 		if (c->pm->vcpus[i].valid && c->pm->vcpus[i].cr4)
 			r->la57 = !!(c->pm->vcpus[i].cr4 & X86_CR4_LA57);
 
-	/* The kernel PGD. Under PTI a user-mode CR3 names the user half of a pair (+4 KiB), so the page with
-	 * bit 12 cleared comes first (LibVMI's ~0x1fff); without PTI a PGD may sit at an odd page and its
-	 * even neighbour be anything. A candidate counts only if the direct map is found through it; it is
-	 * then used exactly (X86_CR3_EXACT), never guessed at again. */
+	/* The kernel PGD. The observed root itself comes first: without PTI any process's PGD maps the
+	 * kernel, and it may sit at an odd page whose even neighbour is anything (seen: a page of PTEs).
+	 * Under PTI a user-mode CR3 names the user half of a pair (+4 KiB), which has no direct map, so the
+	 * page with bit 12 cleared (LibVMI's ~0x1fff) is tried next. A candidate counts only if the direct
+	 * map is found through it; it is then used exactly (X86_CR3_EXACT), never guessed at again. */
 	for (size_t i = 0; i < c->nroots && !r->kernel_cr3 && i < 16; i++) {
-		uint64_t cands[2] = { c->roots[i] & ~0x1fffULL, c->roots[i] & X86_CR3_ADDR_MASK };
+		uint64_t cands[2] = { c->roots[i] & X86_CR3_ADDR_MASK, c->roots[i] & ~0x1fffULL };
 		for (int k = 0; k < 2 && !r->kernel_cr3; k++) {
 			bool la57 = r->la57;
 			if ((k && cands[1] == cands[0]) || !root_maps_kernel(c->pm, cands[k]))
