@@ -70,6 +70,12 @@ struct discovery_result {
 int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
 		     struct discovery_result *res);
 
+/* The kernel's page-table root among observed CR3 roots (each tried as itself, then as the kernel half of
+ * a PTI pair): *root (with X86_CR3_EXACT), the paging mode (*la57: from a vCPU's CR4 where the source has
+ * one, else detected) and the direct map's base. 0 or -ENOENT. */
+int kernel_root_find(struct physmem *pm, const uint64_t *roots, size_t nroots, bool *la57, uint64_t *root,
+		     uint64_t *page_offset_base);
+
 /* An observed CR3 root belongs to the PGD at pgd_pa: the same page, or (PTI) its user half at +4 KiB. */
 static inline bool pgd_matches_root(uint64_t pgd_pa, uint64_t root)
 {

@@ -68,6 +68,45 @@ static bool root_maps_kernel(struct physmem *pm, uint64_t root)
 	return present >= 2;
 }
 
+int kernel_root_find(struct physmem *pm, const uint64_t *roots, size_t nroots, bool *la57, uint64_t *root,
+		     uint64_t *page_offset_base)
+{
+	bool la57_known = false;
+
+	/* LA57 from CR4 where a source told us, otherwise from the table's shape. */
+	for (size_t i = 0; i < pm->nvcpus; i++)
+		if (pm->vcpus[i].valid && pm->vcpus[i].cr4) {
+			*la57 = !!(pm->vcpus[i].cr4 & X86_CR4_LA57);
+			la57_known = true;
+		}
+
+	/* The observed root itself comes first: without PTI any process's PGD maps the kernel, and it may
+	 * sit at an odd page whose even neighbour is anything (seen: a page of PTEs). Under PTI a user-mode
+	 * CR3 names the user half of a pair (+4 KiB), which has no direct map, so the page with bit 12
+	 * cleared (LibVMI's ~0x1fff) is tried next. A candidate counts only if the direct map is found
+	 * through it; it is then used exactly (X86_CR3_EXACT), never guessed at again. */
+	for (size_t i = 0; i < nroots && i < 16; i++) {
+		uint64_t cands[2] = { roots[i] & X86_CR3_ADDR_MASK, roots[i] & X86_CR3_ADDR_MASK & ~0x1fffULL };
+
+		for (int k = 0; k < 2; k++) {
+			bool l57 = *la57;
+			uint64_t pob;
+
+			if ((k && cands[1] == cands[0]) || !root_maps_kernel(pm, cands[k]))
+				continue;
+			if (!la57_known)
+				l57 = x86_detect_la57(pm, cands[k] | X86_CR3_EXACT);
+			if (x86_find_direct_map(pm, cands[k] | X86_CR3_EXACT, l57, &pob))
+				continue;
+			*root = cands[k] | X86_CR3_EXACT;
+			*la57 = l57;
+			*page_offset_base = pob;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 int kspace_setup(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
@@ -82,32 +121,7 @@ int kspace_setup(struct disc_ctx *c)
 		snprintf(r->reason, sizeof(r->reason), "no CR3 observed: give --cr3, --qmp, or a core with register notes");
 		return -ENOENT;
 	}
-
-	/* LA57 from CR4 where a source told us, otherwise from the table's shape. */
-	for (size_t i = 0; i < c->pm->nvcpus; i++)
-		if (c->pm->vcpus[i].valid && c->pm->vcpus[i].cr4)
-			r->la57 = !!(c->pm->vcpus[i].cr4 & X86_CR4_LA57);
-
-	/* The kernel PGD. The observed root itself comes first: without PTI any process's PGD maps the
-	 * kernel, and it may sit at an odd page whose even neighbour is anything (seen: a page of PTEs).
-	 * Under PTI a user-mode CR3 names the user half of a pair (+4 KiB), which has no direct map, so the
-	 * page with bit 12 cleared (LibVMI's ~0x1fff) is tried next. A candidate counts only if the direct
-	 * map is found through it; it is then used exactly (X86_CR3_EXACT), never guessed at again. */
-	for (size_t i = 0; i < c->nroots && !r->kernel_cr3 && i < 16; i++) {
-		uint64_t cands[2] = { c->roots[i] & X86_CR3_ADDR_MASK, c->roots[i] & ~0x1fffULL };
-		for (int k = 0; k < 2 && !r->kernel_cr3; k++) {
-			bool la57 = r->la57;
-			if ((k && cands[1] == cands[0]) || !root_maps_kernel(c->pm, cands[k]))
-				continue;
-			if (!c->pm->nvcpus)
-				la57 = x86_detect_la57(c->pm, cands[k] | X86_CR3_EXACT);
-			if (x86_find_direct_map(c->pm, cands[k] | X86_CR3_EXACT, la57, &pob))
-				continue;
-			r->kernel_cr3 = cands[k] | X86_CR3_EXACT;
-			r->la57 = la57;
-		}
-	}
-	if (!r->kernel_cr3) {
+	if (kernel_root_find(c->pm, c->roots, c->nroots, &r->la57, &r->kernel_cr3, &pob)) {
 		snprintf(r->reason, sizeof(r->reason),
 			 "none of the %zu observed CR3 values is a page-table root that maps a kernel and its direct map", c->nroots);
 		return -ENOENT;

@@ -488,25 +488,14 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		vmt_progress(o->progress, true, " ");
 		return err;
 	}
-	for (size_t i = 0; i < t->tg.pm->nvcpus; i++)
-		if (t->tg.pm->vcpus[i].valid && t->tg.pm->vcpus[i].cr4)
-			la57 = !!(t->tg.pm->vcpus[i].cr4 & (1ULL << 12));   /* CR4.LA57 */
-	/* The kernel's root as discovery finds it: under PTI a user CR3 is the odd half of a pair, without
-	 * PTI a PGD may sit on an odd page; a candidate counts if the direct map is found through it. */
-	for (size_t i = t->tg.obs.n; i-- > 0 && !kroot && i + 16 > t->tg.obs.n;) {
-		uint64_t cands[2] = { t->tg.obs.v[i].cr3 & ~0x1fffULL & X86_CR3_ADDR_MASK,
-				      t->tg.obs.v[i].cr3 & X86_CR3_ADDR_MASK };
+	{   /* the kernel's root as discovery finds it, for the fingerprint and the cache check */
+		uint64_t roots[16], pob;
+		size_t nroots = 0;
 
-		for (int k = 0; k < 2 && !kroot; k++) {
-			uint64_t pob;
-
-			if (k && cands[1] == cands[0])
-				continue;
-			if (!t->tg.pm->nvcpus)
-				la57 = x86_detect_la57(t->tg.pm, cands[k] | X86_CR3_EXACT);
-			if (!x86_find_direct_map(t->tg.pm, cands[k] | X86_CR3_EXACT, la57, &pob))
-				kroot = cands[k] | X86_CR3_EXACT;
-		}
+		for (size_t i = t->tg.obs.n; i-- > 0 && nroots < 16;)   /* the latest first */
+			roots[nroots++] = t->tg.obs.v[i].cr3;
+		if (kernel_root_find(t->tg.pm, roots, nroots, &la57, &kroot, &pob))
+			kroot = 0;
 	}
 	collect_vcpus(t);
 
