@@ -24,6 +24,8 @@
 #   --la57                      CPU with LA57 (-cpu max,+la57); GUEST_PAGING reports what the guest really uses
 #                               (5 only if the kernel was built with 5-level paging support)
 #   --nokaslr                   KASLR is on by default (kaslr on the command line)
+#   --reboot                    a guest reboot (or QMP system_reset) restarts the guest; by default QEMU
+#                               runs with -no-reboot and exits instead
 #   --qmp PATH                  QMP socket (default RUN_DIR/qmp.sock)
 #   --run-dir DIR               where sockets/logs go (default: a new /tmp/vmot.XXXXXX)
 #   --name NAME                 QEMU -name vmot-NAME (default vmot-<release>-<n>)
@@ -228,7 +230,7 @@ q() { printf '%q' "$1"; }
 
 cmd_start() {
 	local kernel=bookworm smp=1 mem=512M kvm=0 pti="" la57=0 kaslr=1 qmp="" run="" name="" interval=0
-	local churn=0 append="" timeout=180 owner=$PPID
+	local churn=0 append="" timeout=180 owner=$PPID noreboot=(-no-reboot)
 	while (($#)); do
 		case "$1" in
 			--kernel) kernel=$2; shift ;;
@@ -238,6 +240,7 @@ cmd_start() {
 			--pti) pti=$2; shift ;;
 			--la57) la57=1 ;;
 			--nokaslr) kaslr=0 ;;
+			--reboot) noreboot=() ;;
 			--qmp) qmp=$2; shift ;;
 			--run-dir) run=$2; shift ;;
 			--name) name=$2; shift ;;
@@ -282,7 +285,7 @@ cmd_start() {
 	[[ -n "$append" ]] && cmdline+=" $append"
 
 	local args=(
-		-name "vmot-$name" -nodefaults -no-user-config -display none -no-reboot
+		-name "vmot-$name" -nodefaults -no-user-config -display none "${noreboot[@]}"
 		"${accel[@]}" -cpu "$cpu" -smp "$smp" -m "$mem"
 		-kernel "$KIMG" -initrd "$initrd" -append "$cmdline"
 		-chardev "socket,id=ser0,path=$sock,server=on,wait=off,logfile=$serial,logappend=off"

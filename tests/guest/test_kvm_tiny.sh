@@ -5,6 +5,7 @@
 #   - the written values (source register, where KVM had it cached) follow the roots in order
 #   - every CR3 value any event reported is one of the roots the guest built
 #   - at each sync, the CR3 BPF saw at the PIO exit equals the CR3 KVM_GET_SREGS read back
+#   - a 4 KiB ring nobody drains overflows with every drop counted (delivered + dropped = seen)
 #   - the memslots read through the BPF iterator map GPA 0 to the guest RAM kvm-tiny mapped
 # Exit 0 pass, 77 skip (one line: no /dev/kvm, no BTF, no privilege), 1 fail.
 set -uo pipefail
@@ -93,6 +94,24 @@ if cmp -s "$tmp/sync" "$tmp/pio"; then
 	ok "CR3 at each PIO sync event = KVM_GET_SREGS"
 else
 	bad "PIO-event CR3 ($(wc -l <"$tmp/pio") values) differ from the synced CR3"
+fi
+
+# ring-buffer overflow: a 4 KiB ring (a few dozen events) that nobody drains until the guest has exited,
+# without dedupe so every hit is an event. Drops must be counted, never silent: every event the programs
+# saw was either delivered or counted as dropped, and user space received every one delivered.
+if "$TOOLS/capture-run" -D -r 4 -S -o "$tmp/cap-small" -- "$TOOLS/kvm-tiny" -n "$N" -k "$K" -s "$S" >/dev/null 2>"$tmp/err"; then
+	seen=$(val seen "$tmp/cap-small"); filtered=$(val filtered "$tmp/cap-small")
+	emitted=$(val emitted "$tmp/cap-small"); dropped=$(val dropped "$tmp/cap-small")
+	got=$(val events "$tmp/cap-small")
+	if [ "${dropped:-0}" -gt 0 ] && [ "$((emitted + dropped))" -eq "$((seen - filtered))" ] && [ "$got" -eq "$emitted" ]; then
+		ok "4 KiB ring overflowed: $dropped dropped + $emitted delivered = $((seen - filtered)) seen, all $got delivered received"
+	else
+		bad "overflow accounting: seen $seen filtered $filtered emitted $emitted dropped $dropped received $got"
+	fi
+	[ "$(val cr3_writes "$tmp/cap-small")" = "$N" ] || [ "${emu_hits:-0}" -eq 0 ] &&
+		ok "in-kernel mov-to-CR3 count unaffected by the overflow" || bad "cr3_writes $(val cr3_writes "$tmp/cap-small") with a full ring, want $N"
+else
+	bad "capture-run with a 4 KiB ring: $(head -n 2 "$tmp/err")"
 fi
 
 # memslots of a paused guest (kvm-tiny -w waits on stdin before KVM_RUN)

@@ -8,6 +8,8 @@
  *     -D       no in-kernel dedupe
  *     -E       no plain EMULATE events (mov-to-CR3 still reported)
  *     -B       baseline: only an empty program on kvm_emulate_insn (benchmarks)
+ *     -r KIB   ring buffer size in KiB (a power of two, at least a page)
+ *     -S       stalled consumer: drain only after the command has exited (overflows a small ring)
  *     -v       libbpf chatter
  *     -p PID   trace that QEMU process for -t SECONDS (default 2) instead of running a command
  *
@@ -89,9 +91,10 @@ int main(int argc, char **argv)
 	int c, go[2], status = 0, err;
 	pid_t child, attach = 0;
 	double seconds = 2;
+	bool stall = false;
 	uint64_t t;
 
-	while ((c = getopt(argc, argv, "+o:eDEBvp:t:")) != -1) {
+	while ((c = getopt(argc, argv, "+o:eDEBvp:t:r:S")) != -1) {
 		switch (c) {
 		case 'o':
 			r.out = fopen(optarg, "w");
@@ -107,6 +110,8 @@ int main(int argc, char **argv)
 		case 'v': log_verbose++; break;
 		case 'p': attach = (pid_t)atoi(optarg); break;
 		case 't': seconds = atof(optarg); break;
+		case 'r': o.ringbuf_kib = (uint32_t)atoi(optarg); break;
+		case 'S': stall = true; break;
 		default: return 1;
 		}
 	}
@@ -170,7 +175,9 @@ int main(int argc, char **argv)
 		return 1;
 	close(go[1]);
 	/* Non-blocking consume with a short sleep when empty, so drain_ns is the time spent draining only. */
-	for (bool exited = false;;) {
+	bool exited = stall && waitpid(child, &status, 0) == child;
+
+	for (;;) {
 		if (!exited && waitpid(child, &status, WNOHANG) == child)
 			exited = true;
 		t = now_ns();

@@ -247,6 +247,10 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 			     json_object_get_boolean(x);
 
 		printf("\nExit statistics\n");
+		if (c->exit_stats && json_object_object_get_ex(c->exit_stats, "capture", &x))
+			printf("  BPF capture: %" PRId64 " events seen, %" PRId64 " emitted, %" PRId64 " deduplicated, %"
+			       PRId64 " dropped (ring buffer full)\n", jint(x, "seen", 0), jint(x, "emitted", 0),
+			       jint(x, "deduped", 0), jint(x, "dropped", 0));
 		if (!avail) {
 			printf("  %s\n", jstr(c->exit_stats, "reason", "not available on this host (none recorded)"));
 		} else {

@@ -4,6 +4,7 @@
 
 int  log_verbose;
 bool log_json;
+bool log_quiet;
 
 static void json_escape(FILE *f, const char *s)
 {
@@ -23,6 +24,8 @@ void p_err(const char *fmt, ...)
 	char buf[1024];
 	va_list ap;
 
+	if (log_quiet && !log_verbose)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
@@ -49,6 +52,6 @@ void p_err(const char *fmt, ...)
 		fputc('\n', stderr);                        \
 	}
 
-LOG_FN(p_warn, "Warning: ", 1)
-LOG_FN(p_info, "", 1)
+LOG_FN(p_warn, "Warning: ", !log_quiet || log_verbose)
+LOG_FN(p_info, "", !log_quiet || log_verbose)
 LOG_FN(p_dbg, "debug: ", log_verbose)

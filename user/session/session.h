@@ -48,6 +48,8 @@ enum sess_ev_type {
 	SEV_EXEC,         /* same pid, new address space (comm = new name) */
 	SEV_EXIT,         /* the task is gone */
 	SEV_RENAME,       /* same pid and address space, new comm (prctl PR_SET_NAME, thread names) */
+	SEV_RESTART,      /* the guest kernel restarted (reboot, kexec: init_task gone); pid -1. Every task
+			   * before it has exited; the tasks found afterwards are forks. */
 	SEV_NR,
 };
 

@@ -135,6 +135,14 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 	if (!a->iv_start)
 		a->iv_start = ev->time_ns;
 	a->count[ev->type]++;
+	if (ev->type == SEV_RESTART) {   /* no task: the vCPUs run nothing known until the new kernel's switches */
+		for (size_t i = 0; i < a->nvcpu; i++)
+			if (a->vcpu[i].vm == ev->vm) {
+				attribute(a, &a->vcpu[i], ev->time_ns);
+				a->vcpu[i].running = false;
+			}
+		return;
+	}
 	p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);
 	note(p, ev);
 	if (p && ev->pid == 0)   /* the idle tasks of all vCPUs share pid 0: one row (per vCPU they are apart) */

@@ -20,6 +20,36 @@ static void on_signal(int sig)
 	trace_interrupted = sig;
 }
 
+/* From the start of setup to teardown, SIGINT/SIGTERM/SIGHUP only set trace_interrupted: an interrupt
+ * during discovery ends setup early and one during tracing ends the loop, and either way the session file
+ * is closed properly. */
+static struct sigaction old_int, old_term, old_hup;
+static bool signals_installed;
+
+static void signals_install(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	if (signals_installed)
+		return;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGHUP, &sa, &old_hup);
+	signal(SIGPIPE, SIG_IGN);
+	signals_installed = true;
+}
+
+static void signals_restore(void)
+{
+	if (!signals_installed)
+		return;
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	signals_installed = false;
+}
+
 static int parse_num(const char *opt, const char *arg, double lo, double hi, double *out)
 {
 	char *end;
@@ -92,6 +122,7 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 
 	set_defaults(&o);
 	memset(st, 0, sizeof(*st));
+	signals_install();
 	if (o.all == (o.npids > 0)) {
 		p_err(o.all ? "give either -a or --pid, not both" : "which VM? give --pid PID (repeatable) or -a");
 		return -EINVAL;
@@ -122,7 +153,7 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 		memcpy(pids, o.pids, o.npids * sizeof(pid_t));
 		npids = o.npids;
 	}
-	for (size_t i = 0; i < npids; i++) {
+	for (size_t i = 0; i < npids && !trace_interrupted; i++) {
 		struct vm_tracer *t = &st->vms[st->nvms];
 
 		/* with several VMs a failing one is skipped: its error is a diagnostic on stderr, not the
@@ -152,6 +183,10 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 		st->nvms++;
 	}
 	if (!st->nvms) {
+		if (trace_interrupted) {
+			p_err("interrupted before any VM was set up: nothing traced");
+			return -EINTR;
+		}
 		p_err("no VM could be set up");
 		return -ENOENT;
 	}
@@ -285,6 +320,23 @@ static void exit_stats(struct trace_state *st)
 		capture_foreach_latency(st->cap, on_latency, &c);
 		jsonw_end_array(w);
 	}
+	if (st->cap) {   /* the BPF side's own counters: drops are reported, never silent */
+		struct capture_counters ctr;
+
+		if (!capture_counters_read(st->cap, &ctr)) {
+			jsonw_name(w, "capture");
+			jsonw_start_object(w);
+			jsonw_u64_field(w, "seen", ctr.seen);
+			jsonw_u64_field(w, "filtered", ctr.filtered);
+			jsonw_u64_field(w, "deduped", ctr.deduped);
+			jsonw_u64_field(w, "emitted", ctr.emitted);
+			jsonw_u64_field(w, "dropped", ctr.dropped);
+			jsonw_end_object(w);
+			if (ctr.dropped)
+				p_warn("%llu capture event(s) dropped: the ring buffer was full (%llu delivered)",
+				       (unsigned long long)ctr.dropped, (unsigned long long)ctr.emitted);
+		}
+	}
 	jsonw_bool_field(w, "available", st->cap && nexits > 0);
 	jsonw_string_field(w, "reason", !st->cap ? "not available on this host: no KVM exit tracepoint sees these guests"
 				       : nexits ? "kvm_exit / kvm_entry tracepoints"
@@ -308,7 +360,6 @@ static void sleep_until(uint64_t t)
 int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
 {
 	struct trace_opts o = *oin;
-	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term, old_hup;
 	struct cap_ctx cc = { .st = st };
 	uint64_t period, task_period, next, next_tasks, end;
 	size_t alive = st->nvms;
@@ -317,11 +368,7 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	set_defaults(&o);
 	period = (uint64_t)(1e9 / o.rate_hz);
 	task_period = (uint64_t)(1e9 / o.task_hz);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGHUP, &sa, &old_hup);
-	signal(SIGPIPE, SIG_IGN);
+	signals_install();
 	/* from here on a failing read (a QEMU exiting) is a diagnostic on stderr; stdout carries events */
 	bool json = log_json;
 	log_json = false;
@@ -342,8 +389,8 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 			if (t->gone)
 				continue;
 			/* tasks first: a switch to a new task then finds it in the fresh walk */
-			if (tasks_due)
-				vmt_poll_tasks(t, now, s->event, s->ctx);
+			if (tasks_due && vmt_poll_tasks(t, now, s->event, s->ctx) == VMT_REDISCOVERED && s->vm_ready)
+				s->vm_ready(s->ctx, t);   /* the guest restarted: its new identity and offsets */
 			if (!t->gone)
 				vmt_poll_current(t, now, s->event, s->ctx);
 			cc.hint[i] = false;
@@ -377,14 +424,12 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	}
 	log_json = json;
 	exit_stats(st);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGHUP, &old_hup, NULL);
 	return err;
 }
 
 void trace_teardown(struct trace_state *st)
 {
+	signals_restore();
 	for (size_t i = 0; i < st->nvms; i++)
 		vmt_close(&st->vms[i]);
 	if (st->cap)

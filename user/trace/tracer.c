@@ -475,6 +475,11 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 
 	memset(t, 0, sizeof(*t));
 	t->index = index;
+	t->opts = *o;
+	if (o->qmp)
+		snprintf(t->qmp_path, sizeof(t->qmp_path), "%s", o->qmp);
+	else if (target_find_qmp(pid, t->qmp_path, sizeof(t->qmp_path)))
+		t->qmp_path[0] = 0;
 	err = vm_info_read(pid, false, &t->info);
 	if (err) {
 		p_err("pid %d: %s", (int)pid, err == -ENOENT ? "not a QEMU process" : "no such process");
@@ -597,6 +602,8 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 {
 	if (t->gone)
 		return -ESRCH;
+	if (t->restarting)
+		return 0;
 	t->polls++;
 	for (uint32_t v = 0; v < t->nvcpu; v++) {
 		struct vmt_vcpu *c = &t->vcpu[v];
@@ -650,6 +657,130 @@ static int cmp_task(const void *a, const void *b)
 	return (x->addr > y->addr) - (x->addr < y->addr);
 }
 
+/* init_task's comm, read through fresh page tables (not the TLB: after a reboot its old VA may translate
+ * elsewhere, or the same physical page may now hold something else). */
+static bool kernel_still_there(struct vm_tracer *t)
+{
+	char comm[16];
+
+	vmem_flush(&t->vm);
+	if (vmem_read(&t->vm, t->res.init_task + t->res.task[TF_COMM].offset, comm, sizeof(comm)))
+		return false;
+	return !strncmp(comm, "swapper", 7);
+}
+
+/* One QMP sample of every vCPU: has a vCPU's kernel per-CPU base (GS base) moved since tracing began? A
+ * restarted kernel puts its per-CPU areas elsewhere (KASLR moves the direct map) even while the dead
+ * kernel's memory still holds "swapper/0" at the old init_task (a reset does not clear RAM). The monitor
+ * is connected only for the sample: QEMU serves one QMP client at a time. False when no sample. */
+static bool percpu_bases_moved(struct vm_tracer *t)
+{
+	struct obs_set o = { 0 };
+	struct qmp *q;
+	bool moved = false, json = log_json, quiet = log_quiet;
+
+	if (!t->qmp_path[0])
+		return false;
+	log_json = false;
+	log_quiet = true;   /* a monitor that is busy or gone is not news here */
+	if (!qmp_open(t->qmp_path, 1000, &q)) {
+		if (!qmp_sample_observations(q, &o, 1, 0))
+			for (size_t i = 0; i < o.n; i++)
+				for (uint32_t v = 0; v < t->nvcpu; v++)
+					if (t->vcpu[v].id == o.v[i].vcpu && kernel_ptr(o.v[i].gs_base) &&
+					    o.v[i].gs_base != t->vcpu[v].gs)
+						moved = true;
+		qmp_close(q);
+	}
+	log_json = json;
+	log_quiet = quiet;
+	obs_free(&o);
+	return moved;
+}
+
+/* The kernel went away: every task it had exits, then RESTART. */
+static void kernel_gone(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
+{
+	struct sess_event e;
+
+	for (size_t i = 0; i < t->ntasks; i++)
+		if (!t->tasks[i].exited) {
+			fill_event(&e, t, now, SEV_EXIT, &t->tasks[i]);
+			t->exits++;
+			emit(ctx, &e);
+		}
+	memset(&e, 0, sizeof(e));
+	e.time_ns = now;
+	e.vm = t->index;
+	e.vcpu = SESS_VCPU_NONE;
+	e.type = SEV_RESTART;
+	e.pid = e.tgid = e.ppid = e.prev_pid = -1;
+	t->restarts++;
+	emit(ctx, &e);
+	p_warn("%s (pid %d): the guest kernel is gone from init_task %#" PRIx64 " (reboot?); rediscovering",
+	       t->info.name, (int)t->info.pid, t->res.init_task);
+	free(t->tasks);
+	t->tasks = NULL;
+	t->ntasks = 0;
+	t->restarting = true;
+	t->old_init_task = t->res.init_task;
+	t->next_attempt = now;
+	t->attempts = 0;
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		t->vcpu[v].known = false;
+}
+
+/* Open the VM again (sample, fingerprint, cache or discovery) quietly: while the new kernel boots this
+ * fails, and is retried a second later. */
+static int try_rediscover(struct vm_tracer *t, uint64_t now)
+{
+	struct vm_tracer *n = calloc(1, sizeof(*n));
+	struct vmt_opts o = t->opts;
+	bool quiet = log_quiet;
+	int err;
+
+	if (!n)
+		return -ENOMEM;
+	t->next_attempt = now + 1000000000ULL;
+	o.sample_s = o.sample_s > 0 && o.sample_s < 0.5 ? o.sample_s : 0.5;
+	o.progress = false;
+	log_quiet = true;
+	err = vmt_open(n, t->index, t->info.pid, &o);
+	log_quiet = quiet;
+	/* a booting kernel brings its secondary vCPUs up a little later: wait for them (ten tries) */
+	if (!err && n->nvcpu < n->info.nvcpus && ++t->attempts < 10)
+		err = -EAGAIN;
+	if (err) {
+		p_dbg("%s (pid %d): rediscovery not yet: %s", t->info.name, (int)t->info.pid, strerror(-err));
+		vmt_close(n);
+		free(n);
+		if (kill(t->info.pid, 0)) {
+			t->gone = true;
+			return -ESRCH;
+		}
+		return 0;
+	}
+	/* keep what belongs to the tracing, not to the kernel */
+	n->opts = t->opts;
+	n->polls = t->polls;
+	n->walks = t->walks;
+	n->walk_errors = t->walk_errors;
+	n->read_errors = t->read_errors;
+	n->switches = t->switches;
+	n->forks = t->forks;
+	n->execs = t->execs;
+	n->exits = t->exits;
+	n->renames = t->renames;
+	n->restarts = t->restarts;
+	n->have_walk = true;   /* an empty previous walk: the new kernel's tasks are forks */
+	p_info("%s (pid %d): guest kernel back: init_task %#" PRIx64 " (was %#" PRIx64 "), offsets %s", t->info.name,
+	       (int)t->info.pid, n->res.init_task, t->old_init_task, n->cached ? "from the cache" : "rediscovered");
+	vmt_close(t);
+	*t = *n;
+	free(n);
+	return VMT_REDISCOVERED;
+}
+
 int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
 {
 	struct discovery_opts d = { 0 };
@@ -660,6 +791,28 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 
 	if (t->gone)
 		return -ESRCH;
+	if (t->restarting)
+		return now >= t->next_attempt ? try_rediscover(t, now) : 0;
+	/* Every tick: init_task still named "swapper" (cheap: one walk); once a second also the vCPUs'
+	 * per-CPU bases (a QMP round trip). Gone twice in a row (not a torn read): the kernel restarted. */
+	bool gone = !kernel_still_there(t);
+
+	if (!gone && now >= t->next_gs_check) {
+		t->next_gs_check = now + 1000000000ULL;
+		gone = percpu_bases_moved(t);
+	}
+	if (gone) {
+		if (kill(t->info.pid, 0)) {
+			t->gone = true;
+			return -ESRCH;
+		}
+		if (++t->suspect >= 2)
+			kernel_gone(t, now, emit, ctx);
+		else
+			t->next_gs_check = now;   /* confirm at the next tick */
+		return 0;
+	}
+	t->suspect = 0;
 	err = guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n);
 	if (err || !n) {
 		free(g);
@@ -814,6 +967,7 @@ static void counters(json_writer_t *w, const struct vm_tracer *t)
 	jsonw_u64_field(w, "execs", t->execs);
 	jsonw_u64_field(w, "exits", t->exits);
 	jsonw_u64_field(w, "renames", t->renames);
+	jsonw_u64_field(w, "restarts", t->restarts);
 	jsonw_bool_field(w, "gone", t->gone);
 	jsonw_end_object(w);
 }

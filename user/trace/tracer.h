@@ -62,8 +62,17 @@ struct vm_tracer {
 	size_t ntasks;
 	bool have_walk;
 	/* counters */
-	uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames;
+	uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames, restarts;
 	bool gone;                /* QEMU went away */
+	/* guest kernel restarts (reboot: a new KASLR base, init_task elsewhere) */
+	struct vmt_opts opts;     /* as opened: rediscovery opens the VM again with them */
+	unsigned suspect;         /* consecutive checks that found the kernel gone */
+	uint64_t next_gs_check;   /* next QMP look at the vCPUs' per-CPU bases */
+	char qmp_path[108];       /* QEMU's monitor socket, "" unknown */
+	bool restarting;          /* the kernel is gone: rediscovering */
+	uint64_t next_attempt;    /* when to try rediscovery again */
+	unsigned attempts;
+	uint64_t old_init_task;
 };
 
 /* Open and set up the VM of QEMU pid (discovery or cache). 0, -ENOENT (offsets undetermined or no
@@ -73,7 +82,12 @@ void vmt_close(struct vm_tracer *t);
 /* Read every vCPU's current task; SWITCH events for changes. -ESRCH when QEMU is gone. */
 int vmt_poll_current(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
 /* Walk and diff the task list; FORK/EXEC/RENAME/EXIT events. The first walk is the baseline (no
- * events). -ESRCH when QEMU is gone; a torn walk (the guest changed the list under us) is skipped. */
+ * events). -ESRCH when QEMU is gone; a torn walk (the guest changed the list under us) is skipped.
+ * When init_task no longer holds "swapper" (the guest rebooted: a new KASLR base) every known task
+ * EXITs, a RESTART follows, and the VM is rediscovered (at most once a second) until that succeeds:
+ * returns VMT_REDISCOVERED then (the caller announces the new identity) and the new kernel's tasks
+ * come as FORKs. */
+#define VMT_REDISCOVERED 1
 int vmt_poll_tasks(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
 /* The VM block JSON of a session (identity, offsets, fingerprint); malloc'd. */
 char *vmt_identity_json(const struct vm_tracer *t);
