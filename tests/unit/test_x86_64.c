@@ -322,8 +322,12 @@ static void test_loops_are_bounded(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	ret = x86_walk(f->pm, root, false, 0, 0, 100000, count_cb, &n);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	assert_int_equal(ret, 100000);
-	assert_int_equal(n, 100000);
+	/* the revisit cap ends it first: a few dozen re-walks of the one table, not 512^4 leaves */
+	assert_true(ret > 0 && ret < 100000);
+	assert_int_equal(n, ret);
+	n = 0;
+	assert_int_equal(x86_walk(f->pm, root, false, 0, 0, 1000, count_cb, &n), 1000);   /* max_leaves */
+	assert_int_equal(n, 1000);
 	n = 0;
 	ret = x86_walk(f->pm, root, false, 0, 0, 0, count_cb, &n);   /* default cap */
 	assert_true(ret > 0 && n <= (1ULL << 24));

@@ -33,8 +33,9 @@
 #define WALK_MAX_TABLE_READS (1u << 18)     /* 1 GiB of table reads per walk */
 #define WALK_DEFAULT_MAX_LEAVES (1ULL << 24)
 /* A table met again within one walk is shared (KASAN's zero shadow) or crafted — Linux maps every other
- * table once. Re-walk this many (16 MiB), then skip repeats: shared tables cannot multiply the reads. */
-#define WALK_MAX_REVISITS 4096u
+ * table once. Re-walk this many (256 KiB), then skip repeats: shared tables cannot multiply the reads,
+ * nor a crafted self-referencing table turn into millions of leaves. */
+#define WALK_MAX_REVISITS 64u
 
 static inline unsigned level_shift(int lvl) { return 12 + 9 * (unsigned)(lvl - 1); }
 static inline unsigned va_bits(int levels) { return 12 + 9 * (unsigned)levels; }
@@ -351,7 +352,7 @@ struct delta_acc {
 	uint64_t stop_at;         /* stop the walk once one delta covers this many RAM bytes (0: never) */
 };
 
-#define DELTA_MAX_DISTINCT (1u << 16)   /* the direct map comes first in VA order (KASLR keeps the order) */
+#define DELTA_MAX_DISTINCT (1u << 12)   /* the direct map comes first in VA order (KASLR keeps the order) */
 
 static size_t delta_slot(const struct delta_acc *a, uint64_t d)
 {
