@@ -53,7 +53,7 @@
 #define TIME_BOUND_S (2.0 * SLOW)
 /* Bytes one discovery run may read: its budget (64 MiB by default) plus the page-table walks of kernel
  * space setup (direct map, LA57 probe), each capped by the walker. */
-#define DISCOVERY_BYTES_BOUND (256ULL << 20)
+#define DISCOVERY_BYTES_BOUND (64ULL << 20)   /* discovery's default budget holds for every read */
 #define PT_IMG (4u << 20)
 /* One walk reads each distinct table once (≤ PT_IMG / 4 KiB here) plus at most 4096 repeats of shared
  * ones (x86_64.c WALK_MAX_REVISITS), twice when a PTI CR3 makes it retry. */
@@ -487,6 +487,45 @@ static void test_pt_self_loop(void **state)
 		((uint64_t *)(mem + 0x2000))[i] = 0x1000 | PT_P | PT_RW;
 	}
 	pt_bounded(mem, PT_IMG, 0x1000, "two-table loop");
+	free(mem);
+}
+
+/* Tens of thousands of distinct, empty tables under the kernel half (no loop, no revisit: only the byte
+ * budget can stop a walk here): discovery stops at its 64 MiB budget, page-table walks included, and says so. */
+static void test_pt_distinct_tables_budget(void **state)
+{
+	const uint64_t npud = 256, npmd = 128, size = (2 + npud + npud * npmd) * 4096;
+	unsigned char *mem = calloc(1, size);
+	uint64_t *pgd = (uint64_t *)(mem + 0x1000), next = 0x2000, cr3 = 0x1000;
+	struct obs_set obs = { 0 };
+	struct discovery_result *r = calloc(1, sizeof(*r));
+	struct physmem *pm;
+	uint64_t b0;
+
+	(void)state;
+	assert_non_null(mem);
+	assert_non_null(r);
+	for (uint64_t i = 0; i < npud; i++) {
+		uint64_t *pud = (uint64_t *)(mem + next);
+
+		pgd[256 + i] = next | PT_P | PT_RW;
+		next += 4096;
+		for (uint64_t j = 0; j < npmd; j++, next += 4096)
+			pud[j] = next | PT_P | PT_RW;   /* an empty PMD page of its own */
+	}
+	assert_true(next <= size);
+	assert_int_equal(physmem_open_buffer(mem, size, NULL, 0, &pm), 0);
+	assert_int_equal(obs_add(&obs, &(struct observation){ .cr3 = cr3, .source = OBS_CLI }), 0);
+	b0 = pm->bytes_read;
+	assert_int_equal(discover_offsets(pm, &obs, NULL, r), -ENOENT);
+	printf("  %llu distinct tables: %llu bytes read: %s\n", (unsigned long long)(npud * npmd),
+	       (unsigned long long)(pm->bytes_read - b0), r->reason);
+	assert_true(pm->bytes_read - b0 <= (64ULL << 20));
+	assert_non_null(strstr(r->reason, "budget"));
+	assert_int_equal(pm->read_limit, 0);   /* restored */
+	obs_free(&obs);
+	free(r);
+	physmem_close(pm);
 	free(mem);
 }
 
@@ -960,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_discovery_crafted_lists),
 		cmocka_unit_test(test_pt_self_loop),
 		cmocka_unit_test(test_pt_map_everything),
+		cmocka_unit_test(test_pt_distinct_tables_budget),
 		cmocka_unit_test(test_elfcore_damaged),
 #ifdef HAVE_SESSION
 		cmocka_unit_test(test_session_huge_seq),

@@ -59,6 +59,9 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 	if (!c.opts.max_tasks)
 		c.opts.max_tasks = DEFAULT_MAX_TASKS;
 	c.budget_start = pm->bytes_read;
+	/* the budget holds for every read, page-table walks included (restored on return) */
+	uint64_t saved_limit = pm->read_limit;
+	pm->read_limit = pm->bytes_read + c.opts.max_bytes;
 
 #define STEP(name) do { if (c.opts.progress_fn) \
 		c.opts.progress_fn(c.opts.progress_ctx, name, pm->bytes_read - c.budget_start); } while (0)
@@ -85,6 +88,9 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 		find_current_tasks(&c);
 	}
 #undef STEP
+	if (err && pm->bytes_read + 4096 > pm->read_limit)   /* whatever failed, the budget ran out first */
+		err = -E2BIG;
+	pm->read_limit = saved_limit;
 	if (err == -E2BIG)
 		snprintf(res->reason, sizeof(res->reason), "read budget of %llu MiB spent before the offsets were found",
 			 (unsigned long long)(c.opts.max_bytes >> 20));

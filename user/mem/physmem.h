@@ -47,6 +47,9 @@ struct physmem {
 	/* sticky: -ESRCH once a read found the source gone (QEMU exited); lets callers tell "the guest went
 	 * away" from "the guest's memory says nothing" */
 	int source_err;
+	/* a caller's budget (e.g. discovery's --max-bytes): once bytes_read reaches it, reads fail with -E2BIG,
+	 * which ends page-table walks too. 0 = none. */
+	uint64_t read_limit;
 };
 
 /* Bounds-checked read through the source; may span ranges only if they are contiguous. */
