@@ -19,6 +19,10 @@
  *     So: KASLR shift != 0 → we write linux_kaslr and the entry stands alone; shift == 0 → LibVMI needs
  *     an ISF with symbols.init_task, which `--format isf` writes (referenced with volatility_ist).
  * linux_init_task is the runtime (relocated) VA: with linux_kaslr set LibVMI uses it as is.
+ *
+ * pagemode (LibVMI >= 0.15, libvmi/libvmi#1070): on a memory dump LibVMI 0.15 lists processes only with
+ * pagemode = "VMI_PM_IA32E" set (measured); older LibVMI has no such token and rejects the file, so the
+ * line says so. 5-level paging has no LibVMI page mode: the entry says that instead of a wrong one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -82,8 +86,14 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 	else if (!shift && !isf)
 		fprintf(f, "# KASLR shift is 0: LibVMI then wants init_task's symbol address; add\n"
 			   "#   volatility_ist = \"/path/guest.isf.json\";  (from: vmoffset-trace offsets --format isf)\n");
+	if (!res->la57)
+		fprintf(f, "# pagemode needs LibVMI >= 0.15 (older versions reject the key: drop that line there)\n");
+	else
+		fprintf(f, "# 5-level paging: LibVMI has no page mode for it (no pagemode line written)\n");
 	fprintf(f, "%s {\n", name);
 	fprintf(f, "    ostype = \"Linux\";\n");
+	if (!res->la57)
+		fprintf(f, "    pagemode = \"VMI_PM_IA32E\";\n");
 	fprintf(f, "    linux_tasks = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_TASKS].offset);
 	fprintf(f, "    linux_mm = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_MM].offset);
 	fprintf(f, "    linux_pid = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_PID].offset);
