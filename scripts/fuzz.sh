@@ -18,7 +18,7 @@ LOG=tests/fuzz/EXECUTIONS.md
 max_len() {
 	case $1 in
 	discovery) echo 300000 ;;
-	x86) echo 66000 ;;
+	x86) echo 33000 ;;
 	*) echo 65536 ;;
 	esac
 }

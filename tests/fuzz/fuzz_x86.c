@@ -3,7 +3,7 @@
  *
  * Input: cr3 (8 bytes LE), flags (1 byte: bit 0 = la57, bit 1 = cut a hole into RAM, bit 2 = RAM starts
  * at 1 MiB like a real PC's second range), nva (1 byte, ≤ 16), nva VAs (8 bytes each), then the
- * guest-physical memory image (GPA 0 = first image byte; at most 64 KiB).
+ * guest-physical memory image (GPA 0 = first image byte; at most 32 KiB).
  * x86_translate, vmem_read, x86_walk (whole space and a sub-range), x86_find_direct_map and
  * x86_detect_la57 run over it; none may crash, hang, read outside RAM (the buffer source faults instead),
  * break its leaf cap, or return an impossible mapping.
@@ -15,7 +15,7 @@
 #include <string.h>
 #include "arch/x86_64.h"
 
-#define MAX_IMAGE (64u << 10)   /* 16 pages: enough tables for every shape, fast enough for 10^7 runs */
+#define MAX_IMAGE (32u << 10)   /* 8 pages: enough tables for every shape, fast enough for 10^7 runs */
 
 struct leaf_check {
 	uint64_t n, max;

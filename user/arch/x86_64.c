@@ -33,9 +33,9 @@
 #define WALK_MAX_TABLE_READS (1u << 18)     /* 1 GiB of table reads per walk */
 #define WALK_DEFAULT_MAX_LEAVES (1ULL << 24)
 /* A table met again within one walk is shared (KASAN's zero shadow) or crafted — Linux maps every other
- * table once. Re-walk this many (256 KiB), then skip repeats: shared tables cannot multiply the reads,
+ * table once. Re-walk this many (64 KiB), then skip repeats: shared tables cannot multiply the reads,
  * nor a crafted self-referencing table turn into millions of leaves. */
-#define WALK_MAX_REVISITS 64u
+#define WALK_MAX_REVISITS 16u
 
 static inline unsigned level_shift(int lvl) { return 12 + 9 * (unsigned)(lvl - 1); }
 static inline unsigned va_bits(int levels) { return 12 + 9 * (unsigned)levels; }
