@@ -11,6 +11,9 @@
 #   guest_user_ps [RUN_DIR] guest_ps without kernel threads (pid 2 and its children)
 #   guest_stop [RUN_DIR]    kill that guest (default: the last started)
 #   guest_stop_all          kill every guest this shell started (the EXIT trap does this)
+#   guest_send SOCK LINE    one line to a guest's serial socket (GUEST_SERIAL_SOCK: e.g. "life TAG MS")
+#   guest_qmp SOCK JSON     one QMP command (after the capabilities handshake), reply discarded
+#   wait_for FILE PATTERN SECONDS   until grep finds PATTERN in FILE (returns 1 on timeout)
 #
 # An EXIT trap (chained after any EXIT trap already set) stops every guest started here, and removes their run
 # dirs if the test exits 0 (kept for inspection otherwise). Independently, guest.sh's watchdog kills QEMU when
@@ -31,6 +34,15 @@ guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
 guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
 guest_user_ps() { guest_ps "$@" | awk '$1 != 2 && $2 != 2'; }
 guest_stop() { "$GUEST_SH" stop "${1:-$GUEST_RUN_DIR}"; }
+
+guest_send() { printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null; }
+guest_qmp() { printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" | timeout 20 socat -t 2 - "UNIX-CONNECT:$1" >/dev/null; }
+
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done
+	return 1
+}
 
 guest_stop_all() {
 	local r

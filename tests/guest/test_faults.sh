@@ -24,13 +24,6 @@ ok()  { echo "  ok   $*"; }
 bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 T=$(mktemp -d /tmp/vmot-faults-test.XXXXXX)
 vmot() { VMOFFSET_CACHE=$T/cache "$BIN" "$@"; }
-send() { printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null; }
-qmp() { printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" | timeout 20 socat -t 2 - "UNIX-CONNECT:$1" >/dev/null; }
-wait_for() {   # FILE PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done
-	return 1
-}
 count() { tr -d '\r' <"$1" | grep -c -- "$2"; }
 
 t0=$SECONDS
@@ -79,14 +72,14 @@ if wait_for "$T/live.err" "^mode: " 60 && wait_for "$T/rec.err" "^recording to" 
 	sleep 1
 	old_init=$(jq -rs '[.[] | select(.event == "fork")] | length' "$T/live.jsonl")
 	ready0=$(count "$SERIAL" "VMOT-READY")
-	qmp "$GUEST_QMP" '{"execute":"system_reset"}'
+	guest_qmp "$GUEST_QMP" '{"execute":"system_reset"}'
 	for ((k = 0; k < 600; k++)); do (($(count "$SERIAL" "VMOT-READY") > ready0)) && break; sleep 0.2; done
 	if (($(count "$SERIAL" "VMOT-READY") > ready0)); then
 		ok "guest rebooted (system_reset) and is ready again"
 		wait_for "$T/live.err" "guest kernel back" 60
 		wait_for "$T/rec.err" "guest kernel back" 60
 		sleep 1
-		send "$SOCK" "life rb 800"
+		guest_send "$SOCK" "life rb 800"
 		wait_for "$SERIAL" "VMOT-LIFE rb end" 30
 		P=$(tr -d '\r' <"$SERIAL" | sed -n 's/^VMOT-LIFE rb start pid=\([0-9]*\) .*/\1/p' | tail -n1)
 		C=$(tr -d '\r' <"$SERIAL" | sed -n 's/^VMOT-LIFE rb fork pid=\([0-9]*\) .*/\1/p' | tail -n1)

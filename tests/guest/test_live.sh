@@ -30,19 +30,10 @@ T=$(mktemp -d /tmp/vmot-live-test.XXXXXX)
 # a private offsets cache ($VMOFFSET_CACHE/offsets), so the first guest discovers and the second hits it
 vmot() { VMOFFSET_CACHE=$T/cache "$BIN" "$@"; }
 
-send() { printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null; }
-
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do grep -q -- "$2" "$1" 2>/dev/null && return 0; sleep 0.2; done
-	return 1
-}
-
 # life SERIAL SOCK TAG MS: ask for a life cycle, wait for its end, set LIFE_P (parent) and LIFE_C (child)
 life() {
 	local serial=$1 sock=$2 tag=$3 ms=$4
-	send "$sock" "life $tag $ms"
+	guest_send "$sock" "life $tag $ms"
 	if ! wait_for "$serial" "VMOT-LIFE $tag end" $((ms * 4 / 1000 + 20)); then
 		LIFE_P=""; LIFE_C=""; return 1
 	fi
@@ -167,7 +158,7 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 		grep -q "^$B_NAME (pid $B_PID.*offsets from the cache" "$T/all.err" &&
 			ok "-a: guest B's offsets from the cache (same kernel as A), validated by its own switches" ||
 			bad "-a: guest B not served from the cache: $(grep "^$B_NAME" "$T/all.err")"
-		send "$A_SOCK" "life a2 1000"; life "$B_SERIAL" "$B_SOCK" b2 1000
+		guest_send "$A_SOCK" "life a2 1000"; life "$B_SERIAL" "$B_SOCK" b2 1000
 		BP=$LIFE_P BC=$LIFE_C
 		wait_for "$A_SERIAL" "VMOT-LIFE a2 end" 20
 		AP=$(tr -d '\r' <"$A_SERIAL" | sed -n 's/^VMOT-LIFE a2 start pid=\([0-9]*\) .*/\1/p')
@@ -187,7 +178,7 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 	VMOFFSET_CACHE=$T/cache "$BIN" record --pid "$B_PID" -o "$T/kill.vmot" 2>"$T/kill.err" &
 	rec=$!
 	if wait_for "$T/kill.err" "^recording to" 60; then
-		send "$B_SOCK" "life k1 300"; sleep 3
+		guest_send "$B_SOCK" "life k1 300"; sleep 3
 		kill -KILL $rec; wait $rec 2>/dev/null
 		vmot -j report -i "$T/kill.vmot" >"$T/kill.json" 2>"$T/kill.rep"; rc=$?
 		nk=$(jq '[.events[] | select(.comm | test("-k1$"))] | length' "$T/kill.json")
