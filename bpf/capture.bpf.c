@@ -11,7 +11,9 @@
  *   iter/task_file           memslots of a QEMU process (its kvm-vm file -> struct kvm)
  *
  * Per vCPU thread the last (cr3, kind) is kept and an event is emitted only when it changes (dedupe); the
- * number suppressed rides on the next event. Counters are per CPU.
+ * number suppressed rides on the next event. CR3 writes (kvm_cr, decoded mov-to-CR3) are always emitted;
+ * one whose value is known also sets that state's CR3, so the plain event after it is not news. Counters are
+ * per CPU.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -28,6 +30,10 @@ const volatile bool dedupe = true;
 const volatile bool emit_emulate = true;        /* EMULATE events (CR3_WRITE always) */
 const volatile bool emit_io = true;             /* MMIO / PIO / MSR events */
 const volatile bool track_exits = true;         /* exit counts and exit->entry latency */
+/* Wake the consumer only once this many bytes wait (0: libbpf's default, a wakeup whenever the consumer had
+ * caught up). A wakeup per event is an irq_work each time; consumers here poll with a timeout anyway (the
+ * tracer every tick), so events wait at most that long. */
+const volatile __u32 wakeup_bytes = 0;
 
 /* Memslot iterator target (0 = every process); written through skel->bss before the iterator is read. */
 __u32 memslot_tgid = 0;
@@ -203,12 +209,21 @@ static __always_inline void emit(struct capture_counters *c, __u64 id, struct ca
 	} else {
 		__builtin_memset(e->insn, 0, sizeof(e->insn));
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, !wakeup_bytes ? 0 :
+			   bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+										 : BPF_RB_NO_WAKEUP);
 	c->emitted++;
 	if (s) {
 		s->repeat = 0;
-		s->kind = a->kind;
-		s->cr3 = a->cr3;
+		if (a->kind == CAP_EV_CR3_WRITE) {
+			/* the write reported the new CR3 (when its value is known): the plain event that follows
+			 * with that CR3 is not news; the kind of the plain stream stays */
+			if (a->flags & CAP_F_AUX_VALID)
+				s->cr3 = a->aux & ~(1ULL << 63);   /* bit 63 (no PCID flush) is not part of CR3 */
+		} else {
+			s->kind = a->kind;
+			s->cr3 = a->cr3;
+		}
 	}
 }
 

@@ -158,16 +158,30 @@ static __always_inline struct x86_emulate_ctxt *vmot_emulate_ctxt(struct kvm_vcp
 	return NULL;
 }
 
-/* Cheap pre-check on the first two fetched bytes (direct loads): false when the instruction cannot be a mov
- * to a control register, so the full decode and its 15-byte copy run only for candidates. */
+/* Cheap pre-check with direct loads: skip up to four prefix bytes (legacy or REX; REX is common in 64-bit
+ * code, so stopping at the first prefix would send most instructions to the full decode), then 0F 22 must
+ * follow. False when the instruction cannot be a mov to a control register, so the 15-byte copy and the
+ * decode run only for real candidates (and for five or more prefixes, which the decoder judges). */
+static __always_inline bool vmot_insn_prefix(u8 b)
+{
+	return (b & 0xf0) == 0x40 || b == 0x66 || b == 0x67 || b == 0xf0 || b == 0xf2 || b == 0xf3 ||
+	       b == 0x2e || b == 0x36 || b == 0x3e || b == 0x26 || b == 0x64 || b == 0x65;
+}
+
 static __always_inline bool vmot_maybe_mov_cr(struct x86_emulate_ctxt *ctxt)
 {
-	u8 b0 = ctxt->fetch.data[0];
+	u64 w = *(u64 *)ctxt->fetch.data;   /* one load: the first eight fetched bytes */
 
-	if (b0 == 0x0f)
-		return ctxt->fetch.data[1] == 0x22;
-	return (b0 & 0xf0) == 0x40 || b0 == 0x66 || b0 == 0x67 || b0 == 0xf0 || b0 == 0xf2 || b0 == 0xf3 ||
-	       b0 == 0x2e || b0 == 0x36 || b0 == 0x3e || b0 == 0x26 || b0 == 0x64 || b0 == 0x65;
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		u8 b = w >> (8 * i);
+
+		if (b == 0x0f)
+			return (u8)(w >> (8 * i + 8)) == 0x22;
+		if (!vmot_insn_prefix(b))
+			return false;
+	}
+	return true;
 }
 
 /* 64-bit mode of the instruction being emulated (REX prefixes count only there). */

@@ -232,6 +232,8 @@ int capture_open(const struct capture_opts *opts, struct capture **out)
 		if (err)
 			goto fail;
 	}
+	/* wake the consumer when a quarter of the ring waits, not per event (capture_poll's timeout does the rest) */
+	c->skel->rodata->wakeup_bytes = bpf_map__max_entries(c->skel->maps.events) / 4;
 	kvm_btf_free(&kb);
 	err = capture_bpf__load(c->skel);
 	if (err) {
@@ -303,7 +305,14 @@ int capture_poll(struct capture *c, int timeout_ms, capture_cb cb, void *ctx)
 	c->cb_ctx = ctx;
 	c->cb_ret = 0;
 	c->handled = 0;
+	/* The BPF side wakes a waiting consumer only for a quarter-full ring (wakeup_bytes), so a poll that
+	 * timed out consumes what came in meanwhile. */
 	err = timeout_ms == 0 ? ring_buffer__consume(c->rb) : ring_buffer__poll(c->rb, timeout_ms);
+	if (timeout_ms != 0 && err >= 0 && !c->cb_ret) {
+		int more = ring_buffer__consume(c->rb);
+
+		err = more < 0 ? more : err + more;
+	}
 	if (c->cb_ret)
 		return c->cb_ret;
 	if (err == -EINTR)

@@ -52,7 +52,9 @@ typedef int (*capture_cb)(void *ctx, const struct capture_event *ev, const struc
 int  capture_open(const struct capture_opts *opts, struct capture **out);
 /* Add a QEMU process to the VM filter after open (only if opts->pids was non-empty). */
 int  capture_add_vm(struct capture *c, pid_t pid);
-/* Wait up to timeout_ms (0 = do not wait, <0 = forever) and deliver what is there. Events handled, or -errno. */
+/* Wait up to timeout_ms (0 = do not wait) and deliver what is there. Events handled, or -errno. The
+ * consumer is woken early only when a quarter of the ring waits: poll with a timeout (a negative one waits
+ * for that much data). */
 int  capture_poll(struct capture *c, int timeout_ms, capture_cb cb, void *ctx);
 /* Sum of the per-CPU counters. */
 int  capture_counters_read(struct capture *c, struct capture_counters *sum);
