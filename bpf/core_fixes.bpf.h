@@ -55,6 +55,17 @@ struct vcpu_vmx___old {
 	u32 exit_reason;
 } __attribute__((preserve_access_index));
 
+/* Linux 6.16 (TDX: "KVM: VMX: Move common fields of struct vcpu_vmx and vcpu_tdx to a struct") moved the
+ * exit reason into vcpu_vmx.vt; checked against Debian 7.2's kvm-intel.ko by build/tools/core-check. */
+struct vcpu_vt___vmot {
+	union vmx_exit_reason___vmot exit_reason;
+} __attribute__((preserve_access_index));
+
+struct vcpu_vmx___vt {
+	struct kvm_vcpu vcpu;
+	struct vcpu_vt___vmot vt;
+} __attribute__((preserve_access_index));
+
 /* ---- Memslots ---- */
 /* Before Linux 5.17 ("KVM: Keep memslots in tree-based structures instead of array-based ones") memslots
  * were a sorted array with used_slots; since then an id hash (id_hash + id_node[node_idx]) and trees. */
@@ -94,12 +105,20 @@ static __always_inline bool vmot_reg_available_arg(struct kvm_vcpu *vcpu, unsign
 	return bit < 32 && ((u32)vcpu->arch.regs_avail >> bit) & 1;
 }
 
-/* Index of VCPU_EXREG_CR3 in enum kvm_reg (it moved as registers were added), or -1. */
+/* 7.x renamed the extended registers of enum kvm_reg (VCPU_EXREG_CR3 -> VCPU_REG_CR3). */
+enum kvm_reg___new {
+	VCPU_REG_CR3 = 19,
+};
+
+/* Index of the CR3 bit of the register cache in enum kvm_reg (it moved as registers were added, and was
+ * renamed in 7.x), or -1 when the kernel has neither name. */
 static __always_inline int vmot_exreg_cr3(void)
 {
-	if (!bpf_core_enum_value_exists(enum kvm_reg, VCPU_EXREG_CR3))
-		return -1;
-	return bpf_core_enum_value(enum kvm_reg, VCPU_EXREG_CR3);
+	if (bpf_core_enum_value_exists(enum kvm_reg, VCPU_EXREG_CR3))
+		return bpf_core_enum_value(enum kvm_reg, VCPU_EXREG_CR3);
+	if (bpf_core_enum_value_exists(enum kvm_reg___new, VCPU_REG_CR3))
+		return bpf_core_enum_value(enum kvm_reg___new, VCPU_REG_CR3);
+	return -1;
 }
 
 /* CR3 at kvm_exit. SVM: VMCB save.cr3 (exact). VMX: vcpu->arch.cr3 only while VCPU_EXREG_CR3 is available;
@@ -133,7 +152,12 @@ static __always_inline u32 vmot_exit_reason(struct kvm_vcpu *vcpu, u32 isa)
 		return BPF_CORE_READ(svm, vmcb, control.exit_code);
 	}
 	if (isa == 1 && vmot_have_vmx()) {
-		if (bpf_core_type_exists(union vmx_exit_reason___vmot)) {
+		if (bpf_core_field_exists(struct vcpu_vmx___vt, vt)) {
+			struct vcpu_vmx___vt *vmx = (void *)vcpu;
+
+			return BPF_CORE_READ(vmx, vt.exit_reason.full);
+		}
+		if (bpf_core_field_exists(struct vcpu_vmx___vmot, exit_reason)) {
 			struct vcpu_vmx___vmot *vmx = (void *)vcpu;
 
 			return BPF_CORE_READ(vmx, exit_reason.full);

@@ -6,7 +6,8 @@
 # build/tools/btf-truth on its vmlinux and on its raw .BTF (must agree), check invariants that hold on every
 # x86_64 kernel (pid/tgid adjacent, parent right after real_parent, sibling right after children, offsets inside
 # task_struct, mm_pgd present), check that kvm-intel.ko / kvm-amd.ko carry split BTF for struct vcpu_vmx /
-# vcpu_svm (when the config has CONFIG_DEBUG_INFO_BTF_MODULES=y, i.e. from 5.11 on), and compare every CSV column with every row of ../shared/layouts/task_struct_layouts.csv whose
+# vcpu_svm (when the config has CONFIG_DEBUG_INFO_BTF_MODULES=y, i.e. from 5.11 on) with every member the BPF
+# capture reads through CO-RE (tests/tools/core-check.c), and compare every CSV column with every row of ../shared/layouts/task_struct_layouts.csv whose
 # release is the same (empty cell = null). One line per kernel: PASS / FAIL, "(no CSV row)" when the CSV lacks
 # that release. Exit 0 pass, 1 fail, 77 skip (mirror unreachable, nothing fetched).
 set -uo pipefail
@@ -30,6 +31,9 @@ if ! "$BT" --help 2>&1 | grep -q usage; then
 	gcc -O2 -std=gnu11 -o "$BT" "$ROOT/tests/tools/btf-truth.c" -lbpf -lelf -lz ||
 		{ echo "FAIL: cannot build tests/tools/btf-truth.c"; exit 1; }
 fi
+CORE_CHECK=$TMPD/core-check   # the same for the CO-RE check of the KVM modules
+gcc -O2 -std=gnu11 -o "$CORE_CHECK" "$ROOT/tests/tools/core-check.c" -lbpf -lelf -lz ||
+	{ echo "FAIL: cannot build tests/tools/core-check.c"; exit 1; }
 
 HEADER=$(head -n1 "$CSV" | tr -d '\r')
 IFS=, read -r -a COLS <<<"$HEADER"
@@ -79,14 +83,19 @@ for entry in $ZOO; do
 	fi
 	# split BTF of the KVM modules (CO-RE for struct vcpu_vmx / vcpu_svm)
 	# (module BTF exists since 5.11: CONFIG_DEBUG_INFO_BTF_MODULES; 5.10's modules have none)
-	modbtf=1
+	modbtf=1 ncore=0
 	grep -q '^CONFIG_DEBUG_INFO_BTF_MODULES=y' "$kdir/config" 2>/dev/null || modbtf=0
-	if ((modbtf)) && command -v bpftool >/dev/null && [[ -s "$kdir/vmlinux.btf" ]]; then
-		for m in kvm-intel:vcpu_vmx kvm-amd:vcpu_svm; do
-			if [[ ! -s "$kdir/${m%%:*}.ko" ]]; then why+=("no ${m%%:*}.ko"); continue; fi
-			n=$(bpftool -B "$kdir/vmlinux.btf" btf dump file "$kdir/${m%%:*}.ko" 2>/dev/null | grep -c "STRUCT '${m#*:}'")
-			((n > 0)) || why+=("${m%%:*}.ko: no split BTF for struct ${m#*:}")
-		done
+	# and every KVM member the BPF capture reads through CO-RE resolves there (build/tools/core-check mirrors
+	# the fallbacks of bpf/core_fixes.bpf.h: renamed enums, moved members)
+	if ((modbtf)) && [[ -s "$kdir/vmlinux.btf" ]]; then
+		for m in kvm kvm-intel kvm-amd; do [[ -s "$kdir/$m.ko" ]] || why+=("no $m.ko"); done
+		if [[ -s "$kdir/kvm.ko" && -s "$kdir/kvm-intel.ko" && -s "$kdir/kvm-amd.ko" ]]; then
+			if ! cc_out=$("$CORE_CHECK" "$kdir/vmlinux.btf" "$kdir/kvm.ko" "$kdir/kvm-intel.ko" \
+				"$kdir/kvm-amd.ko" 2>&1); then
+				why+=("CO-RE: $(grep -v '^ok' <<<"$cc_out" | tr '\n' ';')")
+			fi
+			ncore=$(grep -c '^ok' <<<"$cc_out")
+		fi
 	fi
 	# every CSV row of this release
 	rows=0
@@ -103,7 +112,7 @@ for entry in $ZOO; do
 		done
 	done < <(tail -n +2 "$CSV")
 	note="$rows CSV row(s)"; ((rows)) || note="no CSV row"
-	((modbtf)) || note+="; modules have no BTF"
+	((modbtf)) && note+="; CO-RE: ${ncore:-0} KVM members resolve" || note+="; modules have no BTF"
 	if ((${#why[@]})); then
 		echo "FAIL $rel ($suite/$flavour, $note): $(IFS=';'; echo "${why[*]}")"; fail=$((fail + 1))
 	else
