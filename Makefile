@@ -91,11 +91,11 @@ unit-test: $(UNIT_BINS)
 	$(Q)scripts/run-tests.sh --no-guest $(UNIT_BINS)
 
 guest-test: all
-	$(Q)VMOT_BIN=$(abspath $(BIN)) scripts/run-tests.sh
+	$(Q)VMOT_BIN=$(abspath $(BIN)) VMOT_TOOLS=$(abspath $(OUT)/tools) scripts/run-tests.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
-	$(Q)VMOT_BIN=$(abspath $(BIN)) scripts/run-tests.sh $(UNIT_BINS)
+	$(Q)VMOT_BIN=$(abspath $(BIN)) VMOT_TOOLS=$(abspath $(OUT)/tools) scripts/run-tests.sh $(UNIT_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/scripts/lib/guest-lib.sh"
 
 BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}   # make test SAN=1: the sanitized binary
-TRUTH=$ROOT/build/tools/btf-truth
+TRUTH=${VMOT_TOOLS:-$ROOT/build/tools}/btf-truth
 [[ -x $BIN && -x $TRUTH ]] || { echo "skip: build vmoffset-trace and build/tools/btf-truth first (make)"; exit 77; }
 for t in jq socat; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
 

@@ -14,8 +14,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 source "$ROOT/scripts/lib/guest-lib.sh"
 
 [[ ${VMOT_KVM_DEBIAN:-0} == 1 ]] || { echo "skip: opt-in (VMOT_KVM_DEBIAN=1): needs a KVM that runs Debian kernels (this host's emulating KVM stops them at xrstor/int3)"; exit 77; }
-BIN=$ROOT/vmoffset-trace
-TRUTH=$ROOT/build/tools/btf-truth
+BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}   # make test SAN=1: the sanitized binary
+TOOLS=${VMOT_TOOLS:-$ROOT/build/tools}
+TRUTH=$TOOLS/btf-truth
 [[ -x $BIN && -x $TRUTH ]] || { echo "skip: build first (make)"; exit 77; }
 [[ -c /dev/kvm && -w /dev/kvm ]] || { echo "skip: no usable /dev/kvm"; exit 77; }
 [[ $(id -u) == 0 ]] || { echo "skip: needs root (BPF and reading QEMU memory)"; exit 77; }
@@ -48,11 +49,11 @@ g=$(jq -r .mm_struct.pgd <<<"$out"); w=$(jq -r .mm_pgd <<<"$want")
 [[ $g == "$w" ]] && ok "mm_struct.pgd = $g" || bad "mm_struct.pgd = $g, BTF says $w"
 
 # Every CR3 the BPF side reported is a page-table root the memory layer can walk.
-roots=$("$ROOT/build/tools/capture-run" -p "$GUEST_PID" -t 3 2>/dev/null | awk '$1 == "cr3" && $2 != "0x0" { print $2 }' | sort -u | head -50)
+roots=$("$TOOLS/capture-run" -p "$GUEST_PID" -t 3 2>/dev/null | awk '$1 == "cr3" && $2 != "0x0" { print $2 }' | sort -u | head -50)
 n=0; walked=0
 for r in $roots; do
 	n=$((n + 1))
-	"$ROOT/build/tools/memcheck" --pid "$GUEST_PID" --qmp "$GUEST_QMP" --virt --cr3 "$r" "$(jq -r .init_task <<<"$out"):16" \
+	"$TOOLS/memcheck" --pid "$GUEST_PID" --qmp "$GUEST_QMP" --virt --cr3 "$r" "$(jq -r .init_task <<<"$out"):16" \
 		>/dev/null 2>&1 && walked=$((walked + 1))
 done
 if ((n > 0 && walked == n)); then ok "all $n CR3 roots reported by BPF translate init_task"; else bad "$walked of $n BPF CR3 roots translate init_task"; fi

@@ -11,7 +11,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${OUT:-build}
-TOOLS=$ROOT/$OUT/tools
+TOOLS=${VMOT_TOOLS:-$ROOT/$OUT/tools}   # make test SAN=1: the sanitized tools
 N=${N:-2000} K=${K:-4} S=${S:-7}
 
 skip() { echo "SKIP: $*"; exit 77; }

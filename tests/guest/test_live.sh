@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/lib/guest-lib.sh
 source "$ROOT/scripts/lib/guest-lib.sh"
 
-BIN=$ROOT/vmoffset-trace
+BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}   # make test SAN=1: the sanitized binary
 [[ -x $BIN ]] || { echo "skip: build vmoffset-trace first (make)"; exit 77; }
 for t in jq socat; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
 KERNEL=${VMOT_LIVE_KERNEL:-bookworm}

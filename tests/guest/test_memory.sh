@@ -16,7 +16,7 @@
 # Exit 0 pass, 77 skip (one line why), 1 fail.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-M=$ROOT/build/tools/memcheck
+M=${VMOT_TOOLS:-$ROOT/build/tools}/memcheck   # make test SAN=1: the sanitized tools
 QC=$ROOT/build/tools/qmp-cmd
 KERNEL=${VMOT_MEM_KERNEL:-bookworm}
 
