@@ -14,6 +14,7 @@
 #   guest_send SOCK LINE    one line to a guest's serial socket (GUEST_SERIAL_SOCK: e.g. "life TAG MS")
 #   guest_qmp SOCK JSON     one QMP command (after the capabilities handshake), reply discarded
 #   wait_for FILE PATTERN SECONDS   until grep finds PATTERN in FILE (returns 1 on timeout)
+#   ok MSG / bad MSG        one check line ("  ok   MSG" / "  FAIL MSG"); bad counts into $fails
 #
 # An EXIT trap (chained after any EXIT trap already set) stops every guest started here, and removes their run
 # dirs if the test exits 0 (kept for inspection otherwise). Independently, guest.sh's watchdog kills QEMU when
@@ -34,6 +35,10 @@ guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
 guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
 guest_user_ps() { guest_ps "$@" | awk '$1 != 2 && $2 != 2'; }
 guest_stop() { "$GUEST_SH" stop "${1:-$GUEST_RUN_DIR}"; }
+
+fails=0
+ok()  { echo "  ok   $*"; }
+bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 
 guest_send() { printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null; }
 guest_qmp() { printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" | timeout 20 socat -t 2 - "UNIX-CONNECT:$1" >/dev/null; }

@@ -30,9 +30,6 @@ CONFIGS=(
 [[ -n ${VMOT_DISCOVERY_CONFIGS:-} ]] && mapfile -t CONFIGS <<<"$VMOT_DISCOVERY_CONFIGS"
 
 FIELDS="tasks pid tgid comm mm active_mm real_parent parent children sibling cred"
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 
 qmp() {   # qmp SOCKET JSON-COMMAND: run one command, print its reply line
 	printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" |

@@ -19,9 +19,6 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 for t in jq socat; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
 KERNEL=${VMOT_FAULTS_KERNEL:-bookworm}
 
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 T=$(mktemp -d /tmp/vmot-faults-test.XXXXXX)
 vmot() { VMOFFSET_CACHE=$T/cache "$BIN" "$@"; }
 count() { tr -d '\r' <"$1" | grep -c -- "$2"; }

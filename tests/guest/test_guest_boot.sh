@@ -11,9 +11,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/lib/guest-lib.sh
 source "$ROOT/scripts/lib/guest-lib.sh"
 
-fails=0
-ok()   { echo "  ok   $*"; }
-bad()  { echo "  FAIL $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 comm_pid() { awk -v c="$2" '$4 == c && $1 == $3 { print $1; exit }' <<<"$1"; }   # leader pid by comm

@@ -20,9 +20,6 @@ KERNEL=${VMOT_HOSTILE_KERNEL:-bookworm}
 # LeakSanitizer cannot run under ptrace (strace); everything else of ASan/UBSan stays on
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 T=$(mktemp -d /tmp/vmot-hostile-test.XXXXXX)
 chmod 755 "$T"
 trap 'rm -rf "$T"' EXIT

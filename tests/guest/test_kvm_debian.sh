@@ -25,9 +25,6 @@ TRUTH=$TOOLS/btf-truth
 
 SUITE=${VMOT_KVM_SUITE:-bookworm}
 FLAVOUR=${VMOT_KVM_FLAVOUR:-cloud-amd64}
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 
 dir=$("$ROOT/scripts/fetch-kernel.sh" "$SUITE" "$FLAVOUR") || { echo "FAIL: cannot fetch $SUITE $FLAVOUR"; exit 1; }
 want=$("$TRUTH" "$dir/vmlinux") || { echo "FAIL: btf-truth"; exit 1; }

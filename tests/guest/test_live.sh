@@ -23,9 +23,6 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}   # make test SAN=1: the sanitized binary
 for t in jq socat; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
 KERNEL=${VMOT_LIVE_KERNEL:-bookworm}
 
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 T=$(mktemp -d /tmp/vmot-live-test.XXXXXX)
 # a private offsets cache ($VMOFFSET_CACHE/offsets), so the first guest discovers and the second hits it
 vmot() { VMOFFSET_CACHE=$T/cache "$BIN" "$@"; }

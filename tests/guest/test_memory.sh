@@ -31,9 +31,6 @@ kvm_pid=
 trap '[[ -n "$kvm_pid" ]] && kill "$kvm_pid" 2>/dev/null; rm -rf "$TMP"' EXIT   # guest-lib chains this after its own
 # shellcheck source=../../scripts/lib/guest-lib.sh
 source "$ROOT/scripts/lib/guest-lib.sh"
-fails=0
-ok()  { echo "  ok   $*"; }
-bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # compare-line helpers: "compare: N equal (Z non-zero), D different"
