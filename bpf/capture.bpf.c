@@ -88,7 +88,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
+	__uint(max_entries, 8192);   /* (VM, vCPU, reason): ~70 VMX reasons x vCPUs of the traced VMs */
 	__type(key, struct capture_exit_key);
 	__type(value, __u64);
 } exit_counts SEC(".maps");
@@ -241,7 +241,8 @@ static __always_inline int on_exit(struct kvm_vcpu *vcpu, __u32 reason, __u32 is
 		return 0;
 	s = get_vcpu(vcpu);
 	if (track_exits) {
-		struct capture_exit_key k = { .isa = isa, .reason = reason };
+		struct capture_exit_key k = { .tgid = id >> 32, .vcpu_id = s && s->vcpu ? s->vcpu_id : CAP_VCPU_UNKNOWN,
+					      .isa = isa, .reason = reason };
 		__u64 one = 1, *n = bpf_map_lookup_elem(&exit_counts, &k);
 
 		if (n)

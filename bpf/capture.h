@@ -96,6 +96,8 @@ struct capture_vcpu_lat {
 
 /* kvm_exit counts by reason. */
 struct capture_exit_key {
+	__u32 tgid;               /* QEMU process (the VM) */
+	__u32 vcpu_id;            /* CAP_VCPU_UNKNOWN when the vCPU is not known yet */
 	__u32 isa;                /* 1 VMX, 2 SVM, 0 unknown */
 	__u32 reason;
 };

@@ -179,6 +179,23 @@ static void test_names(void **state)
 	assert_string_equal(capture_hook_name(CAP_HOOK_NR), "?");
 }
 
+/* Exit reasons named as Linux's VMX_EXIT_REASONS / SVM_EXIT_REASONS; VMX flag bits ignored; numbers otherwise. */
+static void test_exit_reason_names(void **state)
+{
+	char b[32];
+
+	assert_string_equal(capture_exit_reason_name(1, 48, b, sizeof(b)), "EPT_VIOLATION");
+	assert_string_equal(capture_exit_reason_name(1, 0x80000021, b, sizeof(b)), "INVALID_STATE");   /* failed entry */
+	assert_string_equal(capture_exit_reason_name(1, 30, b, sizeof(b)), "IO_INSTRUCTION");
+	assert_string_equal(capture_exit_reason_name(1, 65, b, sizeof(b)), "65");
+	assert_string_equal(capture_exit_reason_name(2, 0x400, b, sizeof(b)), "npf");
+	assert_string_equal(capture_exit_reason_name(2, 0x013, b, sizeof(b)), "write_cr3");
+	assert_string_equal(capture_exit_reason_name(2, 0x003, b, sizeof(b)), "read_cr3");
+	assert_string_equal(capture_exit_reason_name(2, 0x04e, b, sizeof(b)), "excp_14");
+	assert_string_equal(capture_exit_reason_name(2, 0xffffffff, b, sizeof(b)), "4294967295");
+	assert_string_equal(capture_exit_reason_name(0, 7, b, sizeof(b)), "7");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_observation_cr3_write),
 		cmocka_unit_test(test_observation_other_kinds),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_exit_reason_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,61 @@ const char *capture_cr3_src_name(unsigned int src)
 	return src < CR3_SRC_NR ? names[src] : "?";
 }
 
+/* Exit reason names as Linux prints them (VMX_EXIT_REASONS / SVM_EXIT_REASONS in the uapi headers), so a
+ * report reads like `perf kvm stat`. VMX: the basic reason is the low 16 bits of exit_reason.full. */
+const char *capture_exit_reason_name(unsigned int isa, unsigned int reason, char *buf, size_t len)
+{
+	static const char *const vmx[] = {
+		[0] = "EXCEPTION_NMI", [1] = "EXTERNAL_INTERRUPT", [2] = "TRIPLE_FAULT", [3] = "INIT_SIGNAL",
+		[4] = "SIPI_SIGNAL", [7] = "INTERRUPT_WINDOW", [8] = "NMI_WINDOW", [9] = "TASK_SWITCH", [10] = "CPUID",
+		[12] = "HLT", [13] = "INVD", [14] = "INVLPG", [15] = "RDPMC", [16] = "RDTSC", [18] = "VMCALL",
+		[19] = "VMCLEAR", [20] = "VMLAUNCH", [21] = "VMPTRLD", [22] = "VMPTRST", [23] = "VMREAD",
+		[24] = "VMRESUME", [25] = "VMWRITE", [26] = "VMOFF", [27] = "VMON", [28] = "CR_ACCESS",
+		[29] = "DR_ACCESS", [30] = "IO_INSTRUCTION", [31] = "MSR_READ", [32] = "MSR_WRITE",
+		[33] = "INVALID_STATE", [34] = "MSR_LOAD_FAIL", [36] = "MWAIT_INSTRUCTION", [37] = "MONITOR_TRAP_FLAG",
+		[39] = "MONITOR_INSTRUCTION", [40] = "PAUSE_INSTRUCTION", [41] = "MCE_DURING_VMENTRY",
+		[43] = "TPR_BELOW_THRESHOLD", [44] = "APIC_ACCESS", [45] = "EOI_INDUCED", [46] = "GDTR_IDTR",
+		[47] = "LDTR_TR", [48] = "EPT_VIOLATION", [49] = "EPT_MISCONFIG", [50] = "INVEPT", [51] = "RDTSCP",
+		[52] = "PREEMPTION_TIMER", [53] = "INVVPID", [54] = "WBINVD", [55] = "XSETBV", [56] = "APIC_WRITE",
+		[57] = "RDRAND", [58] = "INVPCID", [59] = "VMFUNC", [60] = "ENCLS", [61] = "RDSEED", [62] = "PML_FULL",
+		[63] = "XSAVES", [64] = "XRSTORS", [67] = "UMWAIT", [68] = "TPAUSE", [74] = "BUS_LOCK", [75] = "NOTIFY",
+	};
+	static const struct { unsigned int code; const char *name; } svm[] = {
+		{ 0x060, "intr" }, { 0x061, "nmi" }, { 0x062, "smi" }, { 0x063, "init" }, { 0x064, "vintr" },
+		{ 0x065, "cr0_sel_write" }, { 0x06e, "rdtsc" }, { 0x06f, "rdpmc" }, { 0x070, "pushf" },
+		{ 0x071, "popf" }, { 0x072, "cpuid" }, { 0x073, "rsm" }, { 0x074, "iret" }, { 0x075, "swint" },
+		{ 0x076, "invd" }, { 0x077, "pause" }, { 0x078, "hlt" }, { 0x079, "invlpg" }, { 0x07a, "invlpga" },
+		{ 0x07b, "io" }, { 0x07c, "msr" }, { 0x07d, "task_switch" }, { 0x07e, "ferr_freeze" },
+		{ 0x07f, "shutdown" }, { 0x080, "vmrun" }, { 0x081, "hypercall" }, { 0x082, "vmload" },
+		{ 0x083, "vmsave" }, { 0x084, "stgi" }, { 0x085, "clgi" }, { 0x086, "skinit" }, { 0x087, "rdtscp" },
+		{ 0x088, "icebp" }, { 0x089, "wbinvd" }, { 0x08a, "monitor" }, { 0x08b, "mwait" },
+		{ 0x08d, "xsetbv" }, { 0x08e, "rdpru" }, { 0x08f, "efer_write_trap" }, { 0x0a5, "invpcid" },
+		{ 0x400, "npf" }, { 0x401, "avic_incomplete_ipi" }, { 0x402, "avic_unaccelerated_access" },
+		{ 0x403, "vmgexit" },
+	};
+
+	if (isa == 1) {
+		unsigned int basic = reason & 0xffff;
+
+		if (basic < sizeof(vmx) / sizeof(vmx[0]) && vmx[basic])
+			return vmx[basic];
+	} else if (isa == 2) {
+		for (size_t i = 0; i < sizeof(svm) / sizeof(svm[0]); i++)
+			if (svm[i].code == reason)
+				return svm[i].name;
+		if (reason < 0x20) {   /* CR0..15 read, then write */
+			snprintf(buf, len, "%s_cr%u", reason < 0x10 ? "read" : "write", reason & 0xf);
+			return buf;
+		}
+		if (reason >= 0x40 && reason < 0x60) {
+			snprintf(buf, len, "excp_%u", reason - 0x40);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%u", reason);
+	return buf;
+}
+
 bool capture_event_observation(const struct capture_event *ev, struct observation *obs)
 {
 	memset(obs, 0, sizeof(*obs));

@@ -75,6 +75,9 @@ void capture_close(struct capture *c);
  * sync). gs_base is left 0: capture_poll fills it from the vCPU's last GS_BASE MSR write. */
 bool capture_event_observation(const struct capture_event *ev, struct observation *obs);
 const char *capture_kind_name(unsigned int kind);
+/* Name of a KVM exit reason (isa 1 VMX, 2 SVM) as Linux spells it; buf holds it when it is composed or
+ * unknown (then the number). */
+const char *capture_exit_reason_name(unsigned int isa, unsigned int reason, char *buf, size_t len);
 const char *capture_cr3_src_name(unsigned int src);
 const char *capture_hook_name(unsigned int hook);
 

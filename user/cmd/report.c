@@ -168,6 +168,39 @@ static double span_s(const struct analysis *a)
 	return a->t_last > a->t_first ? (a->t_last - a->t_first) / 1e9 : 0;
 }
 
+static int cmp_exit_count(const void *a, const void *b)
+{
+	int64_t x = jint(*(struct json_object *const *)a, "count", 0), y = jint(*(struct json_object *const *)b, "count", 0);
+
+	return (x < y) - (x > y);
+}
+
+/* One line per (VM, vCPU, reason), the most frequent first, like `perf kvm stat report`. */
+static void print_exits(struct rep_ctx *c, struct json_object *ex)
+{
+	size_t n = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex) : 0;
+	struct json_object **v = calloc(n ? n : 1, sizeof(*v));
+
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_object_array_get_idx(ex, i);
+	qsort(v, n, sizeof(*v), cmp_exit_count);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *jv = NULL;
+		int64_t vm = jint(v[i], "vm", -1);
+		char vc[16] = "-", reason[48];
+
+		/* vcpu null: the exit came before the vCPU was known */
+		if (json_object_object_get_ex(v[i], "vcpu", &jv) && jv)
+			snprintf(vc, sizeof(vc), "%" PRId64, json_object_get_int64(jv));
+		snprintf(reason, sizeof(reason), "%s (%" PRId64 ")", jstr(v[i], "name", "?"), jint(v[i], "reason", -1));
+		printf("  %-16.16s %4s %-4s %-26s %12" PRId64 "\n", vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?", vc,
+		       jstr(v[i], "isa", "?"), reason, jint(v[i], "count", 0));
+	}
+	free(v);
+}
+
 static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch, const char *file,
 			const struct an_line_opts *lo)
 {
@@ -258,12 +291,9 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 
 			json_object_object_get_ex(c->exit_stats, "exits", &ex);
 			json_object_object_get_ex(c->exit_stats, "latency", &lat);
-			printf("  %-4s %8s %12s   (by reason, all vCPUs of the traced VMs)\n", "ISA", "REASON", "COUNT");
-			for (size_t i = 0; ex && i < json_object_array_length(ex); i++) {
-				struct json_object *e = json_object_array_get_idx(ex, i);
-				printf("  %-4s %8" PRId64 " %12" PRId64 "\n", jstr(e, "isa", "?"), jint(e, "reason", -1),
-				       jint(e, "count", 0));
-			}
+			printf("  %-16s %4s %-4s %-26s %12s   (exits by reason per vCPU, most first)\n", "VM", "VCPU", "ISA",
+			       "REASON", "COUNT");
+			print_exits(c, ex);
 			printf("  %-16s %4s %12s %12s %12s   (exit -> entry latency per vCPU)\n", "VM", "VCPU", "EXITS",
 			       "AVG_NS", "MAX_NS");
 			for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
@@ -422,6 +452,29 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 			printf("%s,%d,%d,%d,", sess_event_name(e->type), e->pid, e->tgid, e->ppid);
 			csv_str(stdout, e->comm, 16);
 			printf(",%d\n", e->type == SEV_SWITCH ? e->prev_pid : -1);
+		}
+		first = false;
+	}
+	if (sections & SEC_EXITS) {   /* what the host recorded, as stored (none on hosts without kvm_exit) */
+		struct json_object *ex = NULL;
+		size_t n;
+
+		printf("%svm,vcpu,isa,reason,name,count\n", first ? "" : "\n");
+		if (c->exit_stats)
+			json_object_object_get_ex(c->exit_stats, "exits", &ex);
+		n = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex) : 0;
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(ex, i), *jv = NULL;
+			int64_t vm = jint(e, "vm", -1);
+
+			csv_str(stdout, vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?", 128);
+			if (json_object_object_get_ex(e, "vcpu", &jv) && jv)
+				printf(",%" PRId64, json_object_get_int64(jv));
+			else
+				printf(",");
+			printf(",%s,%" PRId64 ",", jstr(e, "isa", "?"), jint(e, "reason", -1));
+			csv_str(stdout, jstr(e, "name", "?"), 64);
+			printf(",%" PRId64 "\n", jint(e, "count", 0));
 		}
 	}
 }

@@ -261,10 +261,22 @@ struct exit_ctx {
 static int on_exit_count(void *ctx, const struct capture_exit_key *k, uint64_t n)
 {
 	struct exit_ctx *c = ctx;
+	int64_t vm = -1;
+	char buf[32];
 
+	for (size_t i = 0; i < c->st->nvms; i++)
+		if ((uint32_t)c->st->vms[i].info.pid == k->tgid)
+			vm = (int64_t)i;
 	jsonw_start_object(c->w);
+	jsonw_int_field(c->w, "vm", vm);
+	jsonw_u64_field(c->w, "qemu_pid", k->tgid);
+	if (k->vcpu_id == CAP_VCPU_UNKNOWN)
+		jsonw_null_field(c->w, "vcpu");
+	else
+		jsonw_u64_field(c->w, "vcpu", k->vcpu_id);
 	jsonw_string_field(c->w, "isa", k->isa == 1 ? "vmx" : k->isa == 2 ? "svm" : "?");
 	jsonw_u64_field(c->w, "reason", k->reason);
+	jsonw_string_field(c->w, "name", capture_exit_reason_name(k->isa, k->reason, buf, sizeof(buf)));
 	jsonw_u64_field(c->w, "count", n);
 	jsonw_end_object(c->w);
 	c->n++;
