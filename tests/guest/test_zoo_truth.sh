@@ -19,21 +19,22 @@ ZOO=${VMOFFSET_ZOO:-"bullseye:amd64 bullseye:cloud-amd64 bullseye:rt-amd64 bookw
 
 [[ -r "$CSV" ]] || { echo "SKIP: no layouts CSV at $CSV"; exit 77; }
 
-# the ground-truth tool: the Makefile's build, else built here (it needs only libbpf/libelf)
-# (a private copy, so a concurrent `make` rewriting build/ cannot pull it away mid-run)
+# the ground-truth and CO-RE tools: the Makefile's build, else built here (they need only libbpf/libelf)
+# (private copies, so a concurrent `make` rewriting build/ cannot pull them away mid-run)
 TMPD=$(mktemp -d)
 trap 'rm -rf "$TMPD"' EXIT
-BT=$TMPD/btf-truth
-if [[ -x "$ROOT/build/tools/btf-truth" && ! "$ROOT/build/tools/btf-truth" -ot "$ROOT/tests/tools/btf-truth.c" ]]; then
-	cp "$ROOT/build/tools/btf-truth" "$BT"
-fi
-if ! "$BT" --help 2>&1 | grep -q usage; then
-	gcc -O2 -std=gnu11 -o "$BT" "$ROOT/tests/tools/btf-truth.c" -lbpf -lelf -lz ||
-		{ echo "FAIL: cannot build tests/tools/btf-truth.c"; exit 1; }
-fi
-CORE_CHECK=$TMPD/core-check   # the same for the CO-RE check of the KVM modules
-gcc -O2 -std=gnu11 -o "$CORE_CHECK" "$ROOT/tests/tools/core-check.c" -lbpf -lelf -lz ||
-	{ echo "FAIL: cannot build tests/tools/core-check.c"; exit 1; }
+TOOLS=${VMOT_TOOLS:-$ROOT/build/tools}
+private_tool() {   # NAME: print the path of a private, up-to-date build of tests/tools/NAME.c
+	local src=$ROOT/tests/tools/$1.c dst=$TMPD/$1
+	if [[ -x "$TOOLS/$1" && ! "$TOOLS/$1" -ot "$src" ]]; then
+		cp "$TOOLS/$1" "$dst"
+	else
+		gcc -O2 -std=gnu11 -o "$dst" "$src" -lbpf -lelf -lz || return 1
+	fi
+	echo "$dst"
+}
+BT=$(private_tool btf-truth) || { echo "FAIL: cannot build tests/tools/btf-truth.c"; exit 1; }
+CORE_CHECK=$(private_tool core-check) || { echo "FAIL: cannot build tests/tools/core-check.c"; exit 1; }
 
 HEADER=$(head -n1 "$CSV" | tr -d '\r')
 IFS=, read -r -a COLS <<<"$HEADER"

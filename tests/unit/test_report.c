@@ -37,15 +37,19 @@ static void write_session(const char *path)
 	assert_int_equal(sess_close(w, "\"stopped\":\"duration reached\""), 0);
 }
 
-/* run `report ARGS...` with stdout into a string */
-static char *report(char **argv, int argc, int *rc)
+/* `report -i SESSION ARGS...` on a fresh session from write_session(), stdout into a string */
+static char *report(const char *const *args, int nargs, int *rc)
 {
-	char out[] = "/tmp/vmot-report-out.XXXXXX";
-	int fd = mkstemp(out), saved = dup(STDOUT_FILENO);
-	char *buf = calloc(1, 1 << 16);
+	char path[] = "/tmp/vmot-report.XXXXXX", out[] = "/tmp/vmot-report-out.XXXXXX";
+	int pfd = mkstemp(path), fd = mkstemp(out), saved = dup(STDOUT_FILENO), argc = 0;
+	char *argv[16] = { "report", "-i", path }, *buf = calloc(1, 1 << 16);
 	FILE *f;
 
-	assert_true(fd >= 0 && saved >= 0 && buf);
+	assert_true(pfd >= 0 && fd >= 0 && saved >= 0 && buf && nargs <= 12);
+	close(pfd);
+	write_session(path);
+	for (argc = 3; argc - 3 < nargs; argc++)
+		argv[argc] = (char *)args[argc - 3];
 	fflush(stdout);
 	dup2(fd, STDOUT_FILENO);
 	optind = 0;       /* a fresh getopt for the command */
@@ -59,21 +63,18 @@ static char *report(char **argv, int argc, int *rc)
 	fread(buf, 1, (1 << 16) - 1, f);
 	fclose(f);
 	unlink(out);
+	unlink(path);
 	return buf;
 }
 
 static void test_exits_text(void **state)
 {
-	char path[] = "/tmp/vmot-report.XXXXXX";
-	int fd = mkstemp(path), rc;
-	char *argv[] = { "report", "-i", path, "--section", "exits", NULL };
+	static const char *const args[] = { "--section", "exits" };
 	char *text, *ept, *io, *ext;
+	int rc;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	write_session(path);
-	text = report(argv, 5, &rc);
+	text = report(args, 2, &rc);
 	printf("%s", text);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(text, "3 dropped"));
@@ -85,46 +86,36 @@ static void test_exits_text(void **state)
 	assert_non_null(strstr(text, "web                 - vmx"));       /* vCPU not known */
 	assert_non_null(strstr(text, "web                 1 vmx"));
 	free(text);
-	unlink(path);
 }
 
 static void test_exits_json(void **state)
 {
-	char path[] = "/tmp/vmot-report.XXXXXX";
-	int fd = mkstemp(path), rc;
-	char *argv[] = { "report", "--json", "-i", path, NULL };
+	static const char *const args[] = { "--json" };
 	char *text;
+	int rc;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	write_session(path);
-	text = report(argv, 4, &rc);
+	text = report(args, 1, &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(text, "\"name\":\"EPT_VIOLATION\""));
 	assert_non_null(strstr(text, "\"dropped\":3"));
 	free(text);
-	unlink(path);
 }
 
 static void test_exits_csv(void **state)
 {
-	char path[] = "/tmp/vmot-report.XXXXXX";
-	int fd = mkstemp(path), rc;
-	char *argv[] = { "report", "--csv", "--section", "exits", "-i", path, NULL };
-	char *text;
+	static const char *const args[] = { "--csv", "--section", "exits" };
+	char *text, *ept, *ext;
+	int rc;
 
 	(void)state;
-	assert_true(fd >= 0);
-	close(fd);
-	write_session(path);
-	text = report(argv, 6, &rc);
+	text = report(args, 3, &rc);
 	assert_int_equal(rc, 0);
 	assert_non_null(strstr(text, "vm,vcpu,isa,reason,name,count\n"));
-	assert_non_null(strstr(text, "\"web\",0,vmx,48,\"EPT_VIOLATION\",900\n"));
-	assert_non_null(strstr(text, "\"web\",,vmx,1,\"EXTERNAL_INTERRUPT\",40\n"));
+	ept = strstr(text, "\"web\",0,vmx,48,\"EPT_VIOLATION\",900\n");
+	ext = strstr(text, "\"web\",,vmx,1,\"EXTERNAL_INTERRUPT\",40\n");
+	assert_true(ept && ext && ept < ext);
 	free(text);
-	unlink(path);
 }
 
 int main(void)

@@ -175,28 +175,51 @@ static int cmp_exit_count(const void *a, const void *b)
 	return (x < y) - (x > y);
 }
 
-/* One line per (VM, vCPU, reason), the most frequent first, like `perf kvm stat report`. */
-static void print_exits(struct rep_ctx *c, struct json_object *ex)
+/* The recorded exit counts, one per (VM, vCPU, reason), the most frequent first (like `perf kvm stat
+ * report`); *n of them, free() the array. */
+static struct json_object **exits_sorted(const struct rep_ctx *c, size_t *n)
 {
-	size_t n = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex) : 0;
-	struct json_object **v = calloc(n ? n : 1, sizeof(*v));
+	struct json_object *ex = NULL, **v;
 
-	if (!v)
-		return;
-	for (size_t i = 0; i < n; i++)
+	*n = 0;
+	if (c->exit_stats && json_object_object_get_ex(c->exit_stats, "exits", &ex) &&
+	    json_object_is_type(ex, json_type_array))
+		*n = json_object_array_length(ex);
+	v = calloc(*n ? *n : 1, sizeof(*v));
+	if (!v) {
+		*n = 0;
+		return NULL;
+	}
+	for (size_t i = 0; i < *n; i++)
 		v[i] = json_object_array_get_idx(ex, i);
-	qsort(v, n, sizeof(*v), cmp_exit_count);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *jv = NULL;
-		int64_t vm = jint(v[i], "vm", -1);
-		char vc[16] = "-", reason[48];
+	qsort(v, *n, sizeof(*v), cmp_exit_count);
+	return v;
+}
 
-		/* vcpu null: the exit came before the vCPU was known */
-		if (json_object_object_get_ex(v[i], "vcpu", &jv) && jv)
-			snprintf(vc, sizeof(vc), "%" PRId64, json_object_get_int64(jv));
+/* An exit row's VM name, and its vCPU into vc ("" when null: the exit came before the vCPU was known). */
+static const char *exit_row(const struct rep_ctx *c, struct json_object *e, char vc[16])
+{
+	struct json_object *jv = NULL;
+	int64_t vm = jint(e, "vm", -1);
+
+	vc[0] = 0;
+	if (json_object_object_get_ex(e, "vcpu", &jv) && jv)
+		snprintf(vc, 16, "%" PRId64, json_object_get_int64(jv));
+	return vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?";
+}
+
+static void print_exits(const struct rep_ctx *c)
+{
+	size_t n;
+	struct json_object **v = exits_sorted(c, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		char vc[16], reason[48];
+		const char *vm = exit_row(c, v[i], vc);
+
 		snprintf(reason, sizeof(reason), "%s (%" PRId64 ")", jstr(v[i], "name", "?"), jint(v[i], "reason", -1));
-		printf("  %-16.16s %4s %-4s %-26s %12" PRId64 "\n", vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?", vc,
-		       jstr(v[i], "isa", "?"), reason, jint(v[i], "count", 0));
+		printf("  %-16.16s %4s %-4s %-26s %12" PRId64 "\n", vm, vc[0] ? vc : "-", jstr(v[i], "isa", "?"), reason,
+		       jint(v[i], "count", 0));
 	}
 	free(v);
 }
@@ -287,13 +310,12 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 		if (!avail) {
 			printf("  %s\n", jstr(c->exit_stats, "reason", "not available on this host (none recorded)"));
 		} else {
-			struct json_object *ex, *lat;
+			struct json_object *lat = NULL;
 
-			json_object_object_get_ex(c->exit_stats, "exits", &ex);
 			json_object_object_get_ex(c->exit_stats, "latency", &lat);
 			printf("  %-16s %4s %-4s %-26s %12s   (exits by reason per vCPU, most first)\n", "VM", "VCPU", "ISA",
 			       "REASON", "COUNT");
-			print_exits(c, ex);
+			print_exits(c);
 			printf("  %-16s %4s %12s %12s %12s   (exit -> entry latency per vCPU)\n", "VM", "VCPU", "EXITS",
 			       "AVG_NS", "MAX_NS");
 			for (size_t i = 0; lat && i < json_object_array_length(lat); i++) {
@@ -455,27 +477,20 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 		}
 		first = false;
 	}
-	if (sections & SEC_EXITS) {   /* what the host recorded, as stored (none on hosts without kvm_exit) */
-		struct json_object *ex = NULL;
+	if (sections & SEC_EXITS) {   /* what the host recorded (nothing on hosts where kvm_exit never fires) */
 		size_t n;
+		struct json_object **v = exits_sorted(c, &n);
 
 		printf("%svm,vcpu,isa,reason,name,count\n", first ? "" : "\n");
-		if (c->exit_stats)
-			json_object_object_get_ex(c->exit_stats, "exits", &ex);
-		n = ex && json_object_is_type(ex, json_type_array) ? json_object_array_length(ex) : 0;
 		for (size_t i = 0; i < n; i++) {
-			struct json_object *e = json_object_array_get_idx(ex, i), *jv = NULL;
-			int64_t vm = jint(e, "vm", -1);
+			char vc[16];
 
-			csv_str(stdout, vm >= 0 ? an_vm_name(&c->an, (uint32_t)vm) : "?", 128);
-			if (json_object_object_get_ex(e, "vcpu", &jv) && jv)
-				printf(",%" PRId64, json_object_get_int64(jv));
-			else
-				printf(",");
-			printf(",%s,%" PRId64 ",", jstr(e, "isa", "?"), jint(e, "reason", -1));
-			csv_str(stdout, jstr(e, "name", "?"), 64);
-			printf(",%" PRId64 "\n", jint(e, "count", 0));
+			csv_str(stdout, exit_row(c, v[i], vc), 128);
+			printf(",%s,%s,%" PRId64 ",", vc, jstr(v[i], "isa", "?"), jint(v[i], "reason", -1));
+			csv_str(stdout, jstr(v[i], "name", "?"), 64);
+			printf(",%" PRId64 "\n", jint(v[i], "count", 0));
 		}
+		free(v);
 	}
 }
 

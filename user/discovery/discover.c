@@ -62,6 +62,7 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 	/* the budget holds for every read, page-table walks included (restored on return) */
 	uint64_t saved_limit = pm->read_limit;
 	pm->read_limit = pm->bytes_read + c.opts.max_bytes;
+	pm->read_limit_hit = false;
 
 #define STEP(name) do { if (c.opts.progress_fn) \
 		c.opts.progress_fn(c.opts.progress_ctx, name, pm->bytes_read - c.budget_start); } while (0)
@@ -88,7 +89,7 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 		find_current_tasks(&c);
 	}
 #undef STEP
-	if (err && pm->bytes_read + 4096 > pm->read_limit)   /* whatever failed, the budget ran out first */
+	if (err && pm->read_limit_hit)   /* whatever failed, a read was refused by the budget first */
 		err = -E2BIG;
 	pm->read_limit = saved_limit;
 	if (err == -E2BIG)

@@ -146,8 +146,10 @@ int physmem_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len)
 		return 0;
 	if (!physmem_contains(pm, gpa, len))
 		return -EFAULT;
-	if (pm->read_limit && pm->bytes_read + len > pm->read_limit)
+	if (pm->read_limit && pm->bytes_read + len > pm->read_limit) {
+		pm->read_limit_hit = true;
 		return -E2BIG;
+	}
 	i = physmem_find_range(pm, gpa);
 	while (len) {
 		const struct phys_range *r = &pm->ranges[i++];

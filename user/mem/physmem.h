@@ -48,8 +48,9 @@ struct physmem {
 	 * away" from "the guest's memory says nothing" */
 	int source_err;
 	/* a caller's budget (e.g. discovery's --max-bytes): once bytes_read reaches it, reads fail with -E2BIG,
-	 * which ends page-table walks too. 0 = none. */
+	 * which ends page-table walks too, and read_limit_hit is set. 0 = none. */
 	uint64_t read_limit;
+	bool read_limit_hit;
 };
 
 /* Bounds-checked read through the source; may span ranges only if they are contiguous. */

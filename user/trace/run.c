@@ -380,8 +380,8 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	set_defaults(&o);
 	period = (uint64_t)(1e9 / o.rate_hz);
 	task_period = (uint64_t)(1e9 / o.task_hz);
-	signals_install();
-	/* from here on a failing read (a QEMU exiting) is a diagnostic on stderr; stdout carries events */
+	/* signals are caught since trace_setup. From here on a failing read (a QEMU exiting) is a diagnostic on
+	 * stderr; stdout carries events */
 	bool json = log_json;
 	log_json = false;
 	next = next_tasks = vmt_now_ns();

@@ -495,10 +495,8 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 	}
 	{   /* the kernel's root as discovery finds it, for the fingerprint and the cache check */
 		uint64_t roots[16], pob;
-		size_t nroots = 0;
+		size_t nroots = obs_distinct_roots(&t->tg.obs, roots, 16);
 
-		for (size_t i = t->tg.obs.n; i-- > 0 && nroots < 16;)   /* the latest first */
-			roots[nroots++] = t->tg.obs.v[i].cr3;
 		if (kernel_root_find(t->tg.pm, roots, nroots, &la57, &kroot, &pob))
 			kroot = 0;
 	}
@@ -604,7 +602,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 		return -ESRCH;
 	if (t->restarting)
 		return 0;
-	t->polls++;
+	t->ctr.polls++;
 	for (uint32_t v = 0; v < t->nvcpu; v++) {
 		struct vmt_vcpu *c = &t->vcpu[v];
 		struct vmt_task k;
@@ -618,7 +616,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 				t->gone = true;
 				return -ESRCH;
 			}
-			t->read_errors++;
+			t->ctr.read_errors++;
 			continue;
 		}
 		if (c->known && cur == c->task)
@@ -633,7 +631,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 				memcpy(k.comm, comm, 16);
 			}
 		} else if (read_task(t, cur, &k)) {
-			t->read_errors++;
+			t->ctr.read_errors++;
 			continue;
 		}
 		fill_event(&e, t, now, SEV_SWITCH, &k);
@@ -642,7 +640,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 		c->task = cur;
 		c->pid = k.pid;
 		c->known = true;
-		t->switches++;
+		t->ctr.switches++;
 		emit(ctx, &e);
 	}
 	return 0;
@@ -657,15 +655,24 @@ static int cmp_task(const void *a, const void *b)
 	return (x->addr > y->addr) - (x->addr < y->addr);
 }
 
-/* init_task's comm, read through fresh page tables (not the TLB: after a reboot its old VA may translate
- * elsewhere, or the same physical page may now hold something else). */
+/* init_task's comm, read through a fresh walk of the page tables: after a reboot its old VA may translate
+ * elsewhere. A walk of its own, not a flush of the TLB the per-vCPU polls share (they run 5x as often). */
 static bool kernel_still_there(struct vm_tracer *t)
 {
+	uint64_t va = t->res.init_task + t->res.task[TF_COMM].offset;
 	char comm[16];
 
-	vmem_flush(&t->vm);
-	if (vmem_read(&t->vm, t->res.init_task + t->res.task[TF_COMM].offset, comm, sizeof(comm)))
-		return false;
+	for (size_t done = 0; done < sizeof(comm);) {   /* the 16 bytes may cross a page */
+		struct x86_map m;
+		size_t n = 4096 - ((va + done) & 4095);
+
+		if (n > sizeof(comm) - done)
+			n = sizeof(comm) - done;
+		if (x86_translate(t->tg.pm, t->res.kernel_cr3, t->res.la57, va + done, &m) ||
+		    physmem_read(t->tg.pm, m.pa, comm + done, n))
+			return false;
+		done += n;
+	}
 	return !strncmp(comm, "swapper", 7);
 }
 
@@ -706,7 +713,7 @@ static void kernel_gone(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, voi
 	for (size_t i = 0; i < t->ntasks; i++)
 		if (!t->tasks[i].exited) {
 			fill_event(&e, t, now, SEV_EXIT, &t->tasks[i]);
-			t->exits++;
+			t->ctr.exits++;
 			emit(ctx, &e);
 		}
 	memset(&e, 0, sizeof(e));
@@ -715,7 +722,7 @@ static void kernel_gone(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, voi
 	e.vcpu = SESS_VCPU_NONE;
 	e.type = SEV_RESTART;
 	e.pid = e.tgid = e.ppid = e.prev_pid = -1;
-	t->restarts++;
+	t->ctr.restarts++;
 	emit(ctx, &e);
 	p_warn("%s (pid %d): the guest kernel is gone from init_task %#" PRIx64 " (reboot?); rediscovering",
 	       t->info.name, (int)t->info.pid, t->res.init_task);
@@ -762,16 +769,7 @@ static int try_rediscover(struct vm_tracer *t, uint64_t now)
 	}
 	/* keep what belongs to the tracing, not to the kernel */
 	n->opts = t->opts;
-	n->polls = t->polls;
-	n->walks = t->walks;
-	n->walk_errors = t->walk_errors;
-	n->read_errors = t->read_errors;
-	n->switches = t->switches;
-	n->forks = t->forks;
-	n->execs = t->execs;
-	n->exits = t->exits;
-	n->renames = t->renames;
-	n->restarts = t->restarts;
+	n->ctr = t->ctr;
 	n->have_walk = true;   /* an empty previous walk: the new kernel's tasks are forks */
 	p_info("%s (pid %d): guest kernel back: init_task %#" PRIx64 " (was %#" PRIx64 "), offsets %s", t->info.name,
 	       (int)t->info.pid, n->res.init_task, t->old_init_task, n->cached ? "from the cache" : "rediscovered");
@@ -820,10 +818,10 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 			t->gone = true;
 			return -ESRCH;
 		}
-		t->walk_errors++;   /* torn walk: the guest changed the list under us; try again next tick */
+		t->ctr.walk_errors++;   /* torn walk: the guest changed the list under us; try again next tick */
 		return 0;
 	}
-	t->walks++;
+	t->ctr.walks++;
 	cur = calloc(n, sizeof(*cur));
 	if (!cur) {
 		free(g);
@@ -851,7 +849,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		if (c < 0) {            /* gone from the list */
 			if (!old->exited) {
 				fill_event(&e, t, now, SEV_EXIT, old);
-				t->exits++;
+				t->ctr.exits++;
 				emit(ctx, &e);
 			}
 			i++;
@@ -859,7 +857,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		}
 		if (c > 0) {            /* new task */
 			fill_event(&e, t, now, SEV_FORK, nw);
-			t->forks++;
+			t->ctr.forks++;
 			emit(ctx, &e);
 			nw->exited = !nw->mm && !nw->kthread;
 			j++;
@@ -872,15 +870,15 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 			nw->exited = true;
 			memcpy(nw->comm, old->comm, 16);
 			fill_event(&e, t, now, SEV_EXIT, nw);
-			t->exits++;
+			t->ctr.exits++;
 			emit(ctx, &e);
 		} else if (!old->exited && nw->mm && old->mm != nw->mm) {
 			fill_event(&e, t, now, SEV_EXEC, nw);
-			t->execs++;
+			t->ctr.execs++;
 			emit(ctx, &e);
 		} else if (!old->exited && memcmp(old->comm, nw->comm, 16)) {
 			fill_event(&e, t, now, SEV_RENAME, nw);
-			t->renames++;
+			t->ctr.renames++;
 			emit(ctx, &e);
 		}
 		i++;
@@ -958,16 +956,16 @@ static void counters(json_writer_t *w, const struct vm_tracer *t)
 {
 	jsonw_start_object(w);
 	jsonw_u64_field(w, "vm", t->index);
-	jsonw_u64_field(w, "polls", t->polls);
-	jsonw_u64_field(w, "task_walks", t->walks);
-	jsonw_u64_field(w, "torn_walks", t->walk_errors);
-	jsonw_u64_field(w, "read_errors", t->read_errors);
-	jsonw_u64_field(w, "switches", t->switches);
-	jsonw_u64_field(w, "forks", t->forks);
-	jsonw_u64_field(w, "execs", t->execs);
-	jsonw_u64_field(w, "exits", t->exits);
-	jsonw_u64_field(w, "renames", t->renames);
-	jsonw_u64_field(w, "restarts", t->restarts);
+	jsonw_u64_field(w, "polls", t->ctr.polls);
+	jsonw_u64_field(w, "task_walks", t->ctr.walks);
+	jsonw_u64_field(w, "torn_walks", t->ctr.walk_errors);
+	jsonw_u64_field(w, "read_errors", t->ctr.read_errors);
+	jsonw_u64_field(w, "switches", t->ctr.switches);
+	jsonw_u64_field(w, "forks", t->ctr.forks);
+	jsonw_u64_field(w, "execs", t->ctr.execs);
+	jsonw_u64_field(w, "exits", t->ctr.exits);
+	jsonw_u64_field(w, "renames", t->ctr.renames);
+	jsonw_u64_field(w, "restarts", t->ctr.restarts);
 	jsonw_bool_field(w, "gone", t->gone);
 	jsonw_end_object(w);
 }

@@ -61,8 +61,10 @@ struct vm_tracer {
 	struct vmt_task *tasks;
 	size_t ntasks;
 	bool have_walk;
-	/* counters */
-	uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames, restarts;
+	/* counters of the tracing (they survive a guest restart, unlike everything about the kernel) */
+	struct vmt_counters {
+		uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames, restarts;
+	} ctr;
 	bool gone;                /* QEMU went away */
 	/* guest kernel restarts (reboot: a new KASLR base, init_task elsewhere) */
 	struct vmt_opts opts;     /* as opened: rediscovery opens the VM again with them */
