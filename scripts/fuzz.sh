@@ -7,6 +7,7 @@
 # over every logged run are printed at the end. Exit 1 if any run left a crash file.
 #
 # Environment: FUZZ_JOBS (default 1: targets run one after another; N runs N targets at a time),
+# FUZZ_WORKERS (default 1; N runs N processes of each target on one shared corpus, executions summed),
 # FUZZ_NICE (default 10), FUZZ_EXTRA (more libFuzzer flags), FUZZ_NO_LOG=1 (do not append to the log).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,23 +24,38 @@ max_len() {
 	esac
 }
 
+# one libFuzzer process: worker $2 of target $1, its log in $out/last[.K].log
+fuzz_proc() {
+	local t=$1 k=$2 out=fuzz-out/$1 log=fuzz-out/$1/last.log
+	((${FUZZ_WORKERS:-1} > 1)) && log=$out/last.$k.log
+	nice -n "${FUZZ_NICE:-10}" timeout -k 10 $((secs + 120)) "build-fuzz/fuzz_$t" \
+		-max_total_time="$secs" -print_final_stats=1 -close_fd_mask=3 -timeout=30 -rss_limit_mb=2560 \
+		-max_len="$(max_len "$t")" -artifact_prefix="$out/" ${FUZZ_EXTRA:-} \
+		"$out/corpus" "tests/fuzz/corpus/$t" >"$log" 2>&1
+}
+
 run_one() {
-	local t=$1 bin=build-fuzz/fuzz_$1 out=fuzz-out/$1 before after execs rc t0=$SECONDS
+	local t=$1 bin=build-fuzz/fuzz_$1 out=fuzz-out/$1 before after execs=0 n rc=0 t0=$SECONDS k wpids=()
 	if [[ ! -x $bin ]]; then
 		echo "fuzz: $bin not built (make fuzz-build)"; return 1
 	fi
 	mkdir -p "$out/corpus" "tests/fuzz/corpus/$t"
 	before=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
-	nice -n "${FUZZ_NICE:-10}" timeout -k 10 $((secs + 120)) "$bin" \
-		-max_total_time="$secs" -print_final_stats=1 -close_fd_mask=3 -timeout=30 -rss_limit_mb=2560 \
-		-max_len="$(max_len "$t")" -artifact_prefix="$out/" ${FUZZ_EXTRA:-} \
-		"$out/corpus" "tests/fuzz/corpus/$t" >"$out/last.log" 2>&1
-	rc=$?
-	local took=$((SECONDS - t0))
+	# FUZZ_WORKERS > 1: that many processes share the working corpus (libFuzzer reloads it as it grows)
+	for ((k = 1; k <= ${FUZZ_WORKERS:-1}; k++)); do
+		fuzz_proc "$t" "$k" & wpids+=($!)
+	done
+	for k in "${wpids[@]}"; do
+		wait "$k" || rc=$?
+	done
+	local took=$((SECONDS - t0)) logs=("$out/last.log")
+	((${FUZZ_WORKERS:-1} > 1)) && logs=("$out"/last.[0-9]*.log)
 	after=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
-	execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$out/last.log" | tail -n1)
-	execs=${execs:-0}
-	echo "fuzz: $t: $execs executions in ${took}s, exit $rc, $((after - before)) new crash file(s) (log $out/last.log)"
+	for k in "${logs[@]}"; do
+		n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$k" | tail -n1)
+		execs=$((execs + ${n:-0}))
+	done
+	echo "fuzz: $t: $execs executions in ${took}s (${FUZZ_WORKERS:-1} process(es)), exit $rc, $((after - before)) new crash file(s) (log ${logs[*]})"
 	if [[ -z ${FUZZ_NO_LOG:-} ]]; then
 		[[ -s $LOG ]] || printf '# Fuzzing executions\n\nOne row per `make fuzz` run (scripts/fuzz.sh). Goal (issue 7): >= 10^7 executions per target over\nthe project'"'"'s life with 0 open crashes.\n\n| target | date (UTC) | seconds | executions | crashes |\n| --- | --- | --- | --- | --- |\n' >"$LOG"
 		# one appender at a time when FUZZ_JOBS > 1

@@ -89,7 +89,8 @@ int cmd_offsets(int argc, char **argv)
 	if (!tg.pm)   /* the source or its observations failed; the error is printed */
 		goto cleanup;
 	if (err && err != -ENOENT) {
-		p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
+		if (!physmem_source_gone(tg.pm))   /* else the source said so, once */
+			p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
 		ret = EXIT_FAIL;
 		goto cleanup;
 	}

@@ -83,7 +83,8 @@ int cmd_ps(int argc, char **argv)
 		goto cleanup;
 	}
 	if (err) {
-		p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
+		if (!physmem_source_gone(tg.pm))   /* else the source said so, once */
+			p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
 		goto cleanup;
 	}
 	if (!res.validated)

@@ -324,6 +324,7 @@ static int sample_qmp(struct target *tg, const struct target_opts *t, double tim
 		}
 	}
 	deadline = now_ms() + (uint64_t)(timeout_s * 1000);
+	qmp_defer_errors(q, true);   /* a socket that dies with QEMU: one line below, not one per layer */
 	do {
 		struct timespec d = { 0, QMP_SAMPLE_INTERVAL_MS * 1000000L };
 
@@ -334,6 +335,18 @@ static int sample_qmp(struct target *tg, const struct target_opts *t, double tim
 		while (nanosleep(&d, &d) && errno == EINTR)
 			;
 	} while (now_ms() < deadline);
+	if (err && !samples)
+		p_err("%s", qmp_last_error(q));
+	if (err && samples) {
+		uint64_t probe;
+
+		/* QEMU gone? Then reading its memory says so (once) and the target fails with -ESRCH. */
+		if (tg->pm && physmem_read(tg->pm, tg->pm->nranges ? tg->pm->ranges[0].start : 0, &probe, 8) == -ESRCH) {
+			qmp_close(q);
+			return -ESRCH;
+		}
+		p_warn("%s; going on with the %" PRIu64 " sample(s) taken", qmp_last_error(q), samples);
+	}
 	qmp_close(q);
 	if (err && !samples)
 		return err;

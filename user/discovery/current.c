@@ -39,7 +39,7 @@ void find_current_tasks(struct disc_ctx *c)
 	struct discovery_result *r = c->res;
 	struct vcpu_obs v[64];
 	size_t nv = 0;
-	uint8_t *area = NULL;
+	uint8_t page[4096];
 	int64_t found = -1;
 
 	r->percpu_current = -1;
@@ -55,11 +55,8 @@ void find_current_tasks(struct disc_ctx *c)
 		if (!seen && o->gs_base && o->cr3 && nv < 64)
 			v[nv++] = (struct vcpu_obs){ o->vcpu, o->cr3, o->gs_base };
 	}
-	if (!nv || !(area = calloc(1, PERCPU_WINDOW)))
+	if (!nv)
 		return;
-	for (uint64_t off = 0; off < PERCPU_WINDOW; off += 4096)
-		if (dctx_read(c, v[0].gs + off, area + off, 4096) == -E2BIG)
-			goto out;
 	/* Offsets that fit vCPU 0, then every other vCPU. Several usually do (current_task, the
 	 * runqueue's curr, ...); from one snapshot they cannot be told apart, so they vote: the answer
 	 * (which task per vCPU) most of them give wins, and the first offset giving it is kept. */
@@ -72,7 +69,14 @@ void find_current_tasks(struct disc_ctx *c)
 		int32_t pid;
 		char comm[17];
 		bool ok = true;
-		memcpy(&t, area + o, 8);
+		if (!(o & 4095)) {   /* vCPU 0's area a page at a time; an unreadable page holds no pointer */
+			int err = dctx_read(c, v[0].gs + (uint64_t)o, page, sizeof(page));
+			if (err == -E2BIG)
+				return;
+			if (err)
+				memset(page, 0, sizeof(page));
+		}
+		memcpy(&t, page + (o & 4095), 8);
 		if (!runs_on(c, t, v[0].cr3, &pid, comm))
 			continue;
 		ans[nc][0] = t;
@@ -99,7 +103,7 @@ void find_current_tasks(struct disc_ctx *c)
 		p_dbg("current task: %zu per-CPU pointers fit, %zu agree", nc, best_votes);
 	}
 	if (found < 0)
-		goto out;
+		return;
 	/* The answer (which task each vCPU runs) stands; the offset only when no other slot fits this
 	 * snapshot too (several observations over time, as `live` takes, single it out). */
 	r->percpu_current = nc == 1 ? found : -1;
@@ -112,6 +116,4 @@ void find_current_tasks(struct disc_ctx *c)
 		r->ncurrent++;
 	}
 	p_dbg("current task at per-CPU offset %#llx on %u vCPU(s)", (unsigned long long)found, r->ncurrent);
-out:
-	free(area);
 }

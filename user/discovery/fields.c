@@ -405,10 +405,12 @@ static int solve_mm(struct solve *s)
 			/* mm_structs never overlap: the smallest gap between two targets bounds sizeof, so the
 			 * next object's pgd is not taken for a second one of ours */
 			int64_t end = hi;
-			for (size_t a = 0; a < nt; a++)
-				for (size_t b2 = 0; b2 < nt; b2++)
-					if (targets[b2] > targets[a] && (int64_t)(targets[b2] - targets[a]) < end)
-						end = (int64_t)(targets[b2] - targets[a]);
+			uint64_t sorted[16];
+			memcpy(sorted, targets, nt * sizeof(*sorted));
+			qsort(sorted, nt, sizeof(*sorted), cmp_u64);   /* distinct: the smallest gap is between neighbours */
+			for (size_t a = 1; a < nt; a++)
+				if ((int64_t)(sorted[a] - sorted[a - 1]) < end)
+					end = (int64_t)(sorted[a] - sorted[a - 1]);
 			if (!nt || end <= lo || dctx_read(c, targets[0] + lo, mmbuf, hi - lo))
 				continue;
 			for (int64_t g = lo; g + 8 <= end; g += 8) {
@@ -553,7 +555,10 @@ static void solve_threads(struct solve *s)
 			struct task_win *w = &c->win[i];
 			uint64_t head = w->base + o, next = win_u64(w, o), mm = win_u64(w, s->mm);
 			struct ring r;
-			if (!w->leader || !mm || next == head || !dctx_is_kernel_ptr(c, next))
+			/* a non-empty list_head: next and prev both kernel pointers (prev checked here, from the
+			 * window, so pointer members that are not list heads cost no reads) */
+			if (!w->leader || !mm || next == head || !dctx_is_kernel_ptr(c, next) ||
+			    !dctx_is_kernel_ptr(c, win_u64(w, o + 8)))
 				continue;
 			if (ring_walk(c, head, 4096, &r))
 				continue;

@@ -3,6 +3,7 @@
 #define VMOT_DISCOVERY_INTERNAL_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 #include "discovery/discover.h"
 
@@ -42,10 +43,27 @@ struct disc_ctx {
 	int64_t thread_ring_off;     /* list_head linking a group's threads, -1 if not found */
 };
 
-/* Budgeted, checked reads of kernel virtual memory. */
-int  dctx_read(struct disc_ctx *c, uint64_t va, void *buf, size_t len);
-int  dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v);
-bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va);
+/* Budgeted, checked reads of kernel virtual memory (inline: the solvers call them in their inner loops). */
+static inline int dctx_read(struct disc_ctx *c, uint64_t va, void *buf, size_t len)
+{
+	if (c->pm->bytes_read - c->budget_start + len > c->opts.max_bytes)
+		return -E2BIG;
+	return vmem_read(&c->vm, va, buf, len);
+}
+
+static inline int dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v)
+{
+	return dctx_read(c, va, v, sizeof(*v));
+}
+
+/* Canonical kernel-half address, 8-byte aligned: what every kernel pointer we follow must be. */
+static inline bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va)
+{
+	uint64_t top = c->res->la57 ? 0xff00000000000000ULL : 0xffff800000000000ULL;
+
+	return (va & top) == top && !(va & 7) && va != ~0ULL - 7;
+}
+
 bool comm_valid(const char *s);
 
 /* steps */

@@ -14,26 +14,6 @@
 #define KERNEL_IMAGE_END   0xffffffffc0000000ULL   /* + KERNEL_IMAGE_SIZE (1 GiB with KASLR) */
 #define X86_CR4_LA57       (1ULL << 12)
 
-int dctx_read(struct disc_ctx *c, uint64_t va, void *buf, size_t len)
-{
-	if (c->pm->bytes_read - c->budget_start + len > c->opts.max_bytes)
-		return -E2BIG;
-	return vmem_read(&c->vm, va, buf, len);
-}
-
-int dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v)
-{
-	return dctx_read(c, va, v, sizeof(*v));
-}
-
-/* Canonical kernel-half address, 8-byte aligned: what every kernel pointer we follow must be. */
-bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va)
-{
-	uint64_t top = c->res->la57 ? 0xff00000000000000ULL : 0xffff800000000000ULL;
-
-	return (va & top) == top && !(va & 7) && va != ~0ULL - 7;
-}
-
 bool comm_valid(const char *s)
 {
 	int i;

@@ -76,18 +76,11 @@ long physmem_find_range(const struct physmem *pm, uint64_t gpa)
 	return -1;
 }
 
-bool physmem_contains(const struct physmem *pm, uint64_t gpa, size_t len)
+/* Does [gpa, gpa+len) lie in range i and its contiguous successors? */
+static bool covered_from(const struct physmem *pm, long i, uint64_t gpa, size_t len)
 {
-	long i;
-
-	if (!pm)
+	if (i < 0 || gpa + len < gpa)
 		return false;
-	if (gpa + len < gpa)
-		return false;
-	i = physmem_find_range(pm, gpa);
-	if (i < 0)
-		return false;
-	/* walk contiguous successors */
 	for (;;) {
 		const struct phys_range *r = &pm->ranges[i];
 		uint64_t end = r->start + r->len;
@@ -98,6 +91,11 @@ bool physmem_contains(const struct physmem *pm, uint64_t gpa, size_t len)
 			return false;
 		i++;
 	}
+}
+
+bool physmem_contains(const struct physmem *pm, uint64_t gpa, size_t len)
+{
+	return pm && covered_from(pm, physmem_find_range(pm, gpa), gpa, len);
 }
 
 uint64_t physmem_overlap(const struct physmem *pm, uint64_t start, uint64_t len)
@@ -144,13 +142,13 @@ int physmem_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (!physmem_contains(pm, gpa, len))
+	i = physmem_find_range(pm, gpa);
+	if (!covered_from(pm, i, gpa, len))
 		return -EFAULT;
 	if (pm->read_limit && pm->bytes_read + len > pm->read_limit) {
 		pm->read_limit_hit = true;
 		return -E2BIG;
 	}
-	i = physmem_find_range(pm, gpa);
 	while (len) {
 		const struct phys_range *r = &pm->ranges[i++];
 		uint64_t avail = r->start + r->len - gpa;

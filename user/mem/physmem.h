@@ -7,6 +7,7 @@
  */
 #ifndef VMOT_PHYSMEM_H
 #define VMOT_PHYSMEM_H
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,12 @@ struct physmem {
 	uint64_t read_limit;
 	bool read_limit_hit;
 };
+
+/* The source went away (QEMU exited) during a read; it has printed that, callers need not repeat it. */
+static inline bool physmem_source_gone(const struct physmem *pm)
+{
+	return pm && pm->source_err == -ESRCH;
+}
 
 /* Bounds-checked read through the source; may span ranges only if they are contiguous. */
 int physmem_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len);

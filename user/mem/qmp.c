@@ -7,6 +7,7 @@
  * skipped. Replies with a foreign id (a late answer to a command that timed out) are skipped too.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -29,8 +30,33 @@ struct qmp {
 	uint64_t next_id;
 	uint64_t events;
 	bool greeting;      /* waiting for the greeting: qmp_open reports a timeout itself */
+	bool defer_errors;  /* transport errors kept in error[] for the caller, not printed */
+	char error[256];    /* the last transport error */
 	char path[108];
 };
+
+/* A transport or framing error: printed, or kept for the caller (qmp_defer_errors). */
+__attribute__((format(printf, 2, 3)))
+static void qmp_error(struct qmp *q, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q->error, sizeof(q->error), fmt, ap);
+	va_end(ap);
+	if (!q->defer_errors)
+		p_err("%s", q->error);
+}
+
+void qmp_defer_errors(struct qmp *q, bool defer)
+{
+	q->defer_errors = defer;
+}
+
+const char *qmp_last_error(const struct qmp *q)
+{
+	return q->error[0] ? q->error : "no error recorded";
+}
 
 static int64_t now_ms(void)
 {
@@ -61,7 +87,7 @@ static int send_all(struct qmp *q, const char *s, size_t len)
 		int r;
 
 		if (left <= 0) {
-			p_err("QMP %s: timed out sending a command", q->path);
+			qmp_error(q, "QMP %s: timed out sending a command", q->path);
 			return -ETIMEDOUT;
 		}
 		r = poll(&pfd, 1, (int)left);
@@ -75,7 +101,7 @@ static int send_all(struct qmp *q, const char *s, size_t len)
 				continue;
 			int err = -errno;
 
-			p_err("QMP %s: send failed: %s (QEMU gone?)", q->path, strerror(errno));
+			qmp_error(q, "QMP %s: send failed: %s (QEMU gone?)", q->path, strerror(errno));
 			return err;
 		}
 		s += n;
@@ -113,14 +139,14 @@ static int read_message(struct qmp *q, int64_t deadline, struct json_object **ou
 			q->len -= linelen + 1;
 			if (!obj || !json_object_is_type(obj, json_type_object)) {
 				json_object_put(obj);
-				p_err("QMP %s: malformed message (not a JSON object)", q->path);
+				qmp_error(q, "QMP %s: malformed message (not a JSON object)", q->path);
 				return -EPROTO;
 			}
 			*out = obj;
 			return 0;
 		}
 		if (q->len >= QMP_MAX_MSG) {
-			p_err("QMP %s: message larger than %u bytes", q->path, QMP_MAX_MSG);
+			qmp_error(q, "QMP %s: message larger than %u bytes", q->path, QMP_MAX_MSG);
 			return -EPROTO;
 		}
 		if (q->cap - q->len < 65536) {
@@ -139,7 +165,7 @@ static int read_message(struct qmp *q, int64_t deadline, struct json_object **ou
 
 		if (left <= 0) {
 			if (!q->greeting)
-				p_err("QMP %s: no reply within %d ms", q->path, q->timeout_ms);
+				qmp_error(q, "QMP %s: no reply within %d ms", q->path, q->timeout_ms);
 			return -ETIMEDOUT;
 		}
 		r = poll(&pfd, 1, (int)left);
@@ -156,11 +182,11 @@ static int read_message(struct qmp *q, int64_t deadline, struct json_object **ou
 				continue;
 			int err = -errno;
 
-			p_err("QMP %s: read failed: %s", q->path, strerror(errno));
+			qmp_error(q, "QMP %s: read failed: %s", q->path, strerror(errno));
 			return err;
 		}
 		if (n == 0) {
-			p_err("QMP %s: connection closed by QEMU", q->path);
+			qmp_error(q, "QMP %s: connection closed by QEMU", q->path);
 			return -ECONNRESET;
 		}
 		q->len += (size_t)n;

@@ -28,6 +28,10 @@ void qmp_close(struct qmp *q);
  * used in messages. */
 int qmp_open_fd(int fd, const char *name, int timeout_ms, struct qmp **out);
 void qmp_set_timeout(struct qmp *q, int timeout_ms);
+/* Keep transport errors (send/read failures, QEMU closing the socket, timeouts) for qmp_last_error
+ * instead of printing them: for a caller that can tell the cause better (QEMU exited, say). */
+void qmp_defer_errors(struct qmp *q, bool defer);
+const char *qmp_last_error(const struct qmp *q);
 /* Number of asynchronous events skipped so far. */
 uint64_t qmp_events_seen(const struct qmp *q);
 

@@ -530,7 +530,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 			if (err == -ENOENT)
 				p_err("%s (pid %d): offsets undetermined: %s", label, (int)pid,
 				      t->res.reason[0] ? t->res.reason : "no unique answer");
-			else
+			else if (!physmem_source_gone(t->tg.pm))   /* else the source said so, once */
 				p_err("%s (pid %d): discovery failed: %s", label, (int)pid, strerror(-err));
 			return err;
 		}
