@@ -24,10 +24,15 @@ max_len() {
 	esac
 }
 
-# one libFuzzer process: worker $2 of target $1, its log in $out/last[.K].log
+# log of worker $2 of target $1: last.log, or last.K.log with FUZZ_WORKERS > 1
+log_of() {
+	if ((${FUZZ_WORKERS:-1} > 1)); then echo "fuzz-out/$1/last.$2.log"; else echo "fuzz-out/$1/last.log"; fi
+}
+
+# one libFuzzer process: worker $2 of target $1
 fuzz_proc() {
-	local t=$1 k=$2 out=fuzz-out/$1 log=fuzz-out/$1/last.log
-	((${FUZZ_WORKERS:-1} > 1)) && log=$out/last.$k.log
+	local t=$1 out=fuzz-out/$1 log
+	log=$(log_of "$1" "$2")
 	nice -n "${FUZZ_NICE:-10}" timeout -k 10 $((secs + 120)) "build-fuzz/fuzz_$t" \
 		-max_total_time="$secs" -print_final_stats=1 -close_fd_mask=3 -timeout=30 -rss_limit_mb=2560 \
 		-max_len="$(max_len "$t")" -artifact_prefix="$out/" ${FUZZ_EXTRA:-} \
@@ -48,8 +53,10 @@ run_one() {
 	for k in "${wpids[@]}"; do
 		wait "$k" || rc=$?
 	done
-	local took=$((SECONDS - t0)) logs=("$out/last.log")
-	((${FUZZ_WORKERS:-1} > 1)) && logs=("$out"/last.[0-9]*.log)
+	local took=$((SECONDS - t0)) logs=()
+	for ((k = 1; k <= ${FUZZ_WORKERS:-1}; k++)); do   # this run's logs only, not an older run's extra workers
+		logs+=("$(log_of "$t" "$k")")
+	done
 	after=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
 	for k in "${logs[@]}"; do
 		n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$k" | tail -n1)

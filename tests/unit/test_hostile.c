@@ -938,13 +938,16 @@ static void test_source_exits_mid_read(void **state)
 
 /* ---- QMP: a monitor that answers garbage, closes, or says nothing ------------------------------------ */
 
-/* Feed `said` as QEMU's side of the socket (then close it unless keep_open) and open QMP on the other. */
-static int qmp_with(const char *said, bool keep_open, int timeout_ms, double *secs)
+/* Feed `said` as QEMU's side of the socket (then close it unless keep_open) and open QMP on the other.
+ * With `last`, transport errors after the greeting are deferred and qmp_last_error lands there ("" if NULL). */
+static int qmp_with_last(const char *said, bool keep_open, int timeout_ms, double *secs, char *last)
 {
 	struct qmp *q = NULL;
 	int sv[2], err;
 	double t0 = now_s();
 
+	if (last)
+		last[0] = 0;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(write(sv[1], said, strlen(said)), (ssize_t)strlen(said));
 	if (!keep_open)
@@ -952,9 +955,15 @@ static int qmp_with(const char *said, bool keep_open, int timeout_ms, double *se
 	err = qmp_open_fd(sv[0], "test", timeout_ms, &q);
 	if (!err) {
 		char *text = NULL;
-		int e2 = qmp_hmp(q, "info registers", -1, &text);
+		int e2;
+
+		if (last)
+			qmp_defer_errors(q, true);
+		e2 = qmp_hmp(q, "info registers", -1, &text);
 		free(text);
 		err = e2;
+		if (last)
+			snprintf(last, 256, "%s", qmp_last_error(q) ? qmp_last_error(q) : "");
 		qmp_close(q);
 	} else {
 		close(sv[0]);
@@ -962,6 +971,11 @@ static int qmp_with(const char *said, bool keep_open, int timeout_ms, double *se
 	close(sv[1]);
 	*secs = now_s() - t0;
 	return err;
+}
+
+static int qmp_with(const char *said, bool keep_open, int timeout_ms, double *secs)
+{
+	return qmp_with_last(said, keep_open, timeout_ms, secs, NULL);
 }
 
 static void test_qmp_hostile_monitor(void **state)
@@ -988,6 +1002,23 @@ static void test_qmp_hostile_monitor(void **state)
 	assert_int_equal(qmp_with("{\"QMP\": {", true, 300, &dt), -ETIMEDOUT);
 }
 
+/* Deferred errors (sampling while QEMU may exit): a transport error is kept for the caller, a command's
+ * own error is not one (it was printed where it happened) */
+static void test_qmp_deferred_errors(void **state)
+{
+	static const char greet[] = "{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n";
+	char buf[4096], last[256];
+	double dt;
+
+	(void)state;
+	snprintf(buf, sizeof(buf), "%s{\"return\": {}, \"id\": 1}\r\n", greet);   /* capabilities, then gone */
+	assert_int_equal(qmp_with_last(buf, false, 2000, &dt, last), -ECONNRESET);
+	assert_non_null(strstr(last, "connection closed by QEMU"));
+	snprintf(buf, sizeof(buf), "%s{\"return\": {}, \"id\": 1}\r\n{\"error\": {\"desc\": \"no\"}, \"id\": 2}\r\n", greet);
+	assert_int_equal(qmp_with_last(buf, false, 2000, &dt, last), -EREMOTEIO);
+	assert_string_equal(last, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1008,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_pids),
 		cmocka_unit_test(test_source_exits_mid_read),
 		cmocka_unit_test(test_qmp_hostile_monitor),
+		cmocka_unit_test(test_qmp_deferred_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -335,17 +335,17 @@ static int sample_qmp(struct target *tg, const struct target_opts *t, double tim
 		while (nanosleep(&d, &d) && errno == EINTR)
 			;
 	} while (now_ms() < deadline);
-	if (err && !samples)
-		p_err("%s", qmp_last_error(q));
-	if (err && samples) {
-		uint64_t probe;
-
-		/* QEMU gone? Then reading its memory says so (once) and the target fails with -ESRCH. */
-		if (tg->pm && physmem_read(tg->pm, tg->pm->nranges ? tg->pm->ranges[0].start : 0, &probe, 8) == -ESRCH) {
-			qmp_close(q);
-			return -ESRCH;
-		}
-		p_warn("%s; going on with the %" PRIu64 " sample(s) taken", qmp_last_error(q), samples);
+	/* QEMU gone? Then reading its memory says so (once) and the target fails with -ESRCH. */
+	if (err && samples && tg->pm && tg->pm->nranges &&
+	    physmem_read(tg->pm, tg->pm->ranges[0].start, &(uint64_t){ 0 }, 8) == -ESRCH) {
+		qmp_close(q);
+		return -ESRCH;
+	}
+	if (err && qmp_last_error(q)) {   /* NULL: not a transport error, printed where it happened */
+		if (samples)
+			p_warn("%s; going on with the %" PRIu64 " sample(s) taken", qmp_last_error(q), samples);
+		else
+			p_err("%s", qmp_last_error(q));
 	}
 	qmp_close(q);
 	if (err && !samples)

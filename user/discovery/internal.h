@@ -1,9 +1,9 @@
 /* Private to user/discovery: the state one discovery run shares between its steps. */
 #ifndef VMOT_DISCOVERY_INTERNAL_H
 #define VMOT_DISCOVERY_INTERNAL_H
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <errno.h>
 #include <stdint.h>
 #include "discovery/discover.h"
 

@@ -51,11 +51,12 @@ static void qmp_error(struct qmp *q, const char *fmt, ...)
 void qmp_defer_errors(struct qmp *q, bool defer)
 {
 	q->defer_errors = defer;
+	q->error[0] = 0;   /* what qmp_last_error reports from now on */
 }
 
 const char *qmp_last_error(const struct qmp *q)
 {
-	return q->error[0] ? q->error : "no error recorded";
+	return q->error[0] ? q->error : NULL;
 }
 
 static int64_t now_ms(void)

@@ -31,7 +31,7 @@ void qmp_set_timeout(struct qmp *q, int timeout_ms);
 /* Keep transport errors (send/read failures, QEMU closing the socket, timeouts) for qmp_last_error
  * instead of printing them: for a caller that can tell the cause better (QEMU exited, say). */
 void qmp_defer_errors(struct qmp *q, bool defer);
-const char *qmp_last_error(const struct qmp *q);
+const char *qmp_last_error(const struct qmp *q);   /* NULL when there was none */
 /* Number of asynchronous events skipped so far. */
 uint64_t qmp_events_seen(const struct qmp *q);
 
