@@ -11,6 +11,9 @@
 #   guest.sh ps RUN_DIR            ask the guest for a fresh process list; print "pid ppid tgid comm" lines,
 #                                  sorted by pid
 #   guest.sh traced RUN_DIR        the ptrace pairs of the latest list: "tracee_pid tracer_pid" lines
+#   guest.sh acct RUN_DIR          the guest's own per-thread CPU accounting now: a first line "uptime S0 S1"
+#                                  (the guest's /proc/uptime before and after the listing), then one
+#                                  "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices" line per thread
 #   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
 #
 # start options:
@@ -53,7 +56,12 @@
 #   VMOT-PS-END SEQ
 #   VMOT-TRACE SEQ TRACEE TRACER one line per traced task, right after VMOT-PS-END SEQ
 #   VMOT-READY                   once, after the first list (SEQ 0)
+#   VMOT-ACCT-BEGIN SEQ uptime=S then per thread "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices"
+#                                (stat's utime/stime in clock ticks, status's context switches, schedstat)
+#   VMOT-ACCT-END SEQ uptime=S
 #   host → guest: "ps SEQ" (a fresh list), "churn N" (N short-lived processes), "ping" (→ VMOT-PONG),
+#                 "acct SEQ" (the accounting above), "busy COMM THREADS DUTY% [PERIOD_MS]" (a CPU-bound
+#                 program, see workload.c),
 #                 "life TAG [MS]" (a known fork → exec → exit sequence, see workload.c; the guest prints
 #                 "VMOT-LIFE TAG start|fork|exec|exit|end pid=P ppid=Q comm=C" lines)
 # The listing is done by init itself with shell builtins only, so listing creates no process.
@@ -112,6 +120,32 @@ vmot_ps() {
 	for p in $traced; do echo "VMOT-TRACE $1 ${p%%:*} ${p#*:}"; done
 }
 
+# The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
+# /proc/PID/task/TID/stat) vcsw nvcsw (voluntary/nonvoluntary_ctxt_switches of status) run_ns wait_ns slices
+# (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime.
+vmot_acct() {
+	read -r up idle </proc/uptime
+	echo "VMOT-ACCT-BEGIN $1 uptime=$up"
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		tid=""; tgid=""; vcsw=""; nvcsw=""
+		read -r tid comm st ppid pgrp sess tty tpgid flags minflt cminflt majflt cmajflt utime stime rest \
+			<"$t/stat" 2>/dev/null || continue
+		while read -r k v; do
+			case $k in
+			Tgid:) tgid=$v ;;
+			voluntary_ctxt_switches:) vcsw=$v ;;
+			nonvoluntary_ctxt_switches:) nvcsw=$v ;;
+			esac
+		done <"$t/status" 2>/dev/null
+		run="-"; wait="-"; slices="-"
+		read -r run wait slices <"$t/schedstat" 2>/dev/null
+		comm=${comm#(}; comm=${comm%)}
+		[ -n "$tgid" ] && echo "$tid $tgid $comm $utime $stime $vcsw $nvcsw $run $wait $slices"
+	done
+	read -r up idle </proc/uptime
+	echo "VMOT-ACCT-END $1 uptime=$up"
+}
+
 echo "VMOT-BOOT"
 /bin/sleep 1000000 &
 /bin/sleep 1000001 &
@@ -163,6 +197,8 @@ while :; do
 	ps) vmot_ps "$arg" ;;
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
+	busy) /bin/workload busy $arg & ;;
+	acct) vmot_acct "$arg" ;;
 	ping) echo "VMOT-PONG $arg" ;;
 	esac
 done
@@ -396,6 +432,25 @@ cmd_ps() {
 		sort -n -k1,1
 }
 
+cmd_acct() {
+	load_env "${1:-}"
+	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "acct needs a RUN_DIR"
+	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
+	local seqf=$GUEST_RUN_DIR/ps.seq seq
+	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
+	seq=a$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "${seq#a}" >"$seqf"
+	serial_send "$GUEST_SERIAL_SOCK" "acct $seq" || die "cannot write to $GUEST_SERIAL_SOCK"
+	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
+	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^VMOT-ACCT-END $seq "; do
+		((SECONDS < deadline)) || die "no accounting from the guest within ${GUEST_PS_TIMEOUT:-60}s"
+		sleep 0.1
+	done
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '
+		$1 == "VMOT-ACCT-BEGIN" && $2 == s { on = 1; sub("uptime=", "", $3); u0 = $3; next }
+		$1 == "VMOT-ACCT-END" && $2 == s { sub("uptime=", "", $3); print "uptime", u0, $3; for (i = 0; i < n; i++) print l[i]; exit }
+		on && /^[0-9]+ [0-9]+ / { l[n++] = $0 }'
+}
+
 cmd_traced() {
 	load_env "${1:-}"
 	local seq
@@ -408,6 +463,7 @@ case "${1:-}" in
 	stop) shift; cmd_stop "$@" ;;
 	ps) shift; cmd_ps "$@" ;;
 	traced) shift; cmd_traced "$@" ;;
+	acct) shift; cmd_acct "$@" ;;
 	initramfs) build_initramfs ;;
-	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | initramfs" >&2; exit 64 ;;
+	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | initramfs" >&2; exit 64 ;;
 esac

@@ -18,6 +18,9 @@
  *   workload churnd MS             daemon "vmot-churnd": every MS ms forks a "vmot-churn" child that exits
  *                                  after a random 0.5–3.5 × MS ms (about two alive at any time: processes
  *                                  that come and go while the VM is read)
+ *   workload busy COMM N DUTY [MS] a CPU-bound program: comm COMM, N threads (the main thread one of them),
+ *                                  each busy DUTY % of every MS ms (default 20) and asleep the rest; for
+ *                                  on-CPU shares held against the guest's own accounting
  *   workload paging                prints 5 if user space can map above 2^47 (5-level paging in use), else 4
  *   workload life TAG [MS]         a known life cycle, each step printed on the console as
  *                                  "VMOT-LIFE TAG STEP pid=P ppid=Q comm=C": renames itself "vmot-lp-TAG"
@@ -33,6 +36,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +239,58 @@ static int mode_life(const char *tag, long ms)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+struct busy { int duty; long ms; };
+
+/* Spin duty % of each period, sleep the rest. The spin is bounded by wall time, so under contention a
+ * thread gets less CPU than asked: that is fine, the truth is the guest's accounting, not the duty. */
+static void *busy_main(void *arg)
+{
+	const struct busy *b = arg;
+	uint64_t period = (uint64_t)b->ms * 1000000ULL, on = period * (uint64_t)b->duty / 100;
+	volatile uint64_t x = 0;
+
+	for (;;) {
+		uint64_t t0 = now_ns();
+
+		while (now_ns() - t0 < on)
+			for (int i = 0; i < 1000; i++)
+				x++;
+		if (b->duty < 100) {
+			uint64_t left = period - (now_ns() - t0 < period ? now_ns() - t0 : period);
+			struct timespec ts = { (time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL) };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+static int mode_busy(const char *comm, int n, int duty, long ms)
+{
+	static struct busy b;
+	pthread_t t;
+
+	if (n < 1 || n > 16)
+		n = 1;
+	b.duty = duty < 1 || duty > 100 ? 100 : duty;
+	b.ms = ms < 1 ? 20 : ms;
+	setname(comm);
+	for (int i = 1; i < n; i++)
+		if (pthread_create(&t, NULL, busy_main, &b)) {
+			perror("workload: pthread_create");
+			return 1;
+		}
+	busy_main(&b);
+	return 0;
+}
+
 static int mode_paging(void)
 {
 	/* A hint above the 47-bit user limit is honoured only with 5-level paging (the kernel then allows it). */
@@ -260,7 +316,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: workload threads N|tree DEPTH|tracee|tracer PID|rename NAME|churn N|"
-				"churnd MS|paging\n");
+				"churnd MS|paging|busy COMM N DUTY [MS]\n");
 		return 64;
 	}
 	mode = argv[1];
@@ -289,6 +345,12 @@ int main(int argc, char **argv)
 		return mode_churnd(argc > 2 ? atol(argv[2]) : 500);
 	if (!strcmp(mode, "paging"))
 		return mode_paging();
+	if (!strcmp(mode, "busy") && argc > 4) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s", argv[2]);
+		return mode_busy(name, atoi(argv[3]), atoi(argv[4]), argc > 5 ? atol(argv[5]) : 20);
+	}
 	if (!strcmp(mode, "life") && argc > 2)
 		return mode_life(argv[2], argc > 3 ? atol(argv[3]) : 1000);
 	if (!strcmp(mode, "lifex") && argc > 3) {   /* the exec'd half of life */
