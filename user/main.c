@@ -30,7 +30,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: vmoffset-trace [-v] [-j|-p] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
-	fprintf(f, "\nOptions:\n  -v, --verbose   debug output (libbpf too)\n"
+	fprintf(f, "\nOptions:\n  -v, --verbose   debug output (libbpf too); -vv also times each debug line\n"
 		   "  -j, --json      JSON output where the command supports it\n"
 		   "  -p, --pretty    indented JSON (implies -j)\n"
 		   "  -V, --version   print the version\n"

@@ -21,6 +21,15 @@ static inline uint64_t x86_cr3_root(uint64_t cr3)
 	return cr3 & X86_CR3_EXACT ? cr3 & X86_CR3_ADDR_MASK : cr3 & X86_CR3_ADDR_MASK & ~X86_CR3_PTI_BIT;
 }
 
+/* A pointer a kernel structure may hold: canonical kernel half (the top 8 bits set with 5-level paging,
+ * the top 17 with 4-level), 8-byte aligned, not -8 (a poisoned or ERR_PTR-like value). */
+static inline bool x86_kernel_ptr(uint64_t va, bool la57)
+{
+	uint64_t top = la57 ? 0xff00000000000000ULL : 0xffff800000000000ULL;
+
+	return (va & top) == top && !(va & 7) && va != ~0ULL - 7;
+}
+
 /* Mapping attributes of a translated address. */
 struct x86_map {
 	uint64_t pa;        /* physical address of the VA */

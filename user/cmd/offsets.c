@@ -100,10 +100,13 @@ int cmd_offsets(int argc, char **argv)
 
 	if (!err && res.validated) {
 		ret = EXIT_OK;
+		if (res.retried[0])   /* validated only on a second look: say what was looked at again */
+			p_info("validated after a retry: %s", res.retried);
 	} else {
 		/* we abstain: the reason on stderr; the partial result only as JSON (a libvmi/isf file that
 		 * cannot work is worse than none) */
-		fprintf(stderr, "undetermined: %s\n", res.reason[0] ? res.reason : "no unique answer");
+		fprintf(stderr, "undetermined: %s%s%s\n", res.reason[0] ? res.reason : "no unique answer",
+			res.retried[0] ? " (retried: " : "", res.retried[0] ? ")" : "");
 		ret = EXIT_UNDETERMINED;
 		if (fmt != OUT_JSON)
 			goto cleanup;

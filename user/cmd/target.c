@@ -11,6 +11,7 @@
 #include "common/caps.h"
 #include "common/log.h"
 #include "mem/qmp.h"
+#include "trace/vms.h"
 
 #define KERNEL_TEXT_START 0xffffffff81000000ULL   /* __START_KERNEL_map + 16 MiB (LibVMI's choice too) */
 #define KERNEL_IMAGE_SPAN (1ULL << 30)            /* KASLR moves the image within 1 GiB */
@@ -286,14 +287,42 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Live sampling of every vCPU's CR3 and kernel GS base through QEMU's monitor for timeout_s (at least
- * once). A socket found on the command line that does not answer (libvirt holds its monitor) only
- * costs the live observations; one given with --qmp must work. */
-static int sample_qmp(struct target *tg, const struct target_opts *t, double timeout_s)
+/* Every vCPU the samples since index from saw was seen with a kernel GS base, and the samples hold at least
+ * two distinct CR3 roots (the kernel's and a process's, or two processes'): enough for a first attempt. */
+static bool obs_enough(const struct obs_set *o, size_t from)
+{
+	uint64_t roots[2];
+	size_t nroots = 0;
+	uint32_t seen[64], nseen = 0, with_gs[64], ngs = 0;
+
+	for (size_t i = from; i < o->n; i++) {
+		const struct observation *v = &o->v[i];
+		uint64_t root = v->cr3 & X86_CR3_ADDR_MASK;
+		bool s = false, g = false;
+
+		for (uint32_t k = 0; k < nseen; k++)
+			s |= seen[k] == v->vcpu;
+		if (!s && nseen < 64)
+			seen[nseen++] = v->vcpu;
+		for (uint32_t k = 0; k < ngs && v->gs_base; k++)
+			g |= with_gs[k] == v->vcpu;
+		if (v->gs_base && !g && ngs < 64)
+			with_gs[ngs++] = v->vcpu;
+		if (nroots < 2 && (!nroots || roots[0] != root))
+			roots[nroots++] = root;
+	}
+	return nseen && ngs == nseen && nroots >= 2;
+}
+
+/* Live sampling of every vCPU's CR3 and kernel GS base through QEMU's monitor: at least min_s, then until
+ * the samples are enough (obs_enough) or max_s has passed (at least once). A socket found on the command
+ * line that does not answer (libvirt holds its monitor) only costs the live observations; one given with
+ * --qmp must work. */
+static int sample_qmp(struct target *tg, const struct target_opts *t, double min_s, double max_s)
 {
 	char found[PATH_MAX];
 	const char *path = t->qmp;
-	uint64_t deadline, samples = 0;
+	uint64_t start, samples = 0;
 	size_t before = tg->obs.n;
 	struct qmp *q;
 	int err;
@@ -323,18 +352,23 @@ static int sample_qmp(struct target *tg, const struct target_opts *t, double tim
 			return 0;
 		}
 	}
-	deadline = now_ms() + (uint64_t)(timeout_s * 1000);
+	start = now_ms();
 	qmp_defer_errors(q, true);   /* a socket that dies with QEMU: one line below, not one per layer */
-	do {
+	for (;;) {
 		struct timespec d = { 0, QMP_SAMPLE_INTERVAL_MS * 1000000L };
+		uint64_t elapsed;
 
 		err = qmp_sample_observations(q, &tg->obs, 1, 0);
 		if (err)
 			break;
 		samples++;
+		elapsed = now_ms() - start;
+		if (elapsed >= max_s * 1000 || (elapsed >= min_s * 1000 && obs_enough(&tg->obs, before)))
+			break;
 		while (nanosleep(&d, &d) && errno == EINTR)
 			;
-	} while (now_ms() < deadline);
+	}
+	tg->sampled_s += (now_ms() - start) / 1000.0;
 	/* QEMU gone? Then reading its memory says so (once) and the target fails with -ESRCH. */
 	if (err && samples && tg->pm && tg->pm->nranges &&
 	    physmem_read(tg->pm, tg->pm->ranges[0].start, &(uint64_t){ 0 }, 8) == -ESRCH) {
@@ -381,10 +415,13 @@ int target_open(const struct target_opts *t, struct target *tg)
 	err = add_cli_cr3s(tg, t);
 	if (!err)
 		err = add_source_vcpus(tg);
-	/* BPF (KVM tracepoints of this QEMU's vCPUs) runs while QMP samples; its events wait in the ring */
-	struct capture *cap = !err && t->pid > 0 && timeout_s > 0 ? target_capture_begin(t->pid) : NULL;
+	/* BPF (KVM tracepoints of this QEMU's vCPUs) runs while QMP samples; its events wait in the ring. No
+	 * KVM hook sees a TCG guest: loading the programs would only cost time. */
+	struct vm_info vi;
+	bool kvm = t->pid > 0 && (vm_info_read(t->pid, false, &vi) || strcmp(vi.accel, "tcg"));
+	struct capture *cap = !err && kvm && timeout_s > 0 ? target_capture_begin(t->pid) : NULL;
 	if (!err && (t->pid > 0 || t->qmp) && timeout_s > 0)
-		err = sample_qmp(tg, t, timeout_s);
+		err = sample_qmp(tg, t, timeout_s < TARGET_FIRST_SAMPLE_S ? timeout_s : TARGET_FIRST_SAMPLE_S, timeout_s);
 	target_capture_end(cap, &tg->obs);
 	if (err) {   /* QMP printed why; only ENOMEM is ours */
 		if (err == -ENOMEM)
@@ -411,6 +448,67 @@ void target_discovery_opts(const struct target_opts *t, struct discovery_opts *o
 	o->progress = log_verbose > 0;
 }
 
+/* Observations of roots the answer left unexplained that the samples since fresh did not see again: their
+ * processes exited between observation and reading. Dropped from the set; the roots named in note. */
+static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct discovery_result *res, char *note,
+			      size_t len)
+{
+	size_t dropped = 0, w = 0, nl = 0;
+
+	note[0] = 0;
+	for (uint32_t k = 0; k < res->nunexplained && k < 8; k++) {
+		uint64_t root = res->unexplained[k];
+		bool again = false;
+
+		for (size_t i = fresh; i < o->n && !again; i++)
+			again = (o->v[i].cr3 & X86_CR3_ADDR_MASK) == root;
+		if (again)
+			continue;
+		for (size_t i = 0; i < fresh; i++)
+			if ((o->v[i].cr3 & X86_CR3_ADDR_MASK) == root)
+				o->v[i].cr3 = 0;   /* marked; compacted below */
+		dropped++;
+		if (nl < len)
+			nl += (size_t)snprintf(note + nl, len - nl, "%s%#" PRIx64, dropped > 1 ? ", " : "", root);
+	}
+	for (size_t i = 0; i < o->n; i++)
+		if (o->v[i].cr3 || o->v[i].source == OBS_CLI)
+			o->v[w++] = o->v[i];
+	o->n = w;
+	return dropped;
+}
+
+int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
+			  struct discovery_result *res, int err)
+{
+	double timeout_s = t->timeout_s >= 0 ? t->timeout_s : TARGET_DEFAULT_TIMEOUT_S;
+	char retried[sizeof(res->retried)] = "", gone[160];
+	unsigned tries = 0;
+
+	/* only a live guest can be looked at again, and only within its sampling time */
+	while ((err == -ENOENT || (!err && !res->validated)) && t->pid > 0 && tg->pm && !tg->pm->source_err &&
+	       tg->sampled_s + 0.05 < timeout_s) {
+		double slice = timeout_s - tg->sampled_s < TARGET_RETRY_SAMPLE_S ? timeout_s - tg->sampled_s
+										 : TARGET_RETRY_SAMPLE_S;
+		size_t fresh = tg->obs.n, dropped = 0;
+		bool roots_only = !err && res->nunexplained;
+
+		if (sample_qmp(tg, t, slice, slice) || tg->obs.n == fresh)
+			break;
+		tries++;
+		if (roots_only)
+			dropped = drop_gone_roots(&tg->obs, fresh, res, gone, sizeof(gone));
+		snprintf(retried, sizeof(retried), "%.100s; sampled %.2f s more and read again%s%s%s (attempt %u)",
+			 err ? "undetermined" : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
+			 dropped ? " not seen again, their process exited" : "", tries + 1);
+		p_dbg("retry: %s", retried);
+		err = discover_offsets(tg->pm, &tg->obs, d, res);
+	}
+	if (tries)
+		snprintf(res->retried, sizeof(res->retried), "%s", retried);
+	return err;
+}
+
 int target_discover(const struct target_opts *t, struct target *tg, struct discovery_result *res)
 {
 	struct discovery_opts dopts;
@@ -421,7 +519,8 @@ int target_discover(const struct target_opts *t, struct target *tg, struct disco
 	if (err)
 		return err;
 	target_discovery_opts(t, &dopts);
-	return discover_offsets(tg->pm, &tg->obs, &dopts, res);
+	err = discover_offsets(tg->pm, &tg->obs, &dopts, res);
+	return target_discover_retry(t, tg, &dopts, res, err);
 }
 
 static int first_leaf(uint64_t va, const struct x86_map *map, void *arg)

@@ -37,7 +37,8 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 	"      --cr3 HEX[,HEX...] guest CR3 values seen (repeatable); PCID/PTI bits are dropped\n"      \
 	"      --qmp PATH         QEMU monitor socket to sample vCPU CR3/GS base from (with --pid it\n"  \
 	"                         is found from QEMU's command line when not given)\n"                  \
-	"      --timeout SEC      how long to sample observations (default 2)\n"                        \
+	"      --timeout SEC      sample observations for at most SEC (default 2): sampling stops as\n"   \
+	"                         soon as the offsets validate\n"                        \
 	"      --max-bytes N      budget of guest bytes discovery may read (default 64M; K/M/G)\n"
 
 struct target_opts {
@@ -55,9 +56,16 @@ struct target {
 	struct physmem *pm;
 	struct obs_set obs;
 	char desc[128];           /* "QEMU pid 1234", "core FILE", ... for messages */
+	double sampled_s;         /* QMP sampling time spent so far */
 };
 
+/* Sampling a live guest stops as soon as the evidence suffices: a first window of at least
+ * TARGET_FIRST_SAMPLE_S (until every vCPU was seen with its per-CPU base and two CR3 roots were seen); then,
+ * only while discovery is undetermined or not validated, slices of TARGET_RETRY_SAMPLE_S, each followed by
+ * discovery again, until the whole sampling time (--timeout, default TARGET_DEFAULT_TIMEOUT_S) is spent. */
 #define TARGET_DEFAULT_TIMEOUT_S 2.0
+#define TARGET_FIRST_SAMPLE_S    0.2
+#define TARGET_RETRY_SAMPLE_S    0.3
 
 /* Handle one getopt result: 1 if it was a target option, 0 if not ours, -EINVAL (message printed)
  * for a bad value. */
@@ -75,6 +83,12 @@ void target_opts_free(struct target_opts *t);
  * -ENOENT as "undetermined" (a missing file is -ENOENT too). */
 int target_discover(const struct target_opts *t, struct target *tg, struct discovery_result *res);
 void target_discovery_opts(const struct target_opts *t, struct discovery_opts *o);
+/* After a first discover_offsets() (err its result) on a live guest: while undetermined or not validated
+ * and sampling time is left, sample a slice more and discover again. Roots left unexplained that the new
+ * slice does not see again (their process exited between observation and reading) are dropped rather than
+ * counted against the answer; res->retried says what was retried. Returns the last discovery's result. */
+int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
+			  struct discovery_result *res, int err);
 
 /* KASLR shift as LibVMI computes it (get_kaslr_offset_ia32e): the first mapped 2 MiB page of the kernel
  * image at or above 0xffffffff81000000, minus that address. 0 or -ENOENT. */

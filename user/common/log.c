@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 #include "common/log.h"
 
 int  log_verbose;
@@ -54,4 +55,25 @@ void p_err(const char *fmt, ...)
 
 LOG_FN(p_warn, "Warning: ", !log_quiet || log_verbose)
 LOG_FN(p_info, "", !log_quiet || log_verbose)
-LOG_FN(p_dbg, "debug: ", log_verbose)
+
+/* -vv: debug lines carry the seconds since the first one (where set-up time goes) */
+void p_dbg(const char *fmt, ...)
+{
+	static double t0;
+	struct timespec ts;
+	va_list ap;
+
+	if (!log_verbose)
+		return;
+	fputs("debug: ", stderr);
+	if (log_verbose > 1) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (!t0)
+			t0 = ts.tv_sec + ts.tv_nsec / 1e9;
+		fprintf(stderr, "[%7.3f] ", ts.tv_sec + ts.tv_nsec / 1e9 - t0);
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}

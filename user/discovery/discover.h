@@ -52,6 +52,9 @@ struct discovery_result {
 	uint32_t roots_observed, roots_explained;
 	bool validated;              /* every offset found and every observed root explained */
 	char reason[256];            /* why not validated / undetermined */
+	uint32_t nunexplained;       /* observed roots no mm on the task list explains (first 8 kept) */
+	uint64_t unexplained[8];
+	char retried[256];           /* what was sampled and read again before this answer ("" none) */
 	uint64_t bytes_read;
 	double elapsed_s;
 	/* per-vCPU current task, from the GS base (per-CPU area) each vCPU was observed with */

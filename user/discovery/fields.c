@@ -770,27 +770,39 @@ static int solve_children(struct solve *s)
 				     (s->nrp < 2 || !dctx_read_u64(c, x + s->rp[1], &p1));
 				ok = ok && (p0 == s->init || (s->nrp >= 2 && p1 == s->init));
 			}
-			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent */
+			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent. The
+			 * guest runs on while we read: a ring that holds a task the walk did not see (forked since)
+			 * or that breaks mid-walk says nothing; a listed task on the ring that names another parent
+			 * contradicts. Enough rings must agree, and few may be unreadable. */
+			size_t agree = 0, unknown = 0;
 			for (size_t j = 1; j < c->nwin && ok; j++) {
 				struct ring cr;
 				struct task_win *w = &c->win[j];
-				if (!w->leader)
+				bool all_known = true;
+
+				if (!w->leader || win_u64(w, co) == w->base + co)
+					continue;   /* no children: no evidence either way */
+				if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr)) {
+					unknown++;
 					continue;
-				if (win_u64(w, co) == w->base + co) {
-					cr.n = 0;
-					cr.el = NULL;
-				} else if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr)) {
-					ok = false;
-					break;
 				}
 				for (size_t k = 0; k < cr.n && ok; k++) {
 					uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
-					ok = is_task(s, x) && !dctx_read_u64(c, x + s->rp[0], &p0) &&
-					     (s->nrp < 2 || !dctx_read_u64(c, x + s->rp[1], &p1)) &&
-					     (p0 == w->base || (s->nrp >= 2 && p1 == w->base));
+
+					if (!is_task(s, x) || dctx_read_u64(c, x + s->rp[0], &p0) ||
+					    (s->nrp >= 2 && dctx_read_u64(c, x + s->rp[1], &p1))) {
+						all_known = false;
+						continue;
+					}
+					ok = p0 == w->base || (s->nrp >= 2 && p1 == w->base);
 				}
 				free(cr.el);
+				if (ok && all_known && cr.n)
+					agree++;
+				else if (ok)
+					unknown++;
 			}
+			ok = ok && agree >= 2 && unknown * 4 <= agree;
 			if (ok) {
 				if (nfound == 0 || found_c != co || found_s != so)
 					nfound++;

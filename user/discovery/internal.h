@@ -59,9 +59,7 @@ static inline int dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v)
 /* Canonical kernel-half address, 8-byte aligned: what every kernel pointer we follow must be. */
 static inline bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va)
 {
-	uint64_t top = c->res->la57 ? 0xff00000000000000ULL : 0xffff800000000000ULL;
-
-	return (va & top) == top && !(va & 7) && va != ~0ULL - 7;
+	return x86_kernel_ptr(va, c->res->la57);
 }
 
 bool comm_valid(const char *s);

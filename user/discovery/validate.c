@@ -61,6 +61,8 @@ void validate_observations(struct disc_ctx *c)
 			contradiction = true;
 		explained[i] = owners == 1 || (!owners && pgd_user_half_empty(c->pm, c->roots[i] & ~0x1fffULL));
 		r->roots_explained += explained[i];
+		if (!owners && !explained[i] && r->nunexplained++ < 8)
+			r->unexplained[r->nunexplained - 1] = c->roots[i];
 	}
 	/* switches: a change of root on one vCPU (its first observation counts as one) */
 	for (size_t i = 0; i < c->obs->n; i++) {

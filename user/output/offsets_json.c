@@ -144,6 +144,11 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 		jsonw_string_len(w, res->reason, sizeof(res->reason));
 	else
 		jsonw_null(w);
+	jsonw_name(w, "retried");   /* what was sampled and read again before this answer */
+	if (res->retried[0])
+		jsonw_string_len(w, res->retried, sizeof(res->retried));
+	else
+		jsonw_null(w);
 	jsonw_u64_field(w, "bytes_read", res->bytes_read);
 	jsonw_float_field_fmt(w, "elapsed_s", "%.3f", res->elapsed_s);
 	jsonw_end_object(w);

@@ -78,7 +78,8 @@ void trace_teardown(struct trace_state *st);
 	"      --rate HZ          per-vCPU current-task polls per second (default 100)\n"               \
 	"      --task-rate HZ     task-list walks per second, for fork/exec/exit (default 20)\n"        \
 	"      --qmp PATH         QMP socket (one --pid only; default: from QEMU's command line)\n"     \
-	"      --timeout SEC      vCPU register sampling at setup (default 2)\n"                        \
+	"      --timeout SEC      vCPU register sampling at setup: at most SEC (default 2), less as\n"   \
+	"                         soon as the offsets validate\n"                                      \
 	"      --max-bytes N      discovery read budget (default 64M)\n"                                \
 	"      --no-cache         ignore the offsets cache ($VMOFFSET_CACHE/offsets)\n"                 \
 	"      --no-bpf           do not try the BPF capture (KVM guests)\n"

@@ -42,7 +42,8 @@ void vmt_progress(bool on, bool done, const char *fmt, ...)
 	fflush(stderr);
 }
 
-static bool kernel_ptr(uint64_t va) { return va >> 47 == 0x1ffff || va >> 56 == 0xff; }
+/* Either paging mode's kernel half (the top 8 bits set holds for both) */
+static bool kernel_ptr(uint64_t va) { return x86_kernel_ptr(va, true); }
 
 static void sanitize_comm(char c[16])
 {
@@ -51,8 +52,7 @@ static void sanitize_comm(char c[16])
 			c[i] = '?';
 }
 
-/* pid/tgid/ppid/comm of the task at addr, read directly (a task the last walk did not see). */
-static int read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k)
+int vmt_read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k)
 {
 	const struct discovery_result *r = &t->res;
 	uint32_t v32;
@@ -90,7 +90,7 @@ static void collect_vcpus(struct vm_tracer *t)
 			continue;
 		for (uint32_t k = 0; k < t->nvcpu; k++)
 			seen |= t->vcpu[k].id == o->v[i].vcpu;
-		if (!seen && t->nvcpu < 64)
+		if (!seen && t->nvcpu < VM_MAX_VCPUS)
 			t->vcpu[t->nvcpu++] = (struct vmt_vcpu){ .id = o->v[i].vcpu, .gs = o->v[i].gs_base, .pid = -1 };
 	}
 	/* by id */
@@ -139,7 +139,7 @@ static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
 		struct vmt_task k;
 		bool listed = false;
 
-		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + r->percpu_current, &cur) || read_task(t, cur, &k)) {
+		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + r->percpu_current, &cur) || vmt_read_task(t, cur, &k)) {
 			snprintf(why, len, "vCPU %u: no task at the cached per-CPU current offset", t->vcpu[v].id);
 			goto out;
 		}
@@ -188,271 +188,6 @@ static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64
 	return true;
 }
 
-
-/*
- * Which per-CPU slot is the current-task pointer, confirmed over time. Discovery picks it from one
- * snapshot, where several per-CPU pointers to tasks fit (the idle task, ksoftirqd, the stopper thread,
- * ...) and one that does not always point at a task can slip in. Here: every 8-byte slot of the first
- * PERCPU_SPAN bytes of each vCPU's per-CPU area that holds, on every vCPU, a task (listed, or an idle
- * "swapper/N") with distinct tasks on distinct vCPUs is a candidate; then for CONFIRM_ROUNDS rounds the
- * vCPUs' CR3s are read over QMP and right after every candidate slot: a slot that ever holds a non-task is
- * dropped, and a slot scores when its task's active_mm PGD is the CR3 the vCPU runs. The best score wins
- * (ties: the slot whose value changed most, then discovery's choice).
- */
-#define PERCPU_SPAN     (256 << 10)
-#define MAX_CAND        512
-#define CONFIRM_ROUNDS  25
-#define CONFIRM_MAX_ROUNDS 150
-
-struct cand { int64_t off; uint64_t score, changes, last[64]; bool dead; };
-
-struct taskset { uint64_t *addr; size_t n; };
-
-static bool in_set(const struct taskset *s, uint64_t a)
-{
-	size_t lo = 0, hi = s->n;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (s->addr[mid] == a)
-			return true;
-		if (s->addr[mid] < a)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static bool is_task(struct vm_tracer *t, const struct taskset *s, uint64_t p)
-{
-	struct vmt_task k;
-
-	if (!kernel_ptr(p) || (p & 7))
-		return false;
-	if (in_set(s, p))
-		return true;
-	return !read_task(t, p, &k) && k.pid == 0 && !strncmp(k.comm, "swapper/", 8);
-}
-
-static bool task_runs_cr3(struct vm_tracer *t, uint64_t p, uint64_t cr3)
-{
-	const struct discovery_result *r = &t->res;
-	uint64_t mm, pgd, pa;
-
-	if (vmem_read_u64(&t->vm, p + r->task[TF_ACTIVE_MM].offset, &mm) || !kernel_ptr(mm) ||
-	    vmem_read_u64(&t->vm, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&t->vm, pgd, &pa))
-		return false;
-	return pgd_matches_root(pa, cr3 & X86_CR3_ADDR_MASK);
-}
-
-/* Candidate slots in [base, base + PERCPU_SPAN) past each vCPU's GS base (u64 arithmetic: base may be a
- * kernel-image address). Returns how many were written to c. */
-static size_t scan_window(struct vm_tracer *t, const struct taskset *set, uint64_t base, uint8_t *area, struct cand *c)
-{
-	size_t nc = 0;
-
-	for (uint32_t v = 0; v < t->nvcpu; v++)
-		for (uint64_t off = 0; off < PERCPU_SPAN; off += 4096)
-			if (vmem_read(&t->vm, t->vcpu[v].gs + base + off, area + (size_t)v * PERCPU_SPAN + off, 4096))
-				memset(area + (size_t)v * PERCPU_SPAN + off, 0, 4096);
-	for (int64_t off = 0; off + 8 <= PERCPU_SPAN && nc < MAX_CAND; off += 8) {
-		uint64_t p[64];
-		bool ok = true;
-
-		for (uint32_t v = 0; v < t->nvcpu && ok; v++) {
-			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, 8);
-			ok = is_task(t, set, p[v]);
-			for (uint32_t w = 0; w < v && ok; w++)
-				ok = p[w] != p[v];
-		}
-		if (!ok)
-			continue;
-		memset(&c[nc], 0, sizeof(c[nc]));
-		c[nc].off = (int64_t)(base + (uint64_t)off);
-		memcpy(c[nc].last, p, sizeof(uint64_t) * t->nvcpu);
-		nc++;
-	}
-	return nc;
-}
-
-#define THIS_CPU_OFF_SCAN (16ULL << 30)   /* guest RAM searched for this_cpu_off */
-
-/* Offsets Y (from the GS base) at which every vCPU's per-CPU memory holds that vCPU's own GS base: the
- * this_cpu_off variable. Found by searching guest RAM (through the direct map) for vCPU 0's GS base. */
-static size_t find_this_cpu_off(struct vm_tracer *t, uint64_t *out, size_t max)
-{
-	const size_t chunk = 2u << 20;
-	uint8_t *buf = malloc(chunk);
-	uint64_t scanned = 0, gs0 = t->vcpu[0].gs;
-	size_t n = 0;
-
-	if (!buf || !t->res.page_offset_base)
-		goto out;
-	for (size_t r = 0; r < t->tg.pm->nranges && n < max && scanned < THIS_CPU_OFF_SCAN; r++) {
-		const struct phys_range *pr = &t->tg.pm->ranges[r];
-
-		for (uint64_t pa = pr->start; pa < pr->start + pr->len && n < max && scanned < THIS_CPU_OFF_SCAN;
-		     pa += chunk) {
-			size_t len = pr->start + pr->len - pa < chunk ? (size_t)(pr->start + pr->len - pa) : chunk;
-
-			scanned += len;
-			if (physmem_read(t->tg.pm, pa, buf, len))
-				continue;
-			for (size_t i = 0; i + 8 <= len && n < max; i += 8) {
-				uint64_t v, y;
-				bool all = true;
-
-				memcpy(&v, buf + i, 8);
-				if (v != gs0)
-					continue;
-				y = t->res.page_offset_base + pa + i - gs0;
-				for (uint32_t k = 1; k < t->nvcpu && all; k++) {
-					uint64_t w;
-					all = !vmem_read_u64(&t->vm, t->vcpu[k].gs + y, &w) && w == t->vcpu[k].gs;
-				}
-				/* y = __per_cpu_start + offset of this_cpu_off: inside the kernel image (a copy of the
-				 * GS base elsewhere, e.g. in __per_cpu_offset[], gives another y) */
-				if (all && y >= (t->text_base ? t->text_base : 0xffffffff80000000ULL) &&
-				    y < (t->text_base ? t->text_base : 0xffffffff80000000ULL) + (1ULL << 30))
-					out[n++] = y;
-			}
-		}
-	}
-out:
-	free(buf);
-	return n;
-}
-
-static bool any_changed(const struct cand *c, size_t nc)
-{
-	for (size_t i = 0; i < nc; i++)
-		if (!c[i].dead && c[i].changes)
-			return true;
-	return false;
-}
-
-static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
-
-{
-	struct discovery_opts d = { 0 };
-	struct guest_task *g = NULL;
-	struct taskset set = { 0 };
-	struct cand *c = NULL;
-	uint8_t *area = NULL;
-	size_t n = 0, nc = 0;
-	char path[PATH_MAX];
-	const char *qpath = o->qmp;
-	struct qmp *q = NULL;
-	int rounds = 0;
-
-	if (!t->nvcpu || guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n) || !n)
-		goto out;
-	set.addr = calloc(n, sizeof(uint64_t));
-	c = calloc(MAX_CAND, sizeof(*c));
-	area = malloc((size_t)PERCPU_SPAN * t->nvcpu);
-	if (!set.addr || !c || !area)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		set.addr[i] = g[i].addr;
-	set.n = n;
-	qsort(set.addr, n, sizeof(uint64_t), cmp_u64);
-	nc = scan_window(t, &set, 0, area, c);
-	if (!nc) {
-		/* Not zero-based (x86-64 since 6.15): a per-CPU variable lives at GS base + its link-time
-		 * address, __per_cpu_start + offset, inside the KASLR-shifted image. Find that shift from
-		 * this_cpu_off, the per-CPU variable holding each CPU's own GS base. */
-		uint64_t y[4];
-		size_t ny = find_this_cpu_off(t, y, 4);
-
-		for (size_t i = 0; i < ny && !nc; i++) {
-			uint64_t base = (y[i] & ~0xfffULL) - PERCPU_SPAN / 2;
-
-			p_dbg("per-CPU areas are not zero-based: this_cpu_off at GS base %+" PRId64 ", searching around it",
-			      (int64_t)y[i]);
-			nc = scan_window(t, &set, base, area, c);
-		}
-	}
-	p_dbg("per-CPU current task: %zu candidate slot(s) over %u vCPU(s), %zu tasks listed", nc, t->nvcpu, n);
-	if (!nc)
-		goto out;
-	if (!qpath) {
-		if (target_find_qmp(t->info.pid, path, sizeof(path)))
-			goto pick;
-		qpath = path;
-	}
-	{
-		bool json = log_json;
-		log_json = false;
-		if (qmp_open(qpath, 2000, &q))
-			q = NULL;
-		log_json = json;
-	}
-	/* at least CONFIRM_ROUNDS; on an idle guest more, until some slot has changed (a static pointer to
-	 * the idle task fits an idle vCPU as well as the current-task pointer does) */
-	for (; q && (rounds < CONFIRM_ROUNDS || (rounds < CONFIRM_MAX_ROUNDS && !any_changed(c, nc))); rounds++) {
-		struct vcpu_state *vs = NULL;
-		size_t nv = 0;
-
-		if (qmp_read_vcpus(q, &vs, &nv))
-			break;
-		for (size_t i = 0; i < nc; i++) {
-			if (c[i].dead)
-				continue;
-			for (uint32_t v = 0; v < t->nvcpu && !c[i].dead; v++) {
-				uint64_t p, cr3 = 0;
-
-				for (size_t k = 0; k < nv; k++)
-					if (vs[k].id == t->vcpu[v].id)
-						cr3 = vs[k].cr3;
-				if (vmem_read_u64(&t->vm, t->vcpu[v].gs + c[i].off, &p) || !is_task(t, &set, p)) {
-					c[i].dead = true;
-					break;
-				}
-				c[i].changes += p != c[i].last[v];
-				c[i].last[v] = p;
-				c[i].score += cr3 && task_runs_cr3(t, p, cr3);
-			}
-		}
-		free(vs);
-		struct timespec ts = { 0, 10 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-pick:;
-	ssize_t best = -1;
-	for (size_t i = 0; i < nc; i++) {
-		if (c[i].dead)
-			continue;
-		/* score, then having changed at all, then the prior choice (discovery or cache), then changes */
-		if (best < 0 || c[i].score > c[best].score ||
-		    (c[i].score == c[best].score &&
-		     ((c[i].changes > 0) > (c[best].changes > 0) ||
-		      ((c[i].changes > 0) == (c[best].changes > 0) &&
-		       (c[i].off == t->res.percpu_current ||
-			(c[best].off != t->res.percpu_current && c[i].changes > c[best].changes))))))
-			best = (ssize_t)i;
-	}
-	if (best >= 0) {
-		if (c[best].off != t->res.percpu_current)
-			p_dbg("per-CPU current task: %+" PRId64 " (score %" PRIu64 "/%d, %" PRIu64 " changes) instead of %+" PRId64,
-			      c[best].off, c[best].score, rounds * (int)t->nvcpu, c[best].changes, t->res.percpu_current);
-		t->res.percpu_current = c[best].off;
-	}
-out:
-	if (q)
-		qmp_close(q);
-	free(g);
-	free(set.addr);
-	free(c);
-	free(area);
-}
 
 struct progress_ctx { const char *label; pid_t pid; uint64_t budget; };
 
@@ -525,6 +260,9 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 			d.progress_ctx = &pc;
 		}
 		err = discover_offsets(t->tg.pm, &t->tg.obs, &d, &t->res);
+		err = target_discover_retry(&topts, &t->tg, &d, &t->res, err);
+		if (t->res.retried[0])
+			p_dbg("%s (pid %d): %s", label, (int)pid, t->res.retried);
 		if (err) {
 			vmt_progress(o->progress, true, " ");
 			if (err == -ENOENT)
@@ -540,7 +278,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		vmem_set_direct_map(&t->vm, t->res.page_offset_base, 0);
 	}
 	vmt_progress(o->progress, false, "%s (pid %d): confirming the per-CPU current-task pointer ...", label, (int)pid);
-	confirm_current(t, o);
+	slot_setup(t, t->qmp_path, SLOT_SETUP_S);
 	vmt_progress(o->progress, true, " ");
 	if (!t->cached && t->fingerprint && t->res.validated && t->res.percpu_current != -1 && !o->no_cache &&
 	    text_base && !offsets_cache_store(t->fingerprint, t->banner, text_base, &t->res))
@@ -559,8 +297,18 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 	return 0;
 }
 
+void vmt_slot_changed(struct vm_tracer *t)
+{
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		t->vcpu[v].known = false;   /* every vCPU's current task is news again */
+	if (t->slot.confirmed && t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
+	    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
+		p_dbg("offsets cache updated with per-CPU current task %+" PRId64, t->res.percpu_current);
+}
+
 void vmt_close(struct vm_tracer *t)
 {
+	slot_free(&t->slot);
 	target_close(&t->tg);
 	free(t->tasks);
 	t->tasks = NULL;
@@ -630,7 +378,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 				sanitize_comm(comm);
 				memcpy(k.comm, comm, 16);
 			}
-		} else if (read_task(t, cur, &k)) {
+		} else if (vmt_read_task(t, cur, &k)) {
 			t->ctr.read_errors++;
 			continue;
 		}
@@ -676,33 +424,21 @@ static bool kernel_still_there(struct vm_tracer *t)
 	return !strncmp(comm, "swapper", 7);
 }
 
-/* One QMP sample of every vCPU: has a vCPU's kernel per-CPU base (GS base) moved since tracing began? A
- * restarted kernel puts its per-CPU areas elsewhere (KASLR moves the direct map) even while the dead
- * kernel's memory still holds "swapper/0" at the old init_task (a reset does not clear RAM). The monitor
- * is connected only for the sample: QEMU serves one QMP client at a time. False when no sample. */
-static bool percpu_bases_moved(struct vm_tracer *t)
+/* Has a vCPU's kernel per-CPU base (GS base) moved since tracing began? A restarted kernel puts its
+ * per-CPU areas elsewhere (KASLR moves the direct map) even while the dead kernel's memory still holds
+ * "swapper/0" at the old init_task (a reset does not clear RAM). vs: registers of one QMP sample. */
+static bool percpu_bases_moved(const struct vm_tracer *t, const struct vcpu_state *vs, size_t nv)
 {
-	struct obs_set o = { 0 };
-	struct qmp *q;
-	bool moved = false, json = log_json, quiet = log_quiet;
+	for (size_t i = 0; i < nv; i++) {
+		uint64_t gs = vs[i].rip >> 63 ? vs[i].gs_base : vs[i].kernel_gs_base;
 
-	if (!t->qmp_path[0])
-		return false;
-	log_json = false;
-	log_quiet = true;   /* a monitor that is busy or gone is not news here */
-	if (!qmp_open(t->qmp_path, 1000, &q)) {
-		if (!qmp_sample_observations(q, &o, 1, 0))
-			for (size_t i = 0; i < o.n; i++)
-				for (uint32_t v = 0; v < t->nvcpu; v++)
-					if (t->vcpu[v].id == o.v[i].vcpu && kernel_ptr(o.v[i].gs_base) &&
-					    o.v[i].gs_base != t->vcpu[v].gs)
-						moved = true;
-		qmp_close(q);
+		if (!kernel_ptr(gs))
+			gs = vs[i].rip >> 63 ? vs[i].kernel_gs_base : vs[i].gs_base;
+		for (uint32_t v = 0; v < t->nvcpu; v++)
+			if (vs[i].valid && t->vcpu[v].id == vs[i].id && kernel_ptr(gs) && gs != t->vcpu[v].gs)
+				return true;
 	}
-	log_json = json;
-	log_quiet = quiet;
-	obs_free(&o);
-	return moved;
+	return false;
 }
 
 /* The kernel went away: every task it had exits, then RESTART. */
@@ -791,13 +527,18 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		return -ESRCH;
 	if (t->restarting)
 		return now >= t->next_attempt ? try_rediscover(t, now) : 0;
-	/* Every tick: init_task still named "swapper" (cheap: one walk); once a second also the vCPUs'
-	 * per-CPU bases (a QMP round trip). Gone twice in a row (not a torn read): the kernel restarted. */
+	/* Every tick: init_task still named "swapper" (cheap: one walk); at every evidence round of the
+	 * current-task slot (a QMP round trip, at least once a second) also the vCPUs' per-CPU bases. Gone
+	 * twice in a row (not a torn read): the kernel restarted. */
 	bool gone = !kernel_still_there(t);
 
-	if (!gone && now >= t->next_gs_check) {
-		t->next_gs_check = now + 1000000000ULL;
-		gone = percpu_bases_moved(t);
+	if (!gone) {
+		struct vcpu_state *vs;
+		size_t nv;
+
+		slot_check(t, now, &vs, &nv);
+		gone = vs && percpu_bases_moved(t, vs, nv);
+		free(vs);
 	}
 	if (gone) {
 		if (kill(t->info.pid, 0)) {
@@ -807,7 +548,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		if (++t->suspect >= 2)
 			kernel_gone(t, now, emit, ctx);
 		else
-			t->next_gs_check = now;   /* confirm at the next tick */
+			t->slot.next_check = now;   /* confirm at the next tick */
 		return 0;
 	}
 	t->suspect = 0;

@@ -17,6 +17,7 @@
 #include "cmd/target.h"
 #include "discovery/discover.h"
 #include "session/session.h"
+#include "trace/slot.h"
 #include "trace/vms.h"
 
 typedef void (*vmt_emit_fn)(void *ctx, const struct sess_event *ev);
@@ -56,7 +57,8 @@ struct vm_tracer {
 		uint64_t task;        /* current task_struct */
 		int32_t pid;
 		bool known;
-	} vcpu[64];
+	} vcpu[VM_MAX_VCPUS];
+	struct slot_state slot;   /* which per-CPU slot is the current-task pointer (trace/slot.h) */
 	/* previous walk */
 	struct vmt_task *tasks;
 	size_t ntasks;
@@ -69,7 +71,6 @@ struct vm_tracer {
 	/* guest kernel restarts (reboot: a new KASLR base, init_task elsewhere) */
 	struct vmt_opts opts;     /* as opened: rediscovery opens the VM again with them */
 	unsigned suspect;         /* consecutive checks that found the kernel gone */
-	uint64_t next_gs_check;   /* next QMP look at the vCPUs' per-CPU bases */
 	char qmp_path[108];       /* QEMU's monitor socket, "" unknown */
 	bool restarting;          /* the kernel is gone: rediscovering */
 	uint64_t next_attempt;    /* when to try rediscovery again */
@@ -97,6 +98,11 @@ char *vmt_identity_json(const struct vm_tracer *t);
 char *vmt_counters_json(const struct vm_tracer *t);
 
 uint64_t vmt_now_ns(void);
+/* pid/tgid/ppid/comm/mm of the task at addr, read directly (a task the last walk did not see). */
+int vmt_read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k);
+/* The per-CPU current-task slot changed (trace/slot.c): vCPUs' tasks are news again; cache updated. */
+void vmt_slot_changed(struct vm_tracer *t);
+#define SLOT_SETUP_S 0.6   /* set-up time for confirming the slot; the rest happens while tracing */
 /* Progress line on stderr when it is a terminal ("\r" updated; done = finish the line). */
 void vmt_progress(bool on, bool done, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""On-CPU shares over one window, from `live --json` switch events and from the guest's own accounting.
+
+    oncpu_shares.py LIVE.jsonl ACCT_A ACCT_B T_A T_B NCPU COMM...
+
+ACCT_A/ACCT_B: `guest.sh acct` output taken at host epoch times T_A and T_B (first line "uptime U0 U1",
+then "tid tgid comm utime stime ..." per thread). Prints one line per COMM and one for the whole guest:
+    share COMM live=PCT guest=PCT
+    busy live=PCT guest=PCT
+with PCT the percentage of the window × NCPU: from the guest, the program's threads' utime+stime growth (clock
+ticks of 1/100 s) over its uptime growth; from live, the time each vCPU's switch events say the program's
+threads (tgid) held it. Exit 1 on malformed input.
+"""
+import json
+import sys
+import time
+
+
+def read_acct(path):
+    up, rows = None, {}
+    with open(path) as f:
+        for line in f:
+            p = line.split()
+            if p and p[0] == "uptime":
+                up = float(p[1])
+            elif len(p) >= 5 and p[0].isdigit():
+                rows[int(p[0])] = (int(p[1]), p[2], int(p[3]) + int(p[4]))
+    if up is None:
+        sys.exit(f"{path}: no uptime line")
+    return up, rows
+
+
+def tod(epoch):
+    lt = time.localtime(epoch)
+    return lt.tm_hour * 3600 + lt.tm_min * 60 + lt.tm_sec + (epoch % 1)
+
+
+def main():
+    live, acct_a, acct_b, t_a, t_b, ncpu, comms = (sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]),
+                                                    float(sys.argv[5]), int(sys.argv[6]), sys.argv[7:])
+    ua, ra = read_acct(acct_a)
+    ub, rb = read_acct(acct_b)
+    # the guest: ticks per program (by comm: the workload's threads keep their program's comm)
+    ticks, tgids = {}, {c: set() for c in comms}
+    total = 0
+    for tid, (tgid, comm, t1) in rb.items():
+        d = t1 - ra[tid][2] if tid in ra else t1
+        total += d
+        if comm in tgids:
+            tgids[comm].add(tgid)
+            ticks[comm] = ticks.get(comm, 0) + d
+    gwin = (ub - ua) * ncpu
+    # live: switch intervals per vCPU, clipped to the window (in live's own clock: seconds since start)
+    events = [json.loads(l) for l in open(live) if l.startswith("{")]
+    sw = [e for e in events if e.get("event") == "switch"]
+    if not sw:
+        print("busy live=0.0 guest=%.1f" % (100.0 * total / 100 / gwin))
+        for c in comms:
+            print("share %s live=0.0 guest=%.1f" % (c, 100.0 * ticks.get(c, 0) / 100 / gwin))
+        return
+    h, m, s = sw[0]["time"].split(":")
+    origin = int(h) * 3600 + int(m) * 60 + float(s) - sw[0]["t"]   # time of day at t = 0
+    w0 = (tod(t_a) - origin) % 86400
+    w1 = w0 + (t_b - t_a)
+    end = max(e["t"] for e in events)
+    held, busy = {}, 0.0
+    for v in sorted({e["vcpu"] for e in sw}):
+        evs = sorted((e for e in sw if e["vcpu"] == v), key=lambda e: e["t"])
+        for i, e in enumerate(evs):
+            a, b = e["t"], evs[i + 1]["t"] if i + 1 < len(evs) else max(end, w1)
+            a, b = max(a, w0), min(b, w1)
+            if b <= a:
+                continue
+            if e["pid"] != 0:
+                busy += b - a
+            held[e["tgid"]] = held.get(e["tgid"], 0.0) + (b - a)
+    lwin = (w1 - w0) * ncpu
+    print("busy live=%.1f guest=%.1f" % (100 * busy / lwin, 100.0 * total / 100 / gwin))
+    for c in comms:
+        print("share %s live=%.1f guest=%.1f" % (c, 100 * sum(held.get(t, 0.0) for t in tgids[c]) / lwin,
+                                                 100.0 * ticks.get(c, 0) / 100 / gwin))
+
+
+if __name__ == "__main__":
+    main()

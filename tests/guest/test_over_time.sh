@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test_over_time.sh — right over time, held against the guest's own accounting (issue 11). On zoo guests that
+# start and end a process every 20 ms (--churn 20) and run CPU-bound programs (vmot-spin: 100 %, vmot-half:
+# 50 % duty):
+#   - `offsets --pid` validates, three times in a row, although processes exit between observation and
+#     reading (unexplained roots are looked at again, not counted against the answer), and answers within
+#     its sampling time;
+#   - `live --json`: the on-CPU share of each program over a window, computed from the switch events, agrees
+#     with the guest's own utime+stime of its threads over the same window (/proc/PID/task/TID/stat, printed
+#     by the guest at the start and end) within 10 percentage points, the guest's total busy share within 15;
+#     a stream that stays on the first task of each vCPU (a wrong per-CPU slot) fails this at once;
+#   - the per-CPU current-task slot is confirmed from user-space samples (not from idle vCPUs).
+# Configurations: 5.10 (2 vCPUs), 6.1 (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some.
+# Exit 0 pass, 77 skip (one line why), else fail.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../../scripts/lib/guest-lib.sh
+source "$ROOT/scripts/lib/guest-lib.sh"
+
+BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
+[[ -x $BIN ]] || { echo "skip: build vmoffset-trace first (make)"; exit 77; }
+for t in jq socat python3; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
+T=$(mktemp -d /tmp/vmot-over-time.XXXXXX)
+WINDOW=${VMOT_OVER_TIME_WINDOW:-6}
+
+# one configuration: KERNEL SMP PTI
+run_config() {
+	local kernel=$1 smp=$2 pti=$3 label n rc spin half
+	label="$kernel/${smp}cpu${pti:+/pti}"
+	echo "== $label"
+	if ! guest_start --kernel "$kernel" --smp "$smp" ${pti:+--pti on} --churn 20 --name "ot$$-$smp" >/dev/null; then
+		bad "$label: boot"; return
+	fi
+	[[ -z $pti || $GUEST_PTI == on ]] || bad "$label: the guest does not use PTI"
+
+	# offsets under churn: validated every time; each attach well under its 2 s sampling limit
+	for n in 1 2 3; do
+		local t0=$EPOCHREALTIME
+		VMOFFSET_CACHE=$T/cache "$BIN" -j offsets --pid "$GUEST_PID" >"$T/off.json" 2>"$T/off.err"; rc=$?
+		local took
+		took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+		if ((rc == 0)) && [[ $(jq -r .validated "$T/off.json") == true ]]; then
+			ok "$label: offsets under churn validated ($n/3, ${took}s, $(jq -r '.retried // "first look"' "$T/off.json" | cut -c1-90))"
+		else
+			bad "$label: offsets under churn (run $n): exit $rc, $(tail -n1 "$T/off.err")"
+		fi
+	done
+
+	# the workload: CPU-bound programs beside the churn
+	spin=$((smp / 2)) half=$((smp / 2))
+	guest_send "$GUEST_SERIAL_SOCK" "busy vmot-spin $spin 100"
+	guest_send "$GUEST_SERIAL_SOCK" "busy vmot-half $half 50"
+	sleep 1
+	VMOFFSET_CACHE=$T/cache "$BIN" -vv live --pid "$GUEST_PID" --json >"$T/live.jsonl" 2>"$T/live.err" &
+	local live=$!
+	if ! wait_for "$T/live.err" "^mode: " 60; then
+		bad "$label: live did not start: $(grep -v '^debug' "$T/live.err" | tail -n1)"; kill $live 2>/dev/null; wait $live
+		guest_stop; return
+	fi
+	grep -q "per-CPU current task .*: confirmed" "$T/live.err" &&
+		ok "$label: per-CPU current-task slot confirmed from user-space samples" ||
+		echo "  note $label: slot provisional at set-up: $(grep 'per-CPU current task .*after' "$T/live.err" | cut -c1-120)"
+	sleep 1
+	local ta tb
+	ta=$EPOCHREALTIME; guest_acct >"$T/acct.a" || bad "$label: guest accounting (start)"
+	sleep "$WINDOW"
+	tb=$EPOCHREALTIME; guest_acct >"$T/acct.b" || bad "$label: guest accounting (end)"
+	sleep 0.3
+	kill -INT $live; wait $live; rc=$?
+	((rc == 0)) || bad "$label: live exit $rc"
+	grep -q "stopped agreeing" "$T/live.err" && echo "  note $label: $(grep -m1 'stopped agreeing' "$T/live.err")"
+	python3 "$ROOT/tests/guest/oncpu_shares.py" "$T/live.jsonl" "$T/acct.a" "$T/acct.b" "$ta" "$tb" "$smp" \
+		vmot-spin vmot-half >"$T/shares" || { bad "$label: share computation"; guest_stop; return; }
+	local what l g lim
+	while read -r what rest; do
+		if [[ $what == busy ]]; then set -- $rest; else set -- ${rest#* }; fi
+		l=${1#live=} g=${2#guest=}
+		lim=10; [[ $what == busy ]] && lim=15
+		local name=$what; [[ $what == share ]] && name=${rest%% *}
+		if awk -v l="$l" -v g="$g" -v lim="$lim" 'BEGIN { d = l - g; if (d < 0) d = -d; exit !(d <= lim) }'; then
+			ok "$label: on-CPU share of $name: live $l %, guest $g % (within $lim points)"
+		else
+			bad "$label: on-CPU share of $name: live $l %, guest's own accounting $g % (more than $lim points apart)"
+		fi
+	done <"$T/shares"
+	guest_stop
+}
+
+KERNELS=${VMOT_OVER_TIME_KERNELS:-"5.10 6.1 6.12 7"}
+for k in $KERNELS; do
+	case $k in
+		5.10) run_config 5.10 2 "" ;;
+		6.1) run_config 6.1:cloud-amd64 2 "" ;;
+		6.12) run_config 6.12 2 on ;;
+		7) run_config 7 4 "" ;;
+		*) bad "unknown kernel $k in VMOT_OVER_TIME_KERNELS" ;;
+	esac
+done
+
+if ((fails)); then
+	echo "FAIL: $fails check(s); files in $T"
+	exit 1
+fi
+rm -rf "$T"
+exit 0
