@@ -46,16 +46,30 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* A listed task, or an idle task (pid 0, "swapper/N": not on the task list). */
+/* A task: a listed one, an idle task (pid 0, "swapper/N": not on the task list), or one the walk did not
+ * see (forked since: under churn the current task often is) that reads back like a task — ids in range, a
+ * printable name, a kernel pointer or NULL for mm. */
 static bool is_task(struct vm_tracer *t, const struct taskset *s, uint64_t p)
 {
 	struct vmt_task k;
+	char comm[16];
+	uint64_t mm;
 
 	if (!x86_kernel_ptr(p, true))
 		return false;
 	if (s && in_set(s, p))
 		return true;
-	return !vmt_read_task(t, p, &k) && ((k.pid == 0 && !strncmp(k.comm, "swapper/", 8)) || (!s && k.pid > 0));
+	if (vmt_read_task(t, p, &k) || vmem_read(&t->vm, p + t->res.task[TF_COMM].offset, comm, sizeof(comm)))
+		return false;
+	if (k.pid == 0)
+		return !strncmp(k.comm, "swapper/", 8);
+	if (k.pid < 0 || k.pid > 4194304 || k.tgid <= 0 || k.tgid > 4194304 || !comm[0] ||
+	    vmem_read_u64(&t->vm, p + t->res.task[TF_MM].offset, &mm) || (mm && !x86_kernel_ptr(mm, true)))
+		return false;
+	for (size_t i = 0; i < sizeof(comm) && comm[i]; i++)
+		if ((unsigned char)comm[i] < 0x20 || (unsigned char)comm[i] > 0x7e)
+			return false;
+	return true;
 }
 
 /* The page-table root that task p's mm (user: mm) or active_mm (any) runs, as a physical address. */
@@ -232,8 +246,8 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 			if (c->dead)
 				continue;
 			if (vmem_read_u64(&t->vm, t->vcpu[v].gs + c->off, &after[i]) || !is_task(t, set, after[i])) {
-				/* at set-up a slot that ever holds a non-task is out; while tracing only a
-				 * non-pointer is (a task may have exited between walk and read) */
+				/* a slot that ever holds a non-task is out; while tracing only a non-pointer
+				 * is (a task may have exited and been freed between two reads) */
 				if (set || !x86_kernel_ptr(after[i], true))
 					c->dead = true;
 				continue;
