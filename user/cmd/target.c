@@ -498,8 +498,17 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 		tries++;
 		if (roots_only)
 			dropped = drop_gone_roots(&tg->obs, fresh, res, gone, sizeof(gone));
-		snprintf(retried, sizeof(retried), "%.100s; sampled %.2f s more and read again%s%s%s (attempt %u)",
-			 err ? "undetermined" : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
+		char what[120] = "";
+		size_t wl = 0;
+
+		for (int f = 0; f < TF_NR && err; f++)   /* which members the last look left open */
+			if (!res->task[f].found && wl < sizeof(what))
+				wl += (size_t)snprintf(what + wl, sizeof(what) - wl, "%s%s", wl ? ", " : "undetermined: ",
+						       task_field_names[f]);
+		if (err && !wl)
+			snprintf(what, sizeof(what), "undetermined: %.100s", res->reason);
+		snprintf(retried, sizeof(retried), "%.120s; sampled %.2f s more and read again%s%s%s (attempt %u)",
+			 err ? what : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
 			 dropped ? " not seen again, their process exited" : "", tries + 1);
 		p_dbg("retry: %s", retried);
 		err = discover_offsets(tg->pm, &tg->obs, d, res);

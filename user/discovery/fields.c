@@ -928,13 +928,18 @@ static size_t solve_cred(struct solve *s)
 		bool ok = dctx_is_kernel_ptr(c, v) && v != s->init;   /* init_cred may follow init_task closely */
 		if (!ok || (caps = init_cred_caps(c, v)) < 0)
 			continue;
-		for (size_t i = 1; i < c->nwin && ok; i++) {
+		/* A pointer out of the task on (nearly) every task: the guest runs on while we read, and a task
+		 * freed between the list walk and the read of its window may hold anything by then. */
+		size_t ptrs = 0;
+		for (size_t i = 1; i < c->nwin; i++) {
 			uint64_t t = win_u64(&c->win[i], o);
-			ok = dctx_is_kernel_ptr(c, t) && (t < c->win[i].base || t >= c->win[i].base + (uint64_t)s->win);
+			bool p = dctx_is_kernel_ptr(c, t) && (t < c->win[i].base || t >= c->win[i].base + (uint64_t)s->win);
 			total++;
-			plausible += ok && cred_ids_plausible(c, t, caps);
+			ptrs += p;
+			plausible += p && cred_ids_plausible(c, t, caps);
 		}
-		p_dbg("cred? %lld: ok %d, %zu of %zu plausible", (long long)o, ok, plausible, total);
+		ok = ptrs * 20 >= total * 19;
+		p_dbg("cred? %lld: %zu of %zu pointers, %zu plausible", (long long)o, ptrs, total, plausible);
 		if (ok && plausible * 10 >= total * 9)
 			cand[n++] = o;
 	}

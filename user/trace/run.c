@@ -92,6 +92,15 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 	case 0x203: return parse_num("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
 	case 0x204: o->vmt.no_cache = true; return 1;
 	case 0x205: o->no_bpf = true; return 1;
+	case 0x207:
+		errno = 0;
+		o->vmt.percpu_current = strtoll(arg, &end, 0);
+		if (errno || *end || end == arg || (o->vmt.percpu_current & 7)) {
+			p_err("--percpu-current: '%s' is not an 8-byte aligned offset (e.g. 0x1fb80, -1277018088)", arg);
+			return -EINVAL;
+		}
+		o->vmt.percpu_current_set = true;
+		return 1;
 	case 0x206:
 		if (parse_size(arg, &o->vmt.max_bytes) || !o->vmt.max_bytes) {
 			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);

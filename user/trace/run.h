@@ -67,7 +67,8 @@ void trace_teardown(struct trace_state *st);
 	{ "timeout",  required_argument, NULL, 0x203 },                  \
 	{ "no-cache", no_argument,       NULL, 0x204 },                  \
 	{ "no-bpf",   no_argument,       NULL, 0x205 },                  \
-	{ "max-bytes", required_argument, NULL, 0x206 }
+	{ "max-bytes", required_argument, NULL, 0x206 },                 \
+	{ "percpu-current", required_argument, NULL, 0x207 }
 
 #define TRACE_USAGE                                                                                     \
 	"VMs (one of):\n"                                                                              \
@@ -82,6 +83,8 @@ void trace_teardown(struct trace_state *st);
 	"                         soon as the offsets validate\n"                                      \
 	"      --max-bytes N      discovery read budget (default 64M)\n"                                \
 	"      --no-cache         ignore the offsets cache ($VMOFFSET_CACHE/offsets)\n"                 \
-	"      --no-bpf           do not try the BPF capture (KVM guests)\n"
+	"      --no-bpf           do not try the BPF capture (KVM guests)\n"                          \
+	"      --percpu-current OFF  start with this per-CPU current-task slot (from the GS base);\n"  \
+	"                         it is checked against the vCPUs' CR3s and replaced when refuted\n"
 
 #endif

@@ -194,6 +194,26 @@ static void scan(struct vm_tracer *t, const struct taskset *set)
 	free(area);
 }
 
+/* The prior choice (discovery's, the cache's or the user's) stays a candidate even when the scan did not
+ * find it, so that evidence can confirm or refute it. */
+static void keep_prior(struct vm_tracer *t)
+{
+	struct slot_state *s = &t->slot;
+	int64_t prior = t->res.percpu_current;
+
+	if (prior == -1 || s->n >= SLOT_MAX_CAND)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->c[i].off == prior)
+			return;
+	memset(&s->c[s->n], 0, sizeof(s->c[s->n]));
+	s->c[s->n].off = prior;
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + prior, &s->c[s->n].last[v]))
+			s->c[s->n].last[v] = 0;
+	s->n++;
+}
+
 static void halve_counts(struct slot_state *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
@@ -355,10 +375,11 @@ void slot_setup(struct vm_tracer *t, const char *qmp_path, double max_s)
 	set.n = n;
 	qsort(set.addr, n, sizeof(uint64_t), cmp_u64);
 	scan(t, &set);
+	keep_prior(t);
 	p_dbg("per-CPU current task: %zu candidate slot(s) over %u vCPU(s), %zu tasks listed", s->n, t->nvcpu, n);
 	if (!s->n)
 		goto out;
-	q = open_monitor(qmp_path);
+	q = max_s > 0 ? open_monitor(qmp_path) : NULL;
 	deadline = now_ns() + (uint64_t)(max_s * 1e9);
 	while (q) {
 		struct vcpu_state *vs;
@@ -407,6 +428,7 @@ static void rescan(struct vm_tracer *t)
 			set.addr[set.n++] = t->tasks[i].addr;
 	qsort(set.addr, set.n, sizeof(uint64_t), cmp_u64);
 	scan(t, &set);
+	keep_prior(t);
 	free(set.addr);
 	p_dbg("per-CPU current task: searched again, %zu candidate slot(s)", t->slot.n);
 }
@@ -443,20 +465,26 @@ bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vsp, size
 		p_dbg("%s (pid %d): per-CPU current task %+" PRId64 " confirmed while tracing (%u hit(s), %u miss(es))",
 		      t->info.name, (int)t->info.pid, s->c[cur].off, s->c[cur].hit, s->c[cur].miss);
 	}
-	/* refuted: more than a third of its user-space samples missed, and another slot is confirmed */
-	if (cur >= 0 && best >= 0 && best != cur && s->c[cur].miss >= SLOT_MIN_HITS &&
-	    s->c[cur].miss * 2 > s->c[cur].hit && confirmed(&s->c[best])) {
-		p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " stopped agreeing with the vCPUs' CR3s "
-		       "(%u of %u user-space checks missed); following slot %+" PRId64 " (%u of %u agree)",
-		       t->info.name, (int)t->info.pid, s->c[cur].off, s->c[cur].miss, s->c[cur].hit + s->c[cur].miss,
-		       s->c[best].off, s->c[best].hit, s->c[best].hit + s->c[best].miss);
+	/* refuted: it holds no task, or more than a third of its user-space samples missed */
+	bool refuted = cur < 0 || s->c[cur].dead ||
+		       (s->c[cur].miss >= SLOT_MIN_HITS && s->c[cur].miss * 2 > s->c[cur].hit);
+	if (refuted && best >= 0 && best != cur && confirmed(&s->c[best])) {
+		if (cur >= 0 && !s->c[cur].dead)
+			p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " stopped agreeing with the vCPUs' "
+			       "CR3s (%u of %u user-space checks missed); following slot %+" PRId64 " (%u of %u agree)",
+			       t->info.name, (int)t->info.pid, s->c[cur].off, s->c[cur].miss,
+			       s->c[cur].hit + s->c[cur].miss, s->c[best].off, s->c[best].hit,
+			       s->c[best].hit + s->c[best].miss);
+		else
+			p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " no longer holds a task; following "
+			       "slot %+" PRId64 " (%u of %u user-space checks agree)", t->info.name, (int)t->info.pid,
+			       t->res.percpu_current, s->c[best].off, s->c[best].hit, s->c[best].hit + s->c[best].miss);
 		t->res.percpu_current = s->c[best].off;
 		s->confirmed = true;
 		s->replaced++;
 		replaced = true;
 		vmt_slot_changed(t);
-	} else if ((cur < 0 || s->c[cur].dead || (s->c[cur].miss >= SLOT_MIN_HITS && s->c[cur].miss > s->c[cur].hit)) &&
-		   s->unexplained >= SLOT_MIN_HITS && now >= s->next_rescan) {
+	} else if (refuted && s->unexplained >= SLOT_MIN_HITS && now >= s->next_rescan) {
 		/* no candidate explains what the vCPUs run: the right slot is not among them */
 		int64_t prev = t->res.percpu_current;
 
@@ -469,6 +497,7 @@ bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vsp, size
 			t->res.percpu_current = s->c[best].off;
 			s->confirmed = false;
 			replaced = true;
+			vmt_slot_changed(t);
 		}
 	}
 	return replaced;

@@ -278,7 +278,9 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		vmem_set_direct_map(&t->vm, t->res.page_offset_base, 0);
 	}
 	vmt_progress(o->progress, false, "%s (pid %d): confirming the per-CPU current-task pointer ...", label, (int)pid);
-	slot_setup(t, t->qmp_path, SLOT_SETUP_S);
+	if (o->percpu_current_set)   /* the user's choice: no set-up rounds, checked while tracing */
+		t->res.percpu_current = o->percpu_current;
+	slot_setup(t, t->qmp_path, o->percpu_current_set ? 0 : SLOT_SETUP_S);
 	vmt_progress(o->progress, true, " ");
 	if (!t->cached && t->fingerprint && t->res.validated && t->res.percpu_current != -1 && !o->no_cache &&
 	    text_base && !offsets_cache_store(t->fingerprint, t->banner, text_base, &t->res))

@@ -28,6 +28,8 @@ struct vmt_opts {
 	const char *qmp;          /* QMP socket (NULL: from the command line) */
 	bool no_cache;            /* neither read nor write the offsets cache */
 	bool progress;            /* progress lines on stderr */
+	bool percpu_current_set;  /* --percpu-current: the slot to start with (still checked) */
+	int64_t percpu_current;
 };
 
 struct vmt_task {             /* what the previous walk saw of one task */
