@@ -20,7 +20,7 @@ source "$ROOT/scripts/lib/guest-lib.sh"
 BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 [[ -x $BIN ]] || { echo "skip: build vmoffset-trace first (make)"; exit 77; }
 for t in jq socat python3; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
-T=$(mktemp -d /tmp/vmot-over-time.XXXXXX)
+TOP=$(mktemp -d /tmp/vmot-over-time.XXXXXX)
 WINDOW=${VMOT_OVER_TIME_WINDOW:-6}
 
 # one configuration: KERNEL SMP PTI
@@ -28,6 +28,10 @@ run_config() {
 	local kernel=$1 smp=$2 pti=$3 label n rc spin half
 	label="$kernel/${smp}cpu${pti:+/pti}"
 	echo "== $label"
+	# files of this configuration only: a background job truncates its output files when it gets to run,
+	# so a file of the previous configuration could still be read in between
+	local T=$TOP/${kernel%%:*}-$smp
+	mkdir -p "$T"
 	if ! guest_start --kernel "$kernel" --smp "$smp" ${pti:+--pti on} --churn 20 --name "ot$$-$smp" >/dev/null; then
 		bad "$label: boot"; return
 	fi
@@ -49,7 +53,7 @@ run_config() {
 	# the workload: CPU-bound programs beside the churn
 	spin=$((smp / 2)) half=$((smp / 2))
 	guest_send "$GUEST_SERIAL_SOCK" "busy vmot-spin $spin 100"
-	guest_send "$GUEST_SERIAL_SOCK" "busy vmot-half $half 50"
+	guest_send "$GUEST_SERIAL_SOCK" "busy vmot-half $half 50 37"   # a period unrelated to the 10 ms polls
 	sleep 1
 	VMOFFSET_CACHE=$T/cache "$BIN" -vv live --pid "$GUEST_PID" --json >"$T/live.jsonl" 2>"$T/live.err" &
 	local live=$!
@@ -62,8 +66,10 @@ run_config() {
 		echo "  note $label: slot provisional at set-up: $(grep 'per-CPU current task .*after' "$T/live.err" | cut -c1-120)"
 	sleep 1
 	local ta tb
+	echo "$EPOCHREALTIME" >"$T/t.a"
 	ta=$EPOCHREALTIME; guest_acct >"$T/acct.a" || bad "$label: guest accounting (start)"
 	sleep "$WINDOW"
+	echo "$EPOCHREALTIME" >"$T/t.b"
 	tb=$EPOCHREALTIME; guest_acct >"$T/acct.b" || bad "$label: guest accounting (end)"
 	sleep 0.3
 	kill -INT $live; wait $live; rc=$?
@@ -98,8 +104,8 @@ for k in $KERNELS; do
 done
 
 if ((fails)); then
-	echo "FAIL: $fails check(s); files in $T"
+	echo "FAIL: $fails check(s); files in $TOP"
 	exit 1
 fi
-rm -rf "$T"
+rm -rf "$TOP"
 exit 0

@@ -382,7 +382,7 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 {
 	struct trace_opts o = *oin;
 	struct cap_ctx cc = { .st = st };
-	uint64_t period, task_period, next, next_tasks, end;
+	uint64_t period, task_period, next, next_tasks, end, jitter = vmt_now_ns();
 	size_t alive = st->nvms;
 	int err = 0;
 
@@ -430,7 +430,10 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 			err = -EPIPE;
 			break;
 		}
-		next += period;
+		/* the next poll after period ±25 %: a guest whose threads run on a fixed period (a 50 Hz
+		 * duty cycle against 100 Hz polls) would otherwise be seen at the same phase every time */
+		jitter = jitter * 6364136223846793005ULL + 1442695040888963407ULL;
+		next += period - period / 4 + (period / 2) * (jitter >> 40) / (1ULL << 24);
 		if (next < now)   /* fell behind (slow reads): do not burst to catch up */
 			next = now + period;
 		if (st->cap) {

@@ -126,15 +126,18 @@ static size_t find_this_cpu_off(struct vm_tracer *t, uint64_t *out, size_t max)
 
 	if (!buf || !t->res.page_offset_base)
 		goto out;
-	/* from the top of RAM down: the per-CPU areas come from memblock, which allocates top-down */
-	for (size_t r = t->tg.pm->nranges; r-- > 0 && n < max && scanned < THIS_CPU_OFF_SCAN;) {
+	/* y lies in the image, so the variable's physical address gs0 + y - page_offset_base lies in the
+	 * 1 GiB from gs0 + image - page_offset_base: only that part of RAM is searched, lowest first */
+	uint64_t lo_pa = gs0 + image - t->res.page_offset_base, hi_pa = lo_pa + (1ULL << 30);
+
+	for (size_t r = 0; r < t->tg.pm->nranges && n < max && scanned < THIS_CPU_OFF_SCAN; r++) {
 		const struct phys_range *pr = &t->tg.pm->ranges[r];
+		uint64_t from = pr->start > lo_pa ? pr->start : lo_pa & ~7ULL;
+		uint64_t to = pr->start + pr->len < hi_pa ? pr->start + pr->len : hi_pa;
 
-		for (uint64_t end = pr->start + pr->len; end > pr->start && n < max && scanned < THIS_CPU_OFF_SCAN;) {
-			size_t len = end - pr->start < chunk ? (size_t)(end - pr->start) : chunk;
-			uint64_t pa = end - len;
+		for (uint64_t pa = from; pa < to && n < max && scanned < THIS_CPU_OFF_SCAN; pa += chunk) {
+			size_t len = to - pa < chunk ? (size_t)(to - pa) : chunk;
 
-			end = pa;
 			scanned += len;
 			if (physmem_read(t->tg.pm, pa, buf, len))
 				continue;
