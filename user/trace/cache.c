@@ -210,20 +210,41 @@ int offsets_cache_store(uint64_t fp, const char *banner, uint64_t text_base, con
 		json_object_object_add(root, "percpu_current", json_object_new_int64(res->percpu_current));
 	json_object_object_add(root, "task_stride", json_object_new_int64(res->task_stride));
 
-	/* mkdir -p */
+	/* mkdir -p: an existing directory is fine, any other failure is the answer */
 	snprintf(tmp, sizeof(tmp), "%s", offsets_cache_dir());
-	for (char *s = tmp + 1; *s; s++)
+	for (char *s = tmp + 1; *s && !err; s++)
 		if (*s == '/') {
 			*s = 0;
-			mkdir(tmp, 0755);
+			if (mkdir(tmp, 0755) && errno != EEXIST)
+				err = -errno;
 			*s = '/';
 		}
-	mkdir(tmp, 0755);
+	if (!err && mkdir(tmp, 0755) && errno != EEXIST)
+		err = -errno;
+	if (err) {
+		json_object_put(root);
+		return err;
+	}
+	/* A temporary file of our own in the target directory (mkstemp: O_EXCL and an unpredictable name, so
+	 * nothing planted there is followed), renamed over the entry: readers see the old or the new file. */
 	cache_path(fp, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, path)) {
-		err = -errno ? -errno : -EIO;
-		unlink(tmp);
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
+	size_t len = text ? strlen(text) : 0;
+
+	if (fd < 0) {
+		err = -errno;
+	} else {
+		if (!text || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+		    fchmod(fd, 0644))   /* mkstemp makes it 0600; an entry is as readable as its directory */
+			err = -EIO;
+		if (close(fd) && !err)
+			err = -EIO;
+		if (!err && rename(tmp, path))
+			err = -errno;
+		if (err)
+			unlink(tmp);
 	}
 	json_object_put(root);
 	return err;
