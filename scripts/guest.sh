@@ -11,9 +11,10 @@
 #   guest.sh ps RUN_DIR            ask the guest for a fresh process list; print "pid ppid tgid comm" lines,
 #                                  sorted by pid
 #   guest.sh traced RUN_DIR        the ptrace pairs of the latest list: "tracee_pid tracer_pid" lines
-#   guest.sh acct RUN_DIR          the guest's own per-thread CPU accounting now: a first line "uptime S0 S1"
-#                                  (the guest's /proc/uptime before and after the listing), then one
-#                                  "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices" line per thread
+#   guest.sh acct RUN_DIR [COMM..] the guest's own per-thread CPU accounting now: a first line "uptime S0 S1"
+#                                  (the guest's /proc/uptime before and after the listing), /proc/stat's
+#                                  "cpu ..." line, then one "tid tgid comm utime stime vcsw nvcsw run_ns
+#                                  wait_ns slices" line per thread (of those names, when given)
 #   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
 #
 # start options:
@@ -56,8 +57,9 @@
 #   VMOT-PS-END SEQ
 #   VMOT-TRACE SEQ TRACEE TRACER one line per traced task, right after VMOT-PS-END SEQ
 #   VMOT-READY                   once, after the first list (SEQ 0)
-#   VMOT-ACCT-BEGIN SEQ uptime=S then per thread "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices"
-#                                (stat's utime/stime in clock ticks, status's context switches, schedstat)
+#   VMOT-ACCT-BEGIN SEQ uptime=S then /proc/stat's "cpu ..." line and per thread "tid tgid comm utime stime
+#                                vcsw nvcsw run_ns wait_ns slices" (stat's utime/stime in clock ticks,
+#                                status's context switches, schedstat); "acct SEQ COMM..": those threads only
 #   VMOT-ACCT-END SEQ uptime=S
 #   host → guest: "ps SEQ" (a fresh list), "churn N" (N short-lived processes), "ping" (→ VMOT-PONG),
 #                 "acct SEQ" (the accounting above), "busy COMM THREADS DUTY% [PERIOD_MS]" (a CPU-bound
@@ -122,11 +124,22 @@ vmot_ps() {
 
 # The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
 # /proc/PID/task/TID/stat) vcsw nvcsw (voluntary/nonvoluntary_ctxt_switches of status) run_ns wait_ns slices
-# (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime.
+# (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime, after the cpu line of
+# /proc/stat (all CPUs, clock ticks). "acct SEQ COMM..." lists only the threads of those names: on a busy
+# guest a full listing takes seconds, and the window's ends should be sharp.
 vmot_acct() {
+	seq=$1; shift
 	read -r up idle </proc/uptime
-	echo "VMOT-ACCT-BEGIN $1 uptime=$up"
+	echo "VMOT-ACCT-BEGIN $seq uptime=$up"
+	read -r cpu rest </proc/stat
+	echo "$cpu $rest"
 	for t in /proc/[0-9]*/task/[0-9]*; do
+		if [ $# -gt 0 ]; then
+			read -r c <"$t/comm" 2>/dev/null || continue
+			want=0
+			for w in "$@"; do [ "$c" = "$w" ] && want=1; done
+			[ $want = 1 ] || continue
+		fi
 		tid=""; tgid=""; vcsw=""; nvcsw=""
 		read -r tid comm st ppid pgrp sess tty tpgid flags minflt cminflt majflt cmajflt utime stime rest \
 			<"$t/stat" 2>/dev/null || continue
@@ -143,7 +156,7 @@ vmot_acct() {
 		[ -n "$tgid" ] && echo "$tid $tgid $comm $utime $stime $vcsw $nvcsw $run $wait $slices"
 	done
 	read -r up idle </proc/uptime
-	echo "VMOT-ACCT-END $1 uptime=$up"
+	echo "VMOT-ACCT-END $seq uptime=$up"
 }
 
 echo "VMOT-BOOT"
@@ -198,7 +211,7 @@ while :; do
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
 	busy) /bin/workload busy $arg & ;;
-	acct) vmot_acct "$arg" ;;
+	acct) vmot_acct $arg ;;
 	ping) echo "VMOT-PONG $arg" ;;
 	esac
 done
@@ -313,11 +326,12 @@ cmd_start() {
 	local serial=$run/serial.log sock=$run/serial.sock
 	rm -f "$serial" "$sock" "$qmp" "$run/qemu.pid"
 
-	# tsc=reliable: no clocksource watchdog. Under TCG on a busy host it marks the TSC unstable, and the
-	# kernel then flips the sched_clock static key while other vCPUs run through it; MTTCG's handling of that
-	# cross-modifying code can hit the int3 of text_poke ("Oops: int3" in sched_clock_cpu, seen on 7.2 with
-	# 4 vCPUs). KVM guests, which real users run, have no such window.
-	local cmdline="console=ttyS0,115200 panic=-1 quiet loglevel=1 rdinit=/init tsc=reliable"
+	# tsc=unstable: the sched_clock static key is never flipped once other vCPUs run. Otherwise late init
+	# sets it (TSC stable) and, on a busy host, the clocksource watchdog clears it again; each flip patches
+	# code other vCPUs run through, and MTTCG's handling of that cross-modifying code can hit the int3 of
+	# text_poke ("Oops: int3" in sched_clock_tick at 2.7 s, in sched_clock_cpu at 16 s: 7.2, 4 vCPUs). KVM
+	# guests, which real users run, have no such window.
+	local cmdline="console=ttyS0,115200 panic=-1 quiet loglevel=1 rdinit=/init tsc=unstable"
 	((kaslr)) && cmdline+=" kaslr" || cmdline+=" nokaslr"
 	[[ -n "$pti" ]] && cmdline+=" pti=$pti"
 	((interval > 0)) && cmdline+=" vmot.ps=$interval"
@@ -438,12 +452,13 @@ cmd_ps() {
 
 cmd_acct() {
 	load_env "${1:-}"
+	shift || true
 	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "acct needs a RUN_DIR"
 	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
 	local seqf=$GUEST_RUN_DIR/ps.seq seq
 	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
 	seq=a$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "${seq#a}" >"$seqf"
-	serial_send "$GUEST_SERIAL_SOCK" "acct $seq" || die "cannot write to $GUEST_SERIAL_SOCK"
+	serial_send "$GUEST_SERIAL_SOCK" "acct $seq $*" || die "cannot write to $GUEST_SERIAL_SOCK"
 	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
 	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^VMOT-ACCT-END $seq "; do
 		((SECONDS < deadline)) || die "no accounting from the guest within ${GUEST_PS_TIMEOUT:-60}s"
@@ -452,7 +467,7 @@ cmd_acct() {
 	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '
 		$1 == "VMOT-ACCT-BEGIN" && $2 == s { on = 1; sub("uptime=", "", $3); u0 = $3; next }
 		$1 == "VMOT-ACCT-END" && $2 == s { sub("uptime=", "", $3); print "uptime", u0, $3; for (i = 0; i < n; i++) print l[i]; exit }
-		on && /^[0-9]+ [0-9]+ / { l[n++] = $0 }'
+		on && (/^[0-9]+ [0-9]+ / || /^cpu /) { l[n++] = $0 }'
 }
 
 cmd_traced() {

@@ -27,9 +27,9 @@ for ((b = 1; b <= BOOTS; b++)); do
 	live=$!
 	wait_for "$D/live.err" "^mode: " 60 || { echo "boot $b: live did not start: $(tail -n1 "$D/live.err")"; dead=$((dead + 1)); kill $live 2>/dev/null; guest_stop; continue; }
 	sleep 1
-	ta=$EPOCHREALTIME; guest_acct >"$D/acct.a"
+	ta=$EPOCHREALTIME; guest_acct "$GUEST_RUN_DIR" vmot-spin vmot-half >"$D/acct.a"
 	sleep 8
-	tb=$EPOCHREALTIME; guest_acct >"$D/acct.b"
+	tb=$EPOCHREALTIME; guest_acct "$GUEST_RUN_DIR" vmot-spin vmot-half >"$D/acct.b"
 	wait $live
 	shares=$(python3 "$ROOT/tests/guest/oncpu_shares.py" "$D/live.jsonl" "$D/acct.a" "$D/acct.b" "$ta" "$tb" "$SMP" \
 		vmot-spin vmot-half | tr '\n' ' ')

@@ -9,8 +9,9 @@
 #   guest_ps [RUN_DIR]      a fresh "pid ppid tgid comm" list from the guest (default: the last started)
 #   guest_traced [RUN_DIR]  "tracee_pid tracer_pid" pairs of the latest list
 #   guest_user_ps [RUN_DIR] guest_ps without kernel threads (pid 2 and its children)
-#   guest_acct [RUN_DIR]    the guest's own per-thread CPU accounting ("uptime S0 S1", then
-#                           "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices" lines)
+#   guest_acct [RUN_DIR [COMM...]]  the guest's own per-thread CPU accounting ("uptime S0 S1", /proc/stat's
+#                           "cpu ..." line, then "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices"
+#                           lines; only threads named COMM when given)
 #   guest_stop [RUN_DIR]    kill that guest (default: the last started)
 #   guest_stop_all          kill every guest this shell started (the EXIT trap does this)
 #   guest_send SOCK LINE    one line to a guest's serial socket (GUEST_SERIAL_SOCK: e.g. "life TAG MS")
@@ -35,7 +36,7 @@ guest_start() {
 
 guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
 guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
-guest_acct() { "$GUEST_SH" acct "${1:-$GUEST_RUN_DIR}"; }
+guest_acct() { "$GUEST_SH" acct "${1:-$GUEST_RUN_DIR}" "${@:2}"; }
 guest_user_ps() { guest_ps "$@" | awk '$1 != 2 && $2 != 2'; }
 guest_stop() { "$GUEST_SH" stop "${1:-$GUEST_RUN_DIR}"; }
 

@@ -7,7 +7,8 @@
 #     its sampling time;
 #   - `live --json`: the on-CPU share of each program over a window, computed from the switch events, agrees
 #     with the guest's own utime+stime of its threads over the same window (/proc/PID/task/TID/stat, printed
-#     by the guest at the start and end) within 10 percentage points, the guest's total busy share within 15;
+#     by the guest at the start and end) within 10 percentage points, the guest's total busy share (its
+#     /proc/stat) within 15;
 #     a stream that stays on the first task of each vCPU (a wrong per-CPU slot) fails this at once;
 #   - the per-CPU current-task slot is confirmed from user-space samples (not from idle vCPUs).
 # Configurations: 5.10 (2 vCPUs), 6.1 (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some.
@@ -67,10 +68,10 @@ run_config() {
 	sleep 1
 	local ta tb
 	echo "$EPOCHREALTIME" >"$T/t.a"
-	ta=$EPOCHREALTIME; guest_acct >"$T/acct.a" || bad "$label: guest accounting (start)"
+	ta=$EPOCHREALTIME; guest_acct "$GUEST_RUN_DIR" vmot-spin vmot-half >"$T/acct.a" || bad "$label: guest accounting (start)"
 	sleep "$WINDOW"
 	echo "$EPOCHREALTIME" >"$T/t.b"
-	tb=$EPOCHREALTIME; guest_acct >"$T/acct.b" || bad "$label: guest accounting (end)"
+	tb=$EPOCHREALTIME; guest_acct "$GUEST_RUN_DIR" vmot-spin vmot-half >"$T/acct.b" || bad "$label: guest accounting (end)"
 	sleep 0.3
 	kill -INT $live; wait $live; rc=$?
 	((rc == 0)) || bad "$label: live exit $rc"
