@@ -41,10 +41,15 @@ static int find_ns(struct pidalloc *pa, struct vmem *vm, const struct pida_walk 
 		if (&w->tasks[i] != one && w->tasks[i].pid > 0)
 			s[ns++] = &w->tasks[i];
 	/* pid 1's window, a page at a time: the read stops at the first unmapped page */
-	while (have < TASK_SPAN && !vmem_read(vm, one->addr + have, win + have, 4096 - ((one->addr + have) & 4095)))
-		have += 4096 - ((one->addr + have) & 4095);
-	if (have > TASK_SPAN)
-		have = TASK_SPAN;
+	while (have < TASK_SPAN) {
+		size_t chunk = 4096 - ((one->addr + have) & 4095);
+
+		if (chunk > TASK_SPAN - have)
+			chunk = TASK_SPAN - have;
+		if (vmem_read(vm, one->addr + have, win + have, chunk))
+			break;
+		have += chunk;
+	}
 	for (size_t o = 0; o + 8 <= have && np < MAX_PAIRS; o += 8) {
 		uint64_t ptr;
 
