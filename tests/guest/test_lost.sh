@@ -86,17 +86,17 @@ for k in $KERNELS; do
 	guest_start --kernel "$k" --smp 1 --name "lost$$" >/dev/null || { bad "$k: boot"; continue; }
 	truth=$("$TRUTH" "$CACHE/kernels/$GUEST_RELEASE/vmlinux.btf" 2>/dev/null || "$TRUTH" "$CACHE/kernels/$GUEST_RELEASE/vmlinux")
 	# the binary itself in the background (not a function: a background subshell ignores SIGINT)
-	VMOFFSET_CACHE=$T/cache "$BIN" live --pid "$GUEST_PID" --json --no-switch >"$T/live.jsonl" 2>"$T/live.err" &
+	VMOFFSET_CACHE=$T/cache "$BIN" live --pid "$GUEST_PID" --json --no-switch >"$T/live-$k.jsonl" 2>"$T/live-$k.err" &
 	live=$!
-	if ! wait_for "$T/live.err" "^mode: " 90; then
-		bad "$k: live did not start: $(tail -n2 "$T/live.err")"; kill $live 2>/dev/null; wait $live; guest_stop; continue
+	if ! wait_for "$T/live-$k.err" "^mode: " 90; then
+		bad "$k: live did not start: $(tail -n2 "$T/live-$k.err")"; kill $live 2>/dev/null; wait $live; guest_stop; continue
 	fi
 	# the allocator is confirmed by watching it step with new pids: give it a few
 	for ((i = 0; i < 10; i++)); do
-		grep -q "pid allocator" "$T/live.err" && break
+		grep -q "pid allocator" "$T/live-$k.err" && break
 		guest_send "$GUEST_SERIAL_SOCK" "churn 3"; sleep 2
 	done
-	line=$(grep -m1 "pid allocator" "$T/live.err")
+	line=$(grep -m1 "pid allocator" "$T/live-$k.err")
 	if [[ $line != *"pid allocator found"* ]]; then
 		bad "$k: pid allocator: ${line:-not found within 20 s}"; kill $live; wait $live; guest_stop; continue
 	fi
@@ -114,11 +114,11 @@ for k in $KERNELS; do
 		$nr == "$(jq -r .pid_numbers <<<"$truth")" ]] &&
 		ok "$k: child_reaper +$reaper, task_struct.thread_pid +$tpid, struct pid numbers[0] +$nr = BTF" ||
 		bad "$k: child_reaper/thread_pid/numbers $reaper/$tpid/$nr != BTF $(jq -c '{pidns_child_reaper,thread_pid,pid_numbers}' <<<"$truth")"
-	if spawn "$GUEST_SERIAL" "$GUEST_SERIAL_SOCK" "$T/started"; then
+	if spawn "$GUEST_SERIAL" "$GUEST_SERIAL_SOCK" "$T/started-$k"; then
 		sleep 1   # past the accounting lag
 		kill -INT $live; wait $live; rc=$?
 		((rc == 0)) && ok "$k: live ends with 0 on Ctrl-C" || bad "$k: live exit $rc"
-		account "$k live" "$T/live.jsonl" "$T/started"
+		account "$k live" "$T/live-$k.jsonl" "$T/started-$k"
 	else
 		bad "$k: the guest did not finish spawning $N children"; kill $live; wait $live
 	fi

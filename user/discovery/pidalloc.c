@@ -159,7 +159,8 @@ static void find_candidates(struct pidalloc *pa, struct vmem *vm, const struct p
 		if (v > PID_LIMIT || (int64_t)v < top)
 			continue;
 		pa->cand[pa->ncand++] = (struct pida_cand){ .off = (int64_t)o, .first = v, .last = v,
-							    .equal_seen = (int64_t)v == top };
+							    .equal_seen = (int64_t)v == top,
+							    .tight = (int64_t)v == top || (int64_t)v == top + 1 };
 	}
 	if (!pa->ncand) {
 		fail(pa, "no value in init_pid_ns is above every live pid: no allocator");
@@ -192,9 +193,10 @@ static void prune(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *
 			continue;
 		}
 		c->equal_seen |= (int64_t)v == top;
+		c->tight |= (int64_t)v == top || (int64_t)v == top + 1;
 		c->last = v;
 		alive++;
-		if (v != c->first) {
+		if (v != c->first && c->tight) {
 			moved++;
 			pick = i;
 		}
@@ -203,7 +205,9 @@ static void prune(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *
 		fail(pa, "every allocator candidate broke a rule (decreased or fell below a live pid)");
 		return;
 	}
-	/* one that stepped as pids were handed out, seen over at least two walks with new pids */
+	/* one that stepped as pids were handed out, seen over at least two walks with new pids, and that was
+	 * once the newest live pid (+1): a counter that steps with forks but runs at an offset (6.12 has one
+	 * right after init_pid_ns) never is */
 	if (moved == 1 && pa->watched >= 2) {
 		pa->off = pa->cand[pick].off;
 		pa->last_kind = pa->cand[pick].equal_seen;
@@ -218,8 +222,12 @@ static void prune(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *
 			       : "no value of init_pid_ns stepped with new pids");
 		return;
 	}
-	snprintf(pa->why, sizeof(pa->why), "%zu candidate(s), %zu stepped, %u walk(s) with new pids", alive, moved,
-		 pa->watched);
+	int len = snprintf(pa->why, sizeof(pa->why), "%zu candidate(s), %zu stepped and tight, %u walk(s) with new pids:", alive,
+			   moved, pa->watched);
+	for (size_t i = 0; i < pa->ncand && len > 0 && (size_t)len < sizeof(pa->why); i++)   /* what is left */
+		if (!pa->cand[i].dead)
+			len += snprintf(pa->why + len, sizeof(pa->why) - (size_t)len, " +%" PRId64 "=%u", pa->cand[i].off,
+					pa->cand[i].last);
 }
 
 enum pida_state pidalloc_step(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w)

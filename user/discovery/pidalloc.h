@@ -13,7 +13,8 @@
  *   2. child_reaper: a member of that namespace pointing to pid 1's task (the anchor that it is one).
  *   3. the allocator: a u32 of the namespace that is above every live pid (or equal to the newest, for
  *      last_pid), at most PID_MAX_LIMIT, and then, watched across walks, never decreases, stays above every
- *      pid seen, and steps when new pids appear (pid_max, constant, does not). Confirmed when one is left.
+ *      pid seen, steps when new pids appear (pid_max, constant, does not) and at some walk is the newest
+ *      live pid or one above it (a fork counter running at an offset is not). Confirmed when one is left.
  * Every read goes through vmem (bounded, checked); every pointer is checked before it is followed.
  */
 #ifndef VMOT_DISCOVERY_PIDALLOC_H
@@ -44,6 +45,7 @@ struct pidalloc {
 		int64_t off;
 		uint32_t first, last;     /* value at the first and latest walk */
 		bool dead, equal_seen;    /* equal_seen: a live pid equalled it (last_pid semantics) */
+		bool tight;               /* once equal to the newest live pid or one above it */
 	} cand[PIDA_MAX_CAND];
 	char why[160];                /* why PIDA_FAILED, or what is being waited for */
 };

@@ -820,6 +820,8 @@ static void account_pids(struct vm_tracer *t, uint64_t now, const struct guest_t
 			       "; counting lost pids from pid %u on", name, (int)t->info.pid, t->pa.ns, t->pa.off,
 			       t->pa.last_kind ? "last pid handed out" : "next pid to try", t->pa.why, t->pa.reaper,
 			       t->pa.thread_pid, t->pa.upid_nr, t->pa.value + t->pa.last_kind);
+		else if (st == PIDA_WATCHING && nfresh)
+			p_dbg("%s (pid %d): pid allocator: %s", name, (int)t->info.pid, t->pa.why);
 		else if (st == PIDA_FAILED)
 			p_warn("%s (pid %d): pid allocator not found (%s): processes shorter than a task walk can be "
 			       "missed without a lost count", name, (int)t->info.pid, t->pa.why);
