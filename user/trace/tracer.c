@@ -817,9 +817,9 @@ static void account_pids(struct vm_tracer *t, uint64_t now, const struct guest_t
 		if (st == PIDA_CONFIRMED)
 			p_info("%s (pid %d): pid allocator found: init_pid_ns %#" PRIx64 " +%" PRId64 " (%s; %s), "
 			       "child_reaper +%" PRId64 ", task_struct.thread_pid %+" PRId64 ", upid.nr %+" PRId64
-			       "; counting lost pids from pid %u on", name, (int)t->info.pid, t->pa.ns, t->pa.off,
-			       t->pa.last_kind ? "last pid handed out" : "next pid to try", t->pa.why, t->pa.reaper,
-			       t->pa.thread_pid, t->pa.upid_nr, t->pa.value + t->pa.last_kind);
+			       "; counting lost pids from the next walk on (next pid about %u)", name, (int)t->info.pid,
+			       t->pa.ns, t->pa.off, t->pa.last_kind ? "last pid handed out" : "next pid to try", t->pa.why,
+			       t->pa.reaper, t->pa.thread_pid, t->pa.upid_nr, t->pa.value + t->pa.last_kind);
 		else if (st == PIDA_WATCHING && nfresh)
 			p_dbg("%s (pid %d): pid allocator: %s", name, (int)t->info.pid, t->pa.why);
 		else if (st == PIDA_FAILED)
@@ -827,8 +827,10 @@ static void account_pids(struct vm_tracer *t, uint64_t now, const struct guest_t
 			       "missed without a lost count", name, (int)t->info.pid, t->pa.why);
 		return;
 	}
-	if (!have_next)
+	if (!have_next) {   /* unreadable now: this window is decided with the next readable one */
+		t->ctr.read_errors++;
 		return;
+	}
 	int32_t *pids = malloc((n ? n : 1) * sizeof(*pids));
 	struct lost_ctx lc = { t, now, emit, ctx };
 
@@ -870,7 +872,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 	struct guest_task *g = NULL;
 	struct vmt_task *cur;
 	int32_t *fresh;
-	size_t n = 0, i = 0, j = 0, nfresh = 0;
+	size_t n = 0, ng, i = 0, j = 0, nfresh = 0;
 	int err;
 
 	if (t->gone)
@@ -922,7 +924,16 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 					    .ppid = g[k].ppid, .kthread = g[k].kernel_thread };
 		memcpy(cur[k].comm, g[k].comm, 16);
 	}
+	ng = n;
 	qsort(cur, n, sizeof(*cur), cmp_task);
+	{   /* one entry per task: a list changing under the walk can show a task twice */
+		size_t u = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (!u || cur[k].addr != cur[u - 1].addr || cur[k].pid != cur[u - 1].pid)
+				cur[u++] = cur[k];
+		n = u;
+	}
 	fresh = calloc(n, sizeof(*fresh));
 	if (!fresh) {
 		free(g);
@@ -981,7 +992,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		j++;
 	}
 done:
-	account_pids(t, now, g, n, fresh, nfresh, have_next, next, emit, ctx);
+	account_pids(t, now, g, ng, fresh, nfresh, have_next, next, emit, ctx);
 	free(g);
 	free(fresh);
 	free(t->tasks);
