@@ -1,8 +1,11 @@
 /*
  * cmocka: lost-pid accounting (user/trace/lost.c) — the pure rule that turns "allocator before each walk"
  * + "pids each walk saw" into lost ranges: lag before deciding, pids seen late are not lost, wrap and
- * jumps re-baseline without counting, hostile values are ignored, memory stays bounded.
+ * jumps re-baseline without counting, hostile values are ignored, memory stays bounded. And the allocator
+ * search (discovery/pidalloc.c) on hostile memory: it ends with a reason, within a byte bound, never a
+ * crash (its answers are checked on real kernels against BTF: tests/guest/test_lost.sh).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "arch/x86_64.h"
+#include "discovery/pidalloc.h"
+#include "mem/physmem.h"
 #include "session/session.h"
 #include "trace/analysis.h"
 #include "trace/lost.h"
@@ -189,6 +195,60 @@ static void test_analysis_counts_lost(void **state)
 	an_free(&an);
 }
 
+#define HMEM (2u << 20)
+#define DMAP 0xffff888000000000ULL
+
+/* Every 8 bytes of guest memory a pointer to one place, where every 8 bytes say {nr = 1, ns = that place}:
+ * each task_struct slot "points to a struct pid of pid 1" at every offset; plus random pids. */
+static void test_pidalloc_hostile_memory(void **state)
+{
+	uint8_t *mem = malloc(HMEM);
+	struct physmem *pm;
+	struct vmem vm;
+	struct pidalloc pa = { 0 };
+	struct guest_task t[40];
+	const uint64_t place = DMAP + 0x1000;
+
+	(void)state;
+	assert_non_null(mem);
+	for (size_t o = 0; o < HMEM; o += 8)
+		memcpy(mem + o, &place, 8);
+	for (size_t o = 0x1000; o < 0x2000; o += 16) {   /* the place: {nr 1, ns place} all along */
+		uint64_t nr = 1;
+		memcpy(mem + o, &nr, 8);
+		memcpy(mem + o + 8, &place, 8);
+	}
+	assert_int_equal(physmem_open_buffer(mem, HMEM, NULL, 0, &pm), 0);
+	vmem_init(&vm, pm, 0, false);
+	vmem_set_direct_map(&vm, DMAP, HMEM);
+	for (int i = 0; i < 40; i++)
+		t[i] = (struct guest_task){ .addr = DMAP + 0x10000 + (uint64_t)i * 0x8000, .pid = i == 0 ? 1 : 100 + i * 7 };
+	struct pida_walk w = { t, 40, NULL, 0 };
+	uint64_t before = pm->bytes_read;
+	enum pida_state st = pidalloc_step(&pa, &vm, &w);
+
+	/* pid 1 fits everywhere, the others nowhere: no struct pid member, said so */
+	assert_int_equal(st, PIDA_FAILED);
+	assert_true(strlen(pa.why) > 10);
+	assert_true(pm->bytes_read - before < (2u << 20));
+	/* a failed search stays failed (no re-reading every walk) */
+	before = pm->bytes_read;
+	assert_int_equal(pidalloc_step(&pa, &vm, &w), PIDA_FAILED);
+	assert_int_equal(pm->bytes_read, before);
+	uint32_t next;
+	assert_int_equal(pidalloc_read(&pa, &vm, &next), -ENOENT);
+	/* random bytes, tasks near the end of RAM (their windows run out of it) */
+	srand(7);
+	for (size_t o = 0; o < HMEM; o++)
+		mem[o] = (uint8_t)rand();
+	memset(&pa, 0, sizeof(pa));
+	for (int i = 0; i < 40; i++)
+		t[i].addr = DMAP + HMEM - 0x1000 - (uint64_t)i * 0x100;
+	assert_int_equal(pidalloc_step(&pa, &vm, &w), PIDA_FAILED);
+	physmem_close(pm);
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_jump_is_not_counted),
 		cmocka_unit_test(test_hostile_and_bounded),
 		cmocka_unit_test(test_analysis_counts_lost),
+		cmocka_unit_test(test_pidalloc_hostile_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
