@@ -66,6 +66,8 @@
 #                 program, see workload.c),
 #                 "life TAG [MS]" (a known fork → exec → exit sequence, see workload.c; the guest prints
 #                 "VMOT-LIFE TAG start|fork|exec|exit|end pid=P ppid=Q comm=C" lines)
+#                 "spawn N MS [GAP]" (N children alive MS ms each, one every GAP ms; the guest prints
+#                 "VMOT-SPAWN begin pid=P", "VMOT-SPAWN child pid=C" per child, "VMOT-SPAWN end n=N")
 # The listing is done by init itself with shell builtins only, so listing creates no process.
 set -euo pipefail
 
@@ -210,6 +212,7 @@ while :; do
 	ps) vmot_ps "$arg" ;;
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
+	spawn) /bin/workload spawn $arg & ;;
 	busy) /bin/workload busy $arg & ;;
 	acct) vmot_acct $arg ;;
 	ping) echo "VMOT-PONG $arg" ;;

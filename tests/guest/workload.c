@@ -28,6 +28,10 @@
  *                                  after MS ms execs /tmp/vmot-lx-TAG, a symlink to workload (exec: comm
  *                                  "vmot-lx-TAG"), which exits after MS ms (exit); the parent reaps it and
  *                                  exits MS/2 ms later (end). TAG: up to 7 characters. Default MS 1000.
+ *   workload spawn N MS [GAP]      N short-lived children (comm "vmot-spawn", each alive MS ms, then _exit),
+ *                                  one every GAP ms (default 2), SIGCHLD ignored (auto-reaped); prints
+ *                                  "VMOT-SPAWN begin pid=P", one "VMOT-SPAWN child pid=C" per child (from the
+ *                                  parent: fork's own answer) and "VMOT-SPAWN end n=N" once all are gone
  *
  * Every long-lived mode creates /run/vmot/ready/<comm> once it is fully set up, so init can wait for the
  * whole workload before it announces VMOT-READY. Long-lived modes never exit (pause()).
@@ -239,6 +243,37 @@ static int mode_life(const char *tag, long ms)
 	return 0;
 }
 
+static int mode_spawn(int n, long ms, long gap)
+{
+	int made = 0;
+
+	setname("vmot-spawner");
+	signal(SIGCHLD, SIG_IGN);   /* auto-reap: a child leaves the task list when it exits (no zombie) */
+	printf("VMOT-SPAWN begin pid=%d\n", (int)getpid());
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		pid_t c = fork();
+
+		if (c == 0) {
+			setname("vmot-spawn");
+			msleep(ms);
+			_exit(0);
+		}
+		if (c < 0)
+			continue;
+		made++;
+		printf("VMOT-SPAWN child pid=%d\n", (int)c);
+		fflush(stdout);
+		if (gap > 0)
+			msleep(gap);
+	}
+	while (wait(NULL) > 0 || errno == EINTR)   /* with SIGCHLD ignored: returns -1 once all are gone */
+		;
+	printf("VMOT-SPAWN end n=%d\n", made);
+	fflush(stdout);
+	return 0;
+}
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -351,6 +386,8 @@ int main(int argc, char **argv)
 		snprintf(name, sizeof(name), "%s", argv[2]);
 		return mode_busy(name, atoi(argv[3]), atoi(argv[4]), argc > 5 ? atol(argv[5]) : 20);
 	}
+	if (!strcmp(mode, "spawn") && argc > 3)
+		return mode_spawn(atoi(argv[2]), atol(argv[3]), argc > 4 ? atol(argv[4]) : 2);
 	if (!strcmp(mode, "life") && argc > 2)
 		return mode_life(argv[2], argc > 3 ? atol(argv[3]) : 1000);
 	if (!strcmp(mode, "lifex") && argc > 3) {   /* the exec'd half of life */

@@ -6,7 +6,9 @@
  *
  * Prints one JSON object whose keys are the column names of ../shared/layouts/task_struct_layouts.csv
  * (sizeof_task_struct, tasks, pid, tgid, comm, mm, active_mm, real_parent, parent, children, sibling, cred,
- * mm_pgd, mm_mmap, mm_mt, current_task) plus real_cred, group_leader, thread_group, thread_node, signal.
+ * mm_pgd, mm_mmap, mm_mt, current_task) plus real_cred, group_leader, thread_group, thread_node, signal, and
+ * the pid allocator's places (issue 11): thread_pid (task_struct), pid_numbers (struct pid: numbers[0].nr),
+ * pidns_idr_next (pid_namespace.idr.idr_next, 4.15+), pidns_last_pid (before), pidns_child_reaper.
  * Offsets are bytes from the start of the struct; a member the kernel lacks is null. Members inside anonymous
  * structs/unions (randstruct wrappers, `struct { ... };` groups) are found by recursing and summing offsets.
  * current_task is written as the CSV writes it: "percpu+0xOFF" for the per-CPU variable current_task, or
@@ -183,6 +185,18 @@ int main(int argc, char **argv)
 	print_off("mm_pgd", mm ? member_offset(btf, mm, "pgd", 0) : -1, &first);
 	print_off("mm_mmap", mm ? member_offset(btf, mm, "mmap", 0) : -1, &first);
 	print_off("mm_mt", mm ? member_offset(btf, mm, "mm_mt", 0) : -1, &first);
+	{   /* the pid allocator: init_pid_ns.idr.idr_next (4.15+) or .last_pid, and the way to it */
+		const struct btf_type *ns = find_struct(btf, "pid_namespace"), *pid = find_struct(btf, "pid");
+		const struct btf_type *idr = find_struct(btf, "idr");
+		long idr_off = ns ? member_offset(btf, ns, "idr", 0) : -1;
+		long next = idr ? member_offset(btf, idr, "idr_next", 0) : -1;
+
+		print_off("thread_pid", member_offset(btf, task, "thread_pid", 0), &first);
+		print_off("pid_numbers", pid ? member_offset(btf, pid, "numbers", 0) : -1, &first);
+		print_off("pidns_idr_next", idr_off >= 0 && next >= 0 ? idr_off + next : -1, &first);
+		print_off("pidns_last_pid", ns ? member_offset(btf, ns, "last_pid", 0) : -1, &first);
+		print_off("pidns_child_reaper", ns ? member_offset(btf, ns, "child_reaper", 0) : -1, &first);
+	}
 	if (current_task_location(btf, loc, sizeof(loc)))
 		printf(",\n  \"current_task\": \"%s\"", loc);
 	else

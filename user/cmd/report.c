@@ -12,7 +12,7 @@
 #include "session/session.h"
 #include "trace/analysis.h"
 
-enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_ALL = 15 };
+enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LOST = 16, SEC_ALL = 31 };
 
 static void usage(FILE *f)
 {
@@ -22,7 +22,8 @@ static void usage(FILE *f)
 		"\n"
 		"Read a session file written by `record` and show: per process and per vCPU activity (switches in,\n"
 		"time on a vCPU as attributed from switch to switch), the event timeline, and KVM exit statistics\n"
-		"by reason per vCPU with exit latency where the host gave them. A truncated or damaged file is read\n"
+		"by reason per vCPU with exit latency where the host gave them, and lost processes (pids the guest\n"
+		"handed out between two task-list walks that no walk saw). A truncated or damaged file is read\n"
 		"as far as its blocks are intact and one line says what was lost. Exit status: 0 read (even\n"
 		"partly), 1 nothing readable, 64 usage.\n"
 		"\n"
@@ -31,7 +32,7 @@ static void usage(FILE *f)
 		"  -j, --json             one JSON document (as does the global -j)\n"
 		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
 		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
-		"      --section LIST     processes, vcpus, timeline, exits, all (default all)\n"
+		"      --section LIST     processes, vcpus, timeline, exits, lost, all (default all)\n"
 		"      --no-switch        timeline without switch events\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -152,6 +153,7 @@ static int parse_sections(const char *arg, int *out)
 		else if (!strcmp(t, "vcpus")) s |= SEC_VCPUS;
 		else if (!strcmp(t, "timeline")) s |= SEC_TIMELINE;
 		else if (!strcmp(t, "exits")) s |= SEC_EXITS;
+		else if (!strcmp(t, "lost")) s |= SEC_LOST;
 		else if (!strcmp(t, "all")) s |= SEC_ALL;
 		else {
 			free(copy);
@@ -224,6 +226,21 @@ static void print_exits(const struct rep_ctx *c)
 	free(v);
 }
 
+/* LOST events of one VM and the pids they cover. */
+static uint64_t lost_of(const struct rep_ctx *c, uint32_t vm, uint64_t *pids)
+{
+	uint64_t n = 0;
+
+	*pids = 0;
+	for (size_t i = 0; i < c->nev; i++)
+		if (c->ev[i].type == SEV_LOST && c->ev[i].vm == vm) {
+			n++;
+			if (c->ev[i].prev_pid >= c->ev[i].pid && c->ev[i].pid >= 0)
+				*pids += (uint64_t)(c->ev[i].prev_pid - c->ev[i].pid) + 1;
+		}
+	return n;
+}
+
 static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch, const char *file,
 			const struct an_line_opts *lo)
 {
@@ -234,8 +251,9 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 	       jstr(c->header, "created", "?"), jstr(c->header, "host", "?"));
 	printf("  %s\n", jstr(c->header, "mode", "mode unknown"));
 	printf("  %zu event(s) over %.3f s: %" PRIu64 " switch, %" PRIu64 " fork, %" PRIu64 " exec, %" PRIu64
-	       " rename, %" PRIu64 " exit\n\n", c->nev, span_s(&c->an), c->an.count[SEV_SWITCH], c->an.count[SEV_FORK],
-	       c->an.count[SEV_EXEC], c->an.count[SEV_RENAME], c->an.count[SEV_EXIT]);
+	       " rename, %" PRIu64 " exit; %" PRIu64 " lost process(es) in %" PRIu64 " lost event(s)\n\n", c->nev,
+	       span_s(&c->an), c->an.count[SEV_SWITCH], c->an.count[SEV_FORK], c->an.count[SEV_EXEC],
+	       c->an.count[SEV_RENAME], c->an.count[SEV_EXIT], c->an.lost_pids, c->an.count[SEV_LOST]);
 	printf("VMs\n  %3s %8s %-24s %-5s %5s  %s\n", "IDX", "PID", "NAME", "ACCEL", "VCPUS", "KERNEL / OFFSETS");
 	for (size_t i = 0; i < json_object_array_length(c->vms); i++) {
 		struct json_object *v = json_object_array_get_idx(c->vms, i), *x;
@@ -264,6 +282,16 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 			       list[i]->forks, list[i]->execs, list[i]->exits);
 		}
 		free(list);
+	}
+	if (sections & SEC_LOST) {
+		printf("\nLost processes (pids handed out between two task-list walks, never seen)\n  %-16s %9s %7s\n",
+		       "VM", "LOST", "EVENTS");
+		for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+			uint64_t pids, evs = lost_of(c, vm, &pids);
+
+			if (evs || c->an.vms[vm].used)
+				printf("  %-16.16s %9" PRIu64 " %7" PRIu64 "\n", an_vm_name(&c->an, vm), pids, evs);
+		}
 	}
 	if (sections & SEC_VCPUS) {
 		double s = span_s(&c->an);
@@ -354,6 +382,27 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->vms, JSON_C_TO_STRING_PLAIN));
 	jsonw_name(w, "counters");
 	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->counters, JSON_C_TO_STRING_PLAIN));
+	if (sections & SEC_LOST) {
+		jsonw_name(w, "lost");
+		jsonw_start_object(w);
+		jsonw_u64_field(w, "processes", c->an.lost_pids);
+		jsonw_u64_field(w, "events", c->an.count[SEV_LOST]);
+		jsonw_name(w, "vms");
+		jsonw_start_array(w);
+		for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+			uint64_t pids, evs = lost_of(c, vm, &pids);
+
+			if (!evs && !c->an.vms[vm].used)
+				continue;
+			jsonw_start_object(w);
+			jsonw_string_field(w, "vm", an_vm_name(&c->an, vm));
+			jsonw_u64_field(w, "processes", pids);
+			jsonw_u64_field(w, "events", evs);
+			jsonw_end_object(w);
+		}
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+	}
 	if (sections & SEC_PROCESSES) {
 		list = an_entries(&c->an, false, key, &n);
 		jsonw_name(w, "processes");
@@ -473,7 +522,20 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 				printf(",%u,", e->vcpu);
 			printf("%s,%d,%d,%d,", sess_event_name(e->type), e->pid, e->tgid, e->ppid);
 			csv_str(stdout, e->comm, 16);
-			printf(",%d\n", e->type == SEV_SWITCH ? e->prev_pid : -1);
+			printf(",%d\n", e->type == SEV_SWITCH || e->type == SEV_LOST ? e->prev_pid : -1);
+		}
+		first = false;
+	}
+	if (sections & SEC_LOST) {   /* one row per lost range, then nothing else: totals are a sum away */
+		printf("%st,vm,first_pid,last_pid,count\n", first ? "" : "\n");
+		for (size_t i = 0; i < c->nev; i++) {
+			const struct sess_event *e = &c->ev[i];
+
+			if (e->type != SEV_LOST || e->prev_pid < e->pid || e->pid < 0)
+				continue;
+			printf("%.6f,", e->time_ns >= lo->t0 ? (e->time_ns - lo->t0) / 1e9 : 0);
+			csv_str(stdout, an_vm_name(&c->an, e->vm), 128);
+			printf(",%d,%d,%d\n", e->pid, e->prev_pid, e->prev_pid - e->pid + 1);
 		}
 		first = false;
 	}

@@ -90,7 +90,12 @@ int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, con
 		if (res->thread_ring >= 0 && w.v[w.n - 1].mm) {
 			uint64_t th = t + res->thread_ring, tn;
 			for (size_t k = 0; k < 4096 && !vmem_read_u64(&w.vm, th, &tn) && tn != t + res->thread_ring; k++) {
-				uint64_t x = tn - res->thread_ring, mm;
+				uint64_t x = tn - res->thread_ring, mm, back;
+
+				/* next->prev must point back: a task being forked still holds a copy of its
+				 * parent's ring node, which is not on its own ring (seen: one task pushed 18 times) */
+				if (vmem_read_u64(&w.vm, tn + 8, &back) || back != th)
+					break;
 				th = tn;
 				/* skip the signal_struct's list head: not a task of this group */
 				if (vmem_read_u64(&w.vm, x + res->task[TF_MM].offset, &mm) || mm != w.v[w.n - 1].mm)

@@ -15,7 +15,7 @@ const char *sess_event_name(unsigned type)
 {
 	static const char *const n[SEV_NR] = {
 		[SEV_SWITCH] = "switch", [SEV_FORK] = "fork", [SEV_EXEC] = "exec", [SEV_EXIT] = "exit",
-		[SEV_RENAME] = "rename", [SEV_RESTART] = "restart",
+		[SEV_RENAME] = "rename", [SEV_RESTART] = "restart", [SEV_LOST] = "lost",
 	};
 	return type < SEV_NR && n[type] ? n[type] : "?";
 }

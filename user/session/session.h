@@ -50,6 +50,9 @@ enum sess_ev_type {
 	SEV_RENAME,       /* same pid and address space, new comm (prctl PR_SET_NAME, thread names) */
 	SEV_RESTART,      /* the guest kernel restarted (reboot, kexec: init_task gone); pid -1. Every task
 			   * before it has exited; the tasks found afterwards are forks. */
+	SEV_LOST,         /* pids pid..prev_pid (inclusive, one range) were allocated by the guest kernel between
+			   * two task-list walks and no walk saw them: processes/threads that lived and died unseen.
+			   * tgid = ppid = -1, task 0. Readers older than this type skip it. */
 	SEV_NR,
 };
 

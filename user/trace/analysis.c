@@ -135,6 +135,11 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 	if (!a->iv_start)
 		a->iv_start = ev->time_ns;
 	a->count[ev->type]++;
+	if (ev->type == SEV_LOST) {   /* pids no walk saw: no task to attribute anything to */
+		if (ev->prev_pid >= ev->pid && ev->pid >= 0)
+			a->lost_pids += (uint64_t)(ev->prev_pid - ev->pid) + 1;
+		return;
+	}
 	if (ev->type == SEV_RESTART) {   /* no task: the vCPUs run nothing known until the new kernel's switches */
 		for (size_t i = 0; i < a->nvcpu; i++)
 			if (a->vcpu[i].vm == ev->vm) {
@@ -213,6 +218,40 @@ void an_print_header(FILE *f, const struct an_line_opts *o)
 			"TGID", "PPID", "COMM");
 }
 
+#define LOST_LIST_MAX 4096   /* pids listed one by one up to this; the range says the rest */
+
+/* {"event":"lost","count":N,"pids":[...],"range":[first,last]}, or one line: pids first-last (N). */
+static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
+		       const struct an_line_opts *o, const char *tbuf, double rel)
+{
+	int64_t n = ev->prev_pid >= ev->pid && ev->pid >= 0 ? (int64_t)ev->prev_pid - ev->pid + 1 : 0;
+
+	if (o->json && w) {
+		jsonw_start_object(w);
+		jsonw_string_field(w, "time", tbuf);
+		jsonw_float_field_fmt(w, "t", "%.6f", rel);
+		jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
+		jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+		jsonw_null_field(w, "vcpu");
+		jsonw_string_field(w, "event", "lost");
+		jsonw_int_field(w, "count", n);
+		jsonw_name(w, "pids");
+		jsonw_start_array(w);
+		for (int64_t i = 0; i < n && i < LOST_LIST_MAX; i++)
+			jsonw_int(w, ev->pid + i);
+		jsonw_end_array(w);
+		jsonw_name(w, "range");
+		jsonw_start_array(w);
+		jsonw_int(w, ev->pid);
+		jsonw_int(w, ev->prev_pid);
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+		return;
+	}
+	fprintf(f, "%-12s %10.6f %-20.20s %4s %-7s %7d %7s %7s %" PRId64 " pid(s) %d-%d started and ended unseen\n",
+		tbuf, rel, an_vm_name(a, ev->vm), "-", "lost", ev->pid, "-", "-", n, ev->pid, ev->prev_pid);
+}
+
 void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
 		    const struct an_line_opts *o)
 {
@@ -221,6 +260,10 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 
 	comm_str(ev->comm, comm);
 	wall(ev->time_ns, o->wall_offset_ns, tbuf, sizeof(tbuf));
+	if (ev->type == SEV_LOST) {
+		print_lost(f, w, a, ev, o, tbuf, rel);
+		return;
+	}
 	if (o->json && w) {
 		jsonw_start_object(w);
 		jsonw_string_field(w, "time", tbuf);

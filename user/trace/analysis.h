@@ -48,6 +48,7 @@ struct analysis {
 	struct an_vm vms[AN_MAX_VMS];
 	uint64_t t_first, t_last;    /* first/last event time */
 	uint64_t count[SEV_NR];
+	uint64_t lost_pids;          /* sum of the LOST events' ranges */
 	uint64_t iv_start;
 };
 

@@ -410,7 +410,9 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 			if (t->gone)
 				continue;
 			/* tasks first: a switch to a new task then finds it in the fresh walk */
-			if (tasks_due && vmt_poll_tasks(t, now, s->event, s->ctx) == VMT_REDISCOVERED && s->vm_ready)
+			bool walk = tasks_due || vmt_alloc_moved(t);
+
+			if (walk && vmt_poll_tasks(t, now, s->event, s->ctx) == VMT_REDISCOVERED && s->vm_ready)
 				s->vm_ready(s->ctx, t);   /* the guest restarted: its new identity and offsets */
 			if (!t->gone)
 				vmt_poll_current(t, now, s->event, s->ctx);

@@ -311,6 +311,7 @@ void vmt_slot_changed(struct vm_tracer *t)
 void vmt_close(struct vm_tracer *t)
 {
 	slot_free(&t->slot);
+	lost_free(&t->lost);
 	target_close(&t->tg);
 	free(t->tasks);
 	t->tasks = NULL;
@@ -467,6 +468,10 @@ static void kernel_gone(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, voi
 	free(t->tasks);
 	t->tasks = NULL;
 	t->ntasks = 0;
+	/* the allocator belongs to the dead kernel: found again on the new one */
+	memset(&t->pa, 0, sizeof(t->pa));
+	lost_free(&t->lost);
+	t->alloc_valid = false;
 	t->restarting = true;
 	t->old_init_task = t->res.init_task;
 	t->next_attempt = now;
@@ -517,12 +522,95 @@ static int try_rediscover(struct vm_tracer *t, uint64_t now)
 	return VMT_REDISCOVERED;
 }
 
+struct lost_ctx { struct vm_tracer *t; uint64_t now; vmt_emit_fn emit; void *ctx; };
+
+static void on_lost(void *ctx, int32_t first, int32_t last)
+{
+	struct lost_ctx *l = ctx;
+	struct sess_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.time_ns = l->now;
+	e.vm = l->t->index;
+	e.vcpu = SESS_VCPU_NONE;
+	e.type = SEV_LOST;
+	e.pid = first;
+	e.prev_pid = last;
+	e.tgid = e.ppid = -1;
+	l->t->ctr.lost += (uint64_t)(last - first) + 1;
+	l->t->ctr.lost_events++;
+	l->emit(l->ctx, &e);
+}
+
+/* After a walk: find/confirm the pid allocator, then count the pids it handed out that no walk saw. */
+static void account_pids(struct vm_tracer *t, uint64_t now, const struct guest_task *g, size_t n,
+			 const int32_t *fresh, size_t nfresh, bool have_next, uint32_t next, vmt_emit_fn emit, void *ctx)
+{
+	const char *name = t->info.name[0] ? t->info.name : "vm";
+
+	if (t->pa.state != PIDA_CONFIRMED && t->pa.state != PIDA_FAILED) {
+		struct pida_walk w = { g, n, fresh, t->have_walk ? nfresh : 0 };
+		enum pida_state st = pidalloc_step(&t->pa, &t->vm, &w);
+
+		if (st == PIDA_CONFIRMED)
+			p_info("%s (pid %d): pid allocator found: init_pid_ns %#" PRIx64 " +%" PRId64 " (%s; %s), "
+			       "child_reaper +%" PRId64 ", task_struct.thread_pid %+" PRId64 ", upid.nr %+" PRId64
+			       "; counting lost pids from the next walk on (next pid about %u)", name, (int)t->info.pid,
+			       t->pa.ns, t->pa.off, t->pa.last_kind ? "last pid handed out" : "next pid to try", t->pa.why,
+			       t->pa.reaper, t->pa.thread_pid, t->pa.upid_nr, t->pa.value + t->pa.last_kind);
+		else if (st == PIDA_WATCHING && nfresh)
+			p_dbg("%s (pid %d): pid allocator: %s", name, (int)t->info.pid, t->pa.why);
+		else if (st == PIDA_FAILED)
+			p_warn("%s (pid %d): pid allocator not found (%s): processes shorter than a task walk can be "
+			       "missed without a lost count", name, (int)t->info.pid, t->pa.why);
+		return;
+	}
+	if (!have_next) {   /* unreadable now: this window is decided with the next readable one */
+		t->ctr.read_errors++;
+		return;
+	}
+	int32_t *pids = malloc((n ? n : 1) * sizeof(*pids));
+	struct lost_ctx lc = { t, now, emit, ctx };
+
+	if (!pids)
+		return;
+	for (size_t k = 0; k < n; k++)
+		pids[k] = g[k].pid;
+	t->ctr.alloc_walks++;
+	switch (lost_walk(&t->lost, now, next, pids, n, on_lost, &lc)) {
+	case LOST_WRAP:
+	case LOST_JUMP:
+		t->ctr.lost_rebaselines++;
+		if (!t->wrap_said)
+			p_warn("%s (pid %d): the guest's pid allocator went from %u to %u (%s): lost counting starts "
+			       "again from there; nothing is counted for that window", name, (int)t->info.pid,
+			       t->alloc_seen, next, next < t->alloc_seen ? "pid_max wrap" : "ns_last_pid written?");
+		t->wrap_said = true;
+		break;
+	default:
+		break;
+	}
+	t->alloc_seen = next;
+	t->alloc_valid = true;
+	free(pids);
+}
+
+bool vmt_alloc_moved(struct vm_tracer *t)
+{
+	uint32_t next;
+
+	if (t->gone || t->restarting || !t->alloc_valid || pidalloc_read(&t->pa, &t->vm, &next))
+		return false;
+	return next != t->alloc_seen;
+}
+
 int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
 {
 	struct discovery_opts d = { 0 };
 	struct guest_task *g = NULL;
 	struct vmt_task *cur;
-	size_t n = 0, i = 0, j = 0;
+	int32_t *fresh;
+	size_t n = 0, ng, i = 0, j = 0, nfresh = 0;
 	int err;
 
 	if (t->gone)
@@ -554,6 +642,10 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		return 0;
 	}
 	t->suspect = 0;
+	/* the allocator before the walk: every pid below it was handed out before the walk began */
+	uint32_t next = 0;
+	bool have_next = !pidalloc_read(&t->pa, &t->vm, &next);
+
 	err = guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n);
 	if (err || !n) {
 		free(g);
@@ -575,8 +667,22 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 					    .ppid = g[k].ppid, .kthread = g[k].kernel_thread };
 		memcpy(cur[k].comm, g[k].comm, 16);
 	}
-	free(g);
+	ng = n;
 	qsort(cur, n, sizeof(*cur), cmp_task);
+	{   /* one entry per task: a list changing under the walk can show a task twice */
+		size_t u = 0;
+
+		for (size_t k = 0; k < n; k++)
+			if (!u || cur[k].addr != cur[u - 1].addr || cur[k].pid != cur[u - 1].pid)
+				cur[u++] = cur[k];
+		n = u;
+	}
+	fresh = calloc(n, sizeof(*fresh));
+	if (!fresh) {
+		free(g);
+		free(cur);
+		return -ENOMEM;
+	}
 
 	if (!t->have_walk) {   /* baseline: no events; tasks already without mm are not reported */
 		for (size_t k = 0; k < n; k++)
@@ -599,6 +705,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 			continue;
 		}
 		if (c > 0) {            /* new task */
+			fresh[nfresh++] = nw->pid;
 			fill_event(&e, t, now, SEV_FORK, nw);
 			t->ctr.forks++;
 			emit(ctx, &e);
@@ -628,6 +735,9 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		j++;
 	}
 done:
+	account_pids(t, now, g, ng, fresh, nfresh, have_next, next, emit, ctx);
+	free(g);
+	free(fresh);
 	free(t->tasks);
 	t->tasks = cur;
 	t->ntasks = n;
@@ -709,6 +819,25 @@ static void counters(json_writer_t *w, const struct vm_tracer *t)
 	jsonw_u64_field(w, "exits", t->ctr.exits);
 	jsonw_u64_field(w, "renames", t->ctr.renames);
 	jsonw_u64_field(w, "restarts", t->ctr.restarts);
+	jsonw_u64_field(w, "lost", t->ctr.lost);
+	jsonw_u64_field(w, "lost_events", t->ctr.lost_events);
+	jsonw_u64_field(w, "lost_rebaselines", t->ctr.lost_rebaselines);
+	jsonw_name(w, "pid_allocator");
+	jsonw_start_object(w);
+	jsonw_string_field(w, "state", t->pa.state == PIDA_CONFIRMED ? "found" : t->pa.state == PIDA_FAILED ?
+			   "not found" : "undetermined");
+	jsonw_string_field(w, "how", t->pa.why);
+	if (t->pa.state == PIDA_CONFIRMED) {
+		jsonw_hex_field(w, "init_pid_ns", t->pa.ns);
+		jsonw_int_field(w, "offset", t->pa.off);
+		jsonw_string_field(w, "kind", t->pa.last_kind ? "last" : "next");
+		jsonw_int_field(w, "child_reaper", t->pa.reaper);
+		jsonw_int_field(w, "thread_pid", t->pa.thread_pid);
+		jsonw_int_field(w, "upid_nr", t->pa.upid_nr);
+		jsonw_u64_field(w, "accounted_from", t->lost.start);
+		jsonw_u64_field(w, "accounted_upto", t->lost.upto);
+	}
+	jsonw_end_object(w);
 	jsonw_bool_field(w, "gone", t->gone);
 	jsonw_end_object(w);
 }

@@ -7,7 +7,10 @@
  *     memory; a change is a SWITCH event;
  *   - fork/exec/exit: every task tick the task list is walked and diffed against the previous walk: a new
  *     pid is a fork (with its ppid), a new mm for the same task an exec, a new comm alone a rename, a task
- *     whose mm went away (exit_mm) or that vanished an exit.
+ *     whose mm went away (exit_mm) or that vanished an exit;
+ *   - lost: the guest's pid allocator (discovery/pidalloc.h), found over the first walks, is read before
+ *     every walk and at every current-task tick (a move triggers a walk at once); pids it handed out that no
+ *     walk saw are LOST events (trace/lost.h).
  * Events go to a callback as struct sess_event (session/session.h), tagged with the VM index.
  */
 #ifndef VMOT_TRACE_TRACER_H
@@ -16,8 +19,10 @@
 #include <stdint.h>
 #include "cmd/target.h"
 #include "discovery/discover.h"
+#include "discovery/pidalloc.h"
 #include "session/session.h"
 #include "trace/slot.h"
+#include "trace/lost.h"
 #include "trace/vms.h"
 
 typedef void (*vmt_emit_fn)(void *ctx, const struct sess_event *ev);
@@ -68,7 +73,14 @@ struct vm_tracer {
 	/* counters of the tracing (they survive a guest restart, unlike everything about the kernel) */
 	struct vmt_counters {
 		uint64_t polls, walks, walk_errors, read_errors, switches, forks, execs, exits, renames, restarts;
+		uint64_t lost, lost_events, lost_rebaselines, alloc_walks;
 	} ctr;
+	/* pid allocator and lost accounting (reset with the kernel) */
+	struct pidalloc pa;
+	struct lost_acct lost;
+	uint32_t alloc_seen;      /* allocator (next pid) read before the last walk */
+	bool alloc_valid;
+	bool wrap_said;
 	bool gone;                /* QEMU went away */
 	/* guest kernel restarts (reboot: a new KASLR base, init_task elsewhere) */
 	struct vmt_opts opts;     /* as opened: rediscovery opens the VM again with them */
@@ -94,6 +106,9 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, voi
  * come as FORKs. */
 #define VMT_REDISCOVERED 1
 int vmt_poll_tasks(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
+/* Read the pid allocator (one 4-byte read): true when it moved since the last walk, i.e. a walk is due
+ * now (a process may live shorter than the task-walk period). */
+bool vmt_alloc_moved(struct vm_tracer *t);
 /* The VM block JSON of a session (identity, offsets, fingerprint); malloc'd. */
 char *vmt_identity_json(const struct vm_tracer *t);
 /* Counters JSON object for the COUNTERS block; malloc'd. */
