@@ -92,6 +92,12 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 	case 0x203: return parse_num("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
 	case 0x204: o->vmt.no_cache = true; return 1;
 	case 0x205: o->no_bpf = true; return 1;
+	case 0x207: return parse_num("--sched-rate", arg, 0.01, 1000, &o->sched_hz);
+	case 0x208:
+		if (parse_num("--sched-window", arg, 0.2, 60, &o->vmt.sched_window_s) < 0)
+			return -EINVAL;
+		return 1;
+	case 0x209: o->vmt.sched_window_s = -1; return 1;
 	case 0x206:
 		if (parse_size(arg, &o->vmt.max_bytes) || !o->vmt.max_bytes) {
 			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);
@@ -110,6 +116,32 @@ static void set_defaults(struct trace_opts *o)
 		o->task_hz = 20;
 	if (o->task_hz > o->rate_hz)
 		o->task_hz = o->rate_hz;
+	if (o->sched_hz <= 0)
+		o->sched_hz = 1;
+}
+
+/* The scheduler's counters of every task of the last walk, to the sink. */
+static void sched_snapshot(struct vm_tracer *t, const struct trace_sink *s)
+{
+	struct sess_sched_hdr h = { .time_ns = t->walk_ns, .vm = t->index };
+	struct sess_sched_rec *r;
+
+	if (!s->sched || !t->sched.found || !t->walk_ns || !t->ntasks)
+		return;
+	r = calloc(t->ntasks, sizeof(*r));
+	if (!r)
+		return;
+	for (size_t i = 0; i < t->ntasks; i++) {
+		const struct vmt_task *k = &t->tasks[i];
+
+		if (!k->sched_ok)
+			continue;
+		r[h.n++] = (struct sess_sched_rec){ .task = k->addr, .sum_exec_ns = k->sum_exec_ns, .nvcsw = k->nvcsw,
+						    .nivcsw = k->nivcsw, .tid = k->pid, .tgid = k->tgid };
+		memcpy(r[h.n - 1].comm, k->comm, 16);
+	}
+	s->sched(s->ctx, &h, r);
+	free(r);
 }
 
 int trace_setup(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
@@ -373,13 +405,14 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 {
 	struct trace_opts o = *oin;
 	struct cap_ctx cc = { .st = st };
-	uint64_t period, task_period, next, next_tasks, end;
+	uint64_t period, task_period, next, next_tasks, end, sched_period, next_sched[TRACE_MAX_VMS] = { 0 };
 	size_t alive = st->nvms;
 	int err = 0;
 
 	set_defaults(&o);
 	period = (uint64_t)(1e9 / o.rate_hz);
 	task_period = (uint64_t)(1e9 / o.task_hz);
+	sched_period = (uint64_t)(1e9 / o.sched_hz);
 	/* signals are caught since trace_setup. From here on a failing read (a QEMU exiting) is a diagnostic on
 	 * stderr; stdout carries events */
 	bool json = log_json;
@@ -405,6 +438,12 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 				s->vm_ready(s->ctx, t);   /* the guest restarted: its new identity and offsets */
 			if (!t->gone)
 				vmt_poll_current(t, now, s->event, s->ctx);
+			if (tasks_due && !t->gone && t->walk_ns >= next_sched[i] && t->walk_ns == now) {
+				sched_snapshot(t, s);
+				next_sched[i] = (next_sched[i] ? next_sched[i] : now) + sched_period;
+				if (next_sched[i] < now)
+					next_sched[i] = now + sched_period;
+			}
 			cc.hint[i] = false;
 			if (t->gone) {
 				alive--;
@@ -433,6 +472,15 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 						vmt_poll_current(&st->vms[i], vmt_now_ns(), s->event, s->ctx);
 		}
 		sleep_until(next < end ? next : end);
+	}
+	/* the window's end: a last walk, then its counters (a VM that is gone keeps its last snapshot) */
+	for (size_t i = 0; i < st->nvms; i++) {
+		struct vm_tracer *t = &st->vms[i];
+		uint64_t now = vmt_now_ns();
+
+		if (!t->gone && !t->restarting && t->sched.found && vmt_poll_tasks(t, now, s->event, s->ctx) == 0 &&
+		    t->walk_ns == now)
+			sched_snapshot(t, s);
 	}
 	log_json = json;
 	exit_stats(st);
