@@ -2,19 +2,23 @@
  * sched-read — the scheduler's counters as vmoffset-trace finds and reads them, for tests that hold them
  * against the guest's own /proc accounting.
  *
- *   sched-read [--qmp SOCK] [--window S] PID
+ *   sched-read [--qmp SOCK] [--window S] [--every MS] PID
  *
  * Sets the VM up as `live` does (offsets, per-CPU current task, the scheduler's counters found over a window
  * of S seconds), prints one line
  *   SCHED found=0|1 sum_exec_runtime=OFF|-1 nvcsw=OFF|-1 nivcsw=OFF|-1 pcount=OFF|-1 reason=...
- * then, for every line read on stdin, a walk of the task list: "SNAP <CLOCK_MONOTONIC ns>", one
- * "tid tgid comm sum_exec_ns nvcsw nivcsw" line per task whose counters were read, "END". EOF ends it.
+ * then, for every line read on stdin (with --every, also every MS ms), a walk of the task list:
+ * "SNAP <CLOCK_MONOTONIC ns> <CLOCK_REALTIME ns before> <after the reads>", one "tid tgid comm sum_exec_ns nvcsw nivcsw" line per task
+ * whose counters were read, "END". EOF on stdin ends it.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
 #include "common/log.h"
 #include "trace/tracer.h"
 
@@ -26,13 +30,15 @@ int main(int argc, char **argv)
 	static struct vm_tracer t;
 	const char *pid_s = NULL;
 	char line[256];
-	int err;
+	int err, every_ms = -1;
 
 	for (int a = 1; a < argc; a++) {
 		if (!strcmp(argv[a], "--qmp") && a + 1 < argc)
 			o.qmp = argv[++a];
 		else if (!strcmp(argv[a], "--window") && a + 1 < argc)
 			o.sched_window_s = strtod(argv[++a], NULL);
+		else if (!strcmp(argv[a], "--every") && a + 1 < argc)
+			every_ms = atoi(argv[++a]);
 		else if (!strcmp(argv[a], "-v"))
 			log_verbose = 2;
 		else
@@ -54,8 +60,20 @@ int main(int argc, char **argv)
 	printf(" window=%.2f tasks=%u rounds=%u reason=%s\n", t.sched.window_s, t.sched.ntasks, t.sched.rounds,
 	       t.sched.reason[0] ? t.sched.reason : "-");
 	fflush(stdout);
-	while (fgets(line, sizeof(line), stdin)) {
-		uint64_t now = vmt_now_ns();
+	for (;;) {
+		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+		struct timespec rt;
+		uint64_t now;
+
+		/* a line (or, with --every, the period) asks for a snapshot; EOF ends */
+		if (poll(&p, 1, every_ms) > 0) {
+			ssize_t r = read(STDIN_FILENO, line, sizeof(line));
+
+			if (r <= 0)
+				break;
+		}
+		now = vmt_now_ns();
+		clock_gettime(CLOCK_REALTIME, &rt);
 
 		/* two walks: the first is the baseline a tracer takes without reading counters twice */
 		t.have_walk = false;
@@ -63,7 +81,11 @@ int main(int argc, char **argv)
 			printf("ERROR walk failed\n");
 			break;
 		}
-		printf("SNAP %" PRIu64 "\n", t.walk_ns);
+		struct timespec rt1;
+
+		clock_gettime(CLOCK_REALTIME, &rt1);
+		printf("SNAP %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t.walk_ns, (uint64_t)(rt.tv_sec * 1000000000LL + rt.tv_nsec),
+		       (uint64_t)(rt1.tv_sec * 1000000000LL + rt1.tv_nsec));
 		for (size_t i = 0; i < t.ntasks; i++)
 			if (t.tasks[i].sched_ok)
 				printf("%d %d %.16s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t.tasks[i].pid, t.tasks[i].tgid,

@@ -300,6 +300,8 @@ static void print_exact_json(const struct rep_ctx *c, json_writer_t *w)
 					   "fewer than two snapshots of the scheduler's counters");
 		} else {
 			jsonw_float_field_fmt(w, "window_s", "%.6f", an_exact_window_s(&c->an, vm, false));
+			jsonw_u64_field(w, "first_ns", v->sched_first_ns);   /* CLOCK_MONOTONIC of the two snapshots */
+			jsonw_u64_field(w, "last_ns", v->sched_last_ns);
 		}
 		jsonw_name(w, "processes");
 		jsonw_start_array(w);
