@@ -113,6 +113,7 @@ static int decide_runtime(const struct sched_obs *o, struct sched_result *res)
 
 	for (uint32_t off = 0; off + 8 <= o->span; off += 8) {
 		uint64_t sum = 0, err = 0, g = 0, total = 0;
+		uint32_t nonzero = 0, nreal = 0;
 		bool ok = monotone(o, off, MAX_RUNTIME);
 
 		for (uint32_t i = 0; ok && i < o->ntasks; i++) {
@@ -129,15 +130,24 @@ static int decide_runtime(const struct sched_obs *o, struct sched_result *res)
 			for (uint32_t k = 0; k < o->nsnap; k++)
 				g = gcd64(g, val(o, k, i, off));
 			total += val(o, o->nsnap - 1, i, off);
+			nreal++;
+			nonzero += val(o, o->nsnap - 1, i, off) > 0;
 		}
+		if (ok && sum * 2 > mass && sum < 2 * mass)
+			p_dbg("sched: +%u grew %.1f ms (sampled %.1f), off %.1f ms (slack %.1f), g %" PRIu64 ", %u/%u nonzero",
+			      off, sum / 1e6, mass / 1e6, err / 1e6, slack / 1e6, g, nonzero, nreal);
 		if (!ok || !sum || sum > all_max)
+			continue;
+		/* every task has run at least once since it was created: kernel threads too (per-mm integrals
+		 * like acct_vm_mem1 also follow the runtime, but stay zero on them) */
+		if (nonzero * 10 < nreal * 9)
 			continue;
 		if (g >= 1000)    /* tick-quantised (utime/stime) or not a nanosecond count */
 			continue;
 		/* the runtime is what the samples saw, task by task (run_delay, the wait, is not) */
-		if (sum * 10 + slack * 10 < mass * 8 || sum > mass + mass / 4 + slack)
+		if (sum * 10 + slack * 10 < mass * 7 || sum > mass + mass * 3 / 10 + slack)
 			continue;
-		if (err > (sum + mass) * 15 / 100 + slack)
+		if (err > (sum + mass) * 4 / 10 + slack)
 			continue;
 		if (ncand == MAX_CANDS)
 			break;
@@ -154,25 +164,35 @@ static int decide_runtime(const struct sched_obs *o, struct sched_result *res)
 		return -ENOENT;
 	}
 	/* vruntime, deadlines and clocks sit near a large shared value: keep the small ones (a few x the
-	 * smallest), then the one never below the others (prev_sum_exec_runtime lags the runtime) */
-	uint32_t keep[MAX_CANDS], nkeep = 0;
+	 * smallest); drop those another never falls below (prev_sum_exec_runtime lags the runtime); of what is
+	 * left the one that follows the samples clearly best (the wait, run_delay, follows them loosely) */
+	uint32_t keep[MAX_CANDS], nkeep = 0, left[MAX_CANDS], nleft = 0;
 
 	for (uint32_t c = 0; c < ncand; c++)
 		if (cand[c].total <= 2 * mintotal + elapsed)
 			keep[nkeep++] = c;
 	for (uint32_t a = 0; a < nkeep; a++) {
-		bool all = true;
+		bool dominated = false;
 
-		for (uint32_t b = 0; b < nkeep && all; b++)
-			all = a == b || dominates(o, cand[keep[a]].off, cand[keep[b]].off);
-		if (all) {
-			best = keep[a];
-			nbest++;
-		}
+		for (uint32_t b = 0; b < nkeep && !dominated; b++)
+			dominated = a != b && dominates(o, cand[keep[b]].off, cand[keep[a]].off);
+		if (!dominated)
+			left[nleft++] = keep[a];
 	}
+	best = nleft ? left[0] : 0;
+	nbest = nleft ? 1 : 0;
+	for (uint32_t a = 1; a < nleft; a++) {
+		uint32_t c = left[a];
+
+		if (cand[c].err < cand[best].err)
+			best = c;
+	}
+	for (uint32_t a = 0; a < nleft; a++)   /* a close second: no clear winner */
+		if (left[a] != best && cand[left[a]].err < 2 * cand[best].err + 0.02)
+			nbest++;
 	if (nbest != 1) {
-		snprintf(res->reason, sizeof(res->reason), "%u u64 fields follow the sampled on-CPU time and none is "
-			 "always the largest: runtime undetermined", nkeep);
+		snprintf(res->reason, sizeof(res->reason), "%u u64 fields follow the sampled on-CPU time about as well "
+			 "and none is always the largest: runtime undetermined", nleft);
 		set_field(res, SF_SUM_EXEC, -1, 0, "undetermined: several fields follow the on-CPU time");
 		return -ENOENT;
 	}
@@ -247,11 +267,16 @@ static int decide_switches(const struct sched_obs *o, struct sched_result *res)
 							uint64_t dc = delta(o, i, cand[c], k, k1);
 							uint64_t dab = delta(o, i, cand[a], k, k1) + delta(o, i, cand[b], k, k1);
 
-							fits = absdiff(dc, dab) <= 1;
+							/* one for a switch-out not yet followed by its switch-in, one
+							 * for a switch between reading the two members (the guest
+							 * runs while we read) */
+							fits = absdiff(dc, dab) <= 2;
 						}
 					off_a += absdiff(delta(o, i, cand[c], 0, o->nsnap - 1), delta(o, i, cand[a], 0, o->nsnap - 1));
 					off_b += absdiff(delta(o, i, cand[c], 0, o->nsnap - 1), delta(o, i, cand[b], 0, o->nsnap - 1));
 				}
+				if (fits && (off_a < 2 || off_b < 2))
+					p_dbg("sched: +%u = +%u + +%u but it follows one of them", cand[c], cand[a], cand[b]);
 				if (!fits || off_a < 2 || off_b < 2)   /* c is neither of the pair in disguise */
 					continue;
 				if (!npairs || pa != cand[a] || pb != cand[b])
@@ -353,8 +378,8 @@ static long find_task(const struct guest_task *g, size_t n, uint64_t addr)
 	return -1;
 }
 
-int sched_discover(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
-		   uint32_t nvcpu, double window_s, struct sched_result *res)
+static int observe_once(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
+			uint32_t nvcpu, double window_s, struct sched_result *res)
 {
 	struct discovery_opts d = { 0 };
 	struct guest_task *g = NULL;
@@ -477,5 +502,22 @@ out:
 	free(valid);
 	free(kthread);
 	free(idle);
+	return err;
+}
+
+/* Samples of a busy guest under TCG on a loaded host can be lumpy (the vCPU thread is descheduled for a
+ * while): a window that leaves the answer undetermined is observed again, up to three times. */
+int sched_discover(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
+		   uint32_t nvcpu, double window_s, struct sched_result *res)
+{
+	int err = -ENOENT;
+
+	for (int attempt = 0; attempt < 3 && err == -ENOENT; attempt++) {
+		err = observe_once(pm, vm, r, gs, nvcpu, window_s, res);
+		if (err == -ENOENT)
+			p_dbg("sched: window %d undetermined: %s", attempt + 1, res->reason);
+		if (err == -ENOENT && strstr(res->reason, "idle"))
+			break;   /* an idle guest stays idle: no use waiting */
+	}
 	return err;
 }

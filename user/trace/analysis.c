@@ -385,8 +385,10 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		jsonw_int_field(w, "ppid", ev->ppid);
 		jsonw_name(w, "comm");
 		jsonw_string_len(w, comm, 16);
-		if (ev->type == SEV_SWITCH)
+		if (ev->type == SEV_SWITCH) {
 			jsonw_int_field(w, "prev_pid", ev->prev_pid);
+			jsonw_bool_field(w, "sampled", true);   /* seen by a poll: runs between two polls are missed */
+		}
 		jsonw_hex_field(w, "task", ev->task);
 		jsonw_end_object(w);
 		return;

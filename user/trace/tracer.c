@@ -569,7 +569,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 			      ", nivcsw +%" PRId64, label, (int)pid, t->sched.f[SF_SUM_EXEC].offset,
 			      t->sched.f[SF_NVCSW].offset, t->sched.f[SF_NIVCSW].offset);
 		else
-			p_warn("%s (pid %d): exact CPU time and switch counts undetermined: %s", label, (int)pid,
+			p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s", label, (int)pid,
 			       t->sched.reason);
 	} else {
 		snprintf(t->sched.reason, sizeof(t->sched.reason), "not looked for");
