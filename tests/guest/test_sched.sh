@@ -77,25 +77,30 @@ END {
 		if (n >= 10 && !badn)
 			printf "ok listing %d: all %d threads bracketed (run_ns, voluntary, involuntary) by snapshots %.0f ms apart\n", k, n, (rs[ja[k]] - re[jb[k]]) / 1e6
 		else { printf "FAIL listing %d: %d of %d threads not bracketed%s\n", k, badn, n, msg; fails++ }
-		# align each thread to the instant the guest read it: the first snapshot whose runtime reaches it
+		# align each thread to the instant the guest read it: between the last snapshot whose runtime is
+		# not above the guest figure and the first not below (the same snapshot range when it did not run)
 		for (key in g) {
 			split(key, p, SUBSEP); if (p[1] != k) continue; tid = p[2]
-			for (j = jb[k]; j <= ja[k]; j++) if ((j, tid) in S && S[j, tid] >= GR[k, tid]) break
-			al[k, tid] = j
+			lo = 0; hi = 0
+			for (j = jb[k]; j <= ja[k]; j++) if ((j, tid) in S) { if (S[j, tid] <= GR[k, tid]) lo = j; if (!hi && S[j, tid] >= GR[k, tid]) hi = j }
+			alo[k, tid] = lo; ahi[k, tid] = hi
 		}
 	}
 	if (fails) exit 1
 	for (tid in gt) {
 		c = comm[tid]; if (c != "vmot-busy" && c != "vmot-sleeper") continue
 		if (!((1, tid) in g) || !((2, tid) in g)) continue
-		a = al[1, tid]; b = al[2, tid]; if (!((a, tid) in S) || !((b, tid) in S)) continue
+		if (!alo[1, tid] || !ahi[1, tid] || !alo[2, tid] || !ahi[2, tid]) continue
+		a0 = alo[1, tid]; a1 = ahi[1, tid]; b0 = alo[2, tid]; b1 = ahi[2, tid]
 		P[c] = 1; nt[c]++
 		gr[c] += GR[2, tid] - GR[1, tid]; gv[c] += GV[2, tid] - GV[1, tid]; gi[c] += GI[2, tid] - GI[1, tid]
-		orr[c] += S[b, tid] - S[a, tid]; ov[c] += V[b, tid] - V[a, tid]; oi[c] += I[b, tid] - I[a, tid]
+		orr[c] += (S[b0, tid] + S[b1, tid] - S[a0, tid] - S[a1, tid]) / 2
+		ov[c] += (V[b0, tid] + V[b1, tid] - V[a0, tid] - V[a1, tid]) / 2
+		oi[c] += (I[b0, tid] + I[b1, tid] - I[a0, tid] - I[a1, tid]) / 2
 	}
 	for (c in P) {
 		tol = 0.02 * gr[c]
-		line = sprintf("%s (%d threads): cpu %.1f ms vs guest %.1f ms, voluntary %d vs %d, involuntary %d vs %d",
+		line = sprintf("%s (%d threads): cpu %.1f ms vs guest %.1f ms, voluntary %.1f vs %d, involuntary %.1f vs %d",
 			c, nt[c], orr[c] / 1e6, gr[c] / 1e6, ov[c], gv[c], oi[c], gi[c])
 		okc = abs(orr[c] - gr[c]) <= tol && gr[c] > 0
 		okc = okc && abs(ov[c] - gv[c]) <= (0.02 * gv[c] > 2 ? 0.02 * gv[c] : 2)

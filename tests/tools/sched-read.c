@@ -57,7 +57,8 @@ int main(int argc, char **argv)
 	printf("SCHED found=%d", t.sched.found);
 	for (int f = 0; f < SF_NR; f++)
 		printf(" %s=%" PRId64, sched_field_names[f], t.sched.f[f].found ? t.sched.f[f].offset : -1);
-	printf(" window=%.2f tasks=%u rounds=%u reason=%s\n", t.sched.window_s, t.sched.ntasks, t.sched.rounds,
+	printf(" window=%.2f tasks=%u rounds=%u current=%#" PRIx64 " reason=%s\n", t.sched.window_s, t.sched.ntasks,
+	       t.sched.rounds, (uint64_t)t.res.percpu_current,
 	       t.sched.reason[0] ? t.sched.reason : "-");
 	fflush(stdout);
 	for (;;) {
