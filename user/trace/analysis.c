@@ -280,38 +280,51 @@ static int cmp_exact(const void *x, const void *y)
 	return (a->tgid > b->tgid) - (a->tgid < b->tgid);
 }
 
+static int cmp_task_tgid(const void *x, const void *y)
+{
+	const struct an_sched_task *a = *(const struct an_sched_task *const *)x, *b = *(const struct an_sched_task *const *)y;
+
+	if (a->tgid != b->tgid)
+		return (a->tgid > b->tgid) - (a->tgid < b->tgid);
+	return (a->tid > b->tid) - (a->tid < b->tid);
+}
+
 struct an_exact *an_exact_list(const struct analysis *a, uint32_t vm, bool interval, size_t *n)
 {
+	const struct an_sched_task **t;
 	struct an_exact *list;
-	size_t cnt = 0;
+	size_t nt = 0, cnt = 0;
 
 	*n = 0;
 	if (vm >= AN_MAX_VMS || a->vms[vm].sched_snaps < 2)
 		return NULL;
 	list = calloc(a->st_n ? a->st_n : 1, sizeof(*list));
-	if (!list)
+	t = calloc(a->st_n ? a->st_n : 1, sizeof(*t));
+	if (!list || !t) {
+		free(list);
+		free(t);
 		return NULL;
-	for (size_t i = 0; i < a->st_cap; i++) {
-		const struct an_sched_task *t = &a->st[i];
-		const uint64_t *b = interval ? t->iv_base : t->base;
-		struct an_exact *e = NULL;
+	}
+	for (size_t i = 0; i < a->st_cap; i++)
+		if (a->st[i].used && a->st[i].vm == vm)
+			t[nt++] = &a->st[i];
+	qsort(t, nt, sizeof(*t), cmp_task_tgid);   /* a process's threads next to each other */
+	for (size_t i = 0; i < nt; i++) {
+		const uint64_t *b = interval ? t[i]->iv_base : t[i]->base;
+		struct an_exact *e = cnt && list[cnt - 1].tgid == t[i]->tgid ? &list[cnt - 1] : NULL;
 
-		if (!t->used || t->vm != vm)
-			continue;
-		for (size_t k = 0; k < cnt && !e; k++)
-			if (list[k].tgid == t->tgid)
-				e = &list[k];
 		if (!e) {
 			e = &list[cnt++];
-			*e = (struct an_exact){ .vm = vm, .tgid = t->tgid };
+			*e = (struct an_exact){ .vm = vm, .tgid = t[i]->tgid };
 		}
-		if (t->tid == t->tgid || !e->comm[0])   /* the process is named after its leader */
-			memcpy(e->comm, t->comm, 16);
-		e->cpu_ns += t->last[AN_SUM_EXEC] - b[AN_SUM_EXEC];
-		e->nvcsw += t->last[AN_NVCSW] - b[AN_NVCSW];
-		e->nivcsw += t->last[AN_NIVCSW] - b[AN_NIVCSW];
+		if (t[i]->tid == t[i]->tgid || !e->comm[0])   /* the process is named after its leader */
+			memcpy(e->comm, t[i]->comm, 16);
+		e->cpu_ns += t[i]->last[AN_SUM_EXEC] - b[AN_SUM_EXEC];
+		e->nvcsw += t[i]->last[AN_NVCSW] - b[AN_NVCSW];
+		e->nivcsw += t[i]->last[AN_NIVCSW] - b[AN_NIVCSW];
 		e->threads++;
 	}
+	free(t);
 	qsort(list, cnt, sizeof(*list), cmp_exact);
 	*n = cnt;
 	return list;
