@@ -86,6 +86,15 @@ static void set_field(struct sched_result *res, enum sched_field f, int64_t off,
 	snprintf(res->f[f].how, sizeof(res->f[f].how), "%s", how);
 }
 
+/* No vCPU was ever seen to stop running its task. */
+static bool rounds_without_change(const struct sched_obs *o)
+{
+	for (uint32_t i = 0; i < o->ntasks; i++)
+		if (o->outs[i])
+			return false;
+	return true;
+}
+
 static int decide_runtime(const struct sched_obs *o, struct sched_result *res)
 {
 	uint64_t elapsed = o->t_ns[o->nsnap - 1] - o->t_ns[0];
@@ -106,6 +115,13 @@ static int decide_runtime(const struct sched_obs *o, struct sched_result *res)
 			 "a vCPU busy in %u samples): no running task to tell the runtime counter by",
 			 elapsed / 1e9, elapsed ? 100.0 * mass / elapsed : 0, o->rounds);
 		set_field(res, SF_SUM_EXEC, -1, 0, "undetermined: guest idle during the window");
+		return -ENOENT;
+	}
+	if (nsampled <= 1 && rounds_without_change(o)) {
+		snprintf(res->reason, sizeof(res->reason), "the current task of every vCPU stayed the same over %u samples "
+			 "of a busy guest: the per-CPU current-task slot looks stale, nothing to tell the runtime by",
+			 o->rounds);
+		set_field(res, SF_SUM_EXEC, -1, 0, "undetermined: current task never changed");
 		return -ENOENT;
 	}
 	/* sampling error: a few periods per task seen running */

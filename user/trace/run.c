@@ -140,7 +140,8 @@ static void sched_snapshot(struct vm_tracer *t, const struct trace_sink *s)
 						    .nivcsw = k->nivcsw, .tid = k->pid, .tgid = k->tgid };
 		memcpy(r[h.n - 1].comm, k->comm, 16);
 	}
-	s->sched(s->ctx, &h, r);
+	if (h.n)   /* an empty snapshot would make every later task look born in the window */
+		s->sched(s->ctx, &h, r);
 	free(r);
 }
 
