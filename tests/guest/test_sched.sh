@@ -108,7 +108,7 @@ END {
 			c, nt[c], orr[c] / 1e6, gr[c] / 1e6, ov[c], gv[c], 0.02 * gv[c] + wv[c] / 2 + 1, oi[c], gi[c],
 			0.02 * gi[c] + wi[c] / 2 + 1)
 		okc = abs(orr[c] - gr[c]) <= tol && gr[c] > 0
-		# 2 %, plus what the counts can move between the snapshots that bracket the guest's reading
+		# 2 %, plus what the counts can move between the snapshots that bracket the listing
 		okc = okc && abs(ov[c] - gv[c]) <= 0.02 * gv[c] + wv[c] / 2 + 1
 		okc = okc && abs(oi[c] - gi[c]) <= 0.02 * gi[c] + wi[c] / 2 + 1
 		if (okc) print "ok window: " line; else { print "FAIL window: " line; fails++ }
