@@ -204,7 +204,7 @@ static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64
 #define CONFIRM_ROUNDS  25
 #define CONFIRM_MAX_ROUNDS 150
 
-struct cand { int64_t off; uint64_t score, changes, missed, last[64]; bool dead; };
+struct cand { int64_t off; uint64_t score, changes, last[64]; bool dead; };
 
 struct taskset { uint64_t *addr; size_t n; };
 
@@ -352,7 +352,6 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 	const char *qpath = o->qmp;
 	struct qmp *q = NULL;
 	int rounds = 0;
-	uint64_t prev_root[64] = { 0 }, cr3_changes = 0;   /* a vCPU's address space changed between two rounds */
 
 	if (!t->nvcpu || guest_tasks_list(t->tg.pm, &t->res, &d, &g, &n) || !n)
 		goto out;
@@ -404,17 +403,6 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 
 		if (qmp_read_vcpus(q, &vs, &nv))
 			break;
-		bool moved[64] = { false };
-
-		for (uint32_t v = 0; v < t->nvcpu; v++)
-			for (size_t k = 0; k < nv; k++)
-				if (vs[k].id == t->vcpu[v].id && vs[k].cr3) {
-					uint64_t root = vs[k].cr3 & X86_CR3_ADDR_MASK & ~0x1fffULL;   /* PTI halves alike */
-
-					moved[v] = prev_root[v] && root != prev_root[v];
-					cr3_changes += moved[v];
-					prev_root[v] = root;
-				}
 		for (size_t i = 0; i < nc; i++) {
 			if (c[i].dead)
 				continue;
@@ -429,7 +417,6 @@ static void confirm_current(struct vm_tracer *t, const struct vmt_opts *o)
 					break;
 				}
 				c[i].changes += p != c[i].last[v];
-				c[i].missed += moved[v] && p == c[i].last[v];   /* a new address space, the same task? */
 				c[i].last[v] = p;
 				c[i].score += cr3 && task_runs_cr3(t, p, cr3);
 			}
@@ -442,11 +429,6 @@ pick:;
 	ssize_t best = -1;
 	for (size_t i = 0; i < nc; i++) {
 		if (c[i].dead)
-			continue;
-		/* a pointer that stays on one task while its vCPU switches address spaces is not the current
-		 * task (seen on 5.10 and 7.2 with two busy threads of one process: a per-CPU slot kept pointing
-		 * at one of them, matched the CR3 about as often as current_task did, and won) */
-		if (cr3_changes && c[i].missed * 5 > cr3_changes)   /* some slack: the CR3 and the slot are not read at once */
 			continue;
 		/* score, then having changed at all, then the prior choice (discovery or cache), then changes */
 		if (best < 0 || c[i].score > c[best].score ||
