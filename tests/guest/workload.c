@@ -299,7 +299,8 @@ static void *busy_main(void *arg)
 			for (int i = 0; i < 1000; i++)
 				x++;
 		if (b->duty < 100) {
-			uint64_t left = period - (now_ns() - t0 < period ? now_ns() - t0 : period);
+			/* one reading of the clock: two could straddle the period and wrap `left` (a sleep of centuries) */
+			uint64_t spent = now_ns() - t0, left = spent < period ? period - spent : 0;
 			struct timespec ts = { (time_t)(left / 1000000000ULL), (long)(left % 1000000000ULL) };
 			nanosleep(&ts, NULL);
 		}

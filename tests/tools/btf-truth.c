@@ -8,7 +8,9 @@
  * (sizeof_task_struct, tasks, pid, tgid, comm, mm, active_mm, real_parent, parent, children, sibling, cred,
  * mm_pgd, mm_mmap, mm_mt, current_task) plus real_cred, group_leader, thread_group, thread_node, signal, and
  * the pid allocator's places (issue 11): thread_pid (task_struct), pid_numbers (struct pid: numbers[0].nr),
- * pidns_idr_next (pid_namespace.idr.idr_next, 4.15+), pidns_last_pid (before), pidns_child_reaper.
+ * pidns_idr_next (pid_namespace.idr.idr_next, 4.15+), pidns_last_pid (before), pidns_child_reaper;
+ * and the scheduler's counters: se_sum_exec_runtime, se_prev_sum_exec_runtime, se_vruntime, se_exec_start
+ * (se + the sched_entity member), nvcsw, nivcsw, sched_info_pcount.
  * Offsets are bytes from the start of the struct; a member the kernel lacks is null. Members inside anonymous
  * structs/unions (randstruct wrappers, `struct { ... };` groups) are found by recursing and summing offsets.
  * current_task is written as the CSV writes it: "percpu+0xOFF" for the per-CPU variable current_task, or
@@ -182,6 +184,24 @@ int main(int argc, char **argv)
 	print_off("sizeof_task_struct", task->size, &first);
 	for (i = 0; i < sizeof(task_members) / sizeof(task_members[0]); i++)
 		print_off(task_members[i], member_offset(btf, task, task_members[i], 0), &first);
+	{   /* task_struct.se.X and task_struct.sched_info.pcount: the member's offset plus the struct's */
+		static const char *const se_members[] = { "sum_exec_runtime", "prev_sum_exec_runtime", "vruntime",
+							  "exec_start" };
+		const struct btf_type *se = find_struct(btf, "sched_entity"), *si = find_struct(btf, "sched_info");
+		long se_off = member_offset(btf, task, "se", 0), si_off = member_offset(btf, task, "sched_info", 0);
+		char key[48];
+
+		for (i = 0; i < sizeof(se_members) / sizeof(se_members[0]); i++) {
+			long m = se ? member_offset(btf, se, se_members[i], 0) : -1;
+
+			snprintf(key, sizeof(key), "se_%s", se_members[i]);
+			print_off(key, se_off >= 0 && m >= 0 ? se_off + m : -1, &first);
+		}
+		print_off("nvcsw", member_offset(btf, task, "nvcsw", 0), &first);
+		print_off("nivcsw", member_offset(btf, task, "nivcsw", 0), &first);
+		long pc = si ? member_offset(btf, si, "pcount", 0) : -1;
+		print_off("sched_info_pcount", si_off >= 0 && pc >= 0 ? si_off + pc : -1, &first);
+	}
 	print_off("mm_pgd", mm ? member_offset(btf, mm, "pgd", 0) : -1, &first);
 	print_off("mm_mmap", mm ? member_offset(btf, mm, "mmap", 0) : -1, &first);
 	print_off("mm_mt", mm ? member_offset(btf, mm, "mm_mt", 0) : -1, &first);

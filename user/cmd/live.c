@@ -61,6 +61,14 @@ static void live_vm_ready(void *ctx, struct vm_tracer *t)
 	struct live_ctx *c = ctx;
 
 	an_set_vm(&c->an, t->index, t->info.name, t->info.pid, t->nvcpu);
+	an_set_sched_note(&c->an, t->index, vmt_sched_note(t));
+}
+
+static void live_sched(void *ctx, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)
+{
+	struct live_ctx *c = ctx;
+
+	an_sched(&c->an, h, r);
 }
 
 static void live_event(void *ctx, const struct sess_event *ev)
@@ -111,7 +119,8 @@ int cmd_live(int argc, char **argv)
 	struct trace_opts to = { 0 };
 	struct trace_state *st = calloc(1, sizeof(*st));
 	struct live_ctx c = { .json = log_json, .vcpu = -1 };
-	struct trace_sink sink = { .vm_ready = live_vm_ready, .event = live_event, .tick = live_tick, .ctx = &c };
+	struct trace_sink sink = { .vm_ready = live_vm_ready, .event = live_event, .tick = live_tick, .sched = live_sched,
+				  .ctx = &c };
 	int ch, err, ret = EXIT_FAIL;
 	char *end;
 

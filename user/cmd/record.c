@@ -125,6 +125,14 @@ static void rec_event(void *ctx, const struct sess_event *ev)
 		p_err("writing %s: %s", c->path, strerror(-c->err));
 }
 
+static void rec_sched(void *ctx, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)
+{
+	struct rec_ctx *c = ctx;
+
+	if (c->w && !c->err && (c->err = sess_write_sched(c->w, h, r)))
+		p_err("writing %s: %s", c->path, strerror(-c->err));
+}
+
 static void write_counters(struct rec_ctx *c, struct vm_tracer *t)
 {
 	char *j = vmt_counters_json(t);
@@ -164,7 +172,7 @@ int cmd_record(int argc, char **argv)
 	struct trace_state *st = calloc(1, sizeof(*st));
 	struct rec_ctx c = { 0 };
 	struct trace_sink sink = { .vm_ready = rec_vm_ready, .event = rec_event, .tick = rec_tick,
-				   .vm_gone = rec_vm_gone, .ctx = &c };
+				   .vm_gone = rec_vm_gone, .sched = rec_sched, .ctx = &c };
 	int ch, err, ret = EXIT_FAIL;
 
 	if (!st) {

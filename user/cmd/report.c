@@ -12,7 +12,8 @@
 #include "session/session.h"
 #include "trace/analysis.h"
 
-enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LOST = 16, SEC_ALL = 31 };
+enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LOST = 16, SEC_EXACT = 32,
+       SEC_ALL = 63 };
 
 static void usage(FILE *f)
 {
@@ -20,10 +21,13 @@ static void usage(FILE *f)
 		"Usage: vmoffset-trace report -i FILE [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
 		"                             [--no-switch]\n"
 		"\n"
-		"Read a session file written by `record` and show: per process and per vCPU activity (switches in,\n"
-		"time on a vCPU as attributed from switch to switch), the event timeline, and KVM exit statistics\n"
-		"by reason per vCPU with exit latency where the host gave them, and lost processes (pids the guest\n"
-		"handed out between two task-list walks that no walk saw). A truncated or damaged file is read\n"
+		"Read a session file written by `record` and show: per process and per vCPU activity SAMPLED from the\n"
+		"current task of each vCPU at the poll rate (switches in, time on a vCPU attributed from switch to\n"
+		"switch: runs shorter than a poll are missed), EXACT per-process CPU time and voluntary/involuntary\n"
+		"switches over the window from the guest scheduler's own counters (where they were found), the event\n"
+		"timeline, KVM exit statistics by reason per vCPU with exit latency where the host gave them, and lost\n"
+		"processes (pids the guest handed out between two task-list walks that no walk saw). A truncated or\n"
+		"damaged file is read\n"
 		"as far as its blocks are intact and one line says what was lost. Exit status: 0 read (even\n"
 		"partly), 1 nothing readable, 64 usage.\n"
 		"\n"
@@ -32,7 +36,7 @@ static void usage(FILE *f)
 		"  -j, --json             one JSON document (as does the global -j)\n"
 		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
 		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
-		"      --section LIST     processes, vcpus, timeline, exits, lost, all (default all)\n"
+		"      --section LIST     processes, vcpus, exact, timeline, exits, lost, all (default all)\n"
 		"      --no-switch        timeline without switch events\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -53,6 +57,8 @@ struct rep_ctx {
 	struct json_object *exit_stats;
 	int err;
 };
+
+static const char *jstr(struct json_object *o, const char *k, const char *def);
 
 static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *data, size_t len, uint32_t nrec)
 {
@@ -91,14 +97,29 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 				struct json_object *o = json_object_array_get_idx(c->vms, i), *y;
 				dup = json_object_object_get_ex(o, "index", &y) && json_object_get_int64(y) == idx;
 			}
-			if (idx >= 0 && idx < AN_MAX_VMS)
+			if (idx >= 0 && idx < AN_MAX_VMS) {
+				struct json_object *sc = NULL;
+
 				an_set_vm(&c->an, (uint32_t)idx, name, (int32_t)pid, (uint32_t)nv);
+				/* sessions from before the exact counters have no "sched" */
+				an_set_sched_note(&c->an, (uint32_t)idx, !json_object_object_get_ex(j, "sched", &sc) ?
+						  "exact figures not recorded (a session from before they existed)" :
+						  jstr(sc, "note", ""));
+			}
 			if (dup)
 				json_object_put(j);   /* the copy record writes at the end */
 			else
 				json_object_array_add(c->vms, j);
 		}
 		break;
+	case SB_SCHED: {
+		struct sess_sched_hdr h;
+		const struct sess_sched_rec *r;
+
+		if (!sess_sched_parse(data, len, &h, &r))
+			an_sched(&c->an, &h, r);
+		break;
+	}
 	case SB_COUNTERS:
 		if ((j = json_tokener_parse(data))) {
 			if (json_object_object_get_ex(j, "exit_stats", &x)) {
@@ -154,6 +175,7 @@ static int parse_sections(const char *arg, int *out)
 		else if (!strcmp(t, "timeline")) s |= SEC_TIMELINE;
 		else if (!strcmp(t, "exits")) s |= SEC_EXITS;
 		else if (!strcmp(t, "lost")) s |= SEC_LOST;
+		else if (!strcmp(t, "exact")) s |= SEC_EXACT;
 		else if (!strcmp(t, "all")) s |= SEC_ALL;
 		else {
 			free(copy);
@@ -241,6 +263,85 @@ static uint64_t lost_of(const struct rep_ctx *c, uint32_t vm, uint64_t *pids)
 	return n;
 }
 
+/* Exact figures per VM: per process, the differences of the guest scheduler's counters between the first and
+ * last snapshot (threads born since counted from zero; a thread that exited between snapshots loses its last
+ * period). */
+static void print_exact_plain(const struct rep_ctx *c)
+{
+	printf("\nExact (the guest scheduler's own counters, per process over the window)\n");
+	for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+		const struct an_vm *v = &c->an.vms[vm];
+		double secs = an_exact_window_s(&c->an, vm, false);
+		size_t n = 0;
+		struct an_exact *e;
+
+		if (!v->used)
+			continue;
+		e = an_exact_list(&c->an, vm, false, &n);
+		if (!e) {
+			printf("  %-16.16s %s\n", v->name, v->sched_note[0] ? v->sched_note :
+			       "fewer than two snapshots of the scheduler's counters");
+			continue;
+		}
+		printf("  %-16.16s over %.3f s (%u snapshots)\n  %-16s %7s %-16s %7s %12s %6s %10s %10s\n", v->name,
+		       secs, v->sched_snaps, "VM", "TGID", "COMM", "THREADS", "CPU_MS", "CPU%", "VCSW", "IVCSW");
+		for (size_t i = 0; i < n; i++) {
+			char comm[17];
+
+			memcpy(comm, e[i].comm, 16);
+			comm[16] = 0;
+			printf("  %-16.16s %7d %-16s %7u %12.3f %6.1f %10" PRIu64 " %10" PRIu64 "\n", v->name, e[i].tgid,
+			       comm, e[i].threads, e[i].cpu_ns / 1e6, secs > 0 ? e[i].cpu_ns / 1e9 / secs * 100 : 0,
+			       e[i].nvcsw, e[i].nivcsw);
+		}
+		free(e);
+	}
+}
+
+static void print_exact_json(const struct rep_ctx *c, json_writer_t *w)
+{
+	jsonw_name(w, "exact");
+	jsonw_start_array(w);
+	for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+		const struct an_vm *v = &c->an.vms[vm];
+		size_t n = 0;
+		struct an_exact *e;
+
+		if (!v->used)
+			continue;
+		e = an_exact_list(&c->an, vm, false, &n);
+		jsonw_start_object(w);
+		jsonw_string_field(w, "vm", v->name);
+		jsonw_u64_field(w, "snapshots", v->sched_snaps);
+		if (!e) {
+			jsonw_null_field(w, "window_s");
+			jsonw_string_field(w, "note", v->sched_note[0] ? v->sched_note :
+					   "fewer than two snapshots of the scheduler's counters");
+		} else {
+			jsonw_float_field_fmt(w, "window_s", "%.6f", an_exact_window_s(&c->an, vm, false));
+			jsonw_u64_field(w, "first_ns", v->sched_first_ns);   /* CLOCK_MONOTONIC of the two snapshots */
+			jsonw_u64_field(w, "last_ns", v->sched_last_ns);
+		}
+		jsonw_name(w, "processes");
+		jsonw_start_array(w);
+		for (size_t i = 0; i < n; i++) {
+			jsonw_start_object(w);
+			jsonw_int_field(w, "tgid", e[i].tgid);
+			jsonw_name(w, "comm");
+			jsonw_string_len(w, e[i].comm, 16);
+			jsonw_u64_field(w, "threads", e[i].threads);
+			jsonw_u64_field(w, "cpu_time_ns", e[i].cpu_ns);
+			jsonw_u64_field(w, "nvcsw", e[i].nvcsw);
+			jsonw_u64_field(w, "nivcsw", e[i].nivcsw);
+			jsonw_end_object(w);
+		}
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+		free(e);
+	}
+	jsonw_end_array(w);
+}
+
 static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch, const char *file,
 			const struct an_line_opts *lo)
 {
@@ -268,16 +369,17 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 	}
 	if (sections & SEC_PROCESSES) {
 		list = an_entries(&c->an, false, key, &n);
-		printf("\nProcesses (sorted by %s)\n  %-16s %7s %7s %7s %-16s %9s %11s %5s %5s %5s\n",
+		printf("\nProcesses (sorted by %s; SAMPLED: switches and time seen by polling each vCPU's current "
+		       "task)\n  %-16s %7s %7s %7s %-16s %10s %12s %5s %5s %5s\n",
 		       key == AN_SORT_SWITCHES ? "switches" : key == AN_SORT_PID ? "pid" : key == AN_SORT_COMM ? "comm" :
-		       key == AN_SORT_VM ? "vm" : "time on vCPU", "VM", "PID", "TGID", "PPID", "COMM", "SWITCHES",
-		       "VCPU_MS", "FORK", "EXEC", "EXIT");
+		       key == AN_SORT_VM ? "vm" : "time on vCPU", "VM", "PID", "TGID", "PPID", "COMM", "SAMPLED_SW",
+		       "SAMPLED_MS", "FORK", "EXEC", "EXIT");
 		for (size_t i = 0; list && i < n; i++) {
 			char comm[17];
 
 			memcpy(comm, list[i]->comm, 16);
 			comm[16] = 0;
-			printf("  %-16.16s %7d %7d %7d %-16s %9" PRIu64 " %11.3f %5u %5u %5u\n", an_vm_name(&c->an, list[i]->vm),
+			printf("  %-16.16s %7d %7d %7d %-16s %10" PRIu64 " %12.3f %5u %5u %5u\n", an_vm_name(&c->an, list[i]->vm),
 			       list[i]->pid, list[i]->tgid, list[i]->ppid, comm, list[i]->switches_in, list[i]->time_ns / 1e6,
 			       list[i]->forks, list[i]->execs, list[i]->exits);
 		}
@@ -296,13 +398,14 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 	if (sections & SEC_VCPUS) {
 		double s = span_s(&c->an);
 
-		printf("\nvCPUs\n  %-16s %4s %9s %9s  %s\n", "VM", "VCPU", "SWITCHES", "SWITCH/s", "TOP (pid comm share)");
+		printf("\nvCPUs (SAMPLED)\n  %-16s %4s %10s %12s  %s\n", "VM", "VCPU", "SAMPLED_SW", "SAMPLED_SW/s",
+		       "TOP (pid comm sampled share)");
 		list = an_entries(&c->an, true, AN_SORT_TIME, &n);
 		for (size_t v = 0; v < c->an.nvcpu; v++) {
 			const struct an_vcpu *cv = &c->an.vcpu[v];
 			unsigned shown = 0;
 
-			printf("  %-16.16s %4u %9" PRIu64 " %9.1f ", an_vm_name(&c->an, cv->vm), cv->vcpu, cv->switches,
+			printf("  %-16.16s %4u %10" PRIu64 " %12.1f ", an_vm_name(&c->an, cv->vm), cv->vcpu, cv->switches,
 			       s > 0 ? cv->switches / s : 0);
 			for (size_t i = 0; list && i < n && shown < 5; i++) {
 				char comm[17];
@@ -318,6 +421,8 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 		}
 		free(list);
 	}
+	if (sections & SEC_EXACT)
+		print_exact_plain(c);
 	if (sections & SEC_TIMELINE) {
 		printf("\nTimeline%s\n", no_switch ? " (without switches)" : "");
 		an_print_header(stdout, lo);
@@ -415,8 +520,8 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 			jsonw_int_field(w, "ppid", list[i]->ppid);
 			jsonw_name(w, "comm");
 			jsonw_string_len(w, list[i]->comm, 16);
-			jsonw_u64_field(w, "switches_in", list[i]->switches_in);
-			jsonw_u64_field(w, "vcpu_time_ns", list[i]->time_ns);
+			jsonw_u64_field(w, "sampled_switches_in", list[i]->switches_in);
+			jsonw_u64_field(w, "sampled_vcpu_time_ns", list[i]->time_ns);
 			jsonw_u64_field(w, "forks", list[i]->forks);
 			jsonw_u64_field(w, "execs", list[i]->execs);
 			jsonw_u64_field(w, "renames", list[i]->renames);
@@ -438,8 +543,8 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 			jsonw_start_object(w);
 			jsonw_string_field(w, "vm", an_vm_name(&c->an, cv->vm));
 			jsonw_u64_field(w, "vcpu", cv->vcpu);
-			jsonw_u64_field(w, "switches", cv->switches);
-			jsonw_float_field_fmt(w, "switches_per_s", "%.2f", s > 0 ? cv->switches / s : 0);
+			jsonw_u64_field(w, "sampled_switches", cv->switches);
+			jsonw_float_field_fmt(w, "sampled_switches_per_s", "%.2f", s > 0 ? cv->switches / s : 0);
 			jsonw_name(w, "processes");
 			jsonw_start_array(w);
 			for (size_t i = 0; list && i < n; i++) {
@@ -449,8 +554,8 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 				jsonw_int_field(w, "pid", list[i]->pid);
 				jsonw_name(w, "comm");
 				jsonw_string_len(w, list[i]->comm, 16);
-				jsonw_u64_field(w, "switches_in", list[i]->switches_in);
-				jsonw_u64_field(w, "vcpu_time_ns", list[i]->time_ns);
+				jsonw_u64_field(w, "sampled_switches_in", list[i]->switches_in);
+				jsonw_u64_field(w, "sampled_vcpu_time_ns", list[i]->time_ns);
 				jsonw_end_object(w);
 			}
 			jsonw_end_array(w);
@@ -459,6 +564,8 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 		jsonw_end_array(w);
 		free(list);
 	}
+	if (sections & SEC_EXACT)
+		print_exact_json(c, w);
 	if (sections & SEC_TIMELINE) {
 		jsonw_name(w, "events");
 		jsonw_start_array(w);
@@ -484,7 +591,7 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 
 	if (sections & SEC_PROCESSES) {
 		list = an_entries(&c->an, false, key, &n);
-		printf("vm,pid,tgid,ppid,comm,switches_in,vcpu_time_ns,forks,execs,renames,exits\n");
+		printf("vm,pid,tgid,ppid,comm,sampled_switches_in,sampled_vcpu_time_ns,forks,execs,renames,exits\n");
 		for (size_t i = 0; list && i < n; i++) {
 			csv_str(stdout, an_vm_name(&c->an, list[i]->vm), 128);
 			printf(",%d,%d,%d,", list[i]->pid, list[i]->tgid, list[i]->ppid);
@@ -497,7 +604,7 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 	}
 	if (sections & SEC_VCPUS) {
 		list = an_entries(&c->an, true, key, &n);
-		printf("%svm,vcpu,pid,comm,switches_in,vcpu_time_ns\n", first ? "" : "\n");
+		printf("%svm,vcpu,pid,comm,sampled_switches_in,sampled_vcpu_time_ns\n", first ? "" : "\n");
 		for (size_t i = 0; list && i < n; i++) {
 			csv_str(stdout, an_vm_name(&c->an, list[i]->vm), 128);
 			printf(",%u,%d,", list[i]->vcpu, list[i]->pid);
@@ -505,6 +612,23 @@ static void print_csv(struct rep_ctx *c, int sections, enum an_sort key, bool no
 			printf(",%" PRIu64 ",%" PRIu64 "\n", list[i]->switches_in, list[i]->time_ns);
 		}
 		free(list);
+		first = false;
+	}
+	if (sections & SEC_EXACT) {   /* the guest scheduler's counters over the window, per process */
+		printf("%svm,tgid,comm,threads,window_s,cpu_time_ns,nvcsw,nivcsw\n", first ? "" : "\n");
+		for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+			size_t n = 0;
+			struct an_exact *e = an_exact_list(&c->an, vm, false, &n);
+
+			for (size_t i = 0; i < n; i++) {
+				csv_str(stdout, an_vm_name(&c->an, vm), 128);
+				printf(",%d,", e[i].tgid);
+				csv_str(stdout, e[i].comm, 16);
+				printf(",%u,%.3f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", e[i].threads,
+				       an_exact_window_s(&c->an, vm, false), e[i].cpu_ns, e[i].nvcsw, e[i].nivcsw);
+			}
+			free(e);
+		}
 		first = false;
 	}
 	if (sections & SEC_TIMELINE) {

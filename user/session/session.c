@@ -24,7 +24,7 @@ const char *sess_block_name(unsigned type)
 {
 	static const char *const n[SB_NR] = {
 		[SB_HEADER] = "header", [SB_VM] = "vm", [SB_EVENTS] = "events", [SB_COUNTERS] = "counters",
-		[SB_TRAILER] = "trailer",
+		[SB_TRAILER] = "trailer", [SB_SCHED] = "sched",
 	};
 	return type < SB_NR && n[type] ? n[type] : "?";
 }
@@ -162,6 +162,38 @@ int sess_write_json(struct sess_writer *w, enum sess_block type, const char *jso
 	int err = sess_flush(w);
 
 	return err ? err : write_block(w, type, json, strlen(json), 0);
+}
+
+int sess_write_sched(struct sess_writer *w, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)
+{
+	size_t len = sizeof(*h) + (size_t)h->n * sizeof(*r);
+	uint8_t *buf;
+	int err = sess_flush(w);
+
+	if (err)
+		return err;
+	if (len > SESS_MAX_RAW)
+		return -E2BIG;
+	buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, h, sizeof(*h));
+	if (h->n)
+		memcpy(buf + sizeof(*h), r, (size_t)h->n * sizeof(*r));
+	err = write_block(w, SB_SCHED, buf, len, 0);
+	free(buf);
+	return err;
+}
+
+int sess_sched_parse(const void *data, size_t len, struct sess_sched_hdr *h, const struct sess_sched_rec **r)
+{
+	if (len < sizeof(*h))
+		return -EINVAL;
+	memcpy(h, data, sizeof(*h));
+	if ((len - sizeof(*h)) % sizeof(**r) || (len - sizeof(*h)) / sizeof(**r) != h->n)
+		return -EINVAL;
+	*r = (const struct sess_sched_rec *)((const uint8_t *)data + sizeof(*h));
+	return 0;
 }
 
 uint64_t sess_writer_events(const struct sess_writer *w)

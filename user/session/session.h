@@ -39,6 +39,8 @@ enum sess_block {
 	SB_EVENTS,        /* struct sess_event[nrec] */
 	SB_COUNTERS,      /* counters, exit statistics */
 	SB_TRAILER,       /* {"events":N,"blocks":B,...}: written by a clean close */
+	SB_SCHED,         /* struct sess_sched_hdr + struct sess_sched_rec[n]: the guest scheduler's counters of
+			   * every task of one VM at one moment (older files have none) */
 	SB_NR,
 };
 
@@ -73,6 +75,22 @@ struct sess_event {
 };
 _Static_assert(sizeof(struct sess_event) == 64, "session event layout");
 
+/* SB_SCHED payload: the scheduler's own cumulative counters per task, read at one task walk. Exact where
+ * switch events are samples; a window's figures are differences between two such blocks. */
+struct sess_sched_hdr {
+	uint64_t time_ns;     /* CLOCK_MONOTONIC of the walk */
+	uint32_t vm;
+	uint32_t n;           /* records that follow */
+};
+struct sess_sched_rec {
+	uint64_t task;        /* task_struct VA (with tid: a reused tid is another task) */
+	uint64_t sum_exec_ns; /* se.sum_exec_runtime */
+	uint64_t nvcsw, nivcsw;
+	int32_t  tid, tgid;
+	char     comm[16];
+};
+_Static_assert(sizeof(struct sess_sched_hdr) == 16 && sizeof(struct sess_sched_rec) == 56, "sched record layout");
+
 const char *sess_event_name(unsigned type);   /* "switch", "fork", ... or "?" */
 const char *sess_block_name(unsigned type);
 
@@ -82,6 +100,10 @@ struct sess_writer;
 int sess_create(const char *path, const char *header_json, struct sess_writer **out);
 /* Write a JSON block (SB_VM, SB_COUNTERS) now; pending events are flushed first so order is kept. */
 int sess_write_json(struct sess_writer *w, enum sess_block type, const char *json);
+/* Write an SB_SCHED block (pending events first). */
+int sess_write_sched(struct sess_writer *w, const struct sess_sched_hdr *h, const struct sess_sched_rec *r);
+/* Check an SB_SCHED payload: 0 with *h and *r (n records) or -EINVAL. */
+int sess_sched_parse(const void *data, size_t len, struct sess_sched_hdr *h, const struct sess_sched_rec **r);
 /* Buffer an event; writes a block when SESS_BLOCK_EVENTS are pending. */
 int sess_add_event(struct sess_writer *w, const struct sess_event *ev);
 /* Write pending events as one block (no-op when none). Call at least once a second. */

@@ -16,6 +16,9 @@ void an_free(struct analysis *a)
 	free(a->tab);
 	a->tab = NULL;
 	a->cap = a->n = 0;
+	free(a->st);
+	a->st = NULL;
+	a->st_cap = a->st_n = 0;
 }
 
 void an_set_vm(struct analysis *a, uint32_t index, const char *name, int32_t pid, uint32_t nvcpus)
@@ -185,6 +188,164 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 	}
 }
 
+/* ---- the guest scheduler's own counters --------------------------------------------------------- */
+
+static struct an_sched_task *sched_task(struct analysis *a, uint32_t vm, uint64_t task, int32_t tid, bool *fresh)
+{
+	size_t i;
+
+	*fresh = false;
+	if ((a->st_n + 1) * 2 > a->st_cap) {
+		size_t ncap = a->st_cap ? a->st_cap * 2 : 512;
+		struct an_sched_task *nt = calloc(ncap, sizeof(*nt));
+
+		if (!nt)
+			return NULL;
+		for (size_t k = 0; k < a->st_cap; k++) {
+			if (!a->st[k].used)
+				continue;
+			i = hash3(a->st[k].vm, (uint32_t)(a->st[k].task >> 4), a->st[k].tid) & (ncap - 1);
+			while (nt[i].used)
+				i = (i + 1) & (ncap - 1);
+			nt[i] = a->st[k];
+		}
+		free(a->st);
+		a->st = nt;
+		a->st_cap = ncap;
+	}
+	i = hash3(vm, (uint32_t)(task >> 4), tid) & (a->st_cap - 1);
+	while (a->st[i].used) {
+		if (a->st[i].vm == vm && a->st[i].task == task && a->st[i].tid == tid)
+			return &a->st[i];
+		i = (i + 1) & (a->st_cap - 1);
+	}
+	a->st[i] = (struct an_sched_task){ .vm = vm, .task = task, .tid = tid, .used = true };
+	a->st_n++;
+	*fresh = true;
+	return &a->st[i];
+}
+
+void an_sched(struct analysis *a, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)
+{
+	struct an_vm *v;
+
+	if (h->vm >= AN_MAX_VMS)
+		return;
+	v = &a->vms[h->vm];
+	for (uint32_t k = 0; k < h->n; k++) {
+		bool fresh;
+		struct an_sched_task *t = sched_task(a, h->vm, r[k].task, r[k].tid, &fresh);
+		uint64_t now[AN_NCTR] = { r[k].sum_exec_ns, r[k].nvcsw, r[k].nivcsw };
+
+		if (!t)
+			return;
+		t->tgid = r[k].tgid;
+		memcpy(t->comm, r[k].comm, 16);
+		if (fresh) {
+			/* there at the first snapshot: counted from there; born since: from zero (its counters
+			 * started with it) */
+			for (int c = 0; c < AN_NCTR; c++) {
+				t->base[c] = v->sched_snaps ? 0 : now[c];
+				t->iv_base[c] = v->sched_snaps ? 0 : now[c];
+			}
+		}
+		for (int c = 0; c < AN_NCTR; c++)   /* a counter never goes back: a smaller value is a torn read */
+			if (now[c] >= t->last[c])
+				t->last[c] = now[c];
+	}
+	if (!v->sched_snaps++) {
+		v->sched_first_ns = h->time_ns;
+		v->sched_iv_ns = h->time_ns;
+	}
+	v->sched_last_ns = h->time_ns;
+}
+
+void an_set_sched_note(struct analysis *a, uint32_t vm, const char *note)
+{
+	if (vm < AN_MAX_VMS)
+		snprintf(a->vms[vm].sched_note, sizeof(a->vms[vm].sched_note), "%s", note ? note : "");
+}
+
+double an_exact_window_s(const struct analysis *a, uint32_t vm, bool interval)
+{
+	const struct an_vm *v;
+
+	if (vm >= AN_MAX_VMS || a->vms[vm].sched_snaps < 2)
+		return 0;
+	v = &a->vms[vm];
+	return (v->sched_last_ns - (interval ? v->sched_iv_ns : v->sched_first_ns)) / 1e9;
+}
+
+static int cmp_exact(const void *x, const void *y)
+{
+	const struct an_exact *a = x, *b = y;
+
+	if (a->cpu_ns != b->cpu_ns)
+		return a->cpu_ns < b->cpu_ns ? 1 : -1;
+	return (a->tgid > b->tgid) - (a->tgid < b->tgid);
+}
+
+static int cmp_task_tgid(const void *x, const void *y)
+{
+	const struct an_sched_task *a = *(const struct an_sched_task *const *)x, *b = *(const struct an_sched_task *const *)y;
+
+	if (a->tgid != b->tgid)
+		return (a->tgid > b->tgid) - (a->tgid < b->tgid);
+	return (a->tid > b->tid) - (a->tid < b->tid);
+}
+
+struct an_exact *an_exact_list(const struct analysis *a, uint32_t vm, bool interval, size_t *n)
+{
+	const struct an_sched_task **t;
+	struct an_exact *list;
+	size_t nt = 0, cnt = 0;
+
+	*n = 0;
+	if (vm >= AN_MAX_VMS || a->vms[vm].sched_snaps < 2)
+		return NULL;
+	list = calloc(a->st_n ? a->st_n : 1, sizeof(*list));
+	t = calloc(a->st_n ? a->st_n : 1, sizeof(*t));
+	if (!list || !t) {
+		free(list);
+		free(t);
+		return NULL;
+	}
+	for (size_t i = 0; i < a->st_cap; i++)
+		if (a->st[i].used && a->st[i].vm == vm)
+			t[nt++] = &a->st[i];
+	qsort(t, nt, sizeof(*t), cmp_task_tgid);   /* a process's threads next to each other */
+	for (size_t i = 0; i < nt; i++) {
+		const uint64_t *b = interval ? t[i]->iv_base : t[i]->base;
+		struct an_exact *e = cnt && list[cnt - 1].tgid == t[i]->tgid ? &list[cnt - 1] : NULL;
+
+		if (!e) {
+			e = &list[cnt++];
+			*e = (struct an_exact){ .vm = vm, .tgid = t[i]->tgid };
+		}
+		if (t[i]->tid == t[i]->tgid || !e->comm[0])   /* the process is named after its leader */
+			memcpy(e->comm, t[i]->comm, 16);
+		e->cpu_ns += t[i]->last[AN_SUM_EXEC] - b[AN_SUM_EXEC];
+		e->nvcsw += t[i]->last[AN_NVCSW] - b[AN_NVCSW];
+		e->nivcsw += t[i]->last[AN_NIVCSW] - b[AN_NIVCSW];
+		e->threads++;
+	}
+	free(t);
+	qsort(list, cnt, sizeof(*list), cmp_exact);
+	*n = cnt;
+	return list;
+}
+
+/* Start a new interval of the exact figures: what has been counted so far is its base. */
+static void sched_iv_reset(struct analysis *a)
+{
+	for (size_t i = 0; i < a->st_cap; i++)
+		if (a->st[i].used)
+			memcpy(a->st[i].iv_base, a->st[i].last, sizeof(a->st[i].last));
+	for (int v = 0; v < AN_MAX_VMS; v++)
+		if (a->vms[v].sched_snaps)
+			a->vms[v].sched_iv_ns = a->vms[v].sched_last_ns;
+}
+
 void an_close_runs(struct analysis *a, uint64_t t)
 {
 	for (size_t i = 0; i < a->nvcpu; i++)
@@ -280,8 +441,10 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		jsonw_int_field(w, "ppid", ev->ppid);
 		jsonw_name(w, "comm");
 		jsonw_string_len(w, comm, 16);
-		if (ev->type == SEV_SWITCH)
+		if (ev->type == SEV_SWITCH) {
 			jsonw_int_field(w, "prev_pid", ev->prev_pid);
+			jsonw_bool_field(w, "sampled", true);   /* seen by a poll: runs between two polls are missed */
+		}
 		jsonw_hex_field(w, "task", ev->task);
 		jsonw_end_object(w);
 		return;
@@ -303,6 +466,65 @@ static int cmp_time(const void *x, const void *y)
 	return (*a)->pid - (*b)->pid;
 }
 
+/* -i: per VM, the top processes of the interval by the guest's own counters (CPU time, switches). */
+static void print_exact_interval(FILE *f, json_writer_t *w, const struct analysis *a, unsigned top)
+{
+	for (uint32_t vm = 0; vm < AN_MAX_VMS; vm++) {
+		const struct an_vm *v = &a->vms[vm];
+		double secs = an_exact_window_s(a, vm, true);
+		size_t n = 0;
+		struct an_exact *e;
+
+		if (!v->used)
+			continue;
+		e = secs > 0 ? an_exact_list(a, vm, true, &n) : NULL;
+		if (w) {
+			jsonw_start_object(w);
+			jsonw_string_field(w, "vm", v->name);
+			if (!e) {
+				jsonw_null_field(w, "window_s");
+				jsonw_string_field(w, "note", v->sched_note[0] ? v->sched_note : "no two snapshots of the "
+						   "scheduler's counters in this interval");
+			} else {
+				jsonw_float_field_fmt(w, "window_s", "%.3f", secs);
+			}
+			jsonw_name(w, "top");
+			jsonw_start_array(w);
+		} else if (!e) {
+			fprintf(f, "%-20.20s exact: %s\n", v->name, v->sched_note[0] ? v->sched_note :
+				"no two snapshots of the scheduler's counters in this interval");
+		} else {
+			fprintf(f, "%-20.20s exact over %.2f s (guest counters; pid comm cpu%% vcsw/s ivcsw/s):", v->name, secs);
+		}
+		for (size_t i = 0; e && i < n && i < top; i++) {
+			char comm[17];
+
+			comm_str(e[i].comm, comm);
+			if (w) {
+				jsonw_start_object(w);
+				jsonw_int_field(w, "pid", e[i].tgid);
+				jsonw_name(w, "comm");
+				jsonw_string_len(w, comm, 16);
+				jsonw_u64_field(w, "cpu_ns", e[i].cpu_ns);
+				jsonw_float_field_fmt(w, "cpu_pct", "%.1f", e[i].cpu_ns / 1e9 / secs * 100);
+				jsonw_u64_field(w, "nvcsw", e[i].nvcsw);
+				jsonw_u64_field(w, "nivcsw", e[i].nivcsw);
+				jsonw_end_object(w);
+			} else {
+				fprintf(f, " %d %s %.0f%% %.0f %.0f", e[i].tgid, comm, e[i].cpu_ns / 1e9 / secs * 100,
+					e[i].nvcsw / secs, e[i].nivcsw / secs);
+			}
+		}
+		if (w) {
+			jsonw_end_array(w);
+			jsonw_end_object(w);
+		} else if (e) {
+			fputc('\n', f);
+		}
+		free(e);
+	}
+}
+
 void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t now, const struct an_line_opts *o,
 		       unsigned top)
 {
@@ -319,8 +541,8 @@ void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t n
 		jsonw_name(w, "vcpus");
 		jsonw_start_array(w);
 	} else {
-		fprintf(f, "\n%s  interval %.2f s\n%-20s %4s %10s  %s\n", tbuf, secs, "VM", "VCPU", "SWITCH/s",
-			"TOP PROCESSES (pid comm share)");
+		fprintf(f, "\n%s  interval %.2f s   sampled: the current task of each vCPU read at the poll rate\n"
+			"%-20s %4s %12s  %s\n", tbuf, secs, "VM", "VCPU", "SAMPLED_SW/s", "TOP PROCESSES, SAMPLED (pid comm share)");
 	}
 	for (size_t v = 0; v < a->nvcpu; v++) {
 		struct an_vcpu *s = &a->vcpu[v];
@@ -335,11 +557,11 @@ void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t n
 			jsonw_start_object(w);
 			jsonw_string_field(w, "vm", an_vm_name(a, s->vm));
 			jsonw_u64_field(w, "vcpu", s->vcpu);
-			jsonw_float_field_fmt(w, "switches_per_s", "%.1f", secs > 0 ? s->iv_switches / secs : 0);
+			jsonw_float_field_fmt(w, "sampled_switches_per_s", "%.1f", secs > 0 ? s->iv_switches / secs : 0);
 			jsonw_name(w, "top");
 			jsonw_start_array(w);
 		} else {
-			fprintf(f, "%-20.20s %4u %10.1f ", an_vm_name(a, s->vm), s->vcpu, secs > 0 ? s->iv_switches / secs : 0);
+			fprintf(f, "%-20.20s %4u %12.1f ", an_vm_name(a, s->vm), s->vcpu, secs > 0 ? s->iv_switches / secs : 0);
 		}
 		for (size_t i = 0; i < n && i < top; i++) {
 			char comm[17];
@@ -351,8 +573,8 @@ void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t n
 				jsonw_int_field(w, "pid", list[i]->pid);
 				jsonw_name(w, "comm");
 				jsonw_string_len(w, comm, 16);
-				jsonw_float_field_fmt(w, "share_pct", "%.1f", share);
-				jsonw_u64_field(w, "switches_in", list[i]->iv_switches);
+				jsonw_float_field_fmt(w, "sampled_share_pct", "%.1f", share);
+				jsonw_u64_field(w, "sampled_switches_in", list[i]->iv_switches);
 				jsonw_end_object(w);
 			} else {
 				fprintf(f, " %d %s %.0f%%", list[i]->pid, comm, share);
@@ -367,8 +589,15 @@ void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t n
 	}
 	if (w) {
 		jsonw_end_array(w);
+		jsonw_name(w, "exact");
+		jsonw_start_array(w);
+	}
+	print_exact_interval(f, w, a, top);
+	if (w) {
+		jsonw_end_array(w);
 		jsonw_end_object(w);
 	}
+	sched_iv_reset(a);
 	free(list);
 	for (size_t i = 0; i < a->cap; i++)
 		if (a->tab[i].used)

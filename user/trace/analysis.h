@@ -38,6 +38,31 @@ struct an_vm {
 	char name[128];
 	int32_t pid;
 	uint32_t nvcpus;
+	/* the guest scheduler's own counters (SB_SCHED snapshots): exact where switch events are samples */
+	uint32_t sched_snaps;        /* snapshots seen */
+	uint64_t sched_first_ns, sched_last_ns, sched_iv_ns;   /* first, last, last before the interval */
+	char sched_note[200];        /* why there are none ("undetermined: ...") */
+};
+
+/* One task's scheduler counters: at first sight (0 for a task born after the first snapshot), latest, and at
+ * the start of the current interval. */
+enum { AN_SUM_EXEC, AN_NVCSW, AN_NIVCSW, AN_NCTR };
+struct an_sched_task {
+	uint32_t vm;
+	int32_t tid, tgid;
+	uint64_t task;
+	char comm[16];
+	uint64_t base[AN_NCTR], last[AN_NCTR], iv_base[AN_NCTR];
+	bool used;
+};
+
+/* Exact figures of one process (a tgid's threads summed) over the window or the interval. */
+struct an_exact {
+	uint32_t vm;
+	int32_t tgid;
+	char comm[16];
+	uint64_t cpu_ns, nvcsw, nivcsw;
+	uint32_t threads;
 };
 
 struct analysis {
@@ -50,6 +75,8 @@ struct analysis {
 	uint64_t count[SEV_NR];
 	uint64_t lost_pids;          /* sum of the LOST events' ranges */
 	uint64_t iv_start;
+	struct an_sched_task *st;    /* open addressing on (vm, task, tid) */
+	size_t st_cap, st_n;
 };
 
 void an_init(struct analysis *a);
@@ -59,6 +86,16 @@ const char *an_vm_name(const struct analysis *a, uint32_t index);
 void an_event(struct analysis *a, const struct sess_event *ev);
 /* Attribute the running intervals up to t (end of recording / of an interval). */
 void an_close_runs(struct analysis *a, uint64_t t);
+
+/* A snapshot of one VM's scheduler counters (SB_SCHED). */
+void an_sched(struct analysis *a, const struct sess_sched_hdr *h, const struct sess_sched_rec *r);
+/* Why a VM has no exact figures (shown in their place). */
+void an_set_sched_note(struct analysis *a, uint32_t vm, const char *note);
+/* Per-process exact figures of one VM over the whole window (interval = false) or the current interval,
+ * most CPU time first; caller frees. NULL with *n = 0 when the VM has fewer than two snapshots. */
+struct an_exact *an_exact_list(const struct analysis *a, uint32_t vm, bool interval, size_t *n);
+/* The window the exact figures cover, in seconds (0: none). */
+double an_exact_window_s(const struct analysis *a, uint32_t vm, bool interval);
 
 /* One event as a line: human columns or a JSON object (one line). t0 is the session start (monotonic),
  * wall_offset_ns maps monotonic to wall-clock time (realtime - monotonic at start). */

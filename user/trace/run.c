@@ -92,7 +92,7 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 	case 0x203: return parse_num("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
 	case 0x204: o->vmt.no_cache = true; return 1;
 	case 0x205: o->no_bpf = true; return 1;
-	case 0x207:
+	case 0x20a:
 		errno = 0;
 		o->vmt.percpu_current = strtoll(arg, &end, 0);
 		if (errno || *end || end == arg || (o->vmt.percpu_current & 7)) {
@@ -101,6 +101,12 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 		}
 		o->vmt.percpu_current_set = true;
 		return 1;
+	case 0x207: return parse_num("--sched-rate", arg, 0.01, 1000, &o->sched_hz);
+	case 0x208:
+		if (parse_num("--sched-window", arg, 0.2, 60, &o->vmt.sched_window_s) < 0)
+			return -EINVAL;
+		return 1;
+	case 0x209: o->vmt.sched_window_s = -1; return 1;
 	case 0x206:
 		if (parse_size(arg, &o->vmt.max_bytes) || !o->vmt.max_bytes) {
 			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);
@@ -119,6 +125,33 @@ static void set_defaults(struct trace_opts *o)
 		o->task_hz = 20;
 	if (o->task_hz > o->rate_hz)
 		o->task_hz = o->rate_hz;
+	if (o->sched_hz <= 0)
+		o->sched_hz = 1;
+}
+
+/* The scheduler's counters of every task of the last walk, to the sink. */
+static void sched_snapshot(struct vm_tracer *t, const struct trace_sink *s)
+{
+	struct sess_sched_hdr h = { .time_ns = t->walk_ns, .vm = t->index };
+	struct sess_sched_rec *r;
+
+	if (!s->sched || !t->sched.found || !t->walk_ns || !t->ntasks)
+		return;
+	r = calloc(t->ntasks, sizeof(*r));
+	if (!r)
+		return;
+	for (size_t i = 0; i < t->ntasks; i++) {
+		const struct vmt_task *k = &t->tasks[i];
+
+		if (!k->sched_ok)
+			continue;
+		r[h.n++] = (struct sess_sched_rec){ .task = k->addr, .sum_exec_ns = k->sum_exec_ns, .nvcsw = k->nvcsw,
+						    .nivcsw = k->nivcsw, .tid = k->pid, .tgid = k->tgid };
+		memcpy(r[h.n - 1].comm, k->comm, 16);
+	}
+	if (h.n)   /* an empty snapshot would make every later task look born in the window */
+		s->sched(s->ctx, &h, r);
+	free(r);
 }
 
 int trace_setup(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
@@ -238,6 +271,8 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 			 "task list walked at %.0f Hz (%s)", o.rate_hz, o.task_hz,
 			 any_kvm ? "BPF capture not available" : "TCG guest: no KVM hook sees its CR3");
 	p_info("%s", st->mode);
+	p_info("switch events and per-vCPU times are samples of the current task (runs between two polls are missed); "
+	       "exact CPU time and switch counts come from the guest scheduler's counters (live -i, report)");
 	for (size_t i = 0; i < st->nvms; i++)
 		if (s->vm_ready)
 			s->vm_ready(s->ctx, &st->vms[i]);
@@ -382,13 +417,15 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 {
 	struct trace_opts o = *oin;
 	struct cap_ctx cc = { .st = st };
-	uint64_t period, task_period, next, next_tasks, end, jitter = vmt_now_ns();
+	uint64_t period, task_period, next, next_tasks, end, sched_period, next_sched[TRACE_MAX_VMS] = { 0 };
+	uint64_t jitter = vmt_now_ns();
 	size_t alive = st->nvms;
 	int err = 0;
 
 	set_defaults(&o);
 	period = (uint64_t)(1e9 / o.rate_hz);
 	task_period = (uint64_t)(1e9 / o.task_hz);
+	sched_period = (uint64_t)(1e9 / o.sched_hz);
 	/* signals are caught since trace_setup. From here on a failing read (a QEMU exiting) is a diagnostic on
 	 * stderr; stdout carries events */
 	bool json = log_json;
@@ -416,6 +453,12 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 				s->vm_ready(s->ctx, t);   /* the guest restarted: its new identity and offsets */
 			if (!t->gone)
 				vmt_poll_current(t, now, s->event, s->ctx);
+			if (tasks_due && !t->gone && t->walk_ns >= next_sched[i] && t->walk_ns == now) {
+				sched_snapshot(t, s);
+				next_sched[i] = (next_sched[i] ? next_sched[i] : now) + sched_period;
+				if (next_sched[i] < now)
+					next_sched[i] = now + sched_period;
+			}
 			cc.hint[i] = false;
 			if (t->gone) {
 				alive--;
@@ -447,6 +490,15 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 						vmt_poll_current(&st->vms[i], vmt_now_ns(), s->event, s->ctx);
 		}
 		sleep_until(next < end ? next : end);
+	}
+	/* the window's end: a last walk, then its counters (a VM that is gone keeps its last snapshot) */
+	for (size_t i = 0; i < st->nvms; i++) {
+		struct vm_tracer *t = &st->vms[i];
+		uint64_t now = vmt_now_ns();
+
+		if (!t->gone && !t->restarting && t->sched.found && vmt_poll_tasks(t, now, s->event, s->ctx) == 0 &&
+		    t->walk_ns == now)
+			sched_snapshot(t, s);
 	}
 	log_json = json;
 	exit_stats(st);

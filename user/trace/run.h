@@ -21,6 +21,7 @@ struct trace_opts {
 	double rate_hz;           /* current-task polls per second (default 100) */
 	double task_hz;           /* task-list walks per second (default 20) */
 	bool no_bpf;              /* do not try the BPF capture */
+	double sched_hz;          /* snapshots of the scheduler's counters per second (default 1) */
 	struct vmt_opts vmt;
 };
 
@@ -30,6 +31,9 @@ struct trace_sink {
 	/* every tick (after the polls); a non-zero return stops the loop (e.g. stdout closed) */
 	int (*tick)(void *ctx, uint64_t now);
 	void (*vm_gone)(void *ctx, struct vm_tracer *t);
+	/* the scheduler's counters of every task at t->walk_ns (VMs whose counters were found), at --sched-rate
+	 * and once more when tracing ends */
+	void (*sched)(void *ctx, const struct sess_sched_hdr *h, const struct sess_sched_rec *r);
 	/* exit statistics (BPF capture only): one call per (vm, vcpu?, reason); vcpu SESS_VCPU_NONE when the
 	 * host counts them per VM only */
 	void *ctx;
@@ -68,7 +72,10 @@ void trace_teardown(struct trace_state *st);
 	{ "no-cache", no_argument,       NULL, 0x204 },                  \
 	{ "no-bpf",   no_argument,       NULL, 0x205 },                  \
 	{ "max-bytes", required_argument, NULL, 0x206 },                 \
-	{ "percpu-current", required_argument, NULL, 0x207 }
+	{ "percpu-current", required_argument, NULL, 0x20a },            \
+	{ "sched-rate", required_argument, NULL, 0x207 },                \
+	{ "sched-window", required_argument, NULL, 0x208 },              \
+	{ "no-exact", no_argument,       NULL, 0x209 }
 
 #define TRACE_USAGE                                                                                     \
 	"VMs (one of):\n"                                                                              \
@@ -83,8 +90,12 @@ void trace_teardown(struct trace_state *st);
 	"                         soon as the offsets validate\n"                                      \
 	"      --max-bytes N      discovery read budget (default 64M)\n"                                \
 	"      --no-cache         ignore the offsets cache ($VMOFFSET_CACHE/offsets)\n"                 \
-	"      --no-bpf           do not try the BPF capture (KVM guests)\n"                          \
+	"      --no-bpf           do not try the BPF capture (KVM guests)\n"                           \
 	"      --percpu-current OFF  start with this per-CPU current-task slot (from the GS base);\n"  \
-	"                         it is checked against the vCPUs' CR3s and replaced when refuted\n"
+	"                         it is checked against the vCPUs' CR3s and replaced when refuted\n"   \
+	"Exact figures (the guest scheduler's own counters: CPU time, voluntary/involuntary switches):\n" \
+	"      --sched-window SEC how long to watch the guest to find them (default 1)\n"              \
+	"      --sched-rate HZ    snapshots of them per second (default 1)\n"                          \
+	"      --no-exact         do not look for them (switches and times are then samples only)\n"
 
 #endif

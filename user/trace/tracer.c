@@ -293,6 +293,27 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		p_err("%s (pid %d): no vCPU was observed with a kernel GS base (per-CPU area)", label, (int)pid);
 		return -ENOENT;
 	}
+	if (o->sched_window_s >= 0) {   /* exact CPU time and switches: optional, tracing goes on without */
+		uint64_t gs[64];
+
+		for (uint32_t v = 0; v < t->nvcpu; v++)
+			gs[v] = t->vcpu[v].gs;
+		vmt_progress(o->progress, false, "%s (pid %d): finding the scheduler's counters (%.1f s) ...", label,
+			     (int)pid, o->sched_window_s > 0 ? o->sched_window_s : 1.0);
+		err = sched_discover(t->tg.pm, &t->vm, &t->res, gs, t->nvcpu, o->sched_window_s, &t->sched);
+		vmt_progress(o->progress, true, " ");
+		if (err && physmem_source_gone(t->tg.pm))
+			return -ESRCH;
+		if (t->sched.found)
+			p_dbg("%s (pid %d): scheduler counters: sum_exec_runtime +%" PRId64 ", nvcsw +%" PRId64
+			      ", nivcsw +%" PRId64, label, (int)pid, t->sched.f[SF_SUM_EXEC].offset,
+			      t->sched.f[SF_NVCSW].offset, t->sched.f[SF_NIVCSW].offset);
+		else
+			p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s", label, (int)pid,
+			       t->sched.reason);
+	} else {
+		snprintf(t->sched.reason, sizeof(t->sched.reason), "not looked for");
+	}
 	if (t->nvcpu < t->info.nvcpus)
 		p_warn("%s (pid %d): only %u of %u vCPUs observed with a per-CPU base; following those", label,
 		       (int)pid, t->nvcpu, t->info.nvcpus);
@@ -668,6 +689,16 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		memcpy(cur[k].comm, g[k].comm, 16);
 	}
 	ng = n;
+	if (t->sched.found)   /* the exact counters, read with the walk (a torn read leaves the task without) */
+		for (size_t k = 0; k < n; k++) {
+			const struct sched_result *sr = &t->sched;
+
+			cur[k].sched_ok =
+				!vmem_read_u64(&t->vm, cur[k].addr + sr->f[SF_SUM_EXEC].offset, &cur[k].sum_exec_ns) &&
+				!vmem_read_u64(&t->vm, cur[k].addr + sr->f[SF_NVCSW].offset, &cur[k].nvcsw) &&
+				!vmem_read_u64(&t->vm, cur[k].addr + sr->f[SF_NIVCSW].offset, &cur[k].nivcsw);
+		}
+	t->walk_ns = now;
 	qsort(cur, n, sizeof(*cur), cmp_task);
 	{   /* one entry per task: a list changing under the walk can show a task twice */
 		size_t u = 0;
@@ -793,6 +824,16 @@ static void identity(json_writer_t *w, const struct vm_tracer *t)
 	jsonw_hex_field(w, "init_task", r->init_task);
 	jsonw_hex_field(w, "page_offset_base", r->page_offset_base);
 	jsonw_int_field(w, "percpu_current", r->percpu_current);
+	jsonw_name(w, "sched");   /* the scheduler's counters: SB_SCHED blocks carry their values */
+	jsonw_start_object(w);
+	jsonw_bool_field(w, "found", t->sched.found);
+	for (int f = 0; f < SF_NR; f++)
+		if (t->sched.f[f].found)
+			jsonw_int_field(w, sched_field_names[f], t->sched.f[f].offset);
+		else
+			jsonw_null_field(w, sched_field_names[f]);
+	jsonw_string_field(w, "note", vmt_sched_note(t));
+	jsonw_end_object(w);
 	jsonw_name(w, "vcpu_percpu_base");
 	jsonw_start_array(w);
 	for (uint32_t v = 0; v < t->nvcpu; v++) {
@@ -803,6 +844,16 @@ static void identity(json_writer_t *w, const struct vm_tracer *t)
 	}
 	jsonw_end_array(w);
 	jsonw_end_object(w);
+}
+
+const char *vmt_sched_note(const struct vm_tracer *t)
+{
+	static __thread char buf[240];
+
+	if (t->sched.found)
+		return "";
+	snprintf(buf, sizeof(buf), "exact figures undetermined: %s", t->sched.reason[0] ? t->sched.reason : "?");
+	return buf;
 }
 
 static void counters(json_writer_t *w, const struct vm_tracer *t)

@@ -20,6 +20,7 @@
 #include "cmd/target.h"
 #include "discovery/discover.h"
 #include "discovery/pidalloc.h"
+#include "discovery/sched.h"
 #include "session/session.h"
 #include "trace/slot.h"
 #include "trace/lost.h"
@@ -35,6 +36,7 @@ struct vmt_opts {
 	bool progress;            /* progress lines on stderr */
 	bool percpu_current_set;  /* --percpu-current: the slot to start with (still checked) */
 	int64_t percpu_current;
+	double sched_window_s;    /* window to find the scheduler's counters (0: 1 s; < 0: do not look) */
 };
 
 struct vmt_task {             /* what the previous walk saw of one task */
@@ -42,6 +44,8 @@ struct vmt_task {             /* what the previous walk saw of one task */
 	int32_t pid, tgid, ppid;
 	char comm[16];
 	bool kthread, exited;
+	bool sched_ok;            /* the scheduler's counters below were read (struct vm_tracer.sched) */
+	uint64_t sum_exec_ns, nvcsw, nivcsw;
 };
 
 struct vm_tracer {
@@ -55,6 +59,8 @@ struct vm_tracer {
 	char banner[320];
 	uint64_t text_base;       /* runtime _text (KASLR-shifted), 0 unknown */
 	bool cached;              /* offsets came from the cache (and were validated here) */
+	struct sched_result sched; /* the scheduler's per-task counters (exact CPU time and switches) */
+	uint64_t walk_ns;         /* time of the last task walk (the counters in tasks[] are from then) */
 	char cache_note[160];
 	/* per vCPU */
 	uint32_t nvcpu;
@@ -111,6 +117,8 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void 
 bool vmt_alloc_moved(struct vm_tracer *t);
 /* The VM block JSON of a session (identity, offsets, fingerprint); malloc'd. */
 char *vmt_identity_json(const struct vm_tracer *t);
+/* "" when the scheduler's counters were found, else "exact figures undetermined: <why>". */
+const char *vmt_sched_note(const struct vm_tracer *t);
 /* Counters JSON object for the COUNTERS block; malloc'd. */
 char *vmt_counters_json(const struct vm_tracer *t);
 
