@@ -225,6 +225,47 @@ static void halve_counts(struct slot_state *s)
 	}
 }
 
+#define TASK_READ_MAX (16u << 10)   /* bytes of a task_struct searched for the saved FS base */
+
+/* Does task p hold the value v (8-aligned) within its task_struct? */
+static bool task_holds(struct vm_tracer *t, uint64_t p, uint64_t v)
+{
+	uint32_t len = t->res.task_stride && t->res.task_stride < TASK_READ_MAX ? t->res.task_stride : TASK_READ_MAX;
+	uint64_t buf[512];
+
+	for (uint32_t off = 0; off < len; off += sizeof(buf)) {
+		uint32_t n = len - off < sizeof(buf) ? len - off : sizeof(buf);
+
+		if (vmem_read(&t->vm, p + off, buf, n))
+			return false;
+		for (uint32_t k = 0; k < n / 8; k++)
+			if (buf[k] == v)
+				return true;
+	}
+	return false;
+}
+
+/* Of the matching candidates, keep those whose task saved this FS base — when any does. */
+static void refine_by_fs_base(struct vm_tracer *t, const struct slot_state *s, const uint64_t *val, bool *match,
+			      uint64_t fs_base)
+{
+	bool holds[SLOT_MAX_CAND], any = false;
+
+	for (size_t i = 0; i < s->n; i++) {
+		holds[i] = false;
+		for (size_t j = 0; j < i && match[i]; j++)   /* one read per distinct task */
+			if (match[j] && val[j] == val[i]) {
+				holds[i] = holds[j];
+				goto next;
+			}
+		holds[i] = match[i] && task_holds(t, val[i], fs_base);
+next:
+		any |= holds[i];
+	}
+	for (size_t i = 0; i < s->n && any; i++)
+		match[i] = holds[i];
+}
+
 /*
  * One evidence round: every live candidate read on every vCPU, the vCPUs' registers over QMP, the
  * candidates read again. set: tasks for the "is a task" test (NULL while tracing: any task that reads
@@ -288,15 +329,28 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		s->user_samples++;
 		if (!disagree)
 			continue;
+		bool match[SLOT_MAX_CAND];
+		uint64_t first_match = 0;
+		bool threads = false;   /* the matching candidates name different tasks of one address space */
+
 		for (size_t i = 0; i < s->n; i++) {
 			uint64_t pa;
-			bool match;
 
+			match[i] = stable[i] && task_root(t, after[i], true, &pa) && pgd_matches_root(pa, root);
+			if (match[i] && !first_match)
+				first_match = after[i];
+			threads |= match[i] && after[i] != first_match;
+		}
+		/* Threads of one process share the CR3: a slot stuck on one thread fits whenever another runs.
+		 * The FS base (the running thread's TLS) tells them apart: the task switched in last saved it in
+		 * its thread_struct, inside its task_struct. Used only where some candidate holds it. */
+		if (threads && r->fs_base)
+			refine_by_fs_base(t, s, after, match, r->fs_base);
+		for (size_t i = 0; i < s->n; i++) {
 			if (!stable[i])
 				continue;
-			match = task_root(t, after[i], true, &pa) && pgd_matches_root(pa, root);
-			any_match |= match;
-			if (match)
+			any_match |= match[i];
+			if (match[i])
 				s->c[i].hit++;
 			else
 				s->c[i].miss++;
