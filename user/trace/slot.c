@@ -370,8 +370,9 @@ static bool confirmed(const struct slot_cand *c)
 
 static int64_t net(const struct slot_cand *c) { return (int64_t)c->hit - 3 * (int64_t)c->miss; }
 
-/* The best candidate: user-space evidence first, then the weak evidence (active_mm fits, having changed
- * at all), then the prior choice (discovery or the cache), then changes. -1 when none is alive. */
+/* The best candidate: user-space evidence first; then having changed at all (a slot that never moves
+ * while the guest runs is a static pointer, whatever it fits); then the weak evidence (active_mm fits);
+ * then the prior choice (discovery or the cache), then changes. -1 when none is alive. */
 static ssize_t best_candidate(const struct slot_state *s, int64_t prior)
 {
 	ssize_t best = -1;
@@ -383,10 +384,10 @@ static ssize_t best_candidate(const struct slot_state *s, int64_t prior)
 			continue;
 		if (!b || net(c) > net(b) ||
 		    (net(c) == net(b) &&
-		     (c->fits > b->fits ||
-		      (c->fits == b->fits &&
-		       ((c->changes > 0) > (b->changes > 0) ||
-			((c->changes > 0) == (b->changes > 0) &&
+		     ((c->changes > 0) > (b->changes > 0) ||
+		      ((c->changes > 0) == (b->changes > 0) &&
+		       (c->fits > b->fits ||
+			(c->fits == b->fits &&
 			 (c->off == prior || (b->off != prior && c->changes > b->changes))))))))
 			best = (ssize_t)i;
 	}
