@@ -18,6 +18,8 @@
 #include "trace/tracer.h"
 
 #define MIN_EXPLAINED 0.9
+#define SCHED_RETRIES  3
+#define SCHED_RETRY_NS 2000000000ULL
 
 uint64_t vmt_now_ns(void)
 {
@@ -309,8 +311,10 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 			      ", nivcsw +%" PRId64, label, (int)pid, t->sched.f[SF_SUM_EXEC].offset,
 			      t->sched.f[SF_NVCSW].offset, t->sched.f[SF_NIVCSW].offset);
 		else
-			p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s", label, (int)pid,
-			       t->sched.reason);
+			p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s%s", label, (int)pid,
+			       t->sched.reason, t->slot.confirmed ? "" : " (looked again once the current-task slot is "
+			       "confirmed)");
+		t->sched_next = vmt_now_ns() + SCHED_RETRY_NS;
 	} else {
 		snprintf(t->sched.reason, sizeof(t->sched.reason), "not looked for");
 	}
@@ -463,6 +467,26 @@ static bool percpu_bases_moved(const struct vm_tracer *t, const struct vcpu_stat
 				return true;
 	}
 	return false;
+}
+
+/* The scheduler's counters were not found at set-up (most often: the current-task slot was provisional, so
+ * the samples that tell the runtime apart said nothing): look again, a few times, once the slot is confirmed.
+ * Each look watches the guest for the window (no polls meanwhile); snapshots start when they are found. */
+static void sched_look_again(struct vm_tracer *t, uint64_t now)
+{
+	uint64_t gs[VM_MAX_VCPUS];
+
+	if (t->sched.found || t->opts.sched_window_s < 0 || t->sched_tries >= SCHED_RETRIES || now < t->sched_next ||
+	    !t->slot.confirmed)
+		return;
+	t->sched_tries++;
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		gs[v] = t->vcpu[v].gs;
+	if (!sched_discover(t->tg.pm, &t->vm, &t->res, gs, t->nvcpu, t->opts.sched_window_s, &t->sched) &&
+	    t->sched.found)
+		p_info("%s (pid %d): scheduler counters found while tracing: exact CPU time and switch counts from now on",
+		       t->info.name, (int)t->info.pid);
+	t->sched_next = vmt_now_ns() + SCHED_RETRY_NS;
 }
 
 /* The kernel went away: every task it had exits, then RESTART. */
@@ -651,6 +675,8 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		gone = vs && percpu_bases_moved(t, vs, nv);
 		free(vs);
 	}
+	if (!gone)
+		sched_look_again(t, now);
 	if (gone) {
 		if (kill(t->info.pid, 0)) {
 			t->gone = true;

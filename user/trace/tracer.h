@@ -60,6 +60,8 @@ struct vm_tracer {
 	uint64_t text_base;       /* runtime _text (KASLR-shifted), 0 unknown */
 	bool cached;              /* offsets came from the cache (and were validated here) */
 	struct sched_result sched; /* the scheduler's per-task counters (exact CPU time and switches) */
+	unsigned sched_tries;     /* looks for them after set-up (when it failed, e.g. on a provisional slot) */
+	uint64_t sched_next;      /* when to look again */
 	uint64_t walk_ns;         /* time of the last task walk (the counters in tasks[] are from then) */
 	char cache_note[160];
 	/* per vCPU */
