@@ -152,7 +152,7 @@ run_config() {   # suite[:flavour[:smp]]
 	sleep 1
 
 	rm -f "$T/ctl" "$snaps"; mkfifo "$T/ctl"
-	"$TOOLS/sched-read" --qmp "$GUEST_QMP" --every 20 "$GUEST_PID" <"$T/ctl" >"$snaps" 2>"$T/sched-read.err" &
+	"$TOOLS/sched-read" -v --qmp "$GUEST_QMP" --every 20 "$GUEST_PID" <"$T/ctl" >"$snaps" 2>"$T/sched-read.err" &
 	sr_pid=$!
 	exec 9>"$T/ctl"
 	for ((i = 0; i < 300; i++)); do grep -q '^SCHED' "$snaps" 2>/dev/null && break; kill -0 $sr_pid 2>/dev/null || break; sleep 0.1; done
@@ -209,13 +209,14 @@ run_config() {   # suite[:flavour[:smp]]
 	if ((first)); then   # live -i: sampled and exact side by side, text and JSON
 		first=0
 		local txt js
-		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 4 -i 1.5 2>/dev/null)
+		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 5 -i 1.5 2>"$T/live-i.err")
 		if grep -q 'SAMPLED_SW/s' <<<"$txt" && grep -q 'exact over .*vmot-busy' <<<"$txt"; then
 			ok "$label: live -i shows sampled switches and the exact top (vmot-busy)"
 		else
-			bad "$label: live -i text: $(head -c 600 <<<"$txt")"
+			bad "$label: live -i text: $(head -c 600 <<<"$txt") (stderr: $(tail -n2 "$T/live-i.err"))"
 		fi
-		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 4 -i 1.5 2>/dev/null | head -n1)
+		# the last interval: the counters are found over a window once live runs (the first interval can lack them)
+		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 5 -i 1.5 2>/dev/null | tail -n1)
 		if jq -e '(.vcpus[0] | has("sampled_switches_per_s")) and ([.exact[0].top[] | select(.comm == "vmot-busy" and .cpu_pct > 20)] | length == 1)' <<<"$js" >/dev/null; then
 			ok "$label: live -j -i: sampled_switches_per_s and exact cpu_pct of vmot-busy"
 		else
@@ -226,5 +227,5 @@ run_config() {   # suite[:flavour[:smp]]
 }
 
 for cfg in $CONFIGS; do run_config "$cfg"; done
-((fails == 0)) || { echo "$fails check(s) failed"; exit 1; }
+((fails == 0)) || { trap - EXIT; echo "$fails check(s) failed; files in $T"; exit 1; }
 echo "all checks passed"

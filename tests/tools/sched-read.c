@@ -54,6 +54,19 @@ int main(int argc, char **argv)
 		vmt_close(&t);
 		return 1;
 	}
+	/* the counters are looked for over windows fed by the polls, as live does: poll until they are found
+	 * or given up (at most a minute) */
+	for (uint64_t until = vmt_now_ns() + 60000000000ULL, n = 0; vmt_sched_pending(&t) && vmt_now_ns() < until; n++) {
+		struct timespec ts = { 0, 10000000 };
+		uint64_t now = vmt_now_ns();
+
+		if (n % 5 == 0 && vmt_poll_tasks(&t, now, on_event, NULL) < 0)   /* also the slot's evidence rounds */
+			break;
+		if (vmt_poll_current(&t, now, on_event, NULL) < 0)
+			break;
+		vmt_sched_tick(&t, now);
+		nanosleep(&ts, NULL);
+	}
 	printf("SCHED found=%d", t.sched.found);
 	for (int f = 0; f < SF_NR; f++)
 		printf(" %s=%" PRId64, sched_field_names[f], t.sched.f[f].found ? t.sched.f[f].offset : -1);

@@ -1,6 +1,7 @@
 /*
  * cmocka: the pure parts of user/trace: QEMU command-line parsers of `list` (-name, -m), and the analysis
- * path shared by `live` and `report` (switch time attribution per vCPU and process, counts, sorting).
+ * path shared by `live` and `report` (switch time attribution per vCPU and process, counts, sorting), and the
+ * choice among per-CPU current-task slot candidates.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include "trace/analysis.h"
+#include "trace/slot.h"
 #include "trace/vms.h"
 
 static void test_vm_name_forms(void **state)
@@ -114,12 +116,56 @@ static void test_switch_time_attribution(void **state)
 	an_free(&a);
 }
 
+static void moved_at(struct slot_cand *c, unsigned k) { c->moved[k / 64] |= 1ULL << (k % 64); }
+
+/* The real current-task slot moves at every switch, so its user-space evidence is thinner than a "last user
+ * task" cache's, which holds still across rounds; the fast samples show the cache moving only with it. */
+static void test_slot_stale_copy(void **state)
+{
+	struct slot_cand c[4] = { 0 };
+	struct slot_state s = { .c = c, .n = 4, .nfast = 40 };
+
+	(void)state;
+	c[0] = (struct slot_cand){ .off = 24216, .hit = 3, .changes = 1 };     /* the cache: more hits */
+	c[1] = (struct slot_cand){ .off = 129984, .hit = 2, .changes = 5 };    /* current_task */
+	c[2] = (struct slot_cand){ .off = 132624, .miss = 4 };                 /* refuted */
+	c[3] = (struct slot_cand){ .off = 161408, .dead = true, .hit = 9 };    /* held a non-task */
+	for (unsigned k = 1; k < 40; k += 4)
+		moved_at(&c[1], k);
+	moved_at(&c[0], 9);    /* the cache moves only where current_task does */
+	moved_at(&c[0], 21);
+	assert_int_equal(slot_best(&s, -1), 1);
+	/* without the fast samples the stronger user-space evidence wins */
+	memset(c[0].moved, 0, sizeof(c[0].moved));
+	memset(c[1].moved, 0, sizeof(c[1].moved));
+	assert_int_equal(slot_best(&s, -1), 0);
+	/* two aliases (the runqueue's curr and current_task) move together: evidence decides, then the prior */
+	for (unsigned k = 1; k < 40; k += 4) {
+		moved_at(&c[0], k);
+		moved_at(&c[1], k);
+	}
+	assert_int_equal(slot_best(&s, -1), 0);
+	c[0].hit = 2;
+	c[0].changes = 5;
+	assert_int_equal(slot_best(&s, 129984), 1);
+	assert_int_equal(slot_best(&s, 24216), 0);
+	/* one that moves on its own as often as the other is no stale copy of it: evidence decides */
+	c[0].hit = 3;
+	for (unsigned k = 3; k < 40; k += 4)
+		moved_at(&c[0], k);
+	assert_int_equal(slot_best(&s, -1), 0);
+	/* a slot with misses is never dropped in favour of another by this rule */
+	c[0].miss = 2;
+	assert_int_equal(slot_best(&s, -1), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vm_name_forms),
 		cmocka_unit_test(test_vm_mem_forms),
 		cmocka_unit_test(test_switch_time_attribution),
+		cmocka_unit_test(test_slot_stale_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

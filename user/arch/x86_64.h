@@ -30,6 +30,17 @@ static inline bool x86_kernel_ptr(uint64_t va, bool la57)
 	return (va & top) == top && !(va & 7) && va != ~0ULL - 7;
 }
 
+/* Of GS_BASE and KERNEL_GS_BASE, the kernel's per-CPU base: the one in use when the vCPU was in the kernel
+ * (RIP in the upper half), else the swapped-out one; 0 if neither is a kernel pointer. */
+static inline uint64_t x86_kernel_gs(uint64_t rip, uint64_t gs_base, uint64_t kernel_gs_base)
+{
+	uint64_t first = rip >> 63 ? gs_base : kernel_gs_base, second = rip >> 63 ? kernel_gs_base : gs_base;
+
+	if (x86_kernel_ptr(first, true))
+		return first;
+	return x86_kernel_ptr(second, true) ? second : 0;
+}
+
 /* Mapping attributes of a translated address. */
 struct x86_map {
 	uint64_t pa;        /* physical address of the VA */

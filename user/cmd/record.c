@@ -45,28 +45,6 @@ struct rec_ctx {
 	double rate, task_rate;
 };
 
-static char *json_text(void (*fill)(json_writer_t *, void *), void *arg)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json_writer_t *w = f ? jsonw_new(f) : NULL;
-
-	if (!w) {
-		if (f)
-			fclose(f);
-		free(buf);
-		return NULL;
-	}
-	jsonw_pretty(w, false);
-	fill(w, arg);
-	jsonw_destroy(&w);
-	fclose(f);
-	if (len && buf[len - 1] == '\n')
-		buf[len - 1] = 0;
-	return buf;
-}
-
 static void header_fill(json_writer_t *w, void *arg)
 {
 	struct rec_ctx *c = arg;
@@ -100,7 +78,7 @@ static void rec_vm_ready(void *ctx, struct vm_tracer *t)
 	if (c->err)
 		return;
 	if (!c->w) {
-		char *h = json_text(header_fill, c);
+		char *h = jsonw_text(header_fill, c);
 
 		c->err = h ? sess_create(c->path, h, &c->w) : -ENOMEM;
 		free(h);

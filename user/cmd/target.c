@@ -140,20 +140,6 @@ void target_opts_free(struct target_opts *t)
 	t->ncr3 = 0;
 }
 
-static bool is_kernel_va(uint64_t va) { return va >> 63; }
-
-/* Of GS_BASE and KERNEL_GS_BASE, the kernel's per-CPU base: the one in use when the vCPU was in the
- * kernel (RIP in the upper half), else the swapped-out one; 0 if neither is a kernel address. */
-static uint64_t kernel_gs(const struct vcpu_state *v)
-{
-	uint64_t first = is_kernel_va(v->rip) ? v->gs_base : v->kernel_gs_base;
-	uint64_t second = is_kernel_va(v->rip) ? v->kernel_gs_base : v->gs_base;
-
-	if (is_kernel_va(first))
-		return first;
-	return is_kernel_va(second) ? second : 0;
-}
-
 /* Register state the source carries (ELF core notes; a live source's QMP snapshot). */
 static int add_source_vcpus(struct target *tg)
 {
@@ -163,7 +149,7 @@ static int add_source_vcpus(struct target *tg)
 	for (size_t i = 0; i < tg->pm->nvcpus; i++) {
 		const struct vcpu_state *v = &tg->pm->vcpus[i];
 		struct observation o = {
-			.time_ns = 0, .cr3 = v->cr3, .gs_base = kernel_gs(v), .vcpu = v->id, .source = source,
+			.time_ns = 0, .cr3 = v->cr3, .gs_base = x86_kernel_gs(v->rip, v->gs_base, v->kernel_gs_base), .vcpu = v->id, .source = source,
 		};
 		int err;
 

@@ -268,3 +268,25 @@ void jsonw_float_field_fmt(json_writer_t *self, const char *name, const char *fm
 	jsonw_name(self, name);
 	jsonw_float_fmt(self, fmt, value);
 }
+
+char *jsonw_text(void (*fill)(json_writer_t *w, void *arg), void *arg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	json_writer_t *w = f ? jsonw_new(f) : NULL;
+
+	if (!w) {
+		if (f)
+			fclose(f);
+		free(buf);
+		return NULL;
+	}
+	jsonw_pretty(w, false);
+	fill(w, arg);
+	jsonw_destroy(&w);
+	fclose(f);
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = 0;
+	return buf;
+}

@@ -22,6 +22,8 @@ json_writer_t *jsonw_new(FILE *f);           /* NULL on ENOMEM; pretty mode = js
 void jsonw_destroy(json_writer_t **self_p);  /* flushes; closes nothing */
 void jsonw_pretty(json_writer_t *self, bool on);
 void jsonw_flush(json_writer_t *self);
+/* fill(w, arg) written compactly to a malloc'd string (no trailing newline); NULL on ENOMEM. */
+char *jsonw_text(void (*fill)(json_writer_t *w, void *arg), void *arg);
 /* Number of errors seen (unbalanced calls, a name outside an object); 0 for well-formed output. */
 int jsonw_errors(const json_writer_t *self);
 

@@ -13,7 +13,7 @@ const char *const sched_field_names[SF_NR] = { "sum_exec_runtime", "nvcsw", "niv
 #define SCHED_MAX_TASKS  512
 #define SCHED_MAX_SPAN   8192
 #define SCHED_SNAPS      3
-#define SCHED_SAMPLE_NS  4000000ULL
+#define SCHED_MAX_VCPUS  64
 #define MAX_RUNTIME      (1ULL << 56)   /* ns: 2.3 years of one CPU; kernel pointers and clock seeds are above */
 #define MAX_COUNT        (1ULL << 40)   /* a switch count */
 #define MAX_CANDS        64
@@ -394,146 +394,173 @@ static long find_task(const struct guest_task *g, size_t n, uint64_t addr)
 	return -1;
 }
 
-static int observe_once(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
-			uint32_t nvcpu, double window_s, struct sched_result *res)
+/* One window of observation, fed by the caller's polls (see sched.h). */
+struct sched_window {
+	struct vmem *vm;
+	struct physmem *pm;
+	struct guest_task *g;        /* the tasks read at every snapshot, sorted by address */
+	size_t n;
+	uint32_t span, pid_off, nvcpu, rounds, k;
+	uint8_t *buf;                /* [SCHED_SNAPS][n][span] */
+	uint32_t *samples, *outs;
+	bool *valid;
+	uint64_t t_ns[SCHED_SNAPS], start, step, prev[SCHED_MAX_VCPUS];
+};
+
+void sched_window_close(struct sched_window *w)
+{
+	if (!w)
+		return;
+	free(w->g);
+	free(w->buf);
+	free(w->samples);
+	free(w->outs);
+	free(w->valid);
+	free(w);
+}
+
+/* Snapshot k of every task still valid. -errno only when the memory source is gone. */
+static int snapshot(struct sched_window *w, uint32_t k)
+{
+	uint64_t t0 = now_ns();
+
+	for (size_t i = 0; i < w->n; i++) {
+		uint8_t *p = w->buf + ((size_t)k * w->n + i) * w->span;
+		int32_t pid;
+		int err;
+
+		if (!w->valid[i])
+			continue;
+		err = vmem_read(w->vm, w->g[i].addr, p, w->span);
+		if (err && physmem_source_gone(w->pm))
+			return err;
+		/* unreadable, or freed and reused since the walk: left out */
+		if (err || (w->pid_off + 4 <= w->span && (memcpy(&pid, p + w->pid_off, 4), pid != w->g[i].pid)))
+			w->valid[i] = false;
+	}
+	w->t_ns[k] = t0 + (now_ns() - t0) / 2;
+	return 0;
+}
+
+int sched_window_open(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, uint32_t nvcpu,
+		      double window_s, struct sched_result *res, struct sched_window **out)
 {
 	struct discovery_opts d = { 0 };
-	struct guest_task *g = NULL;
-	size_t n = 0;
-	uint32_t span, rounds = 0;
-	uint8_t *buf = NULL, *packed = NULL;
-	uint32_t *samples = NULL, *outs = NULL;
-	bool *valid = NULL, *kthread = NULL, *idle = NULL;
-	uint64_t t_ns[SCHED_SNAPS], prev[64] = { 0 };
+	struct sched_window *w;
 	int err;
 
+	*out = NULL;
 	memset(res, 0, sizeof(*res));
 	for (int f = 0; f < SF_NR; f++)
 		set_field(res, (enum sched_field)f, -1, 0, "undetermined");
-	if (!nvcpu || nvcpu > 64 || r->percpu_current == -1 || !r->task[TF_PID].found) {
+	if (!nvcpu || nvcpu > SCHED_MAX_VCPUS || r->percpu_current == -1 || !r->task[TF_PID].found) {
 		snprintf(res->reason, sizeof(res->reason), "no per-CPU current task to sample");
 		return -ENOENT;
 	}
-	if (window_s <= 0)
-		window_s = 1.0;
-	err = guest_tasks_list(pm, r, &d, &g, &n);
-	if (err || !n) {
-		free(g);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->vm = vm;
+	w->pm = pm;
+	w->nvcpu = nvcpu;
+	err = guest_tasks_list(pm, r, &d, &w->g, &w->n);
+	if (err || !w->n) {
+		sched_window_close(w);
 		snprintf(res->reason, sizeof(res->reason), "the task list could not be walked");
 		return err ? err : -ENOENT;
 	}
-	qsort(g, n, sizeof(*g), cmp_addr);
-	if (n > SCHED_MAX_TASKS)
-		n = SCHED_MAX_TASKS;   /* the lowest addresses: enough tasks to decide, a bounded read */
+	qsort(w->g, w->n, sizeof(*w->g), cmp_addr);
+	if (w->n > SCHED_MAX_TASKS)
+		w->n = SCHED_MAX_TASKS;   /* the lowest addresses: enough tasks to decide, a bounded read */
 	/* beyond the smallest distance between two task_structs lies the next object, not this task */
-	span = r->task_stride >= 512 && r->task_stride < SCHED_MAX_SPAN ? r->task_stride & ~7u : SCHED_MAX_SPAN;
-	buf = calloc((size_t)SCHED_SNAPS * n, span);
-	samples = calloc(n, sizeof(*samples));
-	outs = calloc(n, sizeof(*outs));
-	valid = calloc(n, sizeof(*valid));
-	kthread = calloc(n, sizeof(*kthread));
-	idle = calloc(n, sizeof(*idle));
-	if (!buf || !samples || !outs || !valid || !kthread || !idle) {
-		err = -ENOMEM;
-		goto out;
+	w->span = r->task_stride >= 512 && r->task_stride < SCHED_MAX_SPAN ? r->task_stride & ~7u : SCHED_MAX_SPAN;
+	w->pid_off = (uint32_t)r->task[TF_PID].offset;
+	w->buf = calloc((size_t)SCHED_SNAPS * w->n, w->span);
+	w->samples = calloc(w->n, sizeof(*w->samples));
+	w->outs = calloc(w->n, sizeof(*w->outs));
+	w->valid = calloc(w->n, sizeof(*w->valid));
+	if (!w->buf || !w->samples || !w->outs || !w->valid) {
+		sched_window_close(w);
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i < n; i++)
-		valid[i] = true;
-	uint64_t start = now_ns(), step = (uint64_t)(window_s * 1e9) / (SCHED_SNAPS - 1);
-	uint32_t pid_off = (uint32_t)r->task[TF_PID].offset;
-
-	for (uint32_t k = 0; k < SCHED_SNAPS; k++) {
-		uint64_t t0 = now_ns();
-
-		for (size_t i = 0; i < n; i++) {
-			uint8_t *p = buf + ((size_t)k * n + i) * span;
-			int32_t pid;
-
-			if (!valid[i])
-				continue;
-			err = vmem_read(vm, g[i].addr, p, span);
-			if (err && physmem_source_gone(pm))
-				goto out;
-			/* unreadable, or freed and reused since the walk: left out */
-			if (err || (pid_off + 4 <= span && (memcpy(&pid, p + pid_off, 4), pid != g[i].pid)))
-				valid[i] = false;
-		}
-		err = 0;
-		t_ns[k] = t0 + (now_ns() - t0) / 2;
-		if (k + 1 == SCHED_SNAPS)
-			break;
-		/* sample every vCPU's current task until the next snapshot */
-		while (now_ns() < start + step * (k + 1)) {
-			struct timespec ts = { 0, (long)SCHED_SAMPLE_NS };
-
-			for (uint32_t v = 0; v < nvcpu; v++) {
-				uint64_t cur;
-				long idx;
-
-				if (vmem_read_u64(vm, gs[v] + (uint64_t)r->percpu_current, &cur))
-					continue;
-				idx = find_task(g, n, cur);
-				if (idx >= 0)
-					samples[idx]++;
-				if (prev[v] && prev[v] != cur && (idx = find_task(g, n, prev[v])) >= 0)
-					outs[idx]++;
-				prev[v] = cur;
-			}
-			rounds++;
-			nanosleep(&ts, NULL);
-		}
+	for (size_t i = 0; i < w->n; i++)
+		w->valid[i] = true;
+	w->start = now_ns();
+	w->step = (uint64_t)((window_s > 0 ? window_s : 1.0) * 1e9) / (SCHED_SNAPS - 1);
+	err = snapshot(w, 0);
+	if (err) {
+		sched_window_close(w);
+		return err;
 	}
-	/* the tasks read at every snapshot, packed */
+	w->k = 1;
+	snprintf(res->reason, sizeof(res->reason), "being looked for (a %.1f s window)", w->step * 2 / 1e9);
+	*out = w;
+	return 0;
+}
+
+void sched_window_sample(struct sched_window *w, const uint64_t *cur)
+{
+	for (uint32_t v = 0; v < w->nvcpu; v++) {
+		long idx;
+
+		if (!cur[v])
+			continue;   /* not read this round */
+		idx = find_task(w->g, w->n, cur[v]);
+		if (idx >= 0)
+			w->samples[idx]++;
+		if (w->prev[v] && w->prev[v] != cur[v] && (idx = find_task(w->g, w->n, w->prev[v])) >= 0)
+			w->outs[idx]++;
+		w->prev[v] = cur[v];
+	}
+	w->rounds++;
+}
+
+/* The window's observations, packed to the tasks read at every snapshot, decided. */
+static int decide_window(struct sched_window *w, struct sched_result *res)
+{
+	uint8_t *packed = malloc((size_t)SCHED_SNAPS * w->n * w->span);
+	bool *kthread = calloc(w->n, sizeof(*kthread)), *idle = calloc(w->n, sizeof(*idle));
 	uint32_t m = 0;
+	int err = -ENOMEM;
 
-	packed = malloc((size_t)SCHED_SNAPS * n * span);
-	if (!packed) {
-		err = -ENOMEM;
+	if (!packed || !kthread || !idle)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (valid[i]) {
-			samples[m] = samples[i];
-			outs[m] = outs[i];
-			kthread[m] = g[i].kernel_thread;
-			idle[m] = g[i].pid == 0;
-			g[m] = g[i];
+	for (size_t i = 0; i < w->n; i++)
+		if (w->valid[i]) {
+			w->samples[m] = w->samples[i];
+			w->outs[m] = w->outs[i];
+			kthread[m] = w->g[i].kernel_thread;
+			idle[m] = w->g[i].pid == 0;
 			m++;
 		}
 	for (uint32_t k = 0; k < SCHED_SNAPS; k++)
-		for (size_t i = 0, j = 0; i < n; i++)
-			if (valid[i])
-				memcpy(packed + ((size_t)k * m + j++) * span, buf + ((size_t)k * n + i) * span, span);
-	struct sched_obs o = { .nsnap = SCHED_SNAPS, .ntasks = m, .span = span, .t_ns = t_ns, .bytes = packed,
-			       .samples = samples, .outs = outs, .kthread = kthread, .idle = idle, .nvcpu = nvcpu,
-			       .rounds = rounds };
+		for (size_t i = 0, j = 0; i < w->n; i++)
+			if (w->valid[i])
+				memcpy(packed + ((size_t)k * m + j++) * w->span, w->buf + ((size_t)k * w->n + i) * w->span,
+				       w->span);
+	struct sched_obs o = { .nsnap = SCHED_SNAPS, .ntasks = m, .span = w->span, .t_ns = w->t_ns, .bytes = packed,
+			       .samples = w->samples, .outs = w->outs, .kthread = kthread, .idle = idle,
+			       .nvcpu = w->nvcpu, .rounds = w->rounds };
 
 	err = sched_decide(&o, res);
 out:
-	free(g);
-	free(buf);
 	free(packed);
-	free(samples);
-	free(outs);
-	free(valid);
 	free(kthread);
 	free(idle);
 	return err;
 }
 
-/* Samples of a busy guest under TCG on a loaded host can be lumpy (the vCPU thread is descheduled for a
- * while): a window that leaves the answer undetermined is observed again, up to three times. */
-int sched_discover(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
-		   uint32_t nvcpu, double window_s, struct sched_result *res)
+int sched_window_step(struct sched_window *w, uint64_t now, struct sched_result *res)
 {
-	int err = -ENOENT;
+	int err;
 
-	for (int attempt = 0; attempt < 3 && err == -ENOENT; attempt++) {
-		err = observe_once(pm, vm, r, gs, nvcpu, window_s, res);
-		if (err == -ENOENT)
-			p_dbg("sched: window %d undetermined: %s", attempt + 1, res->reason);
-		if (err == -ENOENT && strstr(res->reason, "idle"))
-			break;   /* an idle guest stays idle: no use waiting */
-	}
-	return err;
+	if (w->k >= SCHED_SNAPS || now < w->start + w->step * w->k)
+		return 0;
+	err = snapshot(w, w->k);
+	if (err)
+		return err;
+	if (++w->k < SCHED_SNAPS)
+		return 0;
+	err = decide_window(w, res);
+	return err == -ENOENT || !err ? 1 : err;
 }

@@ -4,7 +4,7 @@
  * found along the way, sched_info.pcount (times the task was switched in).
  *
  * They are found from behaviour over a short window: every task's task_struct is read at the start, middle
- * and end while each vCPU's current task is sampled every few ms. A u64 is the runtime when it never
+ * and end while each vCPU's current task is sampled by the tracer's polls. A u64 is the runtime when it never
  * decreases, grows by about the time the samples saw the task on a vCPU (task by task), its values are not
  * tick-quantised (utime/stime), and among such fields it is the one whose values are small (vruntime and
  * clocks sit near a shared large value) and never below the others (prev_sum_exec_runtime lags it). The
@@ -46,10 +46,21 @@ struct sched_obs {
  * -ENOENT otherwise (res->reason says why; what was found is kept). */
 int sched_decide(const struct sched_obs *o, struct sched_result *res);
 
-/* Observe the guest for window_s seconds (0: 1 s) and decide. gs[]/nvcpu: each vCPU's per-CPU base; the
- * current task is read at gs + r->percpu_current. Reads are bounded (at most 512 tasks x 8 KiB per snapshot).
- * 0, -ENOENT (undetermined: res->reason), or -errno when guest memory could not be read. */
-int sched_discover(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, const uint64_t *gs,
-		   uint32_t nvcpu, double window_s, struct sched_result *res);
+/* A window of observation that the caller feeds from its own polls, so that looking for the counters never
+ * stops a trace: open it (a task walk and the first snapshot), give it every vCPU's current task at each poll,
+ * step it at each poll (the middle and last snapshots are taken when due, CLOCK_MONOTONIC), and it decides
+ * once the window (window_s, 0: 1 s) is over. Reads are bounded: at most 512 tasks x 8 KiB per snapshot. */
+struct sched_window;
+
+/* 0 with *out open (res->reason says it is being looked for), -ENOENT (res->reason), -errno. The window
+ * keeps pm and vm (not r): they must outlive it. */
+int sched_window_open(struct physmem *pm, struct vmem *vm, const struct discovery_result *r, uint32_t nvcpu,
+		      double window_s, struct sched_result *res, struct sched_window **out);
+/* One poll: cur[v] is vCPU v's current task_struct (0: not read this time). Polls should be spread evenly:
+ * each stands for the same share of the window. */
+void sched_window_sample(struct sched_window *w, const uint64_t *cur);
+/* 0 still watching; 1 decided (res->found, or res->reason says why not); -errno when guest memory is gone. */
+int sched_window_step(struct sched_window *w, uint64_t now_ns, struct sched_result *res);
+void sched_window_close(struct sched_window *w);
 
 #endif

@@ -348,22 +348,12 @@ static int on_latency(void *ctx, const struct capture_vcpu_key *k, const struct 
 }
 
 /* {"available":..., "reason":..., "exits":[{isa,reason,count}], "latency":[{vm,vcpu,exits,total_ns,max_ns}]} */
-static void exit_stats(struct trace_state *st)
+static void exit_stats_fill(json_writer_t *w, void *arg)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json_writer_t *w = f ? jsonw_new(f) : NULL;
+	struct trace_state *st = arg;
 	struct exit_ctx c = { .w = w, .st = st };
 	size_t nexits = 0;
 
-	if (!w) {
-		if (f)
-			fclose(f);
-		free(buf);
-		return;
-	}
-	jsonw_pretty(w, false);
 	jsonw_start_object(w);
 	if (st->cap) {
 		jsonw_name(w, "exits");
@@ -398,12 +388,12 @@ static void exit_stats(struct trace_state *st)
 				       : nexits ? "kvm_exit / kvm_entry tracepoints"
 				       : "not available on this host: kvm_exit did not fire (no VMX/SVM)");
 	jsonw_end_object(w);
-	jsonw_destroy(&w);
-	fclose(f);
-	if (len && buf[len - 1] == '\n')
-		buf[len - 1] = 0;
+}
+
+static void exit_stats(struct trace_state *st)
+{
 	free(st->exit_stats_json);
-	st->exit_stats_json = buf;
+	st->exit_stats_json = jsonw_text(exit_stats_fill, st);
 }
 
 static void sleep_until(uint64_t t)
@@ -451,8 +441,8 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 
 			if (walk && vmt_poll_tasks(t, now, s->event, s->ctx) == VMT_REDISCOVERED && s->vm_ready)
 				s->vm_ready(s->ctx, t);   /* the guest restarted: its new identity and offsets */
-			if (!t->gone)
-				vmt_poll_current(t, now, s->event, s->ctx);
+			if (!t->gone && !vmt_poll_current(t, now, s->event, s->ctx) && vmt_sched_tick(t, now) && s->vm_ready)
+				s->vm_ready(s->ctx, t);   /* its scheduler offsets: exact counters from now on */
 			if (tasks_due && !t->gone && t->walk_ns >= next_sched[i] && t->walk_ns == now) {
 				sched_snapshot(t, s);
 				next_sched[i] = (next_sched[i] ? next_sched[i] : now) + sched_period;

@@ -14,6 +14,7 @@
 #define PERCPU_SPAN        (256 << 10)   /* bytes of each per-CPU area searched for task pointers */
 #define SETUP_MIN_ROUNDS   5
 #define ROUND_GAP_NS       10000000ULL   /* between set-up rounds: let the vCPUs move on */
+#define FAST_PER_GAP       5             /* fast samples of every slot in that gap */
 #define CHECK_CONFIRMED_NS 1000000000ULL /* while tracing: a round a second once confirmed ... */
 #define CHECK_OPEN_NS      100000000ULL  /* ... ten a second while not */
 #define RESCAN_GAP_NS      5000000000ULL
@@ -175,9 +176,9 @@ static void scan(struct vm_tracer *t, const struct taskset *set)
 	t->slot.unexplained = 0;
 	if (!area)
 		return;
-	if (prior >= 0 && prior < PERCPU_SPAN)
-		scan_window(t, set, 0, area);
-	else if (prior != -1)   /* an image address (not zero-based; from the cache): around it first */
+	bool image_prior = prior != -1 && (prior < 0 || prior >= PERCPU_SPAN);
+
+	if (image_prior)   /* an image address (not zero-based; from the cache): around it first */
 		scan_window(t, set, ((uint64_t)prior & ~0xfffULL) - PERCPU_SPAN / 2, area);
 	if (!t->slot.n)
 		scan_window(t, set, 0, area);
@@ -370,10 +371,48 @@ static bool confirmed(const struct slot_cand *c)
 
 static int64_t net(const struct slot_cand *c) { return (int64_t)c->hit - 3 * (int64_t)c->miss; }
 
-/* The best candidate: user-space evidence first; then having changed at all (a slot that never moves
+/* Fast samples (set-up, between rounds): every live slot on every vCPU, a bit for each that moved. */
+static void fast_sample(struct vm_tracer *t)
+{
+	struct slot_state *s = &t->slot;
+
+	for (uint32_t v = 0; v < t->nvcpu && s->nfast < SLOT_FAST_MAX; v++, s->nfast++)
+		for (size_t i = 0; i < s->n; i++) {
+			struct slot_cand *c = &s->c[i];
+			uint64_t val;
+
+			if (c->dead || vmem_read_u64(&t->vm, t->vcpu[v].gs + c->off, &val))
+				continue;
+			if (s->nfast >= t->nvcpu && val != c->fast_last[v])   /* not the first pass */
+				c->moved[s->nfast / 64] |= 1ULL << (s->nfast % 64);
+			c->fast_last[v] = val;
+		}
+}
+
+/* Fast samples at which a moved and b did not. */
+static uint32_t moved_alone(const struct slot_cand *a, const struct slot_cand *b)
+{
+	uint32_t n = 0;
+
+	for (size_t w = 0; w < SLOT_FAST_MAX / 64; w++)
+		n += (uint32_t)__builtin_popcountll(a->moved[w] & ~b->moved[w]);
+	return n;
+}
+
+/* b is a stale copy of a: a moved without b at least 3 times, b without a at most a tenth as often. */
+static bool stale_copy(const struct slot_cand *b, const struct slot_cand *a)
+{
+	uint32_t ab = moved_alone(a, b);
+
+	return ab >= 3 && moved_alone(b, a) * 10 <= ab;
+}
+
+static bool no_misses(const struct slot_cand *c) { return !c->dead && c->hit && c->miss * 10 <= c->hit; }
+
+/* The best candidate (slot.h): user-space evidence first; then having changed at all (a slot that never moves
  * while the guest runs is a static pointer, whatever it fits); then the weak evidence (active_mm fits);
  * then the prior choice (discovery or the cache), then changes. -1 when none is alive. */
-static ssize_t best_candidate(const struct slot_state *s, int64_t prior)
+ssize_t slot_best(const struct slot_state *s, int64_t prior)
 {
 	ssize_t best = -1;
 
@@ -390,6 +429,18 @@ static ssize_t best_candidate(const struct slot_state *s, int64_t prior)
 			(c->fits == b->fits &&
 			 (c->off == prior || (b->off != prior && c->changes > b->changes))))))))
 			best = (ssize_t)i;
+	}
+	/* a slot with evidence and no misses whose changes another such slot's include is a stale copy */
+	for (size_t round = 0; best >= 0 && round < s->n; round++) {
+		ssize_t better = -1;
+
+		for (size_t i = 0; i < s->n && no_misses(&s->c[best]); i++)
+			if ((ssize_t)i != best && no_misses(&s->c[i]) && stale_copy(&s->c[best], &s->c[i]) &&
+			    (better < 0 || s->c[i].changes > s->c[better].changes))
+				better = (ssize_t)i;
+		if (better < 0)
+			break;
+		best = better;
 	}
 	return best;
 }
@@ -447,17 +498,23 @@ void slot_setup(struct vm_tracer *t, const char *qmp_path, double max_s)
 		free(vs);
 		if (!vs)
 			break;
-		best = best_candidate(s, t->res.percpu_current);
+		best = slot_best(s, t->res.percpu_current);
 		if ((s->rounds >= SETUP_MIN_ROUNDS && best >= 0 && confirmed(&s->c[best])) || now_ns() >= deadline)
 			break;
-		struct timespec ts = { 0, (long)ROUND_GAP_NS };
-		nanosleep(&ts, NULL);
+		/* the gap between rounds: fast samples of every slot (which moves with which) */
+		for (int k = 0; k < FAST_PER_GAP; k++) {
+			struct timespec ts = { 0, (long)(ROUND_GAP_NS / FAST_PER_GAP) };
+
+			fast_sample(t);
+			nanosleep(&ts, NULL);
+		}
 	}
 	for (size_t i = 0; i < s->n; i++)
-		p_dbg("  slot %+" PRId64 ": %s, user-space evidence %u hit(s) %u miss(es); active_mm fits %u, %u change(s)",
-		      s->c[i].off, s->c[i].dead ? "dead" : "live", s->c[i].hit, s->c[i].miss, s->c[i].fits,
-		      s->c[i].changes);
-	best = best_candidate(s, t->res.percpu_current);
+		p_dbg("  slot %+" PRId64 ": %s, user-space evidence %u hit(s) %u miss(es); active_mm fits %u, %u change(s), "
+		      "moved in %u of %u fast samples", s->c[i].off, s->c[i].dead ? "dead" : "live", s->c[i].hit,
+		      s->c[i].miss, s->c[i].fits, s->c[i].changes, moved_alone(&s->c[i], &(struct slot_cand){ 0 }),
+		      s->nfast);
+	best = slot_best(s, t->res.percpu_current);
 	if (best >= 0) {
 		if (s->c[best].off != t->res.percpu_current)
 			p_dbg("per-CPU current task: %+" PRId64 " instead of %+" PRId64, s->c[best].off,
@@ -517,7 +574,7 @@ bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vsp, size
 	for (size_t i = 0; i < s->n; i++)
 		if (s->c[i].off == t->res.percpu_current)
 			cur = (ssize_t)i;
-	best = best_candidate(s, t->res.percpu_current);
+	best = slot_best(s, t->res.percpu_current);
 	if (cur >= 0 && !s->confirmed && confirmed(&s->c[cur]) && best == cur) {
 		s->confirmed = true;
 		p_dbg("%s (pid %d): per-CPU current task %+" PRId64 " confirmed while tracing (%u hit(s), %u miss(es))",
@@ -548,7 +605,7 @@ bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vsp, size
 
 		s->next_rescan = now + RESCAN_GAP_NS;
 		rescan(t);
-		best = best_candidate(s, prev);
+		best = slot_best(s, prev);
 		if (best >= 0 && s->c[best].off != prev) {
 			p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " does not explain the vCPUs' CR3s; "
 			       "trying slot %+" PRId64 " (provisional)", t->info.name, (int)t->info.pid, prev, s->c[best].off);

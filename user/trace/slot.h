@@ -11,6 +11,13 @@
  * SLOT_MIN_HITS hits and at most a tenth as many misses. Samples taken while vCPUs idle or run kernel
  * threads count for nothing: a static pointer to the idle task fits an idle vCPU as well as the real slot.
  *
+ * User-space samples favour a slot that rarely moves: the real one changes at every switch, so it is often
+ * caught moving across a round (and then scores nothing), while a "last user task" cache holds still and
+ * scores. Between rounds every slot is therefore also read every few ms (no QMP): the real pointer changes
+ * whenever such a cache does (a switch between user tasks is a switch), and also without it (kernel threads,
+ * idle). Of two slots with user-space evidence and no misses, one that the other's changes always include
+ * is that other's stale copy, and is not chosen.
+ *
  * At set-up the rounds run until a slot is confirmed or the set-up time is spent; an unconfirmed choice is
  * provisional. While tracing, a round runs every second (ten times a second while unconfirmed): a chosen
  * slot that stops agreeing with the vCPUs' CR3s is replaced by one that agrees (stderr says so and the
@@ -20,16 +27,20 @@
 #define VMOT_TRACE_SLOT_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "trace/vms.h"
 
 #define SLOT_MAX_CAND  512   /* candidates from one scan of the per-CPU areas */
 #define SLOT_MIN_HITS  3
+#define SLOT_FAST_MAX  512   /* fast samples (per vCPU each) kept at set-up for the change test */
 
 struct slot_cand {
 	int64_t off;                   /* from the GS base (or an image address when not zero-based) */
 	uint32_t hit, miss;            /* user-space evidence (see above) */
 	uint32_t fits, changes;        /* weak evidence: task's active_mm runs the CR3; value changed */
 	uint64_t last[VM_MAX_VCPUS];
+	uint64_t fast_last[VM_MAX_VCPUS];
+	uint64_t moved[SLOT_FAST_MAX / 64]; /* fast sample k (set-up): the value had changed since sample k-1 */
 	bool dead;                     /* once held a non-task: never the current-task pointer */
 };
 
@@ -41,6 +52,7 @@ struct slot_state {
 	uint32_t unexplained;          /* user-space samples no candidate explained, since the last scan */
 	uint64_t next_check, next_rescan;
 	uint32_t replaced;             /* times the chosen slot was replaced while tracing */
+	uint32_t nfast;                /* fast samples taken (bits used in slot_cand.moved) */
 };
 
 struct vm_tracer;
@@ -54,5 +66,9 @@ void slot_setup(struct vm_tracer *t, const char *qmp_path, double max_s);
  * vCPU registers of the round (caller frees them; NULL and 0 when no round ran or QMP did not answer). */
 bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vs, size_t *nv);
 void slot_free(struct slot_state *s);
+/* The candidate the evidence favours (index into s->c; -1 when none is alive); prior: the previous choice,
+ * preferred on a tie. Exposed for tests. */
+#include <sys/types.h>
+ssize_t slot_best(const struct slot_state *s, int64_t prior);
 
 #endif

@@ -18,8 +18,11 @@
 #include "trace/tracer.h"
 
 #define MIN_EXPLAINED 0.9
-#define SCHED_RETRIES  3
-#define SCHED_RETRY_NS 2000000000ULL
+#define SCHED_WINDOWS        4
+#define SCHED_IDLE_WINDOWS   30
+#define SCHED_RETRY_NS       2000000000ULL
+#define SCHED_IDLE_RETRY_NS  10000000000ULL
+#define SCHED_WAIT_NS        5000000000ULL   /* for a confirmed slot before the first window */
 
 uint64_t vmt_now_ns(void)
 {
@@ -46,6 +49,7 @@ void vmt_progress(bool on, bool done, const char *fmt, ...)
 
 /* Either paging mode's kernel half (the top 8 bits set holds for both) */
 static bool kernel_ptr(uint64_t va) { return x86_kernel_ptr(va, true); }
+static void sched_stop(struct vm_tracer *t);
 
 static void sanitize_comm(char c[16])
 {
@@ -295,29 +299,11 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		p_err("%s (pid %d): no vCPU was observed with a kernel GS base (per-CPU area)", label, (int)pid);
 		return -ENOENT;
 	}
-	if (o->sched_window_s >= 0) {   /* exact CPU time and switches: optional, tracing goes on without */
-		uint64_t gs[64];
-
-		for (uint32_t v = 0; v < t->nvcpu; v++)
-			gs[v] = t->vcpu[v].gs;
-		vmt_progress(o->progress, false, "%s (pid %d): finding the scheduler's counters (%.1f s) ...", label,
-			     (int)pid, o->sched_window_s > 0 ? o->sched_window_s : 1.0);
-		err = sched_discover(t->tg.pm, &t->vm, &t->res, gs, t->nvcpu, o->sched_window_s, &t->sched);
-		vmt_progress(o->progress, true, " ");
-		if (err && physmem_source_gone(t->tg.pm))
-			return -ESRCH;
-		if (t->sched.found)
-			p_dbg("%s (pid %d): scheduler counters: sum_exec_runtime +%" PRId64 ", nvcsw +%" PRId64
-			      ", nivcsw +%" PRId64, label, (int)pid, t->sched.f[SF_SUM_EXEC].offset,
-			      t->sched.f[SF_NVCSW].offset, t->sched.f[SF_NIVCSW].offset);
-		else
-			p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s%s", label, (int)pid,
-			       t->sched.reason, t->slot.confirmed ? "" : " (looked again once the current-task slot is "
-			       "confirmed)");
-		t->sched_next = vmt_now_ns() + SCHED_RETRY_NS;
-	} else {
-		snprintf(t->sched.reason, sizeof(t->sched.reason), "not looked for");
-	}
+	/* exact CPU time and switches: optional, looked for while tracing (vmt_sched_tick) */
+	snprintf(t->sched.reason, sizeof(t->sched.reason), o->sched_window_s >= 0 ? "being looked for" :
+		 "not looked for");
+	t->sched_next = vmt_now_ns();
+	t->sched_first = t->sched_next + SCHED_WAIT_NS;
 	if (t->nvcpu < t->info.nvcpus)
 		p_warn("%s (pid %d): only %u of %u vCPUs observed with a per-CPU base; following those", label,
 		       (int)pid, t->nvcpu, t->info.nvcpus);
@@ -328,6 +314,10 @@ void vmt_slot_changed(struct vm_tracer *t)
 {
 	for (uint32_t v = 0; v < t->nvcpu; v++)
 		t->vcpu[v].known = false;   /* every vCPU's current task is news again */
+	if (t->schedw) {            /* its samples came from the old slot */
+		sched_stop(t);
+		t->sched_next = 0;
+	}
 	if (t->slot.confirmed && t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
 	    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
 		p_dbg("offsets cache updated with per-CPU current task %+" PRId64, t->res.percpu_current);
@@ -335,6 +325,7 @@ void vmt_slot_changed(struct vm_tracer *t)
 
 void vmt_close(struct vm_tracer *t)
 {
+	sched_stop(t);
 	slot_free(&t->slot);
 	lost_free(&t->lost);
 	target_close(&t->tg);
@@ -458,35 +449,86 @@ static bool kernel_still_there(struct vm_tracer *t)
 static bool percpu_bases_moved(const struct vm_tracer *t, const struct vcpu_state *vs, size_t nv)
 {
 	for (size_t i = 0; i < nv; i++) {
-		uint64_t gs = vs[i].rip >> 63 ? vs[i].gs_base : vs[i].kernel_gs_base;
+		uint64_t gs = x86_kernel_gs(vs[i].rip, vs[i].gs_base, vs[i].kernel_gs_base);
 
-		if (!kernel_ptr(gs))
-			gs = vs[i].rip >> 63 ? vs[i].kernel_gs_base : vs[i].gs_base;
 		for (uint32_t v = 0; v < t->nvcpu; v++)
-			if (vs[i].valid && t->vcpu[v].id == vs[i].id && kernel_ptr(gs) && gs != t->vcpu[v].gs)
+			if (vs[i].valid && t->vcpu[v].id == vs[i].id && gs && gs != t->vcpu[v].gs)
 				return true;
 	}
 	return false;
 }
 
-/* The scheduler's counters were not found at set-up (most often: the current-task slot was provisional, so
- * the samples that tell the runtime apart said nothing): look again, a few times, once the slot is confirmed.
- * Each look watches the guest for the window (no polls meanwhile); snapshots start when they are found. */
-static void sched_look_again(struct vm_tracer *t, uint64_t now)
+/* The scheduler's counters, looked for over windows fed by the regular polls (the stream goes on). The
+ * first window opens once the current-task slot is confirmed (samples of a wrong slot tell nothing), or
+ * after SCHED_WAIT_NS without; an undetermined window is followed by another SCHED_RETRY_NS later, up
+ * to SCHED_WINDOWS of them; windows of an idle guest do not count, but wait longer. */
+static void sched_stop(struct vm_tracer *t)
 {
-	uint64_t gs[VM_MAX_VCPUS];
+	sched_window_close(t->schedw);
+	t->schedw = NULL;
+}
 
-	if (t->sched.found || t->opts.sched_window_s < 0 || t->sched_tries >= SCHED_RETRIES || now < t->sched_next ||
-	    !t->slot.confirmed)
-		return;
-	t->sched_tries++;
+bool vmt_sched_pending(const struct vm_tracer *t)
+{
+	return t->opts.sched_window_s >= 0 && !t->sched.found && !t->gone &&
+	       t->sched_windows < SCHED_WINDOWS && t->sched_idle_windows < SCHED_IDLE_WINDOWS;
+}
+
+bool vmt_sched_tick(struct vm_tracer *t, uint64_t now)
+{
+	const char *name = t->info.name;
+	int err;
+
+	if (t->restarting || !vmt_sched_pending(t))
+		return false;
+	if (!t->schedw) {
+		if (now < t->sched_next || (!t->slot.confirmed && now < t->sched_first))
+			return false;
+		err = sched_window_open(t->tg.pm, &t->vm, &t->res, t->nvcpu, t->opts.sched_window_s, &t->sched,
+					&t->schedw);
+		if (err) {
+			t->sched_windows++;
+			t->sched_next = now + SCHED_RETRY_NS;
+			p_dbg("%s (pid %d): sched: window not opened: %s", name, (int)t->info.pid, t->sched.reason);
+			return false;
+		}
+		return false;   /* the first poll of the window comes next tick */
+	}
+	uint64_t cur[VM_MAX_VCPUS] = { 0 };
+
 	for (uint32_t v = 0; v < t->nvcpu; v++)
-		gs[v] = t->vcpu[v].gs;
-	if (!sched_discover(t->tg.pm, &t->vm, &t->res, gs, t->nvcpu, t->opts.sched_window_s, &t->sched) &&
-	    t->sched.found)
-		p_info("%s (pid %d): scheduler counters found while tracing: exact CPU time and switch counts from now on",
-		       t->info.name, (int)t->info.pid);
-	t->sched_next = vmt_now_ns() + SCHED_RETRY_NS;
+		cur[v] = t->vcpu[v].known ? t->vcpu[v].task : 0;
+	sched_window_sample(t->schedw, cur);
+	err = sched_window_step(t->schedw, now, &t->sched);
+	if (!err)
+		return false;
+	sched_stop(t);
+	if (err < 0) {
+		snprintf(t->sched.reason, sizeof(t->sched.reason), "guest memory unreadable (%s)", strerror(-err));
+		t->sched_windows++;
+		t->sched_next = now + SCHED_RETRY_NS;
+		return false;
+	}
+	if (t->sched.found) {
+		p_info("%s (pid %d): scheduler counters found (%.1f s window): sum_exec_runtime +%" PRId64 ", nvcsw +%"
+		       PRId64 ", nivcsw +%" PRId64 "; exact CPU time and switch counts from now on", name,
+		       (int)t->info.pid, t->sched.window_s, t->sched.f[SF_SUM_EXEC].offset, t->sched.f[SF_NVCSW].offset,
+		       t->sched.f[SF_NIVCSW].offset);
+		return true;
+	}
+	bool idle = strstr(t->sched.reason, "idle") != NULL;
+
+	if (idle)
+		t->sched_idle_windows++;
+	else
+		t->sched_windows++;
+	t->sched_next = now + (idle ? SCHED_IDLE_RETRY_NS : SCHED_RETRY_NS);
+	p_dbg("%s (pid %d): sched: window %u undetermined: %s", name, (int)t->info.pid,
+	      t->sched_windows + t->sched_idle_windows, t->sched.reason);
+	if (!vmt_sched_pending(t))
+		p_info("%s (pid %d): exact CPU time and switch counts undetermined: %s", name, (int)t->info.pid,
+		       t->sched.reason);
+	return false;
 }
 
 /* The kernel went away: every task it had exits, then RESTART. */
@@ -513,6 +555,7 @@ static void kernel_gone(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, voi
 	free(t->tasks);
 	t->tasks = NULL;
 	t->ntasks = 0;
+	sched_stop(t);
 	/* the allocator belongs to the dead kernel: found again on the new one */
 	memset(&t->pa, 0, sizeof(t->pa));
 	lost_free(&t->lost);
@@ -675,8 +718,6 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		gone = vs && percpu_bases_moved(t, vs, nv);
 		free(vs);
 	}
-	if (!gone)
-		sched_look_again(t, now);
 	if (gone) {
 		if (kill(t->info.pid, 0)) {
 			t->gone = true;
@@ -802,32 +843,10 @@ done:
 	return 0;
 }
 
-static char *writer_text(void (*fill)(json_writer_t *w, const struct vm_tracer *t), const struct vm_tracer *t)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	json_writer_t *w;
 
-	if (!f)
-		return NULL;
-	w = jsonw_new(f);
-	if (!w) {
-		fclose(f);
-		free(buf);
-		return NULL;
-	}
-	jsonw_pretty(w, false);
-	fill(w, t);
-	jsonw_destroy(&w);
-	fclose(f);
-	if (len && buf[len - 1] == '\n')
-		buf[len - 1] = 0;
-	return buf;
-}
-
-static void identity(json_writer_t *w, const struct vm_tracer *t)
+static void identity(json_writer_t *w, void *arg)
 {
+	const struct vm_tracer *t = arg;
 	const struct discovery_result *r = &t->res;
 
 	jsonw_start_object(w);
@@ -882,8 +901,10 @@ const char *vmt_sched_note(const struct vm_tracer *t)
 	return buf;
 }
 
-static void counters(json_writer_t *w, const struct vm_tracer *t)
+static void counters(json_writer_t *w, void *arg)
 {
+	const struct vm_tracer *t = arg;
+
 	jsonw_start_object(w);
 	jsonw_u64_field(w, "vm", t->index);
 	jsonw_u64_field(w, "polls", t->ctr.polls);
@@ -919,5 +940,5 @@ static void counters(json_writer_t *w, const struct vm_tracer *t)
 	jsonw_end_object(w);
 }
 
-char *vmt_identity_json(const struct vm_tracer *t) { return writer_text(identity, t); }
-char *vmt_counters_json(const struct vm_tracer *t) { return writer_text(counters, t); }
+char *vmt_identity_json(const struct vm_tracer *t) { return jsonw_text(identity, (void *)t); }
+char *vmt_counters_json(const struct vm_tracer *t) { return jsonw_text(counters, (void *)t); }

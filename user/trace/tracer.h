@@ -60,8 +60,9 @@ struct vm_tracer {
 	uint64_t text_base;       /* runtime _text (KASLR-shifted), 0 unknown */
 	bool cached;              /* offsets came from the cache (and were validated here) */
 	struct sched_result sched; /* the scheduler's per-task counters (exact CPU time and switches) */
-	unsigned sched_tries;     /* looks for them after set-up (when it failed, e.g. on a provisional slot) */
-	uint64_t sched_next;      /* when to look again */
+	struct sched_window *schedw; /* the window looking for them, NULL none (vmt_sched_tick) */
+	unsigned sched_windows, sched_idle_windows;   /* windows that left them undetermined */
+	uint64_t sched_next, sched_first;             /* next window; first one even without a confirmed slot */
 	uint64_t walk_ns;         /* time of the last task walk (the counters in tasks[] are from then) */
 	char cache_note[160];
 	/* per vCPU */
@@ -119,6 +120,11 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void 
 bool vmt_alloc_moved(struct vm_tracer *t);
 /* The VM block JSON of a session (identity, offsets, fingerprint); malloc'd. */
 char *vmt_identity_json(const struct vm_tracer *t);
+/* After the regular vmt_poll_current of a tick (evenly spread polls): feed the window that looks for the
+ * scheduler's counters, open one when due. True when they were just found (the VM's identity changed). */
+bool vmt_sched_tick(struct vm_tracer *t, uint64_t now_ns);
+/* The counters are still being looked for (not found, windows left). */
+bool vmt_sched_pending(const struct vm_tracer *t);
 /* "" when the scheduler's counters were found, else "exact figures undetermined: <why>". */
 const char *vmt_sched_note(const struct vm_tracer *t);
 /* Counters JSON object for the COUNTERS block; malloc'd. */
