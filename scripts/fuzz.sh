@@ -3,7 +3,7 @@
 # nice'd) on its checked-in seeds tests/fuzz/corpus/TARGET/ plus the working corpus fuzz-out/TARGET/corpus/
 # (new inputs land there; the checked-in seeds are never written). Crashes, leaks, timeouts and OOMs are
 # written to fuzz-out/TARGET/ (crash-*, leak-*, timeout-*, oom-*). One line per run is appended to
-# tests/fuzz/EXECUTIONS.md (target, date, seconds, executions, new crash files); the totals per target
+# tests/fuzz/EXECUTIONS.md (target, date, seconds, worker processes, executions, new crash files); the totals per target
 # over every logged run are printed at the end. Exit 1 if any run left a crash file.
 #
 # Environment: FUZZ_JOBS (default 1: targets run one after another; N runs N targets at a time),
@@ -64,9 +64,9 @@ run_one() {
 	done
 	echo "fuzz: $t: $execs executions in ${took}s (${FUZZ_WORKERS:-1} process(es)), exit $rc, $((after - before)) new crash file(s) (log ${logs[*]})"
 	if [[ -z ${FUZZ_NO_LOG:-} ]]; then
-		[[ -s $LOG ]] || printf '# Fuzzing executions\n\nOne row per `make fuzz` run (scripts/fuzz.sh). Goal (issue 7): >= 10^7 executions per target over\nthe project'"'"'s life with 0 open crashes.\n\n| target | date (UTC) | seconds | executions | crashes |\n| --- | --- | --- | --- | --- |\n' >"$LOG"
+		[[ -s $LOG ]] || printf '# Fuzzing executions\n\nOne row per `make fuzz` run (scripts/fuzz.sh). Goal (issue 7): >= 10^7 executions per target over\nthe project'"'"'s life with 0 open crashes.\n\n| target | date (UTC) | seconds | workers | executions | crashes |\n| --- | --- | --- | --- | --- | --- |\n' >"$LOG"
 		# one appender at a time when FUZZ_JOBS > 1
-		( flock 9; printf '| %s | %s | %s | %s | %s |\n' "$t" "$(date -u +%Y-%m-%dT%H:%MZ)" "$took" "$execs" "$((after - before))" >>"$LOG" ) 9>>"$LOG"
+		( flock 9; printf '| %s | %s | %s | %s | %s | %s |\n' "$t" "$(date -u +%Y-%m-%dT%H:%MZ)" "$took" "${FUZZ_WORKERS:-1}" "$execs" "$((after - before))" >>"$LOG" ) 9>>"$LOG"
 	fi
 	((after == before))
 }
@@ -86,7 +86,7 @@ for p in "${pids[@]}"; do wait "$p" || status=1; done
 
 if [[ -s $LOG ]]; then
 	echo "fuzz: executions over every logged run:"
-	awk -F'|' '/^\| [a-z]/ && $2 !~ /target/ { gsub(/ /, "", $2); e[$2] += $5; c[$2] += $6 }
+	awk -F'|' '/^\| [a-z]/ && $2 !~ /target/ { gsub(/ /, "", $2); e[$2] += $6; c[$2] += $7 }
 		END { for (t in e) printf "  %-10s %12d executions, %d crash file(s) logged\n", t, e[t], c[t] }' "$LOG" | sort
 fi
 exit $status

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <cmocka.h>
 #include "capture/capture.h"
-#include "test_stubs.h"
 
 static int decode(const uint8_t *b, unsigned int len, int is64, int *gpr)
 {

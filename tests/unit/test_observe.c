@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <cmocka.h>
 #include "discovery/observe.h"
-#include "test_stubs.h"
 
 static void add(struct obs_set *s, uint32_t vcpu, uint64_t cr3)
 {

@@ -15,7 +15,6 @@
 #include <json-c/json.h>
 #include "common/json_writer.h"
 #include "output/output.h"
-#include "test_stubs.h"
 
 #ifndef DATA_DIR
 #define DATA_DIR "tests/unit/data"

@@ -11,7 +11,6 @@
 #include <time.h>
 #include <cmocka.h>
 #include "arch/x86_64.h"
-#include "test_stubs.h"
 #include "../synth/synth.c"
 
 static struct synth_layout *layouts;

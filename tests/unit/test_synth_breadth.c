@@ -17,10 +17,12 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <cmocka.h>
-#include "test_stubs.h"
 #include "../synth/synth.c"
 
 #define EXACT_MIN_PCT 99.0
+/* RANDSTRUCT-like shuffled layouts: a floor at what discovery reaches today (16.7 % with one seed), so that a
+ * regression shows; raise it as the shuffled case improves (issue 12) */
+#define SHUFFLED_MIN_PCT 16.0
 
 enum verdict { V_EXACT, V_ABSTAIN, V_WRONG };
 static const char *const verdict_names[] = { "exact", "abstain", "wrong" };
@@ -48,8 +50,9 @@ static enum verdict judge(const struct synth_image *img, int rc, const struct di
 		const struct offset_result *r = &res->task[i];
 		int32_t truth = img->off[i];
 
-		if (rc != 0 && rc != -ENOENT) {
-			v = v == V_WRONG ? V_WRONG : V_ABSTAIN;
+		if (rc != 0 && rc != -ENOENT) {   /* an error on a well-formed guest is a wrong answer */
+			v = V_WRONG;
+			NOTE(" error %d (%s)", rc, strerror(-rc));
 			break;
 		}
 		if (r->found && (truth < 0 || r->offset != truth)) {
@@ -116,29 +119,17 @@ static void test_breadth(void **state)
 	char line[1024];
 
 	(void)state;
-	if (!csv) {
-		printf("test_synth_breadth: layout table not found (VMOT_LAYOUTS or ../shared/layouts); skipping\n");
-		skip();
+	if (!csv) {   /* the breadth test is not optional: only an explicit opt-out skips it */
+		printf("test_synth_breadth: layout table not found (VMOT_LAYOUTS or ../shared/layouts)%s\n",
+		       getenv("VMOT_ALLOW_NO_LAYOUTS") ? "; skipping (VMOT_ALLOW_NO_LAYOUTS)" : "");
+		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
+			skip();
+		fail();
 	}
 	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
 	assert_true(n > 0);
 	if (seeds < 1)
 		seeds = 1;
-	{   /* is discovery linked in this tree? */
-		struct synth_image img;
-		struct discovery_result res;
-		struct synth_opts o = { .seed = 1 };
-
-		assert_int_equal(synth_build(&L[0], &o, &img), 0);
-		memset(&res, 0, sizeof(res));
-		if (discover_offsets(img.pm, &img.obs, NULL, &res) == -ENOSYS) {
-			synth_free(&img);
-			free(L);
-			printf("test_synth_breadth: discover_offsets() not linked in this tree; skipping\n");
-			skip();
-		}
-		synth_free(&img);
-	}
 	rep = open_report();
 	if (rep)
 		fprintf(rep, "# breadth: discovery on synthetic guests, every x86_64 row of %s\n"
@@ -181,18 +172,19 @@ static void test_breadth(void **state)
 		char sum[1024];
 		double pct0 = t[0].n ? 100.0 * t[0].v[V_EXACT] / t[0].n : 0;
 		double pct1 = t[1].n ? 100.0 * t[1].v[V_EXACT] / t[1].n : 0;
-		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && pct0 >= EXACT_MIN_PCT;
+		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && pct0 >= EXACT_MIN_PCT &&
+			    pct1 >= SHUFFLED_MIN_PCT;
 
 		snprintf(sum, sizeof(sum),
 			 "breadth (%zu x86_64 rows x %u seed(s)):\n"
 			 "  variant    layouts  exact  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
 			 "  as-is      %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
 			 "  shuffled   %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
-			 "  required: wrong == 0 (both variants), as-is exact >= %.0f%% -> %s\n",
+			 "  required: wrong == 0 (both variants), as-is exact >= %.0f%%, shuffled exact >= %.0f%% -> %s\n",
 			 n, seeds, t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], pct0, t[0].n ? t[0].build_ms / t[0].n : 0,
 			 t[0].n ? t[0].disc_ms / t[0].n : 0, t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], pct1,
 			 t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, EXACT_MIN_PCT,
-			 pass ? "PASS" : "FAIL");
+			 SHUFFLED_MIN_PCT, pass ? "PASS" : "FAIL");
 		printf("%s", sum);
 		if (rep) {
 			fprintf(rep, "%s", sum);
@@ -202,6 +194,7 @@ static void test_breadth(void **state)
 		fflush(stdout);
 		assert_int_equal(t[0].v[V_WRONG] + t[1].v[V_WRONG], 0);
 		assert_true(pct0 >= EXACT_MIN_PCT);
+		assert_true(pct1 >= SHUFFLED_MIN_PCT);
 	}
 }
 
@@ -225,8 +218,11 @@ static void test_fake_pgd_beside_root(void **state)
 	int done = 0;
 
 	(void)state;
-	if (!csv)
-		skip();
+	if (!csv) {
+		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
+			skip();
+		fail();
+	}
 	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
 	for (uint64_t seed = 1; seed < 40 && done < 3; seed++) {
 		struct synth_opts o = { .seed = seed, .pti = SYNTH_OFF, .la57 = SYNTH_OFF, .junk_pct = -1 };

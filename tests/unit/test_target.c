@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "cmd/target.h"
-#include "test_stubs.h"
 
 /* Sizes: plain, hex, K/M/G suffixes; junk, negatives and overflow are refused. */
 static void test_parse_size(void **state)

@@ -189,7 +189,7 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 		free(v);
 		if (!npids) {
 			p_err("no QEMU VM runs on this host");
-			return -ENOENT;
+			return -ESRCH;   /* an error (exit 1), not an undetermined answer */
 		}
 	} else {
 		memcpy(pids, o.pids, o.npids * sizeof(pid_t));

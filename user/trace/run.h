@@ -54,7 +54,8 @@ extern volatile sig_atomic_t trace_interrupted;
 
 /* Parse the common options; 1 handled, 0 not ours, -EINVAL bad value (printed). */
 int trace_parse_opt(struct trace_opts *o, int c, const char *arg);
-/* Set up every VM (errors printed; VMs that fail are skipped unless it was the only one). 0 or -errno. */
+/* Set up every VM (errors printed; VMs that fail are skipped unless it was the only one). 0, -ESRCH (no VM
+ * runs), -ENOENT (none could be set up: offsets undetermined), -EINVAL (bad options) or -errno. */
 int trace_setup(const struct trace_opts *o, struct trace_state *st, const struct trace_sink *s);
 /* Run until duration/interrupt/all gone. 0 or -errno. */
 int trace_loop(const struct trace_opts *o, struct trace_state *st, const struct trace_sink *s);
