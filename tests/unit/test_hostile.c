@@ -837,8 +837,8 @@ static void test_wrong_pids(void **state)
 		_exit(0);
 	waitpid(child, &st, 0);
 	assert_int_equal(physmem_open_qemu(child, NULL, &pm), -ESRCH);
-	/* looks like QEMU by name, has no QMP socket */
-	child = spawn_named("qemu-fake");
+	/* looks like QEMU by name (its comm), has no QMP socket */
+	child = spawn_named("qemu-kvm");
 	assert_int_equal(physmem_open_qemu(child, NULL, &pm), -ENOENT);
 	assert_int_equal(physmem_open_qemu(child, "/nonexistent/qmp.sock", &pm), -ENOENT);
 	assert_null(pm);

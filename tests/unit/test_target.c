@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "cmd/target.h"
+#include "mem/qemu_proc.h"
 
 /* Sizes: plain, hex, K/M/G suffixes; junk, negatives and overflow are refused. */
 static void test_parse_size(void **state)
@@ -86,6 +87,31 @@ static void reap(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* QEMU's option syntax: one parser for the QMP socket, -name and -m */
+static void test_qemu_opt(void **state)
+{
+	char v[16], e[8];
+	bool whole;
+	const char *rest;
+
+	(void)state;
+	assert_true(qemu_opt("socket,id=mon,,1,path=/q", "id", v, sizeof(v)));
+	assert_string_equal(v, "mon,1");
+	assert_true(qemu_opt("socket,id=mon", NULL, v, sizeof(v)));
+	assert_string_equal(v, "socket");
+	assert_false(qemu_opt("socket,id=mon", "path", v, sizeof(v)));              /* absent */
+	assert_false(qemu_opt("id=", "id", v, sizeof(v)));                          /* empty */
+	assert_false(qemu_opt("path=/a/very/long/path/name", "path", v, sizeof(v))); /* too long: not cut */
+	assert_false(qemu_opt("xid=1", "id", v, sizeof(v)));                        /* a key, not a suffix */
+	rest = qemu_opt_next("abcdefghij,b", e, sizeof(e), &whole);
+	assert_false(whole);
+	assert_string_equal(e, "abcdefg");
+	assert_string_equal(rest, "b");
+	assert_null(qemu_opt_next("", e, sizeof(e), NULL));
+	assert_false(qemu_proc_is_qemu(getpid()));
+	assert_false(qemu_proc_is_qemu(0));
+}
+
 /* The QMP socket is found from -qmp unix:PATH,opts and from -chardev socket + -mon mode=control (not
  * from a readline monitor); ",," is an escaped comma; a relative path goes through /proc/PID/cwd. */
 static void test_find_qmp_socket(void **state)
@@ -101,26 +127,26 @@ static void test_find_qmp_socket(void **state)
 	pid_t pid;
 
 	pid = spawn_with_args(qmp);
-	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	assert_int_equal(qemu_proc_find_qmp(pid, path, sizeof(path)), 0);
 	assert_string_equal(path, "/run/g,1.sock");
 	reap(pid);
 
 	pid = spawn_with_args(mon);
-	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	assert_int_equal(qemu_proc_find_qmp(pid, path, sizeof(path)), 0);
 	assert_string_equal(path, "/run/qmp.sock");
 	reap(pid);
 
 	pid = spawn_with_args(rel);
-	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), 0);
+	assert_int_equal(qemu_proc_find_qmp(pid, path, sizeof(path)), 0);
 	snprintf(want, sizeof(want), "/proc/%d/cwd/qmp.sock", (int)pid);
 	assert_string_equal(path, want);
 	reap(pid);
 
 	pid = spawn_with_args(none);
-	assert_int_equal(target_find_qmp(pid, path, sizeof(path)), -ENOENT);
+	assert_int_equal(qemu_proc_find_qmp(pid, path, sizeof(path)), -ENOENT);
 	reap(pid);
 
-	assert_true(target_find_qmp(0x7ffffff0, path, sizeof(path)) < 0);   /* no such process */
+	assert_true(qemu_proc_find_qmp(0x7ffffff0, path, sizeof(path)) < 0);   /* no such process */
 }
 
 int main(void)
@@ -129,6 +155,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_cr3_lists_and_checks),
 		cmocka_unit_test(test_find_qmp_socket),
+		cmocka_unit_test(test_qemu_opt),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

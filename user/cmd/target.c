@@ -10,6 +10,7 @@
 #include "cmd/target.h"
 #include "common/caps.h"
 #include "common/log.h"
+#include "mem/qemu_proc.h"
 #include "mem/qmp.h"
 #include "trace/vms.h"
 
@@ -177,94 +178,6 @@ static int add_cli_cr3s(struct target *tg, const struct target_opts *t)
 	return 0;
 }
 
-/* One option value of QEMU's "a,b=c,d=e" syntax: the value of key (",," is an escaped comma), or, with
- * key NULL, the first element. Copies into out; false when absent or too long. */
-static bool qemu_opt(const char *s, const char *key, char *out, size_t len)
-{
-	size_t klen = key ? strlen(key) : 0;
-	bool first = true;
-
-	while (*s) {
-		bool match = key ? !strncmp(s, key, klen) && s[klen] == '=' : first;
-		size_t n = 0;
-
-		if (match && key)
-			s += klen + 1;
-		for (; *s && !(*s == ',' && s[1] != ','); s++) {
-			if (*s == ',')
-				s++;   /* ",," → "," */
-			if (match) {
-				if (n + 1 >= len)
-					return false;
-				out[n++] = *s;
-			}
-		}
-		if (match) {
-			out[n] = 0;
-			return n > 0;
-		}
-		if (*s == ',')
-			s++;
-		first = false;
-	}
-	return false;
-}
-
-/* QMP socket of a QEMU process, from its command line: `-qmp unix:PATH[,...]` (or -qmp-pretty), or a
- * `-chardev socket,id=ID,path=PATH` that a `-mon chardev=ID,mode=control` uses. A relative path is
- * taken from QEMU's working directory. 0, or -ENOENT when there is none. */
-int target_find_qmp(pid_t pid, char *path, size_t len)
-{
-	char file[64], *buf = NULL, *args[4096];
-	char ids[16][64], paths[16][256], ctl[16][64], v[256];
-	size_t nargs = 0, nch = 0, nctl = 0, blen = 0;
-	const char *found = NULL;
-	FILE *f;
-
-	snprintf(file, sizeof(file), "/proc/%d/cmdline", (int)pid);
-	f = fopen(file, "r");
-	if (!f)
-		return -errno;
-	buf = calloc(1, 1 << 20);
-	if (buf)
-		blen = fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < blen && nargs < 4096; i += strlen(buf + i) + 1)
-		args[nargs++] = buf + i;
-
-	for (size_t i = 0; i + 1 < nargs && !found; i++) {
-		const char *a = args[i], *val = args[i + 1];
-
-		if (a[0] == '-' && a[1] == '-')
-			a++;
-		if (!strcmp(a, "-qmp") || !strcmp(a, "-qmp-pretty")) {
-			if (!strncmp(val, "unix:", 5) && qemu_opt(val + 5, NULL, v, sizeof(v)))
-				found = strcpy(paths[0], v);
-		} else if (!strcmp(a, "-chardev") && nch < 16) {
-			if (qemu_opt(val, NULL, v, sizeof(v)) && !strcmp(v, "socket") &&
-			    qemu_opt(val, "id", ids[nch], sizeof(ids[nch])) &&
-			    qemu_opt(val, "path", paths[nch], sizeof(paths[nch])))
-				nch++;
-		} else if (!strcmp(a, "-mon") && nctl < 16) {
-			if (qemu_opt(val, "mode", v, sizeof(v)) && !strcmp(v, "control") &&
-			    qemu_opt(val, "chardev", ctl[nctl], sizeof(ctl[nctl])))
-				nctl++;
-		}
-	}
-	for (size_t m = 0; m < nctl && !found; m++)
-		for (size_t c = 0; c < nch && !found; c++)
-			if (!strcmp(ctl[m], ids[c]))
-				found = paths[c];
-	if (found && found[0] != '/')
-		snprintf(path, len, "/proc/%d/cwd/%s", (int)pid, found);
-	else if (found)
-		snprintf(path, len, "%s", found);
-	free(buf);
-	return found ? 0 : -ENOENT;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -314,7 +227,7 @@ static int sample_qmp(struct target *tg, const struct target_opts *t, double min
 	int err;
 
 	if (!path) {
-		if (target_find_qmp(t->pid, found, sizeof(found))) {
+		if (qemu_proc_find_qmp(t->pid, found, sizeof(found))) {
 			p_warn("QEMU pid %d has no QMP socket on its command line: no live CR3 samples "
 			       "(give --qmp PATH or --cr3)", (int)t->pid);
 			return 0;

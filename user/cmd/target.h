@@ -94,9 +94,6 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
  * image at or above 0xffffffff81000000, minus that address. 0 or -ENOENT. */
 int target_kaslr_shift(struct physmem *pm, const struct discovery_result *res, uint64_t *shift);
 
-/* QMP socket path from QEMU pid's command line (-qmp unix:PATH, or -chardev socket + -mon
- * mode=control). 0 or -ENOENT / -errno. */
-int target_find_qmp(pid_t pid, char *path, size_t len);
 /* BPF observations of a live KVM guest (target_capture.c): begin before sampling, end drains into obs.
  * begin returns NULL when this host/guest offers none. */
 struct capture;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include "common/log.h"
 #include "mem/physmem.h"
+#include "mem/qemu_proc.h"
 #include "mem/qmp.h"
 
 struct qemu_priv {
@@ -159,100 +160,11 @@ static int check_qemu_pid(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = 0;
-	if (!strstr(comm, "qemu") && !strstr(exe, "qemu") && !strstr(comm, "kvm")) {
+	if (!qemu_proc_is_qemu(pid)) {   /* the same test as `list` and -a */
 		p_err("pid %d (%s%s%s) is not a QEMU process", (int)pid, comm, *exe ? ", " : "", exe);
 		return -EINVAL;
 	}
 	return 0;
-}
-
-static void opt_value(const char *opts, const char *key, char *out, size_t cap)
-{
-	size_t kl = strlen(key);
-
-	out[0] = 0;
-	for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-		if (!strncmp(p, key, kl) && p[kl] == '=') {
-			size_t l = strcspn(p + kl + 1, ",");
-
-			if (l >= cap)
-				l = cap - 1;
-			memcpy(out, p + kl + 1, l);
-			out[l] = 0;
-			return;
-		}
-	}
-}
-
-/* The QMP UNIX socket from QEMU's command line: -qmp unix:PATH[,...] or -chardev socket,id=X,path=PATH
- * together with -mon chardev=X,mode=control. Relative paths are resolved against QEMU's cwd. */
-static int find_qmp_socket(pid_t pid, char *out, size_t cap)
-{
-	char path[64], *buf = NULL, chardevs[8][2][256], mon[8][256];
-	size_t len = 0, nchar = 0, nmon = 0;
-	FILE *f;
-	int found = -ENOENT;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -ESRCH;
-	buf = calloc(1, 1 << 20);
-	if (buf)
-		len = fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	if (!buf)
-		return -ENOMEM;
-	out[0] = 0;
-	for (size_t i = 0; i < len;) {
-		const char *arg = buf + i, *next = NULL;
-		size_t al = strlen(arg);
-
-		if (i + al + 1 < len)
-			next = buf + i + al + 1;
-		if (*arg == '-' && arg[1] == '-')
-			arg++;
-		if (next && (!strcmp(arg, "-qmp") || !strcmp(arg, "-qmp-pretty")) && !strncmp(next, "unix:", 5) && !*out) {
-			size_t l = strcspn(next + 5, ",");
-
-			snprintf(out, cap, "%.*s", (int)l, next + 5);
-		} else if (next && !strcmp(arg, "-chardev") && !strncmp(next, "socket,", 7) && nchar < 8) {
-			opt_value(next, "id", chardevs[nchar][0], sizeof(chardevs[0][0]));
-			opt_value(next, "path", chardevs[nchar][1], sizeof(chardevs[0][1]));
-			if (*chardevs[nchar][1])
-				nchar++;
-		} else if (next && !strcmp(arg, "-mon") && nmon < 8) {
-			char mode[32];
-
-			opt_value(next, "mode", mode, sizeof(mode));
-			if (!strcmp(mode, "control"))
-				opt_value(next, "chardev", mon[nmon++], sizeof(mon[0]));
-		}
-		i += al + 1;
-	}
-	for (size_t m = 0; m < nmon && !*out; m++)
-		for (size_t c = 0; c < nchar; c++)
-			if (!strcmp(mon[m], chardevs[c][0])) {
-				snprintf(out, cap, "%s", chardevs[c][1]);
-				break;
-			}
-	free(buf);
-	if (*out) {
-		found = 0;
-		if (*out != '/') {
-			/* relative to QEMU's cwd at bind time; -daemonize changes cwd to / afterwards */
-			char rel[PATH_MAX];
-
-			snprintf(rel, sizeof(rel), "/proc/%d/cwd/%s", (int)pid, out);
-			if (access(rel, F_OK)) {
-				p_err("QEMU pid %d's QMP socket path '%s' is relative and not found from its cwd; pass the "
-				      "path explicitly", (int)pid, out);
-				return -ENOENT;
-			}
-			snprintf(out, cap, "%s", rel);
-		}
-	}
-	return found;
 }
 
 /* ---- locating RAM blocks ---- */
@@ -513,8 +425,8 @@ int physmem_open_qemu(pid_t pid, const char *qmp_path, struct physmem **out)
 	if (err)
 		return err;
 	if (!qmp_path) {
-		err = find_qmp_socket(pid, sock, sizeof(sock));
-		if (err == -ENOENT && !*sock)
+		err = qemu_proc_find_qmp(pid, sock, sizeof(sock));
+		if (err == -ENOENT)
 			p_err("QEMU pid %d has no QMP UNIX socket on its command line (-qmp unix:PATH); pass one",
 			      (int)pid);
 		if (err)

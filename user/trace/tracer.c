@@ -13,6 +13,7 @@
 #include "arch/x86_64.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "mem/qemu_proc.h"
 #include "mem/qmp.h"
 #include "trace/cache.h"
 #include "trace/tracer.h"
@@ -219,7 +220,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 	t->opts = *o;
 	if (o->qmp)
 		snprintf(t->qmp_path, sizeof(t->qmp_path), "%s", o->qmp);
-	else if (target_find_qmp(pid, t->qmp_path, sizeof(t->qmp_path)))
+	else if (qemu_proc_find_qmp(pid, t->qmp_path, sizeof(t->qmp_path)))
 		t->qmp_path[0] = 0;
 	err = vm_info_read(pid, false, &t->info);
 	if (err) {

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cmd/target.h"
 #include "common/log.h"
+#include "mem/qemu_proc.h"
 #include "mem/qmp.h"
 #include "trace/vms.h"
 
@@ -25,43 +25,6 @@ static ssize_t read_file(const char *path, char *buf, size_t len)
 	return total;
 }
 
-bool vm_is_qemu(pid_t pid)
-{
-	char path[64], buf[PATH_MAX];
-	const char *base;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n <= 0) {   /* exe unreadable (other user): fall back to comm */
-		snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-		if (read_file(path, buf, sizeof(buf)) <= 0)
-			return false;
-		return !strncmp(buf, "qemu-system-", 12) || !strncmp(buf, "qemu-kvm", 8);
-	}
-	buf[n] = 0;
-	base = strrchr(buf, '/');
-	base = base ? base + 1 : buf;
-	return !strncmp(base, "qemu-system-", 12) || !strncmp(base, "qemu-kvm", 8);
-}
-
-/* Next element of QEMU's "a,b=c" syntax into out (",," unescaped); returns the rest or NULL at the end. */
-static const char *next_elem(const char *s, char *out, size_t len)
-{
-	size_t n = 0;
-
-	if (!s || !*s)
-		return NULL;
-	for (; *s && !(*s == ',' && s[1] != ','); s++) {
-		if (*s == ',')
-			s++;
-		if (n + 1 < len)
-			out[n++] = *s;
-	}
-	out[n] = 0;
-	return *s == ',' ? s + 1 : s;
-}
-
 bool vm_parse_name(const char *arg, char *out, size_t len)
 {
 	char e[256];
@@ -69,7 +32,7 @@ bool vm_parse_name(const char *arg, char *out, size_t len)
 	bool first = true;
 
 	out[0] = 0;
-	while ((s = next_elem(s, e, sizeof(e)))) {
+	while ((s = qemu_opt_next(s, e, sizeof(e), NULL))) {
 		if (!strncmp(e, "guest=", 6)) {
 			snprintf(out, len, "%s", e + 6);
 			return out[0] != 0;
@@ -110,7 +73,7 @@ bool vm_parse_mem(const char *arg, uint64_t *bytes)
 	char e[128];
 	const char *s = arg;
 
-	while ((s = next_elem(s, e, sizeof(e)))) {
+	while ((s = qemu_opt_next(s, e, sizeof(e), NULL))) {
 		if (!strncmp(e, "size=", 5))
 			return parse_size_mib(e + 5, bytes);
 		if (!strchr(e, '='))
@@ -173,7 +136,7 @@ static void read_cmdline(pid_t pid, struct vm_info *vi, uint32_t *smp)
 		else if (!strcmp(a, "-smp")) {
 			char e[64];
 			const char *s = v;
-			while ((s = next_elem(s, e, sizeof(e)))) {
+			while ((s = qemu_opt_next(s, e, sizeof(e), NULL))) {
 				if (!strncmp(e, "cpus=", 5))
 					*smp = (uint32_t)atoi(e + 5);
 				else if (!strchr(e, '='))
@@ -224,7 +187,7 @@ int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi)
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	if (access(path, F_OK))
 		return -ESRCH;
-	if (!vm_is_qemu(pid))
+	if (!qemu_proc_is_qemu(pid))
 		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
@@ -276,7 +239,7 @@ int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi)
 	else if (tcg_threads || !vi->accel[0])
 		snprintf(vi->accel, sizeof(vi->accel), tcg_threads || vi->nthreads == 0 ? "tcg" : "?");
 
-	if (!target_find_qmp(pid, vi->qmp, sizeof(vi->qmp)) && query_qmp) {
+	if (!qemu_proc_find_qmp(pid, vi->qmp, sizeof(vi->qmp)) && query_qmp) {
 		struct qmp *q;
 		bool json = log_json;
 		int saved = quiet_begin();
@@ -324,7 +287,7 @@ int vm_list(bool query_qmp, struct vm_info **out, size_t *n)
 		char *end;
 		long pid = strtol(d->d_name, &end, 10);
 
-		if (*end || pid <= 0 || pid == getpid() || !vm_is_qemu((pid_t)pid))
+		if (*end || pid <= 0 || pid == getpid() || !qemu_proc_is_qemu((pid_t)pid))
 			continue;
 		if (cnt == cap) {
 			struct vm_info *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));

@@ -25,8 +25,6 @@ struct vm_info {
 	char exe[64];             /* basename of the executable */
 };
 
-/* Is pid a QEMU system emulator? */
-bool vm_is_qemu(pid_t pid);
 /* Fill vi for QEMU process pid. query_qmp: also ask QMP for the memory size (1 s timeout, silent on
  * failure). 0, -ESRCH (gone), -ENOENT (not QEMU). */
 int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi);
