@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "discovery/discover.h"
-#include "discovery/observe.h"
+#include "mem/observe.h"
 #include "mem/physmem.h"
 
 #define SYNTH_MAX_CPUS 16

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <cmocka.h>
-#include "discovery/observe.h"
+#include "mem/observe.h"
 
 static void add(struct obs_set *s, uint32_t vcpu, uint64_t cr3)
 {

@@ -1,6 +1,6 @@
 /*
  * Capture (BPF side of the observation sources): load bpf/capture.bpf.c, attach the KVM tracepoints this host
- * offers, and turn ring-buffer events into struct observation (discovery/observe.h) plus the raw events.
+ * offers, and turn ring-buffer events into struct observation (mem/observe.h) plus the raw events.
  *
  *   struct capture *cap;
  *   struct capture_opts o = { .pids = &qemu_pid, .npids = 1 };
@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "../../bpf/capture.h"  /* struct capture_event, enums, counters (shared with the BPF side) */
-#include "discovery/observe.h"
+#include "mem/observe.h"
 
 struct capture;
 

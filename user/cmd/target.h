@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "discovery/discover.h"
-#include "discovery/observe.h"
+#include "mem/observe.h"
 #include "mem/physmem.h"
 
 /* getopt codes of the long-only options (past any character) */

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "arch/x86_64.h"
-#include "discovery/observe.h"
+#include "mem/observe.h"
 #include "mem/physmem.h"
 
 enum task_field {

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "discovery/observe.h"
+#include "mem/observe.h"
 #include "mem/physmem.h"
 
 struct json_object;

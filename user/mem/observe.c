@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include "arch/x86_64.h"
-#include "discovery/observe.h"
+#include "mem/observe.h"
 
 int obs_add(struct obs_set *s, const struct observation *o)
 {
