@@ -1,4 +1,5 @@
-/* cmocka: the shared source/observation options of offsets and ps (user/cmd/target.c). */
+/* cmocka: the shared guest options of offsets and ps (user/cmd/target_opts.c), units (user/common/units.c), the
+ * QEMU option parser and QMP-socket finder (user/mem/qemu_proc.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -11,7 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "cmd/target.h"
+#include "cmd/target_opts.h"
+#include "common/units.h"
 #include "mem/qemu_proc.h"
 
 /* Sizes: plain, hex, K/M/G suffixes; junk, negatives and overflow are refused. */

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include "trace/analysis.h"
 #include "trace/slot.h"
-#include "trace/vms.h"
+#include "target/vms.h"
 
 static void test_vm_name_forms(void **state)
 {

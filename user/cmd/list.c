@@ -7,7 +7,7 @@
 #include "cmd/cmd.h"
 #include "common/json_writer.h"
 #include "common/log.h"
-#include "trace/vms.h"
+#include "target/vms.h"
 
 static void usage(FILE *f)
 {

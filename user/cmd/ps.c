@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd/cmd.h"
-#include "cmd/target.h"
+#include "cmd/target_opts.h"
 #include "common/log.h"
 #include "output/output.h"
 

@@ -8,9 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 #include "capture/capture.h"
-#include "cmd/target.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "common/units.h"
 #include "trace/run.h"
 
 volatile sig_atomic_t trace_interrupted;

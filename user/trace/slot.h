@@ -28,7 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "trace/vms.h"
+#include "target/vms.h"
 
 #define SLOT_MAX_CAND  512   /* candidates from one scan of the per-CPU areas */
 #define SLOT_MIN_HITS  3

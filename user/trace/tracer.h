@@ -17,14 +17,14 @@
 #define VMOT_TRACE_TRACER_H
 #include <stdbool.h>
 #include <stdint.h>
-#include "cmd/target.h"
 #include "discovery/discover.h"
 #include "discovery/pidalloc.h"
 #include "discovery/sched.h"
 #include "session/session.h"
-#include "trace/slot.h"
+#include "target/target.h"
+#include "target/vms.h"
 #include "trace/lost.h"
-#include "trace/vms.h"
+#include "trace/slot.h"
 
 typedef void (*vmt_emit_fn)(void *ctx, const struct sess_event *ev);
 

@@ -6,8 +6,8 @@
 #include <errno.h>
 #include <string.h>
 #include "capture/capture.h"
-#include "cmd/target.h"
 #include "common/log.h"
+#include "target/target.h"
 
 static int add_obs(void *ctx, const struct capture_event *ev, const struct observation *obs)
 {

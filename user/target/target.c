@@ -1,4 +1,4 @@
-/* Source + observations shared by the subcommands that run discovery; see target.h. */
+/* Opening a guest: its memory source and observations, discovery on it; see target.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -7,132 +7,16 @@
 #include <string.h>
 #include <time.h>
 #include "arch/x86_64.h"
-#include "cmd/target.h"
 #include "common/caps.h"
 #include "common/log.h"
 #include "mem/qemu_proc.h"
 #include "mem/qmp.h"
-#include "trace/vms.h"
+#include "target/target.h"
+#include "target/vms.h"
 
 #define KERNEL_TEXT_START 0xffffffff81000000ULL   /* __START_KERNEL_map + 16 MiB (LibVMI's choice too) */
 #define KERNEL_IMAGE_SPAN (1ULL << 30)            /* KASLR moves the image within 1 GiB */
 #define QMP_SAMPLE_INTERVAL_MS 20
-
-int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	}
-	if (*end || (shift && v > (UINT64_MAX >> shift)))
-		return -EINVAL;
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
-static int add_cr3_list(struct target_opts *t, const char *arg)
-{
-	char *copy = strdup(arg), *save = NULL;
-	int err = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *end;
-		uint64_t v, *n;
-
-		errno = 0;
-		v = strtoull(tok, &end, 16);   /* hex with or without 0x */
-		if (errno || end == tok || *end || !x86_cr3_root(v)) {
-			p_err("--cr3: '%s' is not a CR3 value (hex, page-table root above 0)", tok);
-			err = -EINVAL;
-			break;
-		}
-		n = realloc(t->cr3s, (t->ncr3 + 1) * sizeof(*n));
-		if (!n) {
-			err = -ENOMEM;
-			break;
-		}
-		t->cr3s = n;
-		t->cr3s[t->ncr3++] = v;
-	}
-	free(copy);
-	return err;
-}
-
-int target_parse_opt(struct target_opts *t, int c, const char *arg)
-{
-	char *end;
-	long pid;
-	double d;
-
-	switch (c) {
-	case 'p':
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || *end || pid <= 0 || pid > INT_MAX) {
-			p_err("--pid: '%s' is not a process id", arg);
-			return -EINVAL;
-		}
-		t->pid = (pid_t)pid;
-		return 1;
-	case 'c':
-		t->core = arg;
-		return 1;
-	case 'r':
-		t->raw = arg;
-		return 1;
-	case TOPT_CR3:
-		return add_cr3_list(t, arg) ? -EINVAL : 1;
-	case TOPT_QMP:
-		t->qmp = arg;
-		return 1;
-	case TOPT_TIMEOUT:
-		errno = 0;
-		d = strtod(arg, &end);
-		if (errno || end == arg || *end || !(d >= 0) || d > 3600) {
-			p_err("--timeout: '%s' is not a number of seconds (0..3600)", arg);
-			return -EINVAL;
-		}
-		t->timeout_s = d;
-		return 1;
-	case TOPT_MAX_BYTES:
-		if (parse_size(arg, &t->max_bytes) || !t->max_bytes) {
-			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);
-			return -EINVAL;
-		}
-		return 1;
-	}
-	return 0;
-}
-
-int target_check(const struct target_opts *t)
-{
-	int n = (t->pid > 0) + (t->core != NULL) + (t->raw != NULL);
-
-	if (n != 1) {
-		p_err(n ? "give only one of --pid, --core, --raw" : "no guest given: use --pid, --core or --raw");
-		return -EINVAL;
-	}
-	if (t->raw && !t->ncr3) {
-		p_err("--raw needs --cr3: a raw image carries no register state");
-		return -EINVAL;
-	}
-	if (t->qmp && t->core) {
-		p_err("--qmp samples a running guest; it cannot be used with --core");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 void target_opts_free(struct target_opts *t)
 {

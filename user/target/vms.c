@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "mem/qemu_proc.h"
 #include "mem/qmp.h"
-#include "trace/vms.h"
+#include "target/vms.h"
 
 static ssize_t read_file(const char *path, char *buf, size_t len)
 {

@@ -1,45 +1,17 @@
 /*
- * The guest a subcommand looks at: one memory source (--pid, --core or --raw) plus the CR3/GS-base
- * observations gathered for it (--cr3, ELF core notes, QMP sampling; BPF capture later). Shared by
- * `offsets`, `ps` and whatever else runs discovery, so every command takes the same options.
+ * Opening a guest: one memory source (a QEMU pid, an ELF core or a raw image) plus the CR3/GS-base
+ * observations gathered for it (--cr3, ELF core notes, QMP sampling, BPF capture), and discovery on it.
+ * A library below cmd/ (offsets, ps) and trace/ (live, record); the options that fill struct target_opts
+ * are parsed in cmd/target_opts.c.
  */
-#ifndef VMOT_CMD_TARGET_H
-#define VMOT_CMD_TARGET_H
-#include <getopt.h>
+#ifndef VMOT_TARGET_TARGET_H
+#define VMOT_TARGET_TARGET_H
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "discovery/discover.h"
 #include "mem/observe.h"
 #include "mem/physmem.h"
-
-/* getopt codes of the long-only options (past any character) */
-enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
-
-/* Source options, for a subcommand's getopt_long table and short-option string. */
-#define TARGET_SHORT_OPTS "p:c:r:"
-#define TARGET_LONG_OPTS                                                   \
-	{ "pid",       required_argument, NULL, 'p' },                     \
-	{ "core",      required_argument, NULL, 'c' },                     \
-	{ "raw",       required_argument, NULL, 'r' },                     \
-	{ "cr3",       required_argument, NULL, TOPT_CR3 },                \
-	{ "qmp",       required_argument, NULL, TOPT_QMP },                \
-	{ "timeout",   required_argument, NULL, TOPT_TIMEOUT },            \
-	{ "max-bytes", required_argument, NULL, TOPT_MAX_BYTES }
-
-/* Usage lines for those options. */
-#define TARGET_USAGE                                                                                   \
-	"Source (exactly one):\n"                                                                       \
-	"  -p, --pid PID          a running QEMU process (guest RAM read with process_vm_readv)\n"      \
-	"  -c, --core FILE        an ELF core (virsh dump --memory-only, QEMU dump-guest-memory)\n"     \
-	"  -r, --raw FILE         a raw physical-memory image (needs --cr3)\n"                          \
-	"Observations:\n"                                                                               \
-	"      --cr3 HEX[,HEX...] guest CR3 values seen (repeatable); PCID/PTI bits are dropped\n"      \
-	"      --qmp PATH         QEMU monitor socket to sample vCPU CR3/GS base from (with --pid it\n"  \
-	"                         is found from QEMU's command line when not given)\n"                  \
-	"      --timeout SEC      sample observations for at most SEC (default 2): sampling stops as\n"   \
-	"                         soon as the offsets validate\n"                        \
-	"      --max-bytes N      budget of guest bytes discovery may read (default 64M; K/M/G)\n"
 
 struct target_opts {
 	pid_t pid;
@@ -67,11 +39,6 @@ struct target {
 #define TARGET_FIRST_SAMPLE_S    0.2
 #define TARGET_RETRY_SAMPLE_S    0.3
 
-/* Handle one getopt result: 1 if it was a target option, 0 if not ours, -EINVAL (message printed)
- * for a bad value. */
-int target_parse_opt(struct target_opts *t, int c, const char *arg);
-/* Exactly one source; --raw needs --cr3. -EINVAL with a message otherwise. */
-int target_check(const struct target_opts *t);
 /* Open the source and gather observations (may take timeout_s for sampling). 0 or -errno (message
  * printed). target_close() is safe on a zeroed or failed target. */
 int target_open(const struct target_opts *t, struct target *tg);
@@ -94,13 +61,10 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
  * image at or above 0xffffffff81000000, minus that address. 0 or -ENOENT. */
 int target_kaslr_shift(struct physmem *pm, const struct discovery_result *res, uint64_t *shift);
 
-/* BPF observations of a live KVM guest (target_capture.c): begin before sampling, end drains into obs.
+/* BPF observations of a live KVM guest (target/capture.c): begin before sampling, end drains into obs.
  * begin returns NULL when this host/guest offers none. */
 struct capture;
 struct capture *target_capture_begin(pid_t pid);
 void target_capture_end(struct capture *cap, struct obs_set *obs);
-
-/* Parse "123", "64K", "64M", "1G" → bytes. -EINVAL when malformed. */
-int parse_size(const char *s, uint64_t *out);
 
 #endif
