@@ -30,6 +30,23 @@ static void test_parse_size(void **state)
 	assert_int_equal(parse_size("2g", &v), 0);
 	assert_int_equal(v, 2ULL << 30);
 	assert_int_equal(parse_size("12Q", &v), -EINVAL);
+	{
+		pid_t pid;
+		double d;
+
+		assert_int_equal(parse_pid("4242", &pid), 0);
+		assert_int_equal(pid, 4242);
+		assert_int_equal(parse_pid("0", &pid), -EINVAL);
+		assert_int_equal(parse_pid("-3", &pid), -EINVAL);
+		assert_int_equal(parse_pid("12x", &pid), -EINVAL);
+		assert_int_equal(parse_pid("", &pid), -EINVAL);
+		assert_int_equal(parse_pid("99999999999", &pid), -EINVAL);
+		assert_int_equal(parse_number("1.5", 0, 2, &d), 0);
+		assert_true(d == 1.5);
+		assert_int_equal(parse_number("3", 0, 2, &d), -EINVAL);
+		assert_int_equal(parse_number("nan", 0, 2, &d), -EINVAL);
+		assert_int_equal(parse_number("1s", 0, 2, &d), -EINVAL);
+	}
 	assert_int_equal(parse_size("", &v), -EINVAL);
 	assert_int_equal(parse_size("-1", &v), -EINVAL);
 	assert_int_equal(parse_size("99999999999999999999G", &v), -EINVAL);

@@ -40,19 +40,12 @@ static int add_cr3_list(struct target_opts *t, const char *arg)
 
 int target_parse_opt(struct target_opts *t, int c, const char *arg)
 {
-	char *end;
-	long pid;
-	double d;
-
 	switch (c) {
 	case 'p':
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || *end || pid <= 0 || pid > INT_MAX) {
+		if (parse_pid(arg, &t->pid)) {
 			p_err("--pid: '%s' is not a process id", arg);
 			return -EINVAL;
 		}
-		t->pid = (pid_t)pid;
 		return 1;
 	case 'c':
 		t->core = arg;
@@ -66,13 +59,10 @@ int target_parse_opt(struct target_opts *t, int c, const char *arg)
 		t->qmp = arg;
 		return 1;
 	case TOPT_TIMEOUT:
-		errno = 0;
-		d = strtod(arg, &end);
-		if (errno || end == arg || *end || !(d >= 0) || d > 3600) {
+		if (parse_number(arg, 0, 3600, &t->timeout_s)) {
 			p_err("--timeout: '%s' is not a number of seconds (0..3600)", arg);
 			return -EINVAL;
 		}
-		t->timeout_s = d;
 		return 1;
 	case TOPT_MAX_BYTES:
 		if (parse_size(arg, &t->max_bytes) || !t->max_bytes) {

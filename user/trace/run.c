@@ -52,29 +52,21 @@ static void signals_restore(void)
 
 static int parse_num(const char *opt, const char *arg, double lo, double hi, double *out)
 {
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(arg, &end);
-	if (errno || end == arg || *end || !(d >= lo) || d > hi) {
+	if (parse_number(arg, lo, hi, out)) {
 		p_err("%s: '%s' is not a number in %g..%g", opt, arg, lo, hi);
 		return -EINVAL;
 	}
-	*out = d;
 	return 1;
 }
 
 int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 {
 	char *end;
-	long pid;
+	pid_t pid;
 
 	switch (c) {
 	case 'p':
-		errno = 0;
-		pid = strtol(arg, &end, 10);
-		if (errno || *end || pid <= 0 || pid > INT_MAX) {
+		if (parse_pid(arg, &pid)) {
 			p_err("--pid: '%s' is not a process id", arg);
 			return -EINVAL;
 		}
@@ -82,7 +74,7 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 			p_err("--pid: at most %d VMs", TRACE_MAX_VMS);
 			return -EINVAL;
 		}
-		o->pids[o->npids++] = (pid_t)pid;
+		o->pids[o->npids++] = pid;
 		return 1;
 	case 'a': o->all = true; return 1;
 	case 'd': return parse_num("--duration", arg, 0, 1e9, &o->duration_s);
