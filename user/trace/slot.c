@@ -246,25 +246,26 @@ static bool task_holds(struct vm_tracer *t, uint64_t p, uint64_t v)
 	return false;
 }
 
-/* Of the matching candidates, keep those whose task saved this FS base — when any does. */
-static void refine_by_fs_base(struct vm_tracer *t, const struct slot_state *s, const uint64_t *val, bool *match,
-			      uint64_t fs_base)
+/* Of the matching candidates, keep those whose task saved this FS base — when any candidate that fits the
+ * CR3 (held still across the round or not) names a task that does. */
+static void refine_by_fs_base(struct vm_tracer *t, const struct slot_state *s, const uint64_t *val,
+			      const bool *fits, bool *match, uint64_t fs_base)
 {
 	bool holds[SLOT_MAX_CAND], any = false;
 
 	for (size_t i = 0; i < s->n; i++) {
 		holds[i] = false;
-		for (size_t j = 0; j < i && match[i]; j++)   /* one read per distinct task */
-			if (match[j] && val[j] == val[i]) {
+		for (size_t j = 0; j < i && fits[i]; j++)   /* one read per distinct task */
+			if (fits[j] && val[j] == val[i]) {
 				holds[i] = holds[j];
 				goto next;
 			}
-		holds[i] = match[i] && task_holds(t, val[i], fs_base);
+		holds[i] = fits[i] && task_holds(t, val[i], fs_base);
 next:
 		any |= holds[i];
 	}
 	for (size_t i = 0; i < s->n && any; i++)
-		match[i] = holds[i];
+		match[i] = match[i] && holds[i];
 }
 
 /*
@@ -294,7 +295,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		const struct vcpu_state *r = NULL;
 		uint64_t after[SLOT_MAX_CAND];
 		uint64_t first = 0, root;
-		bool stable[SLOT_MAX_CAND], disagree = false, user, any_match = false;
+		bool stable[SLOT_MAX_CAND], valid[SLOT_MAX_CAND], disagree = false, user, any_match = false;
 
 		for (size_t k = 0; k < *nv; k++)
 			if (vs[k].id == t->vcpu[v].id && vs[k].valid)
@@ -307,7 +308,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 			struct slot_cand *c = &s->c[i];
 			uint64_t pa;
 
-			stable[i] = false;
+			stable[i] = valid[i] = false;
 			if (c->dead)
 				continue;
 			if (vmem_read_u64(&t->vm, t->vcpu[v].gs + c->off, &after[i]) || !is_task(t, set, after[i])) {
@@ -317,6 +318,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 					c->dead = true;
 				continue;
 			}
+			valid[i] = true;
 			c->changes += after[i] != c->last[v];
 			c->last[v] = after[i];
 			c->fits += r->cr3 && task_root(t, after[i], false, &pa) && pgd_matches_root(pa, root);
@@ -330,23 +332,21 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		s->user_samples++;
 		if (!disagree)
 			continue;
-		bool match[SLOT_MAX_CAND];
-		uint64_t first_match = 0;
-		bool threads = false;   /* the matching candidates name different tasks of one address space */
+		bool match[SLOT_MAX_CAND], fits[SLOT_MAX_CAND], any_fits = false;
 
 		for (size_t i = 0; i < s->n; i++) {
 			uint64_t pa;
 
-			match[i] = stable[i] && task_root(t, after[i], true, &pa) && pgd_matches_root(pa, root);
-			if (match[i] && !first_match)
-				first_match = after[i];
-			threads |= match[i] && after[i] != first_match;
+			fits[i] = valid[i] && task_root(t, after[i], true, &pa) && pgd_matches_root(pa, root);
+			match[i] = stable[i] && fits[i];
+			any_fits |= fits[i];
 		}
-		/* Threads of one process share the CR3: a slot stuck on one thread fits whenever another runs.
-		 * The FS base (the running thread's TLS) tells them apart: the task switched in last saved it in
-		 * its thread_struct, inside its task_struct. Used only where some candidate holds it. */
-		if (threads && r->fs_base)
-			refine_by_fs_base(t, s, after, match, r->fs_base);
+		/* Threads of one process share the CR3: a slot stuck on one thread fits whenever another runs
+		 * (and the real slot, which moves, is often not still across the round to say otherwise). The
+		 * FS base (the running thread's TLS) tells them apart: the task switched in last saved it in its
+		 * thread_struct, inside its task_struct. Used where some candidate names a task that holds it. */
+		if (any_fits && r->fs_base)
+			refine_by_fs_base(t, s, after, fits, match, r->fs_base);
 		for (size_t i = 0; i < s->n; i++) {
 			if (!stable[i])
 				continue;
