@@ -27,12 +27,12 @@ static const struct cmd cmds[] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmoffset-trace [-v] [-j|-p] COMMAND [ARGS]\n\nCommands:\n");
+	fprintf(f, "Usage: vmoffset-trace [-v] [-j|--pretty] COMMAND [ARGS]\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "\nOptions:\n  -v, --verbose   debug output (libbpf too); -vv also times each debug line\n"
 		   "  -j, --json      JSON output where the command supports it\n"
-		   "  -p, --pretty    indented JSON (implies -j)\n"
+		   "      --pretty    indented JSON (implies -j)\n"
 		   "  -V, --version   print the version\n"
 		   "  -h, --help      this text; `vmoffset-trace COMMAND --help` for a command\n");
 }
@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "json",    no_argument, NULL, 'j' },
-		{ "pretty",  no_argument, NULL, 'p' },
+		{ "pretty",  no_argument, NULL, 'P' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help",    no_argument, NULL, 'h' },
 		{},
@@ -73,14 +73,24 @@ int main(int argc, char **argv)
 	int c;
 
 	/* '+': stop at the first non-option so subcommand options stay with the subcommand. */
-	while ((c = getopt_long(argc, argv, "+vjpVh", opts, NULL)) != -1) {
+	/* -p is --pid, as in perf, and belongs to the command: `vmoffset-trace ps -p PID` */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+vjVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'v': log_verbose++; break;
-		case 'p': json_pretty = true; /* fall through */
+		case 'P': json_pretty = true; /* fall through */
 		case 'j': log_json = true; break;
 		case 'V': printf("vmoffset-trace %s\n", VMOT_VERSION); return EXIT_OK;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default:
+			if (optopt == 'p')
+				p_err("-p is --pid and goes after the command (vmoffset-trace ps -p PID); indented JSON "
+				      "is --pretty");
+			else if (optopt)
+				p_err("unknown option '-%c' (see vmoffset-trace --help)", optopt);
+			else
+				p_err("unknown option '%s' (see vmoffset-trace --help)", argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -93,5 +103,6 @@ int main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 0;  /* reset getopt for the subcommand */
+	opterr = 0;  /* its errors are said by cmd_bad_option: one line, JSON in JSON mode */
 	return cmd->func(argc, argv);
 }

@@ -21,7 +21,7 @@ TRUTH=$TOOLS/btf-truth
 [[ -c /dev/kvm && -w /dev/kvm ]] || { echo "skip: no usable /dev/kvm"; exit 77; }
 [[ $(id -u) == 0 ]] || { echo "skip: needs root (BPF and reading QEMU memory)"; exit 77; }
 [[ -r /sys/kernel/btf/vmlinux ]] || { echo "skip: host kernel has no BTF"; exit 77; }
-"$BIN" probe --no-guest --duration 1 >/dev/null 2>&1 || { echo "skip: BPF capture cannot load on this host (vmoffset-trace probe)"; exit 77; }
+"$BIN" probe --no-guest --duration 10ms >/dev/null 2>&1 || { echo "skip: BPF capture cannot load on this host (vmoffset-trace probe)"; exit 77; }
 
 SUITE=${VMOT_KVM_SUITE:-bookworm}
 FLAVOUR=${VMOT_KVM_FLAVOUR:-cloud-amd64}

@@ -46,6 +46,20 @@ static void test_parse_size(void **state)
 		assert_int_equal(parse_number("3", 0, 2, &d), -EINVAL);
 		assert_int_equal(parse_number("nan", 0, 2, &d), -EINVAL);
 		assert_int_equal(parse_number("1s", 0, 2, &d), -EINVAL);
+		assert_int_equal(parse_duration("500ms", 0, 10, &d), 0);
+		assert_true(d > 0.4999 && d < 0.5001);
+		assert_int_equal(parse_duration("1.5", 0, 10, &d), 0);
+		assert_true(d == 1.5);
+		assert_int_equal(parse_duration("2m", 0, 600, &d), 0);
+		assert_true(d == 120);
+		assert_int_equal(parse_duration("10s", 0, 600, &d), 0);
+		assert_true(d == 10);
+		assert_int_equal(parse_duration("2m", 0, 60, &d), -EINVAL);    /* out of range */
+		assert_int_equal(parse_duration("5 s", 0, 60, &d), -EINVAL);   /* no space */
+		assert_int_equal(parse_duration("5sec", 0, 60, &d), -EINVAL);
+		assert_int_equal(parse_duration("-1", 0, 60, &d), -EINVAL);
+		assert_int_equal(parse_duration("inf", 0, 60, &d), -EINVAL);
+		assert_int_equal(parse_duration("ms", 0, 60, &d), -EINVAL);
 	}
 	assert_int_equal(parse_size("", &v), -EINVAL);
 	assert_int_equal(parse_size("-1", &v), -EINVAL);

@@ -1,6 +1,7 @@
 /* One file per subcommand under user/cmd/; each exports cmd_<name>(argc, argv) returning an exit code. */
 #ifndef VMOT_CMD_H
 #define VMOT_CMD_H
+#include <stdio.h>
 
 int cmd_offsets(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
@@ -9,6 +10,10 @@ int cmd_list(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+
+/* A getopt error (an unknown option, a missing value): one error line (JSON in JSON mode), the usage on
+ * stderr otherwise. Returns EXIT_USAGE. */
+int cmd_bad_option(char **argv, void (*usage)(FILE *f));
 
 /* Exit codes shared by every subcommand. */
 enum {

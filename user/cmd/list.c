@@ -56,7 +56,7 @@ int cmd_list(int argc, char **argv)
 		case 0x100: qmp = false; break;
 		case 'j': json = log_json = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return cmd_bad_option(argv, usage);
 		}
 	}
 	if (optind < argc) {

@@ -9,6 +9,7 @@
 #include "cmd/cmd.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "common/units.h"
 #include "trace/analysis.h"
 #include "trace/run.h"
 
@@ -147,15 +148,15 @@ int cmd_live(int argc, char **argv)
 		case 0x301: c.comm = optarg; break;
 		case 0x302: c.no_switch = true; break;
 		case 'i':
-			c.interval_s = strtod(optarg, &end);
-			if (*end || !(c.interval_s >= 0.01) || c.interval_s > 86400) {
-				p_err("--interval: '%s' is not a number of seconds", optarg);
+			if (parse_duration(optarg, 0.01, 86400, &c.interval_s)) {
+				p_err("--interval: '%s' is not a duration in 0.01..86400 s (seconds, or with ms, s, m, h)",
+				      optarg);
 				goto usage_err;
 			}
 			break;
 		case 'j': c.json = log_json = true; break;
 		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
-		default: usage(stderr); goto usage_err;
+		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
 	if (optind < argc) {

@@ -75,7 +75,7 @@ int cmd_offsets(int argc, char **argv)
 		case 'I': oopts.isf_path = optarg; break;
 		case 'o': outpath = optarg; break;
 		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
-		default: usage(stderr); goto usage_err;
+		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
 	if (optind < argc) {

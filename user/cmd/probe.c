@@ -20,6 +20,7 @@
 #include "cmd/cmd.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "common/units.h"
 
 struct probe {
 	/* static facts */
@@ -46,12 +47,12 @@ struct probe {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: vmoffset-trace [-j] probe [--json] [--duration MS] [--no-guest]\n\n"
+	fprintf(f, "Usage: vmoffset-trace [-j] probe [--json] [--duration TIME] [--no-guest]\n\n"
 		   "List the KVM tracepoints and CR3 sources this host offers.\n"
 		   "  --json          JSON output (same as the global -j)\n"
-		   "  --duration MS   sample length while watching running VMs (default 1000)\n"
+		   "  --duration TIME sample length while watching running VMs (default 1s; 500ms, 2s, ...)\n"
 		   "  --no-guest      do not run the built-in tiny guest during the sample\n\n"
-		   "Examples:\n  sudo vmoffset-trace probe\n  sudo vmoffset-trace -j probe --duration 200\n");
+		   "Examples:\n  sudo vmoffset-trace probe\n  sudo vmoffset-trace -j probe --duration 200ms\n");
 }
 
 static bool file_has(const char *path, const char *word)
@@ -481,16 +482,20 @@ int cmd_probe(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "jd:Gh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': log_json = true; break;
-		case 'd':
-			duration = atoi(optarg);
-			if (duration < 0 || duration > 600000) {
-				p_err("--duration: 0..600000 ms");
+		case 'd': {
+			double s;
+
+			if (parse_duration(optarg, 0, 600, &s)) {
+				p_err("--duration: '%s' is not a duration in 0..600 s (seconds, or with ms, s, m, h)",
+				      optarg);
 				return EXIT_USAGE;
 			}
+			duration = (int)(s * 1000 + 0.5);
 			break;
+		}
 		case 'G': guest = false; break;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return cmd_bad_option(argv, usage);
 		}
 	}
 	if (optind < argc) {

@@ -63,7 +63,7 @@ int cmd_ps(int argc, char **argv)
 		case 'T': threads = true; break;
 		case 'j': json = true; break;
 		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
-		default: usage(stderr); goto usage_err;
+		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
 	if (optind < argc) {

@@ -166,7 +166,7 @@ int cmd_record(int argc, char **argv)
 		switch (ch) {
 		case 'o': c.path = optarg; break;
 		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
-		default: usage(stderr); goto usage_err;
+		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
 	if (optind < argc) {

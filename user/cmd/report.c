@@ -720,7 +720,7 @@ int cmd_report(int argc, char **argv)
 			break;
 		case 0x102: no_switch = true; break;
 		case 'h': usage(stdout); return EXIT_OK;
-		default: usage(stderr); return EXIT_USAGE;
+		default: return cmd_bad_option(argv, usage);
 		}
 	}
 	if (optind < argc) {

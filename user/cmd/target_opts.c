@@ -59,8 +59,8 @@ int target_parse_opt(struct target_opts *t, int c, const char *arg)
 		t->qmp = arg;
 		return 1;
 	case TOPT_TIMEOUT:
-		if (parse_number(arg, 0, 3600, &t->timeout_s)) {
-			p_err("--timeout: '%s' is not a number of seconds (0..3600)", arg);
+		if (parse_duration(arg, 0, 3600, &t->timeout_s)) {
+			p_err("--timeout: '%s' is not a duration in 0..3600 s (seconds, or with ms, s, m, h)", arg);
 			return -EINVAL;
 		}
 		return 1;

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "common/units.h"
 
 int parse_size(const char *s, uint64_t *out)
@@ -50,4 +51,27 @@ int parse_number(const char *s, double lo, double hi, double *out)
 		return -EINVAL;
 	*out = d;
 	return 0;
+}
+
+int parse_duration(const char *s, double lo, double hi, double *seconds)
+{
+	static const struct { const char *unit; double scale; } units[] = {
+		{ "", 1 }, { "s", 1 }, { "ms", 1e-3 }, { "us", 1e-6 }, { "ns", 1e-9 }, { "m", 60 }, { "h", 3600 },
+	};
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno || end == s || !(d >= 0) || !(d < 1e15))
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(end, units[i].unit)) {
+			d *= units[i].scale;
+			if (!(d >= lo) || !(d <= hi))
+				return -EINVAL;
+			*seconds = d;
+			return 0;
+		}
+	return -EINVAL;
 }

@@ -50,6 +50,16 @@ static void signals_restore(void)
 	signals_installed = false;
 }
 
+static int parse_secs(const char *opt, const char *arg, double lo, double hi, double *out)
+{
+	if (parse_duration(arg, lo, hi, out)) {
+		p_err("%s: '%s' is not a duration in %g..%g s (a number of seconds, or with ms, s, m, h)", opt, arg,
+		      lo, hi);
+		return -EINVAL;
+	}
+	return 1;
+}
+
 static int parse_num(const char *opt, const char *arg, double lo, double hi, double *out)
 {
 	if (parse_number(arg, lo, hi, out)) {
@@ -77,11 +87,11 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 		o->pids[o->npids++] = pid;
 		return 1;
 	case 'a': o->all = true; return 1;
-	case 'd': return parse_num("--duration", arg, 0, 1e9, &o->duration_s);
+	case 'd': return parse_secs("--duration", arg, 0, 1e9, &o->duration_s);
 	case 0x200: return parse_num("--rate", arg, 0.1, 10000, &o->rate_hz);
 	case 0x201: return parse_num("--task-rate", arg, 0.01, 1000, &o->task_hz);
 	case 0x202: o->vmt.qmp = arg; return 1;
-	case 0x203: return parse_num("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
+	case 0x203: return parse_secs("--timeout", arg, 0.05, 3600, &o->vmt.sample_s);
 	case 0x204: o->vmt.no_cache = true; return 1;
 	case 0x205: o->no_bpf = true; return 1;
 	case 0x20a:
@@ -95,7 +105,7 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 		return 1;
 	case 0x207: return parse_num("--sched-rate", arg, 0.01, 1000, &o->sched_hz);
 	case 0x208:
-		if (parse_num("--sched-window", arg, 0.2, 60, &o->vmt.sched_window_s) < 0)
+		if (parse_secs("--sched-window", arg, 0.2, 60, &o->vmt.sched_window_s) < 0)
 			return -EINVAL;
 		return 1;
 	case 0x209: o->vmt.sched_window_s = -1; return 1;

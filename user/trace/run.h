@@ -83,7 +83,8 @@ void trace_teardown(struct trace_state *st);
 	"  -p, --pid PID          a QEMU process (repeatable: several VMs at once)\n"                   \
 	"  -a, --all              every VM on this host (see `vmoffset-trace list`)\n"                  \
 	"Tracing:\n"                                                                                   \
-	"  -d, --duration SEC     stop after SEC seconds (default: until Ctrl-C)\n"                     \
+	"  -d, --duration SEC     stop after SEC seconds (default: until Ctrl-C); every duration takes a\n"   \
+	"                         unit too: 500ms, 10s, 2m, 1h\n"                     \
 	"      --rate HZ          per-vCPU current-task polls per second (default 100)\n"               \
 	"      --task-rate HZ     task-list walks per second, for fork/exec/exit (default 20)\n"        \
 	"      --qmp PATH         QMP socket (one --pid only; default: from QEMU's command line)\n"     \

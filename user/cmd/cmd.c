@@ -1,0 +1,21 @@
+/* What every subcommand shares; see cmd.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include "cmd/cmd.h"
+#include "common/log.h"
+
+int cmd_bad_option(char **argv, void (*usage)(FILE *f))
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+
+	/* getopt's own message is off (opterr = 0, main.c): one line here, as JSON on stdout in JSON mode */
+	if (optopt && optopt != '?')
+		p_err("%s: option '-%c' is unknown or lacks its value (see vmoffset-trace %s --help)", argv[0],
+		      optopt, argv[0]);
+	else
+		p_err("%s: option '%s' is unknown or lacks its value (see vmoffset-trace %s --help)", argv[0], arg,
+		      argv[0]);
+	if (!log_json)
+		usage(stderr);
+	return EXIT_USAGE;
+}
