@@ -11,7 +11,9 @@
 #     /proc/stat) within 15;
 #     a stream that stays on the first task of each vCPU (a wrong per-CPU slot) fails this at once;
 #   - the per-CPU current-task slot is confirmed from user-space samples (not from idle vCPUs).
-# Configurations: 5.10 (2 vCPUs), 6.1 (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some.
+# Configurations: 5.10 (2 vCPUs), 6.1 cloud (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some.
+# Then every other kernel of the zoo (5.10 cloud/rt, 6.1 amd64/rt, 6.12 cloud/rt, 7.x cloud/rt, 2 vCPUs): offsets
+# under churn only; VMOT_CHURN_KERNELS="" leaves them out (the sanitizer pass does).
 # Exit 0 pass, 77 skip (one line why), else fail.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -23,6 +25,33 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 for t in jq socat python3; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
 TOP=$(mktemp -d /tmp/vmot-over-time.XXXXXX)
 WINDOW=${VMOT_OVER_TIME_WINDOW:-6}
+
+# offsets under churn, validated three times in a row (a process started and ended every 20 ms; processes
+# exit between observation and reading): LABEL, then the offsets cache dir
+churn_offsets() {
+	local label=$1 cache=$2 n rc took t0
+	for n in 1 2 3; do
+		t0=$EPOCHREALTIME
+		VMOFFSET_CACHE=$cache "$BIN" -j offsets --pid "$GUEST_PID" >"$T/off.json" 2>"$T/off.err"; rc=$?
+		took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+		if ((rc == 0)) && [[ $(jq -r .validated "$T/off.json") == true ]]; then
+			ok "$label: offsets under churn validated ($n/3, ${took}s, $(jq -r '.retried // "first look"' "$T/off.json" | cut -c1-90))"
+		else
+			bad "$label: offsets under churn (run $n): exit $rc, $(tail -n1 "$T/off.err")"
+		fi
+	done
+}
+
+# the other zoo kernels (flavours): offsets under churn only
+churn_only() {
+	local kernel=$1 T=$TOP/churn-${1//[:.]/-}
+	mkdir -p "$T"
+	if ! guest_start --kernel "$kernel" --smp 2 --churn 20 --name "otc$$" >/dev/null; then
+		bad "$kernel: boot"; return
+	fi
+	churn_offsets "$kernel/2cpu" "$T/cache"
+	guest_stop
+}
 
 # one configuration: KERNEL SMP PTI
 run_config() {
@@ -39,17 +68,7 @@ run_config() {
 	[[ -z $pti || $GUEST_PTI == on ]] || bad "$label: the guest does not use PTI"
 
 	# offsets under churn: validated every time; each attach well under its 2 s sampling limit
-	for n in 1 2 3; do
-		local t0=$EPOCHREALTIME
-		VMOFFSET_CACHE=$T/cache "$BIN" -j offsets --pid "$GUEST_PID" >"$T/off.json" 2>"$T/off.err"; rc=$?
-		local took
-		took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
-		if ((rc == 0)) && [[ $(jq -r .validated "$T/off.json") == true ]]; then
-			ok "$label: offsets under churn validated ($n/3, ${took}s, $(jq -r '.retried // "first look"' "$T/off.json" | cut -c1-90))"
-		else
-			bad "$label: offsets under churn (run $n): exit $rc, $(tail -n1 "$T/off.err")"
-		fi
-	done
+	churn_offsets "$label" "$T/cache"
 
 	# the workload: CPU-bound programs beside the churn
 	spin=$((smp / 2)) half=$((smp / 2))
@@ -93,7 +112,7 @@ run_config() {
 	guest_stop
 }
 
-KERNELS=${VMOT_OVER_TIME_KERNELS:-"5.10 6.1 6.12 7"}
+KERNELS=${VMOT_OVER_TIME_KERNELS-"5.10 6.1 6.12 7"}
 for k in $KERNELS; do
 	case $k in
 		5.10) run_config 5.10 2 "" ;;
@@ -102,6 +121,11 @@ for k in $KERNELS; do
 		7) run_config 7 4 "" ;;
 		*) bad "unknown kernel $k in VMOT_OVER_TIME_KERNELS" ;;
 	esac
+done
+# every other zoo kernel: offsets under churn (issue 11: validated on every zoo kernel)
+CHURN_KERNELS=${VMOT_CHURN_KERNELS-"5.10:cloud-amd64 5.10:rt-amd64 6.1 6.1:rt-amd64 6.12:cloud-amd64 6.12:rt-amd64 7:cloud-amd64 7:rt-amd64"}
+for k in $CHURN_KERNELS; do
+	churn_only "$k"
 done
 
 if ((fails)); then

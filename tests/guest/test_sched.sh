@@ -24,9 +24,9 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 TOOLS=${VMOT_TOOLS:-$ROOT/build/tools}
 [[ -x $BIN && -x $TOOLS/sched-read && -x $TOOLS/btf-truth ]] || { echo "skip: build first (make)"; exit 77; }
 for t in jq socat qemu-system-x86_64; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
-# 7.x with 1 vCPU is left out of the default: there the per-CPU current-task slot is sometimes chosen wrong at
-# set-up (two busy threads of one process share a CR3; see the README), and the counters then cannot be told
-# apart. VMOT_SCHED_KERNELS="7" runs it.
+# 7.x with 1 vCPU is left out of the default: there `live -i` started from the offsets cache that `record` wrote
+# sometimes follows a slot stuck on one task (3 of 6 runs; the counters' offsets were right in 6 of 6; see the
+# README). VMOT_SCHED_KERNELS="7" runs it.
 CONFIGS=${VMOT_SCHED_KERNELS:-"5.10 6.1:cloud-amd64:2 6.12"}
 WINDOW=${VMOT_SCHED_WINDOW:-4}
 
@@ -209,18 +209,19 @@ run_config() {   # suite[:flavour[:smp]]
 	if ((first)); then   # live -i: sampled and exact side by side, text and JSON
 		first=0
 		local txt js
-		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 5 -i 1.5 2>"$T/live-i.err")
+		# the counters are found over a window once live runs (after the slot is confirmed, at most 5 s
+		# in): exact figures come in the intervals after that, not in the first ones
+		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -i 1.5 2>"$T/live-i.err")
 		if grep -q 'SAMPLED_SW/s' <<<"$txt" && grep -q 'exact over .*vmot-busy' <<<"$txt"; then
 			ok "$label: live -i shows sampled switches and the exact top (vmot-busy)"
 		else
 			bad "$label: live -i text: $(head -c 600 <<<"$txt") (stderr: $(tail -n2 "$T/live-i.err"))"
 		fi
-		# the last interval: the counters are found over a window once live runs (the first interval can lack them)
-		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 5 -i 1.5 2>/dev/null | tail -n1)
-		if jq -e '(.vcpus[0] | has("sampled_switches_per_s")) and ([.exact[0].top[] | select(.comm == "vmot-busy" and .cpu_pct > 20)] | length == 1)' <<<"$js" >/dev/null; then
+		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -i 1.5 2>"$T/live-j.err")
+		if jq -se 'all(.[]; .vcpus[0] | has("sampled_switches_per_s")) and any(.[]; [.exact[0].top[] | select(.comm == "vmot-busy" and .cpu_pct > 20)] | length == 1)' <<<"$js" >/dev/null; then
 			ok "$label: live -j -i: sampled_switches_per_s and exact cpu_pct of vmot-busy"
 		else
-			bad "$label: live -j -i: $(head -c 600 <<<"$js")"
+			bad "$label: live -j -i: $(tail -n1 <<<"$js" | head -c 600) (stderr: $(grep -v '^debug' "$T/live-j.err" | tail -n2))"
 		fi
 	fi
 	guest_stop
