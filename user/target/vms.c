@@ -302,7 +302,8 @@ int vm_list(bool query_qmp, struct vm_info **out, size_t *n)
 			cnt++;
 	}
 	closedir(dir);
-	qsort(v, cnt, sizeof(*v), cmp_vm);
+	if (cnt)   /* no VM: v may be NULL, which qsort must not get */
+		qsort(v, cnt, sizeof(*v), cmp_vm);
 	*out = v;
 	*n = cnt;
 	return 0;
