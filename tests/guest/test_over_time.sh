@@ -11,7 +11,8 @@
 #     /proc/stat) within 15;
 #     a stream that stays on the first task of each vCPU (a wrong per-CPU slot) fails this at once;
 #   - the per-CPU current-task slot is confirmed from user-space samples (not from idle vCPUs).
-# Configurations: 5.10 (2 vCPUs), 6.1 cloud (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some.
+# Configurations: 5.10 (2 vCPUs), 6.1 cloud (2), 6.12 with PTI (2), 7.x (4). VMOT_OVER_TIME_KERNELS="7" picks some
+# ("" none).
 # Then every other kernel of the zoo (5.10 cloud/rt, 6.1 amd64/rt, 6.12 cloud/rt, 7.x cloud/rt, 2 vCPUs): offsets
 # under churn only; VMOT_CHURN_KERNELS="" leaves them out (the sanitizer pass does).
 # Exit 0 pass, 77 skip (one line why), else fail.
