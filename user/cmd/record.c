@@ -73,6 +73,15 @@ static void header_fill(json_writer_t *w, void *arg)
 	jsonw_end_object(w);
 }
 
+/* {"exit_stats": <the trace's exit statistics, already JSON>} */
+static void exit_stats_fill(json_writer_t *w, void *arg)
+{
+	jsonw_start_object(w);
+	jsonw_name(w, "exit_stats");
+	jsonw_printf(w, "%s", (const char *)arg);
+	jsonw_end_object(w);
+}
+
 /* perf's habit: a previous session at path is kept as path.old, not overwritten (only once a new one is
  * about to be written: a record that fails to start leaves the old file where it was). */
 static void keep_previous(const char *path)
@@ -205,7 +214,6 @@ int cmd_record(int argc, char **argv)
 	p_info("recording to %s%s", c.path, to.duration_s > 0 ? "" : " (Ctrl-C to stop)");
 	err = trace_loop(&to, st, &sink);
 	{
-		char extra[512];
 		uint64_t now = vmt_now_ns();
 		size_t gone = 0;
 
@@ -222,19 +230,20 @@ int cmd_record(int argc, char **argv)
 			free(j);
 		}
 		if (!c.err && st->exit_stats_json) {
-			char *j = NULL;
-			if (asprintf(&j, "{\"exit_stats\":%s}", st->exit_stats_json) > 0) {
+			char *j = jsonw_text(exit_stats_fill, st->exit_stats_json);
+
+			if (j)
 				c.err = sess_write_json(c.w, SB_COUNTERS, j);
-				free(j);
-			}
+			free(j);
 		}
-		snprintf(extra, sizeof(extra), "\"duration_s\":%.3f,\"stopped\":\"%s\"", (now - st->t_start) / 1e9,
-			 trace_interrupted == SIGINT ? "SIGINT" : trace_interrupted == SIGTERM ? "SIGTERM" :
-			 trace_interrupted ? "signal" : gone == st->nvms ? "every VM gone" : c.err ? "write error" :
-			 "duration reached");
+		const char *stopped = trace_interrupted == SIGINT ? "SIGINT" : trace_interrupted == SIGTERM ? "SIGTERM" :
+				      trace_interrupted ? "signal" : gone == st->nvms ? "every VM gone" :
+				      c.err ? "write error" : "duration reached";
+
 		if (c.w) {
 			uint64_t n = sess_writer_events(c.w);
-			int cerr = c.err ? (sess_abort(c.w), c.err) : sess_close(c.w, extra);
+			int cerr = c.err ? (sess_abort(c.w), c.err) :
+				   sess_close(c.w, (now - st->t_start) / 1e9, stopped);
 
 			c.w = NULL;
 			if (cerr) {
