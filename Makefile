@@ -66,18 +66,22 @@ $(BIN): $(USER_OBJS)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(wildcard tests/unit/*.h)
+# the synthetic-guest generator (tests/synth/), built once and linked into the tests and tools
+SYNTH_OBJ := $(OUT)/tests/synth/synth.o
+$(SYNTH_OBJ): tests/synth/synth.c tests/synth/synth.h $(shell find user -name '*.h')
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUT)/tests/%: tests/unit/%.c $(LIB_OBJS) $(SYNTH_OBJ) $(wildcard tests/unit/*.h tests/synth/*.h)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  TEST-CC $@")
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LIB_OBJS) $(SYNTH_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
-# tests that #include the synthetic-guest generator rebuild when it changes
-$(UNIT_BINS) $(TOOL_BINS): $(wildcard tests/synth/*.c tests/synth/*.h)
-
-$(OUT)/tools/%: tests/tools/%.c $(LIB_OBJS)
+$(OUT)/tools/%: tests/tools/%.c $(LIB_OBJS) $(SYNTH_OBJ) $(wildcard tests/synth/*.h)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  TOOL-CC $@")
-	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(SYNTH_OBJ) $(LDFLAGS) $(LDLIBS) -o $@
 
 # vmlinux.h is checked in; regenerate it from a kernel's BTF with `make vmlinux`.
 VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
@@ -119,7 +123,8 @@ FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_CFLAGS   := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iuser -Itests/unit $(shell pkg-config --cflags json-c 2>/dev/null) \
 		 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_LIB_SRCS := $(sort $(wildcard user/mem/*.c user/arch/*.c user/discovery/*.c user/common/*.c user/session/*.c))
+FUZZ_LIB_SRCS := $(sort $(wildcard user/mem/*.c user/arch/*.c user/discovery/*.c user/common/*.c user/session/*.c)) \
+		 tests/synth/synth.c
 FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_OUT)/%.o,$(FUZZ_LIB_SRCS))
 # Walk-heavy targets are built without CMP tracing (trace-cmp): every step of a page-table or list walk
 # compares pointers, and the hooks took 70-75 % of their time for little guidance (their seeds are
@@ -139,6 +144,16 @@ $(FUZZ_OUT)/user/%.o: user/%.c $(shell find user -name '*.h')
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_OUT)/nocmp/user/%.o: user/%.c $(shell find user -name '*.h')
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ-CC $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_NOCMP_CFLAGS) -c $< -o $@
+
+$(FUZZ_OUT)/tests/synth/%.o: tests/synth/%.c tests/synth/synth.h $(shell find user -name '*.h')
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ-CC $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/nocmp/tests/synth/%.o: tests/synth/%.c tests/synth/synth.h $(shell find user -name '*.h')
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ-CC $@")
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_NOCMP_CFLAGS) -c $< -o $@

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "discovery/discover.h"
-#include "../synth/synth.c"
+#include "../synth/synth.h"
 
 #define MAX_IMAGE (256u << 10)
 #define MAX_ANCHORS 128

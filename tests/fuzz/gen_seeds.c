@@ -365,7 +365,7 @@ static void gen_session(void)
 				sess_flush(w);
 		}
 		sess_write_json(w, SB_COUNTERS, "{\"drops\":0}");
-		sess_close(w, "\"duration_s\":1.5");
+		sess_close(w, 1.5, NULL);
 		data = slurp(tmpl, &len);
 		if (data) {
 			put_file("session", "clean.vmts", data, len);

@@ -49,6 +49,9 @@ for cmd in offsets ps probe list live record report; do
 		bad "-j $cmd ${BADVAL[$cmd]}: exit $rc, stdout $(head -c 120 "$T/out")"
 done
 
+run live -i 1
+((rc == 64)) && ok "live -i: exit 64 (the interval is -I, as in perf stat; -i is an input file)" ||
+	bad "live -i 1: exit $rc"
 run -p 4242 ps
 ((rc == 64)) && grep -q -- "--pid" "$T/err" && ok "-p before the command: exit 64 with a hint: $(head -n1 "$T/err")" ||
 	bad "-p before the command: exit $rc, $(head -n1 "$T/err")"

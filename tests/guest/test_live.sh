@@ -139,6 +139,19 @@ else
 	bad "record: not started or no life cycle: $(tail -n2 "$T/rec.err")"; kill $rec 2>/dev/null; wait $rec
 fi
 
+# --- record without -o: vmot.data, the previous one kept as vmot.data.old; report without -i reads it ----------
+mkdir -p "$T/cwd"
+for n in 1 2; do
+	(cd "$T/cwd" && VMOFFSET_CACHE=$T/cache "$BIN" record --pid "$A_PID" -d 1 2>"$T/def$n.err"); rc=$?
+	((rc == 0)) || bad "record without -o (run $n): exit $rc, $(tail -n1 "$T/def$n.err")"
+done
+if [[ -s $T/cwd/vmot.data && -s $T/cwd/vmot.data.old ]] && ! cmp -s "$T/cwd/vmot.data" "$T/cwd/vmot.data.old" &&
+	(cd "$T/cwd" && "$BIN" -j report >"$T/def.json" 2>/dev/null) && [[ $(jq -r .integrity.intact "$T/def.json") == true ]]; then
+	ok "record without -o writes vmot.data, keeps the previous as vmot.data.old; report without -i reads it"
+else
+	bad "default session file: $(ls "$T/cwd" | tr '\n' ' ') $(head -c 200 "$T/def.json" 2>/dev/null)"
+fi
+
 # --- two guests at once with -a --------------------------------------------------------------------------
 echo "== guest B ($KERNEL, 1 vCPU)"
 if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then

@@ -12,7 +12,7 @@
 #     between the two listings, from our snapshots aligned to each listing, equal the guest's within 2 %
 #     (2 switches for tiny counts);
 #   - record → report: the exact per-process figures of the session equal sched-read's over the same
-#     window within 2 %; the sampled figures are labelled as such; `live -i` shows both (first kernel).
+#     window within 2 %; the sampled figures are labelled as such; `live -I` shows both (first kernel).
 # VMOT_SCHED_KERNELS="6.12 6.1:cloud-amd64:2" picks configurations (suite[:flavour[:smp]]).
 # Exit 0 pass, 77 skip (one line why), else fail.
 set -uo pipefail
@@ -24,7 +24,7 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 TOOLS=${VMOT_TOOLS:-$ROOT/build/tools}
 [[ -x $BIN && -x $TOOLS/sched-read && -x $TOOLS/btf-truth ]] || { echo "skip: build first (make)"; exit 77; }
 for t in jq socat qemu-system-x86_64; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
-# 7.x with 1 vCPU is left out of the default: there `live -i` started from the offsets cache that `record` wrote
+# 7.x with 1 vCPU is left out of the default: there `live -I` started from the offsets cache that `record` wrote
 # sometimes follows a slot stuck on one task (3 of 6 runs; the counters' offsets were right in 6 of 6; see the
 # README). VMOT_SCHED_KERNELS="7" runs it.
 CONFIGS=${VMOT_SCHED_KERNELS:-"5.10 6.1:cloud-amd64:2 6.12"}
@@ -206,18 +206,18 @@ run_config() {   # suite[:flavour[:smp]]
 		bad "$label: scheduler counters not found: ${sched#*reason=}"
 	fi
 
-	if ((first)); then   # live -i: sampled and exact side by side, text and JSON
+	if ((first)); then   # live -I: sampled and exact side by side, text and JSON
 		first=0
 		local txt js
 		# the counters are found over a window once live runs (after the slot is confirmed, at most 5 s
 		# in): exact figures come in the intervals after that, not in the first ones
-		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -i 1.5 2>"$T/live-i.err")
+		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-i.err")
 		if grep -q 'SAMPLED_SW/s' <<<"$txt" && grep -q 'exact over .*vmot-busy' <<<"$txt"; then
-			ok "$label: live -i shows sampled switches and the exact top (vmot-busy)"
+			ok "$label: live -I shows sampled switches and the exact top (vmot-busy)"
 		else
-			bad "$label: live -i text: $(head -c 600 <<<"$txt") (stderr: $(tail -n2 "$T/live-i.err"))"
+			bad "$label: live -I text: $(head -c 600 <<<"$txt") (stderr: $(tail -n2 "$T/live-i.err"))"
 		fi
-		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -i 1.5 2>"$T/live-j.err")
+		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-j.err")
 		if jq -se 'all(.[]; .vcpus[0] | has("sampled_switches_per_s")) and any(.[]; [.exact[0].top[] | select(.comm == "vmot-busy" and .cpu_pct > 20)] | length == 1)' <<<"$js" >/dev/null; then
 			ok "$label: live -j -i: sampled_switches_per_s and exact cpu_pct of vmot-busy"
 		else

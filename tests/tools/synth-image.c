@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "../synth/synth.c"
+#include "../synth/synth.h"
 
 static void usage(FILE *f)
 {

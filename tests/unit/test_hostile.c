@@ -682,7 +682,7 @@ static void test_session_huge_seq(void **state)
 
 	close(fd);
 	assert_int_equal(sess_create(path, "{\"format\":\"vmoffset-trace session\",\"version\":1}", &w), 0);
-	assert_int_equal(sess_close(w, NULL), 0);
+	assert_int_equal(sess_close(w, -1, NULL), 0);
 	f = fopen(path, "rb");
 	assert_non_null(f);
 	data = malloc(1 << 16);

@@ -74,9 +74,28 @@ static void test_switches_per_vcpu(void **state)
 	obs_free(&s);
 }
 
+/* vCPU ids counted once each, every one (not capped at the limit that is followed) */
+static void test_count_vcpus(void **state)
+{
+	struct obs_set s = { 0 };
+
+	(void)state;
+	for (uint32_t v = 0; v < 100; v++)
+		for (int k = 0; k < 3; k++) {
+			struct observation o = { .cr3 = 0x1000, .vcpu = v };
+
+			assert_int_equal(obs_add(&s, &o), 0);
+		}
+	assert_int_equal(obs_count_vcpus(&s), 100);
+	assert_true(obs_count_vcpus(&s) > VMOT_MAX_VCPUS);
+	obs_free(&s);
+	assert_int_equal(obs_count_vcpus(&s), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_count_vcpus),
 		cmocka_unit_test(test_add_grows_and_keeps_order),
 		cmocka_unit_test(test_distinct_roots_masks_pcid),
 		cmocka_unit_test(test_switches_per_vcpu),

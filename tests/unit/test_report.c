@@ -34,7 +34,7 @@ static void write_session(const char *path)
 	assert_int_equal(sess_write_json(w, SB_VM, "{\"index\":0,\"name\":\"web\",\"pid\":4242,\"vcpus\":2}"), 0);
 	assert_int_equal(sess_add_event(w, &e), 0);
 	assert_int_equal(sess_write_json(w, SB_COUNTERS, EXIT_STATS), 0);
-	assert_int_equal(sess_close(w, "\"stopped\":\"duration reached\""), 0);
+	assert_int_equal(sess_close(w, -1, "duration reached"), 0);
 }
 
 /* `report -i SESSION ARGS...` on a fresh session from write_session(), stdout into a string */

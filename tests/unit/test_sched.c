@@ -274,7 +274,7 @@ static void test_session_sched_block_round_trip(void **state)
 	close(fd);
 	assert_int_equal(sess_create(path, "{\"format\":\"vmoffset-trace session\",\"version\":1}", &w), 0);
 	assert_int_equal(sess_write_sched(w, &h, r), 0);
-	assert_int_equal(sess_close(w, NULL), 0);
+	assert_int_equal(sess_close(w, -1, NULL), 0);
 	assert_int_equal(sess_read_file(path, on_block, &b, &sum), 0);
 	assert_true(sess_intact(&sum));
 	assert_int_equal(b.sched, 1);

@@ -114,7 +114,7 @@ static void write_session(const char *path, uint64_t nev, uint64_t per_block, bo
 	}
 	assert_int_equal(sess_write_json(w, SB_COUNTERS, "{\"polls\":7}"), 0);
 	if (clean)
-		assert_int_equal(sess_close(w, "\"duration_s\":1.5"), 0);
+		assert_int_equal(sess_close(w, 1.5, NULL), 0);
 	else
 		sess_abort(w);
 }

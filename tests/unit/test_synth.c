@@ -11,7 +11,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "arch/x86_64.h"
-#include "../synth/synth.c"
+#include "../synth/synth.h"
 
 static struct synth_layout *layouts;
 static size_t nlayouts;

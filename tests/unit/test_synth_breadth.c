@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <cmocka.h>
-#include "../synth/synth.c"
+#include "../synth/synth.h"
 
 #define EXACT_MIN_PCT 99.0
 /* RANDSTRUCT-like shuffled layouts: a floor at what discovery reaches today (16.7 % with one seed), so that a

@@ -15,6 +15,9 @@ int cmd_report(int argc, char **argv);
  * stderr otherwise. Returns EXIT_USAGE. */
 int cmd_bad_option(char **argv, void (*usage)(FILE *f));
 
+/* The session file record writes and report reads when none is given (perf's perf.data). */
+#define CMD_DEFAULT_SESSION "vmot.data"
+
 /* Exit codes shared by every subcommand. */
 enum {
 	EXIT_OK = 0,

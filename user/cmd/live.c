@@ -17,7 +17,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: vmoffset-trace live (--pid PID [--pid PID...] | -a) [-d SEC] [--vcpu N] [--comm NAME]\n"
-		"                           [--no-switch] [-i SEC] [--json]\n"
+		"                           [--no-switch] [-I SEC] [--json]\n"
 		"\n"
 		"Stream what every guest is doing, seen from outside: a line per event — time, VM, vCPU, event\n"
 		"(switch: the vCPU now runs this task; fork; exec; rename; exit; restart: the guest kernel restarted\n"
@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"      --vcpu N           only switches on vCPU N (fork/exec/exit are not per vCPU: kept)\n"
 		"      --comm NAME        only events of tasks named NAME\n"
 		"      --no-switch        only fork/exec/rename/exit\n"
-		"  -i, --interval SEC     instead of events, a summary every SEC s: switches/s and top processes\n"
+		"  -I, --interval SEC     instead of events, a summary every SEC s: switches/s and top processes\n"
 		"                         per vCPU (like perf kvm stat live)\n"
 		"  -j, --json             one JSON object per line (as does the global -j)\n"
 		"  -h, --help             this text\n"
@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"  vmoffset-trace live --pid $(pgrep -f 'qemu.*debian12')\n"
 		"  vmoffset-trace live -a -d 10 --no-switch\n"
 		"  vmoffset-trace -j live -p 4242 --comm nginx | jq .\n"
-		"  vmoffset-trace live -a -i 1\n");
+		"  vmoffset-trace live -a -I 1\n");
 }
 
 struct live_ctx {
@@ -112,7 +112,7 @@ int cmd_live(int argc, char **argv)
 		{ "vcpu",      required_argument, NULL, 0x300 },
 		{ "comm",      required_argument, NULL, 0x301 },
 		{ "no-switch", no_argument,       NULL, 0x302 },
-		{ "interval",  required_argument, NULL, 'i' },
+		{ "interval",  required_argument, NULL, 'I' },
 		{ "json",      no_argument,       NULL, 'j' },
 		{ "help",      no_argument,       NULL, 'h' },
 		{},
@@ -130,7 +130,7 @@ int cmd_live(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	an_init(&c.an);
-	while ((ch = getopt_long(argc, argv, TRACE_SHORT_OPTS "i:jh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, TRACE_SHORT_OPTS "I:jh", opts, NULL)) != -1) {
 		err = trace_parse_opt(&to, ch, optarg);
 		if (err < 0)
 			goto usage_err;
@@ -147,7 +147,7 @@ int cmd_live(int argc, char **argv)
 			break;
 		case 0x301: c.comm = optarg; break;
 		case 0x302: c.no_switch = true; break;
-		case 'i':
+		case 'I':   /* perf stat's -I; -i is an input file (report) */
 			if (parse_duration(optarg, 0.01, 86400, &c.interval_s)) {
 				p_err("--interval: '%s' is not a duration in 0.01..86400 s (seconds, or with ms, s, m, h)",
 				      optarg);

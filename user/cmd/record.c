@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
@@ -18,16 +20,17 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vmoffset-trace record (--pid PID [--pid PID...] | -a) [-d SEC] -o FILE\n"
+		"Usage: vmoffset-trace record (--pid PID [--pid PID...] | -a) [-d SEC] [-o FILE]\n"
 		"\n"
 		"Record the guests' process activity (what `live` shows) with the VM identities, the offsets used\n"
 		"and counters into FILE: a versioned file of zlib-compressed blocks, each with a CRC-32, written at\n"
 		"least once a second, so Ctrl-C, SIGTERM, a kill or QEMU exiting leaves a readable file (a clean\n"
-		"stop adds a trailer with totals). Read it with `vmoffset-trace report -i FILE`.\n"
+		"stop adds a trailer with totals). Read it with `vmoffset-trace report -i FILE`. As perf does, an\n"
+		"existing FILE is kept as FILE.old.\n"
 		"\n"
 		TRACE_USAGE
 		"Output:\n"
-		"  -o, --output FILE      session file to write (required)\n"
+		"  -o, --output FILE      session file to write (default " CMD_DEFAULT_SESSION ", which report reads)\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"Examples:\n"
@@ -70,6 +73,27 @@ static void header_fill(json_writer_t *w, void *arg)
 	jsonw_end_object(w);
 }
 
+/* {"exit_stats": <the trace's exit statistics, already JSON>} */
+static void exit_stats_fill(json_writer_t *w, void *arg)
+{
+	jsonw_start_object(w);
+	jsonw_name(w, "exit_stats");
+	jsonw_printf(w, "%s", (const char *)arg);
+	jsonw_end_object(w);
+}
+
+/* perf's habit: a previous session at path is kept as path.old, not overwritten (only once a new one is
+ * about to be written: a record that fails to start leaves the old file where it was). */
+static void keep_previous(const char *path)
+{
+	struct stat sb;
+	char old[PATH_MAX];
+
+	if (!stat(path, &sb) && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	    snprintf(old, sizeof(old), "%s.old", path) < (int)sizeof(old) && rename(path, old))
+		p_warn("cannot keep the previous %s as %s: %s", path, old, strerror(errno));
+}
+
 static void rec_vm_ready(void *ctx, struct vm_tracer *t)
 {
 	struct rec_ctx *c = ctx;
@@ -80,6 +104,7 @@ static void rec_vm_ready(void *ctx, struct vm_tracer *t)
 	if (!c->w) {
 		char *h = jsonw_text(header_fill, c);
 
+		keep_previous(c->path);
 		c->err = h ? sess_create(c->path, h, &c->w) : -ENOMEM;
 		free(h);
 		if (c->err) {
@@ -173,10 +198,8 @@ int cmd_record(int argc, char **argv)
 		p_err("unexpected argument '%s'", argv[optind]);
 		goto usage_err;
 	}
-	if (!c.path) {
-		p_err("no output file: give -o FILE");
-		goto usage_err;
-	}
+	if (!c.path)
+		c.path = CMD_DEFAULT_SESSION;
 	to.vmt.progress = isatty(STDERR_FILENO);
 	c.st = st;
 	c.rate = to.rate_hz > 0 ? to.rate_hz : 100;
@@ -191,7 +214,6 @@ int cmd_record(int argc, char **argv)
 	p_info("recording to %s%s", c.path, to.duration_s > 0 ? "" : " (Ctrl-C to stop)");
 	err = trace_loop(&to, st, &sink);
 	{
-		char extra[512];
 		uint64_t now = vmt_now_ns();
 		size_t gone = 0;
 
@@ -208,19 +230,20 @@ int cmd_record(int argc, char **argv)
 			free(j);
 		}
 		if (!c.err && st->exit_stats_json) {
-			char *j = NULL;
-			if (asprintf(&j, "{\"exit_stats\":%s}", st->exit_stats_json) > 0) {
+			char *j = jsonw_text(exit_stats_fill, st->exit_stats_json);
+
+			if (j)
 				c.err = sess_write_json(c.w, SB_COUNTERS, j);
-				free(j);
-			}
+			free(j);
 		}
-		snprintf(extra, sizeof(extra), "\"duration_s\":%.3f,\"stopped\":\"%s\"", (now - st->t_start) / 1e9,
-			 trace_interrupted == SIGINT ? "SIGINT" : trace_interrupted == SIGTERM ? "SIGTERM" :
-			 trace_interrupted ? "signal" : gone == st->nvms ? "every VM gone" : c.err ? "write error" :
-			 "duration reached");
+		const char *stopped = trace_interrupted == SIGINT ? "SIGINT" : trace_interrupted == SIGTERM ? "SIGTERM" :
+				      trace_interrupted ? "signal" : gone == st->nvms ? "every VM gone" :
+				      c.err ? "write error" : "duration reached";
+
 		if (c.w) {
 			uint64_t n = sess_writer_events(c.w);
-			int cerr = c.err ? (sess_abort(c.w), c.err) : sess_close(c.w, extra);
+			int cerr = c.err ? (sess_abort(c.w), c.err) :
+				   sess_close(c.w, (now - st->t_start) / 1e9, stopped);
 
 			c.w = NULL;
 			if (cerr) {

@@ -18,7 +18,7 @@ enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LO
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vmoffset-trace report -i FILE [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
+		"Usage: vmoffset-trace report [-i FILE] [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
 		"                             [--no-switch]\n"
 		"\n"
 		"Read a session file written by `record` and show: per process and per vCPU activity SAMPLED from the\n"
@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"partly), 1 nothing readable, 64 usage.\n"
 		"\n"
 		"Options:\n"
-		"  -i, --input FILE       session file (required)\n"
+		"  -i, --input FILE       session file (default " CMD_DEFAULT_SESSION ", what record writes without -o)\n"
 		"  -j, --json             one JSON document (as does the global -j)\n"
 		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
 		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
@@ -727,10 +727,8 @@ int cmd_report(int argc, char **argv)
 		p_err("unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (!file) {
-		p_err("no session file: give -i FILE");
-		return EXIT_USAGE;
-	}
+	if (!file)
+		file = CMD_DEFAULT_SESSION;   /* what record writes without -o */
 	if (json && csv) {
 		p_err("give --json or --csv, not both");
 		return EXIT_USAGE;

@@ -1,23 +1,19 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include "common/json_writer.h"
 #include "common/log.h"
 
 int  log_verbose;
 bool log_json;
 bool log_quiet;
 
-static void json_escape(FILE *f, const char *s)
+static void error_fill(json_writer_t *w, void *msg)
 {
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
+	jsonw_start_object(w);
+	jsonw_string_field(w, "error", msg);
+	jsonw_end_object(w);
 }
 
 void p_err(const char *fmt, ...)
@@ -31,9 +27,10 @@ void p_err(const char *fmt, ...)
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (log_json) {
-		fputs("{\"error\":\"", stdout);
-		json_escape(stdout, buf);
-		fputs("\"}\n", stdout);
+		char *j = jsonw_text(error_fill, buf);   /* one writer for every JSON we print */
+
+		puts(j ? j : "{\"error\":\"out of memory\"}");
+		free(j);
 		fflush(stdout);
 	} else {
 		fprintf(stderr, "Error: %s\n", buf);

@@ -37,7 +37,7 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid,
 void find_current_tasks(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
-	struct vcpu_obs v[64];
+	struct vcpu_obs v[VMOT_MAX_VCPUS];
 	size_t nv = 0;
 	uint8_t page[4096];
 	int64_t found = -1;
@@ -52,7 +52,7 @@ void find_current_tasks(struct disc_ctx *c)
 		bool seen = false;
 		for (size_t k = 0; k < nv; k++)
 			seen |= v[k].vcpu == o->vcpu;
-		if (!seen && o->gs_base && o->cr3 && nv < 64)
+		if (!seen && o->gs_base && o->cr3 && nv < VMOT_MAX_VCPUS)
 			v[nv++] = (struct vcpu_obs){ o->vcpu, o->cr3, o->gs_base };
 	}
 	if (!nv)

@@ -65,7 +65,7 @@ struct discovery_result {
 		uint64_t task;           /* task_struct VA */
 		int32_t pid;
 		char comm[17];
-	} current[64];
+	} current[VMOT_MAX_VCPUS];
 };
 
 /* 0 when every offset was found (validation may still fail: see res->validated); -ENOENT when

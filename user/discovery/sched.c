@@ -13,7 +13,6 @@ const char *const sched_field_names[SF_NR] = { "sum_exec_runtime", "nvcsw", "niv
 #define SCHED_MAX_TASKS  512
 #define SCHED_MAX_SPAN   8192
 #define SCHED_SNAPS      3
-#define SCHED_MAX_VCPUS  64
 #define MAX_RUNTIME      (1ULL << 56)   /* ns: 2.3 years of one CPU; kernel pointers and clock seeds are above */
 #define MAX_COUNT        (1ULL << 40)   /* a switch count */
 #define MAX_CANDS        64
@@ -404,7 +403,7 @@ struct sched_window {
 	uint8_t *buf;                /* [SCHED_SNAPS][n][span] */
 	uint32_t *samples, *outs;
 	bool *valid;
-	uint64_t t_ns[SCHED_SNAPS], start, step, prev[SCHED_MAX_VCPUS];
+	uint64_t t_ns[SCHED_SNAPS], start, step, prev[VMOT_MAX_VCPUS];
 };
 
 void sched_window_close(struct sched_window *w)
@@ -453,7 +452,7 @@ int sched_window_open(struct physmem *pm, struct vmem *vm, const struct discover
 	memset(res, 0, sizeof(*res));
 	for (int f = 0; f < SF_NR; f++)
 		set_field(res, (enum sched_field)f, -1, 0, "undetermined");
-	if (!nvcpu || nvcpu > SCHED_MAX_VCPUS || r->percpu_current == -1 || !r->task[TF_PID].found) {
+	if (!nvcpu || nvcpu > VMOT_MAX_VCPUS || r->percpu_current == -1 || !r->task[TF_PID].found) {
 		snprintf(res->reason, sizeof(res->reason), "no per-CPU current task to sample");
 		return -ENOENT;
 	}

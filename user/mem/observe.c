@@ -81,3 +81,23 @@ size_t obs_switches(const struct obs_set *s)
 	free(last);
 	return switches;
 }
+
+size_t obs_count_vcpus(const struct obs_set *s)
+{
+	uint64_t seen[4096 / 64] = { 0 };   /* ids below 4096 (QEMU's limit), each counted once */
+	size_t n = 0, other = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		uint32_t id = s->v[i].vcpu;
+
+		if (id >= 4096) {
+			other++;
+			continue;
+		}
+		if (!(seen[id / 64] & (1ULL << (id % 64)))) {
+			seen[id / 64] |= 1ULL << (id % 64);
+			n++;
+		}
+	}
+	return n + (other ? 1 : 0);
+}

@@ -8,7 +8,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include <zlib.h>
+#include "common/json_writer.h"
 #include "session/session.h"
 
 const char *sess_event_name(unsigned type)
@@ -210,16 +212,32 @@ static void writer_free(struct sess_writer *w)
 	free(w);
 }
 
-int sess_close(struct sess_writer *w, const char *extra_json)
+struct trailer { const struct sess_writer *w; double duration_s; const char *stopped; };
+
+static void trailer_fill(json_writer_t *j, void *arg)
 {
-	char *t = NULL;
-	int err = sess_flush(w), n;
+	const struct trailer *t = arg;
+
+	jsonw_start_object(j);
+	jsonw_u64_field(j, "events", t->w->events);
+	jsonw_u64_field(j, "blocks", t->w->seq + 1);   /* every block, this trailer included */
+	jsonw_bool_field(j, "clean", true);
+	if (t->duration_s >= 0)
+		jsonw_float_field_fmt(j, "duration_s", "%.3f", t->duration_s);
+	if (t->stopped)
+		jsonw_string_field(j, "stopped", t->stopped);
+	jsonw_end_object(j);
+}
+
+int sess_close(struct sess_writer *w, double duration_s, const char *stopped)
+{
+	struct trailer tr = { w, duration_s, stopped };
+	int err = sess_flush(w);
 
 	if (!err) {
-		/* blocks = every block including this trailer */
-		n = asprintf(&t, "{\"events\":%" PRIu64 ",\"blocks\":%u,\"clean\":true%s%s}", w->events, w->seq + 1,
-			     extra_json && *extra_json ? "," : "", extra_json ? extra_json : "");
-		err = n < 0 ? -ENOMEM : write_block(w, SB_TRAILER, t, strlen(t), 0);
+		char *t = jsonw_text(trailer_fill, &tr);
+
+		err = !t ? -ENOMEM : write_block(w, SB_TRAILER, t, strlen(t), 0);
 		free(t);
 	}
 	if (!err && fsync(w->fd) && errno != EINVAL)
@@ -265,14 +283,14 @@ static size_t block_check(const uint8_t *p, size_t avail, bool *short_read)
 	return crc == get32(p + 24) ? SESS_BLOCK_HDR + comp_len : 0;
 }
 
-static uint64_t json_u64(const char *s, const char *key)
+/* A non-negative integer member of a JSON object read from the file (untrusted): 0 when absent or not one. */
+static uint64_t json_u64(struct json_object *o, const char *key)
 {
-	char pat[40];
-	const char *p;
+	struct json_object *v;
 
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(s, pat);
-	return p ? strtoull(p + strlen(pat), NULL, 10) : 0;
+	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_uint64(v);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -330,9 +348,12 @@ int sess_read_buf(const void *buf, size_t len, sess_block_fn fn, void *ctx, stru
 				else if (type == SB_HEADER)
 					sum->header = true;
 				else if (type == SB_TRAILER) {
+					struct json_object *t = json_tokener_parse((char *)raw);
+
 					sum->trailer = true;
-					sum->trailer_events = json_u64((char *)raw, "events");
-					sum->trailer_blocks = (uint32_t)json_u64((char *)raw, "blocks");
+					sum->trailer_events = json_u64(t, "events");
+					sum->trailer_blocks = (uint32_t)json_u64(t, "blocks");
+					json_object_put(t);
 				}
 				if (!seen_seq || seq > sum->max_seq)
 					sum->max_seq = seq;

@@ -108,9 +108,9 @@ int sess_sched_parse(const void *data, size_t len, struct sess_sched_hdr *h, con
 int sess_add_event(struct sess_writer *w, const struct sess_event *ev);
 /* Write pending events as one block (no-op when none). Call at least once a second. */
 int sess_flush(struct sess_writer *w);
-/* Flush, write the TRAILER ({"events":N,"blocks":B, "clean":true, extra fields...}: extra_json is
- * NULL or the inside of a JSON object, e.g. "\"duration_s\":3.2"), fsync, close, free. Always frees w. */
-int sess_close(struct sess_writer *w, const char *extra_json);
+/* Flush, write the TRAILER ({"events":N,"blocks":B,"clean":true,"duration_s":D,"stopped":"why"}; duration_s
+ * < 0 and stopped NULL leave those out), fsync, close, free. Always frees w. */
+int sess_close(struct sess_writer *w, double duration_s, const char *stopped);
 /* Close without a trailer (as if interrupted); for tests. */
 void sess_abort(struct sess_writer *w);
 uint64_t sess_writer_events(const struct sess_writer *w);

@@ -76,7 +76,7 @@ static bool obs_enough(const struct obs_set *o, size_t from)
 {
 	uint64_t roots[2];
 	size_t nroots = 0;
-	uint32_t seen[64], nseen = 0, with_gs[64], ngs = 0;
+	uint32_t seen[VMOT_MAX_VCPUS], nseen = 0, with_gs[VMOT_MAX_VCPUS], ngs = 0;
 
 	for (size_t i = from; i < o->n; i++) {
 		const struct observation *v = &o->v[i];
@@ -85,11 +85,11 @@ static bool obs_enough(const struct obs_set *o, size_t from)
 
 		for (uint32_t k = 0; k < nseen; k++)
 			s |= seen[k] == v->vcpu;
-		if (!s && nseen < 64)
+		if (!s && nseen < VMOT_MAX_VCPUS)
 			seen[nseen++] = v->vcpu;
 		for (uint32_t k = 0; k < ngs && v->gs_base; k++)
 			g |= with_gs[k] == v->vcpu;
-		if (v->gs_base && !g && ngs < 64)
+		if (v->gs_base && !g && ngs < VMOT_MAX_VCPUS)
 			with_gs[ngs++] = v->vcpu;
 		if (nroots < 2 && (!nroots || roots[0] != root))
 			roots[nroots++] = root;
@@ -213,6 +213,10 @@ int target_open(const struct target_opts *t, struct target *tg)
 		return err;
 	}
 	p_dbg("%s: %zu observation(s)", tg->desc, tg->obs.n);
+	size_t nv = obs_count_vcpus(&tg->obs);
+
+	if (nv > VMOT_MAX_VCPUS)   /* never silently: the rest are not followed */
+		p_warn("%s: %zu vCPUs observed; vmoffset-trace follows %d of them", tg->desc, nv, VMOT_MAX_VCPUS);
 	return 0;
 }
 

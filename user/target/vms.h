@@ -8,8 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "mem/observe.h"
 
-#define VM_MAX_VCPUS 64
+#define VM_MAX_VCPUS VMOT_MAX_VCPUS
 
 struct vm_info {
 	pid_t pid;

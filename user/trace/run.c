@@ -274,7 +274,7 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 			 any_kvm ? "BPF capture not available" : "TCG guest: no KVM hook sees its CR3");
 	p_info("%s", st->mode);
 	p_info("switch events and per-vCPU times are samples of the current task (runs between two polls are missed); "
-	       "exact CPU time and switch counts come from the guest scheduler's counters (live -i, report)");
+	       "exact CPU time and switch counts come from the guest scheduler's counters (live -I, report)");
 	for (size_t i = 0; i < st->nvms; i++)
 		if (s->vm_ready)
 			s->vm_ready(s->ctx, &st->vms[i]);
