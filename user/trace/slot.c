@@ -54,19 +54,16 @@ static bool is_task(struct vm_tracer *t, const struct taskset *s, uint64_t p)
 {
 	struct vmt_task k;
 	char comm[16];
-	uint64_t mm;
 
 	if (!x86_kernel_ptr(p, true))
 		return false;
 	if (s && in_set(s, p))
 		return true;
+	/* ids in range, a name, mm a kernel pointer or NULL (vmt_read_task); the name printable as read */
 	if (vmt_read_task(t, p, &k) || vmem_read(&t->vm, p + t->res.task[TF_COMM].offset, comm, sizeof(comm)))
 		return false;
 	if (k.pid == 0)
 		return !strncmp(k.comm, "swapper/", 8);
-	if (k.pid < 0 || k.pid > 4194304 || k.tgid <= 0 || k.tgid > 4194304 || !comm[0] ||
-	    vmem_read_u64(&t->vm, p + t->res.task[TF_MM].offset, &mm) || (mm && !x86_kernel_ptr(mm, true)))
-		return false;
 	for (size_t i = 0; i < sizeof(comm) && comm[i]; i++)
 		if ((unsigned char)comm[i] < 0x20 || (unsigned char)comm[i] > 0x7e)
 			return false;

@@ -74,6 +74,11 @@ int vmt_read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k)
 	if (!vmem_read_u64(&t->vm, addr + r->task[TF_MM].offset, &p))
 		k->mm = p;
 	k->kthread = !k->mm;
+	/* guest memory can lie (a slot or pointer that is not a task): what does not read back like a task is
+	 * not reported as one */
+	if (!k->comm[0] || k->pid < 0 || k->pid > PID_MAX_LIMIT || (k->pid && (k->tgid <= 0 || k->tgid > PID_MAX_LIMIT)) ||
+	    (k->mm && !vmt_kernel_ptr(k->mm)))
+		return -EINVAL;
 	return 0;
 }
 

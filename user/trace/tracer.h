@@ -131,7 +131,10 @@ const char *vmt_sched_note(const struct vm_tracer *t);
 char *vmt_counters_json(const struct vm_tracer *t);
 
 uint64_t vmt_now_ns(void);
-/* pid/tgid/ppid/comm/mm of the task at addr, read directly (a task the last walk did not see). */
+/* pid/tgid/ppid/comm/mm of the task at addr, read directly (a task the last walk did not see). -EFAULT
+ * unreadable, -EINVAL when it does not read back like a task (empty name, ids out of range, mm not a kernel
+ * pointer). */
+#define PID_MAX_LIMIT 4194304   /* the kernel's own limit (4 Mi pids on 64-bit) */
 int vmt_read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k);
 /* The per-CPU current-task slot changed (trace/slot.c): vCPUs' tasks are news again; cache updated. */
 void vmt_slot_changed(struct vm_tracer *t);
