@@ -211,17 +211,17 @@ run_config() {   # suite[:flavour[:smp]]
 		local txt js
 		# the counters are found over a window once live runs (after the slot is confirmed, at most 5 s
 		# in): exact figures come in the intervals after that, not in the first ones
-		txt=$(vmot live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-i.err")
+		txt=$(vmot -v live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-i.err")
 		if grep -q 'SAMPLED_SW/s' <<<"$txt" && grep -q 'exact over .*vmot-busy' <<<"$txt"; then
 			ok "$label: live -I shows sampled switches and the exact top (vmot-busy)"
 		else
-			bad "$label: live -I text: $(head -c 600 <<<"$txt") (stderr: $(tail -n2 "$T/live-i.err"))"
+			bad "$label: live -I text, exact lines: $(grep -E 'exact' <<<"$txt" | head -c 600) (stderr: $(grep -E 'sched|slot|counters' "$T/live-i.err" | tail -n6))"
 		fi
-		js=$(vmot -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-j.err")
+		js=$(vmot -v -j live -p "$GUEST_PID" --qmp "$GUEST_QMP" -d 10 -I 1.5 2>"$T/live-j.err")
 		if jq -se 'all(.[]; .vcpus[0] | has("sampled_switches_per_s")) and any(.[]; [.exact[0].top[] | select(.comm == "vmot-busy" and .cpu_pct > 20)] | length == 1)' <<<"$js" >/dev/null; then
 			ok "$label: live -j -i: sampled_switches_per_s and exact cpu_pct of vmot-busy"
 		else
-			bad "$label: live -j -i: $(tail -n1 <<<"$js" | head -c 600) (stderr: $(grep -v '^debug' "$T/live-j.err" | tail -n2))"
+			bad "$label: live -j -i: $(tail -n1 <<<"$js" | head -c 600) (stderr: $(grep -E 'sched|slot|counters' "$T/live-j.err" | tail -n6))"
 		fi
 	fi
 	guest_stop

@@ -70,17 +70,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Every vCPU the samples since index from saw was seen with a kernel GS base, and the samples hold at least
- * two distinct CR3 roots (the kernel's and a process's, or two processes'): enough for a first attempt. */
+/* Every vCPU the samples since index from saw was seen with a kernel GS base and a CR3: enough for a first
+ * attempt. A quiet guest whose vCPUs sit in one address space shows no second root however long it is
+ * sampled; when the first attempt cannot decide or validate, target_discover_retry samples more. */
 static bool obs_enough(const struct obs_set *o, size_t from)
 {
-	uint64_t roots[2];
-	size_t nroots = 0;
 	uint32_t seen[VMOT_MAX_VCPUS], nseen = 0, with_gs[VMOT_MAX_VCPUS], ngs = 0;
 
 	for (size_t i = from; i < o->n; i++) {
 		const struct observation *v = &o->v[i];
-		uint64_t root = v->cr3 & X86_CR3_ADDR_MASK;
 		bool s = false, g = false;
 
 		for (uint32_t k = 0; k < nseen; k++)
@@ -91,10 +89,8 @@ static bool obs_enough(const struct obs_set *o, size_t from)
 			g |= with_gs[k] == v->vcpu;
 		if (v->gs_base && !g && ngs < VMOT_MAX_VCPUS)
 			with_gs[ngs++] = v->vcpu;
-		if (nroots < 2 && (!nroots || roots[0] != root))
-			roots[nroots++] = root;
 	}
-	return nseen && ngs == nseen && nroots >= 2;
+	return nseen && ngs == nseen;
 }
 
 /* Live sampling of every vCPU's CR3 and kernel GS base through QEMU's monitor: at least min_s, then until

@@ -32,7 +32,7 @@ struct target {
 };
 
 /* Sampling a live guest stops as soon as the evidence suffices: a first window of at least
- * TARGET_FIRST_SAMPLE_S (until every vCPU was seen with its per-CPU base and two CR3 roots were seen); then,
+ * TARGET_FIRST_SAMPLE_S (until every vCPU was seen with its per-CPU base and a CR3); then,
  * only while discovery is undetermined or not validated, slices of TARGET_RETRY_SAMPLE_S, each followed by
  * discovery again, until the whole sampling time (--timeout, default TARGET_DEFAULT_TIMEOUT_S) is spent. */
 #define TARGET_DEFAULT_TIMEOUT_S 2.0
