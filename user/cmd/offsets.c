@@ -105,8 +105,8 @@ int cmd_offsets(int argc, char **argv)
 	} else {
 		/* we abstain: the reason on stderr; the partial result only as JSON (a libvmi/isf file that
 		 * cannot work is worse than none) */
-		fprintf(stderr, "undetermined: %s%s%s\n", res.reason[0] ? res.reason : "no unique answer",
-			res.retried[0] ? " (retried: " : "", res.retried[0] ? ")" : "");
+		fprintf(stderr, "undetermined: %s%s%s%s\n", res.reason[0] ? res.reason : "no unique answer",
+			res.retried[0] ? " (retried: " : "", res.retried, res.retried[0] ? ")" : "");
 		ret = EXIT_UNDETERMINED;
 		if (fmt != OUT_JSON)
 			goto cleanup;
