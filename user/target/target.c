@@ -231,23 +231,55 @@ void target_discovery_opts(const struct target_opts *t, struct discovery_opts *o
 	o->progress = log_verbose > 0;
 }
 
+/* Roots a look explained with these mm/pgd offsets (all observed roots but the unexplained ones). */
+struct root_set {
+	uint64_t root[64];
+	size_t n;
+	int64_t pgd_off, mm_off;
+};
+
+static void note_explained_roots(const struct obs_set *o, const struct discovery_result *res, struct root_set *s)
+{
+	if (!res->mm_pgd.found || !res->task[TF_MM].found || res->nunexplained > 8)
+		return;   /* the unexplained list is complete only up to 8 */
+	if (s->n && (s->pgd_off != res->mm_pgd.offset || s->mm_off != res->task[TF_MM].offset))
+		s->n = 0;   /* other offsets: what the earlier looks explained says nothing now */
+	s->pgd_off = res->mm_pgd.offset;
+	s->mm_off = res->task[TF_MM].offset;
+	for (size_t i = 0; i < o->n && s->n < 64; i++) {
+		uint64_t root = o->v[i].cr3 & X86_CR3_ADDR_MASK;
+		bool skip = !root || o->v[i].source == OBS_CLI;
+
+		for (uint32_t k = 0; k < res->nunexplained && !skip; k++)
+			skip = res->unexplained[k] == root;
+		for (size_t j = 0; j < s->n && !skip; j++)
+			skip = s->root[j] == root;
+		if (!skip)
+			s->root[s->n++] = root;
+	}
+}
+
 /* Observations of roots the answer left unexplained that the samples since fresh did not see again: their
  * processes exited between observation and reading. Dropped from the set; the roots named in note. */
-static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct discovery_result *res, char *note,
-			      size_t len)
+static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct discovery_result *res,
+			      const struct root_set *before, char *note, size_t len)
 {
 	size_t dropped = 0, w = 0, nl = 0;
 
 	note[0] = 0;
 	for (uint32_t k = 0; k < res->nunexplained && k < 8; k++) {
 		uint64_t root = res->unexplained[k];
-		bool again = false;
+		bool again = false, was = false;
 
 		for (size_t i = fresh; i < o->n && !again; i++)
 			again = (o->v[i].cr3 & X86_CR3_ADDR_MASK) == root;
-		if (again)
+		/* an earlier look with the same offsets found its owner on the task list: the PGD page was
+		 * handed from one short-lived process to the next, seen again but owned by none when read */
+		for (size_t j = 0; j < before->n && res->mm_pgd.offset == before->pgd_off && !was; j++)
+			was = before->root[j] == root;
+		if (again && !was)
 			continue;
-		for (size_t i = 0; i < fresh; i++)
+		for (size_t i = 0; i < (was ? o->n : fresh); i++)
 			if ((o->v[i].cr3 & X86_CR3_ADDR_MASK) == root)
 				o->v[i].cr3 = 0;   /* marked; compacted below */
 		dropped++;
@@ -266,6 +298,7 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 {
 	double timeout_s = t->timeout_s >= 0 ? t->timeout_s : TARGET_DEFAULT_TIMEOUT_S;
 	char retried[sizeof(res->retried)] = "", gone[160];
+	struct root_set before = { .n = 0, .pgd_off = -1, .mm_off = -1 };
 	unsigned tries = 0;
 
 	/* only a live guest can be looked at again, and only within its sampling time */
@@ -276,11 +309,12 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 		size_t fresh = tg->obs.n, dropped = 0;
 		bool roots_only = !err && res->nunexplained;
 
+		note_explained_roots(&tg->obs, res, &before);
 		if (sample_qmp(tg, t, slice, slice) || tg->obs.n == fresh)
 			break;
 		tries++;
 		if (roots_only)
-			dropped = drop_gone_roots(&tg->obs, fresh, res, gone, sizeof(gone));
+			dropped = drop_gone_roots(&tg->obs, fresh, res, &before, gone, sizeof(gone));
 		char what[120] = "";
 		size_t wl = 0;
 
@@ -292,7 +326,8 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 			snprintf(what, sizeof(what), "undetermined: %.100s", res->reason);
 		snprintf(retried, sizeof(retried), "%.120s; sampled %.2f s more and read again%s%s%s (attempt %u)",
 			 err ? what : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
-			 dropped ? " not seen again, their process exited" : "", tries + 1);
+			 dropped ? " gone (not seen again, or owned by an earlier look's process that exited)" : "",
+			 tries + 1);
 		p_dbg("retry: %s", retried);
 		err = discover_offsets(tg->pm, &tg->obs, d, res);
 	}
