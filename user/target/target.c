@@ -238,12 +238,14 @@ struct root_set {
 	int64_t pgd_off, mm_off;
 };
 
+/* Kept only while the looks agree on the offsets: roots explained with others say nothing now. */
 static void note_explained_roots(const struct obs_set *o, const struct discovery_result *res, struct root_set *s)
 {
+	if (!res->mm_pgd.found || !res->task[TF_MM].found || s->pgd_off != res->mm_pgd.offset ||
+	    s->mm_off != res->task[TF_MM].offset)
+		s->n = 0;
 	if (!res->mm_pgd.found || !res->task[TF_MM].found || res->nunexplained > 8)
 		return;   /* the unexplained list is complete only up to 8 */
-	if (s->n && (s->pgd_off != res->mm_pgd.offset || s->mm_off != res->task[TF_MM].offset))
-		s->n = 0;   /* other offsets: what the earlier looks explained says nothing now */
 	s->pgd_off = res->mm_pgd.offset;
 	s->mm_off = res->task[TF_MM].offset;
 	for (size_t i = 0; i < o->n && s->n < 64; i++) {
@@ -259,8 +261,9 @@ static void note_explained_roots(const struct obs_set *o, const struct discovery
 	}
 }
 
-/* Observations of roots the answer left unexplained that the samples since fresh did not see again: their
- * processes exited between observation and reading. Dropped from the set; the roots named in note. */
+/* Observations of roots the answer left unexplained whose process exited between observation and reading:
+ * roots the samples since fresh did not see again, and roots an earlier look with the same offsets
+ * explained (before). Dropped from the set; the roots named in note. */
 static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct discovery_result *res,
 			      const struct root_set *before, char *note, size_t len)
 {
@@ -275,7 +278,7 @@ static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct disc
 			again = (o->v[i].cr3 & X86_CR3_ADDR_MASK) == root;
 		/* an earlier look with the same offsets found its owner on the task list: the PGD page was
 		 * handed from one short-lived process to the next, seen again but owned by none when read */
-		for (size_t j = 0; j < before->n && res->mm_pgd.offset == before->pgd_off && !was; j++)
+		for (size_t j = 0; j < before->n && !was; j++)
 			was = before->root[j] == root;
 		if (again && !was)
 			continue;
