@@ -351,29 +351,44 @@ cmd_start() {
 		-pidfile "$run/qemu.pid"
 	)
 	printf '%q ' "$QEMU" "${args[@]}" >"$run/qemu.cmd"; echo >>"$run/qemu.cmd"
-	local t0 qpid
-	t0=$(date +%s.%N)
-	setsid "$QEMU" "${args[@]}" </dev/null >"$run/qemu.log" 2>&1 &
-	qpid=$!
-	# watchdog: QEMU must not outlive its owner (the calling test), even if the owner is SIGKILLed
-	if [[ "$owner" != 0 ]]; then
-		setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
-			kill "$2" 2>/dev/null; sleep 3; kill -9 "$2" 2>/dev/null; exit 0' \
-			vmot-guest-watchdog "$owner" "$qpid" </dev/null >/dev/null 2>&1 &
-	fi
-	say "booting ${release:-$KIMG} (smp=$smp, $( ((kvm)) && echo kvm || echo tcg), cpu $cpu) in $run"
-
-	local deadline=$((SECONDS + timeout))
+	local t0 qpid attempt=1
+	# A stock kernel that panics before READY under TCG (seen once in ~60 boots of 6.12 cloud, 2 vCPUs: "Fatal
+	# exception in interrupt" at 1.2 s; MTTCG's cross-modifying code, like the int3 above) has not met the code
+	# under test yet: boot once more, say so, and keep the panicked attempt's serial log.
 	while :; do
-		if ! kill -0 "$qpid" 2>/dev/null; then
-			die "QEMU exited during boot: $(tail -n 3 "$run/qemu.log" "$serial" 2>/dev/null | tr -d '\r' | grep -v '^$' | tail -n 3 | tr '\n' ' ')"
+		rm -f "$sock" "$qmp" "$run/qemu.pid"
+		t0=$(date +%s.%N)
+		setsid "$QEMU" "${args[@]}" </dev/null >"$run/qemu.log" 2>&1 &
+		qpid=$!
+		# watchdog: QEMU must not outlive its owner (the calling test), even if the owner is SIGKILLed
+		if [[ "$owner" != 0 ]]; then
+			setsid bash -c 'while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+				kill "$2" 2>/dev/null; sleep 3; kill -9 "$2" 2>/dev/null; exit 0' \
+				vmot-guest-watchdog "$owner" "$qpid" </dev/null >/dev/null 2>&1 &
 		fi
-		if [[ -f "$serial" ]] && grep -q '^VMOT-READY' <(tr -d '\r' <"$serial"); then break; fi
-		if ((SECONDS >= deadline)); then
-			kill "$qpid" 2>/dev/null || true
-			die "no VMOT-READY within ${timeout}s (serial log: $serial)"
+		say "booting ${release:-$KIMG} (smp=$smp, $( ((kvm)) && echo kvm || echo tcg), cpu $cpu) in $run"
+
+		local deadline=$((SECONDS + timeout)) exited=""
+		while :; do
+			if ! kill -0 "$qpid" 2>/dev/null; then
+				exited="$(tail -n 3 "$run/qemu.log" "$serial" 2>/dev/null | tr -d '\r' | grep -v '^$' | tail -n 3 | tr '\n' ' ')"
+				break
+			fi
+			if [[ -f "$serial" ]] && grep -q '^VMOT-READY' <(tr -d '\r' <"$serial"); then break; fi
+			if ((SECONDS >= deadline)); then
+				kill "$qpid" 2>/dev/null || true
+				die "no VMOT-READY within ${timeout}s (serial log: $serial)"
+			fi
+			sleep 0.2
+		done
+		[[ -n "$exited" ]] || break
+		if ((attempt == 1)) && tr -d '\r' <"$serial" 2>/dev/null | grep -q 'Kernel panic'; then
+			cp "$serial" "$run/serial.panic.log" 2>/dev/null || true
+			say "the kernel panicked during boot ($(tr -d '\r' <"$serial" | grep -m1 -o 'Kernel panic.*' | cut -c1-80)); booting once more (log: $run/serial.panic.log)"
+			attempt=2
+			continue
 		fi
-		sleep 0.2
+		die "QEMU exited during boot: $exited"
 	done
 	local boot paging ptistate
 	boot=$(echo "$(date +%s.%N) - $t0" | bc 2>/dev/null || awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
