@@ -2,8 +2,9 @@
  * and shuffled like CONFIG_RANDSTRUCT, on synthetic guests (tests/synth). discover_offsets() sees only the
  * image and the observations; the layout table is read here, and compared after.
  *
- * Pass: no offset found wrong (found && != truth, or found for a member the kernel lacks), and ≥ 99 % of the
- * unshuffled layouts exact (every member found, or correctly absent, and mm->pgd found). The rest abstain.
+ * Pass: no offset found wrong (found && != truth, or found for a member the kernel lacks, or tied in a pair
+ * that is not the true two), ≥ 99 % of the unshuffled layouts exact (every member found, or correctly
+ * absent, and mm->pgd found), and ≥ 160 of 168 shuffled ones exact or paired. The rest abstain.
  * Environment: VMOT_LAYOUTS (table), VMOT_BREADTH_SEEDS (seeds per layout, default 1),
  * VMOT_BREADTH_OUT (report file, default build/breadth.txt when build/ exists), VMOT_BREADTH_VERBOSE. */
 #include <errno.h>
@@ -20,14 +21,41 @@
 #include "../synth/synth.h"
 
 #define EXACT_MIN_PCT 99.0
-/* RANDSTRUCT-like shuffled layouts: a floor at what discovery reaches today (16.7 % with one seed), so that a
- * regression shows; raise it as the shuffled case improves (issue 12) */
-#define SHUFFLED_MIN_PCT 16.0
+/* RANDSTRUCT-like shuffled layouts: every member exact or in an interchangeable pair whose two offsets are
+ * the true two (issue 12 asks >= 160 of 168; 16.7 % were exact before pairs existed) */
+#define SHUFFLED_MIN_PCT (100.0 * 160 / 168)
 
-enum verdict { V_EXACT, V_ABSTAIN, V_WRONG };
-static const char *const verdict_names[] = { "exact", "abstain", "wrong" };
+/* paired: every member exact, or tied in a pair whose offsets are the two members' true offsets */
+enum verdict { V_EXACT, V_PAIRED, V_ABSTAIN, V_WRONG };
+static const char *const verdict_names[] = { "exact", "paired", "abstain", "wrong" };
 
-struct tally { unsigned n, v[3]; double build_ms, disc_ms; };
+struct tally { unsigned n, v[4]; double build_ms, disc_ms; };
+
+/* the true offset of a pair member, by the kernel's name for it */
+static int32_t member_truth(const struct synth_image *img, const char *name)
+{
+	for (int f = 0; f < TF_NR; f++)
+		if (!strcmp(task_field_names[f], name))
+			return img->off[f];
+	return !strcmp(name, "real_cred") ? img->off[SM_REAL_CRED] : -2;
+}
+
+/* the pair that ties field f, if its two offsets are the true two; NULL otherwise */
+static const struct offset_pair *true_pair(const struct synth_image *img, const struct discovery_result *res,
+					   enum task_field f)
+{
+	for (uint32_t i = 0; i < res->npairs; i++) {
+		const struct offset_pair *p = &res->pairs[i];
+		int32_t a = member_truth(img, p->members[0]), b = member_truth(img, p->members[1]);
+
+		if (p->fields[0] != f && p->fields[1] != f)
+			continue;
+		if (a >= 0 && b >= 0 && ((p->offsets[0] == a && p->offsets[1] == b) ||
+					 (p->offsets[0] == b && p->offsets[1] == a)))
+			return p;
+	}
+	return NULL;
+}
 
 static double now_ms(void)
 {
@@ -58,8 +86,16 @@ static enum verdict judge(const struct synth_image *img, int rc, const struct di
 		if (r->found && (truth < 0 || r->offset != truth)) {
 			v = V_WRONG;
 			NOTE(" %s=%lld(truth %d)", task_field_names[i], (long long)r->offset, truth);
-		} else if (!r->found && truth >= 0) {
+		} else if (r->tied && !true_pair(img, res, (enum task_field)i)) {
+			v = V_WRONG;
+			NOTE(" %s:tied at %lld, not in a true pair (truth %d)", task_field_names[i], (long long)r->offset,
+			     truth);
+		} else if (r->tied) {
 			if (v == V_EXACT)
+				v = V_PAIRED;
+			NOTE(" %s:paired", task_field_names[i]);
+		} else if (!r->found && truth >= 0) {
+			if (v == V_EXACT || v == V_PAIRED)
 				v = V_ABSTAIN;
 			NOTE(" %s:abstain[%.40s]", task_field_names[i], r->how);
 		}
@@ -69,7 +105,7 @@ static enum verdict judge(const struct synth_image *img, int rc, const struct di
 			v = V_WRONG;
 			NOTE(" mm_pgd=%lld(truth %d)", (long long)res->mm_pgd.offset, img->layout.mm_pgd);
 		} else if (!res->mm_pgd.found) {
-			if (v == V_EXACT)
+			if (v == V_EXACT || v == V_PAIRED)
 				v = V_ABSTAIN;
 			NOTE(" mm_pgd:abstain");
 		}
@@ -171,18 +207,19 @@ static void test_breadth(void **state)
 	{
 		char sum[1024];
 		double pct0 = t[0].n ? 100.0 * t[0].v[V_EXACT] / t[0].n : 0;
-		double pct1 = t[1].n ? 100.0 * t[1].v[V_EXACT] / t[1].n : 0;
+		double pct1 = t[1].n ? 100.0 * (t[1].v[V_EXACT] + t[1].v[V_PAIRED]) / t[1].n : 0;
 		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && pct0 >= EXACT_MIN_PCT &&
 			    pct1 >= SHUFFLED_MIN_PCT;
 
 		snprintf(sum, sizeof(sum),
 			 "breadth (%zu x86_64 rows x %u seed(s)):\n"
-			 "  variant    layouts  exact  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
-			 "  as-is      %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
-			 "  shuffled   %7u  %5u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
-			 "  required: wrong == 0 (both variants), as-is exact >= %.0f%%, shuffled exact >= %.0f%% -> %s\n",
-			 n, seeds, t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], pct0, t[0].n ? t[0].build_ms / t[0].n : 0,
-			 t[0].n ? t[0].disc_ms / t[0].n : 0, t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], pct1,
+			 "  variant    layouts  exact  paired  abstain  wrong  right%%   build ms/img  discovery ms/img\n"
+			 "  as-is      %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+			 "  shuffled   %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+			 "  required: wrong == 0 (both variants), as-is exact >= %.0f%%, shuffled exact or paired >= %.1f%% -> %s\n",
+			 n, seeds, t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], t[0].v[3], pct0,
+			 t[0].n ? t[0].build_ms / t[0].n : 0, t[0].n ? t[0].disc_ms / t[0].n : 0, t[1].n, t[1].v[0],
+			 t[1].v[1], t[1].v[2], t[1].v[3], pct1,
 			 t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, EXACT_MIN_PCT,
 			 SHUFFLED_MIN_PCT, pass ? "PASS" : "FAIL");
 		printf("%s", sum);
@@ -192,6 +229,7 @@ static void test_breadth(void **state)
 		}
 		free(L);
 		fflush(stdout);
+		assert_int_equal(t[0].v[V_PAIRED], 0);   /* unshuffled layouts keep declaration order: no pairs */
 		assert_int_equal(t[0].v[V_WRONG] + t[1].v[V_WRONG], 0);
 		assert_true(pct0 >= EXACT_MIN_PCT);
 		assert_true(pct1 >= SHUFFLED_MIN_PCT);

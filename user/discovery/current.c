@@ -18,7 +18,7 @@ struct vcpu_obs { uint32_t vcpu; uint64_t cr3, gs; };
 static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid, char comm[17])
 {
 	const struct discovery_result *r = c->res;
-	int64_t mm_off = r->task[TF_ACTIVE_MM].found ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset;
+	int64_t mm_off = offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset;
 	uint64_t mm, pgd, pa, root = cr3 & X86_CR3_ADDR_MASK;
 	uint32_t id;
 
@@ -44,7 +44,7 @@ void find_current_tasks(struct disc_ctx *c)
 
 	r->percpu_current = -1;
 	if (!r->task[TF_COMM].found || !r->task[TF_PID].found || !r->mm_pgd.found ||
-	    (!r->task[TF_ACTIVE_MM].found && !r->task[TF_MM].found))
+	    (!offset_usable(&r->task[TF_ACTIVE_MM]) && !offset_usable(&r->task[TF_MM])))
 		return;
 	/* the latest observation of each vCPU that carries a GS base */
 	for (size_t i = c->obs->n; i-- > 0;) {

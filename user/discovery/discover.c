@@ -106,7 +106,7 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 	if (err)
 		return err == -E2BIG ? -ENOENT : err;
 	for (int f = 0; f < TF_NR; f++)
-		if (!res->task[f].found)
+		if (!offset_usable(&res->task[f]))
 			return -ENOENT;
 	return res->mm_pgd.found ? 0 : -ENOENT;
 }

@@ -18,12 +18,32 @@ enum task_field {
 };
 extern const char *const task_field_names[TF_NR];
 
+/* Two members that held the same value on every task read (real_parent/parent with nothing ptraced, mm/
+ * active_mm with no kernel thread caught running, real_cred/cred outside override_creds) in a layout whose
+ * declaration order cannot be trusted: which offset is which is unknown, but either reads the right value on
+ * each of those tasks. Both members stay !found; task[f].tied marks the ones we have a task_field for. */
+struct offset_pair {
+	const char *members[2];     /* as the kernel names them */
+	int64_t offsets[2];         /* ascending */
+	enum task_field fields[2];  /* TF_NR where the member is not one of ours (real_cred) */
+};
+#define VMOT_MAX_PAIRS 4
+
+
 struct offset_result {
 	int64_t offset;       /* bytes from the start of the struct */
 	bool found;
+	bool tied;            /* !found, one of an interchangeable pair (res->pairs): offset is the pair's first
+	                       * offset, which held this member's value on every task read */
 	double confidence;    /* 0..1: fraction of checks passed; 1 = every check on every task */
 	char how[96];         /* which evidence decided it, or why undetermined */
 };
+
+/* Found, or tied in a pair (its value right either way): what readers of guest memory may use. */
+static inline bool offset_usable(const struct offset_result *r)
+{
+	return r->found || r->tied;
+}
 
 struct discovery_opts {
 	uint64_t max_bytes;      /* budget of guest bytes read (0 = default 64 MiB) */
@@ -38,6 +58,8 @@ struct discovery_opts {
 struct discovery_result {
 	struct offset_result task[TF_NR];
 	struct offset_result mm_pgd;
+	uint32_t npairs;             /* interchangeable pairs among the members (see struct offset_pair) */
+	struct offset_pair pairs[VMOT_MAX_PAIRS];
 	uint64_t init_task;          /* VA of init_task */
 	uint64_t page_offset_base;   /* direct map base */
 	uint64_t kernel_cr3;         /* root used to read kernel memory */
@@ -50,7 +72,7 @@ struct discovery_result {
 	/* validation against observations */
 	uint64_t switches_observed, switches_explained;
 	uint32_t roots_observed, roots_explained;
-	bool validated;              /* every offset found and every observed root explained */
+	bool validated;              /* every offset found (or tied in a pair) and every observed root explained */
 	char reason[256];            /* why not validated / undetermined */
 	uint32_t nunexplained;       /* observed roots no mm on the task list explains (first 8 kept) */
 	uint64_t unexplained[8];

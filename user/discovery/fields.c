@@ -68,6 +68,7 @@ void set_offset(struct offset_result *r, int64_t off, double conf, const char *h
 {
 	r->offset = off;
 	r->found = true;
+	r->tied = false;
 	r->confidence = conf;
 	snprintf(r->how, sizeof(r->how), "%s", how);
 }
@@ -75,6 +76,7 @@ void set_offset(struct offset_result *r, int64_t off, double conf, const char *h
 void set_undetermined(struct offset_result *r, const char *why)
 {
 	r->found = false;
+	r->tied = false;
 	r->offset = -1;
 	r->confidence = 0;
 	snprintf(r->how, sizeof(r->how), "undetermined: %s", why);
@@ -131,6 +133,8 @@ struct solve {
 	int64_t rp[2];            /* parent pointer candidates */
 	size_t nrp;
 	uint32_t by_order;        /* members decided by declaration order (bit per enum task_field) */
+	struct offset_pair order_pairs[VMOT_MAX_PAIRS];   /* pairs split by declaration order alone */
+	size_t norder_pairs;
 };
 
 /* A member decided only by the unrandomised declaration order: kept only if the layout turns out to
@@ -139,6 +143,45 @@ static void set_by_order(struct solve *s, enum task_field f, int64_t off, const 
 {
 	set_offset(&s->c->res->task[f], off, 0.8, how);
 	s->by_order |= 1u << f;
+}
+
+/* Two members equal on every task, and nothing but declaration order to split them: a pair, reported as
+ * such (both !found, tied, usable: either offset reads the right value on every task read). */
+static void set_pair(struct solve *s, const struct offset_pair *p, const char *why)
+{
+	struct discovery_result *r = s->c->res;
+	struct offset_pair q = *p;
+
+	if (q.offsets[1] < q.offsets[0]) {
+		q.offsets[0] = p->offsets[1];
+		q.offsets[1] = p->offsets[0];
+	}
+	for (int k = 0; k < 2; k++) {
+		if (q.fields[k] == TF_NR)
+			continue;
+		struct offset_result *t = &r->task[q.fields[k]];
+
+		set_undetermined(t, "");
+		t->tied = true;
+		t->offset = q.offsets[0];
+		snprintf(t->how, sizeof(t->how), "interchangeable with %s: %s", q.members[!k], why);
+		s->by_order &= ~(1u << q.fields[k]);
+	}
+	if (r->npairs < VMOT_MAX_PAIRS)
+		r->pairs[r->npairs++] = q;
+}
+
+/* Both members of a pair decided by declaration order: kept where the layout shows that order, a pair
+ * otherwise (check_canonical). p->offsets are in declaration order. */
+static void set_pair_by_order(struct solve *s, const struct offset_pair *p, const char *how_a, const char *how_b)
+{
+	const char *how[2] = { how_a, how_b };
+
+	for (int k = 0; k < 2; k++)
+		if (p->fields[k] != TF_NR)
+			set_by_order(s, p->fields[k], p->offsets[k], how[k]);
+	if (s->norder_pairs < VMOT_MAX_PAIRS)
+		s->order_pairs[s->norder_pairs++] = *p;
 }
 
 static bool is_task(const struct solve *s, uint64_t va)
@@ -520,16 +563,15 @@ static int solve_mm(struct solve *s)
 		set_offset(&r->task[TF_ACTIVE_MM], s->active_mm, 1.0, "set where mm is NULL on a running kernel thread");
 		{ free(cand); return 0; }
 	}
+	struct offset_pair mp = { { "mm", "active_mm" }, { m[0], m[1] }, { TF_MM, TF_ACTIVE_MM } };
+	s->mm = m[0];   /* either will do for walking processes */
 	if (m[1] == m[0] + 8) {
-		s->mm = m[0];
 		s->active_mm = m[1];
-		set_by_order(s, TF_MM, s->mm, "equal to active_mm everywhere; declaration order (mm, active_mm)");
-		set_by_order(s, TF_ACTIVE_MM, s->active_mm, "equal to mm everywhere; declaration order (mm, active_mm)");
+		set_pair_by_order(s, &mp, "equal to active_mm everywhere; declaration order (mm, active_mm)",
+				  "equal to mm everywhere; declaration order (mm, active_mm)");
 		{ free(cand); return 0; }
 	}
-	s->mm = m[0];   /* either will do for walking processes; neither is reported */
-	set_undetermined(&r->task[TF_MM], "mm and active_mm equal on every task and not adjacent");
-	set_undetermined(&r->task[TF_ACTIVE_MM], "mm and active_mm equal on every task and not adjacent");
+	set_pair(s, &mp, "equal on every task, not adjacent");
 	{ free(cand); return 0; }
 }
 
@@ -699,8 +741,9 @@ static int solve_pid_tgid(struct solve *s)
 			}
 		}
 	if (npairs == 1 && pb == pa + 4) {
-		set_by_order(s, TF_PID, pa, "equal to tgid on every task; declaration order (pid, tgid)");
-		set_by_order(s, TF_TGID, pb, "equal to pid on every task; declaration order (pid, tgid)");
+		struct offset_pair pp = { { "pid", "tgid" }, { pa, pb }, { TF_PID, TF_TGID } };
+		set_pair_by_order(s, &pp, "equal to tgid on every task; declaration order (pid, tgid)",
+				  "equal to pid on every task; declaration order (pid, tgid)");
 		return 0;
 	}
 	set_undetermined(&r->task[TF_PID], nthr ? "threads do not single out pid and tgid" : "no threads to tell pid from tgid");
@@ -862,10 +905,13 @@ static void solve_parents(struct solve *s, int real_idx)
 	} else if (s->nrp == 2 && real_idx >= 0) {
 		set_offset(&r->task[TF_REAL_PARENT], s->rp[real_idx], 1.0, "a ptraced task is on this parent's children list");
 		set_offset(&r->task[TF_PARENT], s->rp[!real_idx], 1.0, "differs from real_parent on a ptraced task");
+	} else if (s->nrp == 2) {
+		struct offset_pair pp = { { "real_parent", "parent" }, { s->rp[0], s->rp[1] },
+					  { TF_REAL_PARENT, TF_PARENT } };
+		set_pair(s, &pp, "equal on every task (nothing ptraced)");
 	} else {
 		const char *why = s->nrp > 2 ? "more than two members point to parent tasks"
-			       : s->nrp ? "real_parent and parent equal on every task (nothing ptraced)"
-					: "no member points to parent tasks";
+					     : "no member points to parent tasks";
 		set_undetermined(&r->task[TF_REAL_PARENT], why);
 		set_undetermined(&r->task[TF_PARENT], why);
 	}
@@ -967,11 +1013,15 @@ static size_t solve_cred(struct solve *s)
 	else if (n == 2 && (vote[0] || vote[1]) && !(vote[0] && vote[1]))
 		set_offset(&r->task[TF_CRED], cand[vote[1] ? 1 : 0], 0.9,
 			   "an overriding cred, private to its task, is held here (real_cred is shared)");
-	else if (n == 2 && cand[1] == cand[0] + 8)
-		set_by_order(s, TF_CRED, cand[1], "two cred pointers; declaration order (real_cred, cred)");
-	else
+	else if (n == 2 && cand[1] == cand[0] + 8) {
+		struct offset_pair cp = { { "real_cred", "cred" }, { cand[0], cand[1] }, { TF_NR, TF_CRED } };
+		set_pair_by_order(s, &cp, NULL, "two cred pointers; declaration order (real_cred, cred)");
+	} else if (n == 2) {
+		struct offset_pair cp = { { "real_cred", "cred" }, { cand[0], cand[1] }, { TF_NR, TF_CRED } };
+		set_pair(s, &cp, "equal on every task (no override_creds)");
+	} else
 		set_undetermined(&r->task[TF_CRED], n > 2 ? "more than two members point to a struct cred"
-					  : n ? "real_cred and cred not adjacent: cannot tell them apart" : "no pointer to a struct cred");
+					  : "no pointer to a struct cred");
 	return n;
 }
 
@@ -986,6 +1036,8 @@ static void check_canonical(struct solve *s)
 
 	if (canonical)
 		return;
+	for (size_t k = 0; k < s->norder_pairs; k++)
+		set_pair(s, &s->order_pairs[k], "equal on every task; declaration order not kept by this layout");
 	for (int f = 0; f < TF_NR; f++)
 		if (s->by_order & (1u << f))
 			set_undetermined(&s->c->res->task[f], "tie broken only by declaration order, and this layout is randomised");
@@ -1010,6 +1062,8 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 	struct solve s = { .c = c, .init = base, .tasks = (int64_t)(tasks_head - base),
 			   .comm = (int64_t)(comm_va - base), .mm = -1, .active_mm = -1, .pgd = -1 };
 	int err;
+
+	r->npairs = 0;
 
 	free(c->leaders);
 	c->nleaders = tr->n + 1;
@@ -1147,7 +1201,7 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 				break;
 			int score = 0;
 			for (int f = 0; f < TF_NR; f++)
-				score += c->res->task[f].found;
+				score += c->res->task[f].found || c->res->task[f].tied;
 			score += c->res->mm_pgd.found;
 			p_dbg("  base %#llx: %d, %d members", (unsigned long long)plaus[b], err, score);
 			if (!err && (score > best_score || (score == best_score && plaus[b] > best))) {

@@ -452,7 +452,7 @@ int sched_window_open(struct physmem *pm, struct vmem *vm, const struct discover
 	memset(res, 0, sizeof(*res));
 	for (int f = 0; f < SF_NR; f++)
 		set_field(res, (enum sched_field)f, -1, 0, "undetermined");
-	if (!nvcpu || nvcpu > VMOT_MAX_VCPUS || r->percpu_current == -1 || !r->task[TF_PID].found) {
+	if (!nvcpu || nvcpu > VMOT_MAX_VCPUS || r->percpu_current == -1 || !offset_usable(&r->task[TF_PID])) {
 		snprintf(res->reason, sizeof(res->reason), "no per-CPU current task to sample");
 		return -ENOENT;
 	}

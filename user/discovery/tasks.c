@@ -13,7 +13,7 @@ struct walker {
 
 static int64_t off(const struct walker *w, enum task_field f)
 {
-	return w->r->task[f].found ? w->r->task[f].offset : -1;
+	return offset_usable(&w->r->task[f]) ? w->r->task[f].offset : -1;
 }
 
 static int read_task(struct walker *w, uint64_t t, struct guest_task *g)

@@ -25,8 +25,8 @@ bool pgd_user_half_empty(struct physmem *pm, uint64_t root)
 void validate_observations(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
-	int64_t mm_off = r->task[TF_MM].found ? r->task[TF_MM].offset : -1;
-	int64_t amm_off = r->task[TF_ACTIVE_MM].found ? r->task[TF_ACTIVE_MM].offset : -1;
+	int64_t mm_off = offset_usable(&r->task[TF_MM]) ? r->task[TF_MM].offset : -1;
+	int64_t amm_off = offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : -1;
 	size_t ntasks = c->nleaders + c->nthreads, npgd = 0;
 	uint64_t *pgds = calloc(2 * ntasks + 1, sizeof(*pgds));
 	uint8_t *explained = calloc(c->nroots + 1, 1);
@@ -87,7 +87,7 @@ out:
 	r->roots_observed = (uint32_t)c->nroots;
 	bool all_found = r->mm_pgd.found;
 	for (int f = 0; f < TF_NR; f++)
-		all_found &= r->task[f].found;
+		all_found &= offset_usable(&r->task[f]);   /* a tied pair reads the right values either way */
 	r->validated = all_found && !contradiction && r->roots_explained &&
 		       r->roots_explained >= MIN_EXPLAINED * r->roots_observed;
 	if (!r->validated && !r->reason[0]) {

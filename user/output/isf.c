@@ -125,7 +125,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	for (int i = 0; i < TF_NR; i++) {
 		uint64_t end = (uint64_t)res->task[i].offset + isf_type_size(task_field_type[i]);
 
-		if (res->task[i].found && end > task_size)
+		if (offset_usable(&res->task[i]) && end > task_size)
 			task_size = end;
 	}
 	mm_size = (uint64_t)res->mm_pgd.offset + 8;
@@ -205,8 +205,9 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_u64_field(w, "size", task_size);
 	jsonw_name(w, "fields");
 	jsonw_start_object(w);
+	/* a member tied in an interchangeable pair is written at the offset that held its value on every task */
 	for (int i = 0; i < TF_NR; i++)
-		if (res->task[i].found)
+		if (offset_usable(&res->task[i]))
 			field(w, task_field_names[i], task_field_type[i], res->task[i].offset);
 	jsonw_end_object(w);
 	jsonw_end_object(w);

@@ -90,6 +90,10 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 		fprintf(f, "# pagemode needs LibVMI >= 0.15 (older versions reject the key: drop that line there)\n");
 	else
 		fprintf(f, "# 5-level paging: LibVMI has no page mode for it (no pagemode line written)\n");
+	for (uint32_t i = 0; i < res->npairs; i++)
+		fprintf(f, "# %s and %s held the same value on every task: either offset (0x%" PRIx64 ", 0x%" PRIx64
+			   ") reads it; the first is written\n", res->pairs[i].members[0], res->pairs[i].members[1],
+			(uint64_t)res->pairs[i].offsets[0], (uint64_t)res->pairs[i].offsets[1]);
 	fprintf(f, "%s {\n", name);
 	fprintf(f, "    ostype = \"Linux\";\n");
 	if (!res->la57)

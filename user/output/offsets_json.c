@@ -28,7 +28,7 @@ const char *output_format_name(enum output_format fmt)
 
 bool output_libvmi_ready(const struct discovery_result *res)
 {
-	return res->task[TF_TASKS].found && res->task[TF_MM].found && res->task[TF_PID].found &&
+	return res->task[TF_TASKS].found && offset_usable(&res->task[TF_MM]) && offset_usable(&res->task[TF_PID]) &&
 	       res->task[TF_COMM].found && res->mm_pgd.found && res->init_task;
 }
 
@@ -56,6 +56,8 @@ static void offset_evidence(json_writer_t *w, const char *name, const struct off
 	jsonw_name(w, name);
 	jsonw_start_object(w);
 	jsonw_bool_field(w, "found", r->found);
+	if (r->tied)
+		jsonw_bool_field(w, "interchangeable", true);
 	jsonw_float_field_fmt(w, "confidence", "%.3f", r->confidence);
 	jsonw_name(w, "how");
 	jsonw_string_len(w, r->how, sizeof(r->how));
@@ -90,6 +92,24 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	offset_value(w, "pgd", &res->mm_pgd);
 	jsonw_end_object(w);
 
+	/* members that held the same value on every task, which is which unknown: both null above */
+	jsonw_name(w, "interchangeable");
+	jsonw_start_array(w);
+	for (uint32_t i = 0; i < res->npairs && i < VMOT_MAX_PAIRS; i++) {
+		jsonw_start_object(w);
+		jsonw_name(w, "members");
+		jsonw_start_array(w);
+		jsonw_string(w, res->pairs[i].members[0]);
+		jsonw_string(w, res->pairs[i].members[1]);
+		jsonw_end_array(w);
+		jsonw_name(w, "offsets");
+		jsonw_start_array(w);
+		jsonw_int(w, res->pairs[i].offsets[0]);
+		jsonw_int(w, res->pairs[i].offsets[1]);
+		jsonw_end_array(w);
+		jsonw_end_object(w);
+	}
+	jsonw_end_array(w);
 	hex_or_null(w, "init_task", res->init_task);
 	jsonw_bool_field(w, "validated", res->validated);
 	jsonw_u64_field(w, "switches_observed", res->switches_observed);

@@ -241,10 +241,10 @@ struct root_set {
 /* Kept only while the looks agree on the offsets: roots explained with others say nothing now. */
 static void note_explained_roots(const struct obs_set *o, const struct discovery_result *res, struct root_set *s)
 {
-	if (!res->mm_pgd.found || !res->task[TF_MM].found || s->pgd_off != res->mm_pgd.offset ||
+	if (!res->mm_pgd.found || !offset_usable(&res->task[TF_MM]) || s->pgd_off != res->mm_pgd.offset ||
 	    s->mm_off != res->task[TF_MM].offset)
 		s->n = 0;
-	if (!res->mm_pgd.found || !res->task[TF_MM].found || res->nunexplained > 8)
+	if (!res->mm_pgd.found || !offset_usable(&res->task[TF_MM]) || res->nunexplained > 8)
 		return;   /* the unexplained list is complete only up to 8 */
 	s->pgd_off = res->mm_pgd.offset;
 	s->mm_off = res->task[TF_MM].offset;
@@ -322,7 +322,7 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 		size_t wl = 0;
 
 		for (int f = 0; f < TF_NR && err; f++)   /* which members the last look left open */
-			if (!res->task[f].found && wl < sizeof(what))
+			if (!offset_usable(&res->task[f]) && wl < sizeof(what))
 				wl += (size_t)snprintf(what + wl, sizeof(what) - wl, "%s%s", wl ? ", " : "undetermined: ",
 						       task_field_names[f]);
 		if (err && !wl)

@@ -136,6 +136,58 @@ static bool get_i64(struct json_object *o, const char *k, int64_t *v)
 	return true;
 }
 
+/* Interchangeable pairs: [{"members":[A,B],"offsets":[a,b]}]; members as task_field_names spell them, or
+ * real_cred (not one of ours). Names out of that set make the entry unreadable. */
+static const char *const pair_member_names[] = { "mm", "active_mm", "real_parent", "parent", "pid", "tgid",
+						 "real_cred", "cred" };
+
+static bool load_pairs(struct json_object *root, struct discovery_result *res)
+{
+	struct json_object *arr;
+
+	if (!json_object_object_get_ex(root, "pairs", &arr))
+		return true;   /* written before pairs existed: none */
+	if (!json_object_is_type(arr, json_type_array) || json_object_array_length(arr) > VMOT_MAX_PAIRS)
+		return false;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i), *m, *o;
+		struct offset_pair *p = &res->pairs[res->npairs];
+
+		if (!json_object_object_get_ex(e, "members", &m) || !json_object_object_get_ex(e, "offsets", &o) ||
+		    json_object_array_length(m) != 2 || json_object_array_length(o) != 2)
+			return false;
+		for (int k = 0; k < 2; k++) {
+			const char *name = json_object_get_string(json_object_array_get_idx(m, k));
+			size_t n = 0;
+
+			while (name && n < sizeof(pair_member_names) / sizeof(pair_member_names[0]) &&
+			       strcmp(pair_member_names[n], name))
+				n++;
+			if (!name || n == sizeof(pair_member_names) / sizeof(pair_member_names[0]))
+				return false;
+			p->members[k] = pair_member_names[n];
+			p->fields[k] = TF_NR;
+			for (int f = 0; f < TF_NR; f++)
+				if (!strcmp(task_field_names[f], name))
+					p->fields[k] = (enum task_field)f;
+			p->offsets[k] = json_object_get_int64(json_object_array_get_idx(o, k));
+			if (p->offsets[k] < 0 || p->offsets[k] > 65536)
+				return false;
+		}
+		for (int k = 0; k < 2; k++) {
+			if (p->fields[k] == TF_NR)
+				continue;
+			res->task[p->fields[k]].found = false;
+			res->task[p->fields[k]].tied = true;
+			res->task[p->fields[k]].offset = p->offsets[0];
+			snprintf(res->task[p->fields[k]].how, sizeof(res->task[p->fields[k]].how),
+				 "offsets cache; interchangeable with %s", p->members[!k]);
+		}
+		res->npairs++;
+	}
+	return true;
+}
+
 int offsets_cache_load(uint64_t fp, uint64_t text_base, struct discovery_result *res)
 {
 	char path[600];
@@ -168,7 +220,7 @@ int offsets_cache_load(uint64_t fp, uint64_t text_base, struct discovery_result 
 	res->mm_pgd.found = true;
 	res->mm_pgd.confidence = 1;
 	snprintf(res->mm_pgd.how, sizeof(res->mm_pgd.how), "offsets cache");
-	if (!get_i64(root, "init_task_rel", &v))
+	if (!get_i64(root, "init_task_rel", &v) || !load_pairs(root, res))
 		goto out;
 	res->init_task = text_base + (uint64_t)v;
 	if (get_i64(root, "thread_ring", &v))
@@ -209,6 +261,19 @@ int offsets_cache_store(uint64_t fp, const char *banner, uint64_t text_base, con
 	else
 		json_object_object_add(root, "percpu_current", json_object_new_int64(res->percpu_current));
 	json_object_object_add(root, "task_stride", json_object_new_int64(res->task_stride));
+	struct json_object *pairs = json_object_new_array();
+	for (uint32_t i = 0; pairs && i < res->npairs && i < VMOT_MAX_PAIRS; i++) {
+		struct json_object *e = json_object_new_object(), *m = json_object_new_array(),
+				   *o = json_object_new_array();
+		for (int k = 0; k < 2; k++) {
+			json_object_array_add(m, json_object_new_string(res->pairs[i].members[k]));
+			json_object_array_add(o, json_object_new_int64(res->pairs[i].offsets[k]));
+		}
+		json_object_object_add(e, "members", m);
+		json_object_object_add(e, "offsets", o);
+		json_object_array_add(pairs, e);
+	}
+	json_object_object_add(root, "pairs", pairs);
 
 	/* mkdir -p: an existing directory is fine, any other failure is the answer */
 	snprintf(tmp, sizeof(tmp), "%s", offsets_cache_dir());
