@@ -15,6 +15,7 @@
 
 #define MM_WINDOW 2048      /* mm_struct.pgd lies in the first 2 KiB (72..152 in every known kernel) */
 #define MM_FIRST  512       /* ... and is looked for in the first 512 bytes before the rest */
+#define CRED_WINDOW 256     /* struct cred is 160..200 bytes; its capability sets lie in the first 256 */
 #define MAX_CANDS (TASK_WINDOW / 8)
 #define MAX_BASES 256     /* values referenced twice or more near init_task's comm */
 
@@ -959,6 +960,51 @@ static bool cred_ids_plausible(struct disc_ctx *c, uint64_t va, int caps)
 	return false;
 }
 
+/* init_cred in any member order (RANDSTRUCT shuffles struct cred as well): its capability sets permitted,
+ * effective and bounding, and no other 8 bytes, are CAP_FULL_SET — a run of low ones, 38..48 of them in the
+ * kernels that have randstruct (4.13+: CAP_LAST_CAP >= 37) — at 4-aligned offsets (kernel_cap_t was two u32
+ * until 6.3). Stores their offsets and the full set; returns 3, or 0 when it does not look like init_cred. */
+static int init_cred_cap_slots(struct disc_ctx *c, uint64_t va, int slot[3], uint64_t *full)
+{
+	uint8_t b[CRED_WINDOW];
+	int n = 0;
+
+	if (dctx_read(c, va, b, sizeof(b)))
+		return 0;
+	*full = 0;
+	for (int p = 0; p + 8 <= (int)sizeof(b); p += 4) {
+		uint64_t q;
+		memcpy(&q, b + p, 8);
+		if (q & (q + 1) || __builtin_popcountll(q) < 38 || __builtin_popcountll(q) > 48)
+			continue;
+		if ((*full && q != *full) || n == 3)
+			return 0;
+		*full = q;
+		slot[n++] = p;
+		p += 4;   /* the next set starts 8 bytes on at the earliest */
+	}
+	return n == 3 ? n : 0;
+}
+
+/* Any task's cred in that order: every capability set a subset of the full set, and some of them not empty
+ * (the bounding set is full outside of hardened sandboxes). */
+static bool cred_caps_plausible(struct disc_ctx *c, uint64_t va, const int *slot, int n, uint64_t full)
+{
+	uint8_t b[CRED_WINDOW];
+	bool some = false;
+
+	if (dctx_read(c, va, b, sizeof(b)))
+		return false;
+	for (int k = 0; k < n; k++) {
+		uint64_t q;
+		memcpy(&q, b + slot[k], 8);
+		if (q & ~full)
+			return false;
+		some |= q != 0;
+	}
+	return some;
+}
+
 /* Returns how many members point to a struct cred (0 before 2.6.29, when struct cred was added). */
 static size_t solve_cred(struct solve *s)
 {
@@ -970,9 +1016,10 @@ static size_t solve_cred(struct solve *s)
 	for (int64_t o = 0; o + 8 <= s->win && n < 8; o += 8) {
 		uint64_t v = win_u64(&c->win[0], o);
 		size_t total = 0, plausible = 0;
-		int caps;
+		int caps = -1, slot[3], nslots = 0;
+		uint64_t full = 0;
 		bool ok = dctx_is_kernel_ptr(c, v) && v != s->init;   /* init_cred may follow init_task closely */
-		if (!ok || (caps = init_cred_caps(c, v)) < 0)
+		if (!ok || ((caps = init_cred_caps(c, v)) < 0 && !(nslots = init_cred_cap_slots(c, v, slot, &full))))
 			continue;
 		/* A pointer out of the task on (nearly) every task: the guest runs on while we read, and a task
 		 * freed between the list walk and the read of its window may hold anything by then. */
@@ -982,10 +1029,11 @@ static size_t solve_cred(struct solve *s)
 			bool p = dctx_is_kernel_ptr(c, t) && (t < c->win[i].base || t >= c->win[i].base + (uint64_t)s->win);
 			total++;
 			ptrs += p;
-			plausible += p && cred_ids_plausible(c, t, caps);
+			plausible += p && (caps >= 0 ? cred_ids_plausible(c, t, caps)
+						     : cred_caps_plausible(c, t, slot, nslots, full));
 		}
 		ok = ptrs * 20 >= total * 19;
-		p_dbg("cred? %lld: %zu of %zu pointers, %zu plausible", (long long)o, ptrs, total, plausible);
+		p_dbg("cred? %lld: %zu of %zu pointers, %zu plausible (%s, %d slots, full %#llx, target %#llx)", (long long)o, ptrs, total, plausible, caps >= 0 ? "ordered" : "any order", nslots, (unsigned long long)full, (unsigned long long)v);
 		if (ok && plausible * 10 >= total * 9)
 			cand[n++] = o;
 	}
