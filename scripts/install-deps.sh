@@ -12,6 +12,8 @@ PKGS=(
 	apt ca-certificates debian-archive-keyring gpgv
 	python3 coreutils util-linux procps socat
 	libclang-rt-14-dev strace   # libFuzzer runtime (make fuzz); syscall proof that guest memory is only read
+	# the randstruct test kernel (scripts/build-randstruct-kernel.sh, which also installs these itself)
+	linux-source-6.1 gcc-12-plugin-dev flex bison bc libelf-dev libssl-dev dwarves
 )
 
 missing=()

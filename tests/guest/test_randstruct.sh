@@ -7,7 +7,8 @@
 #     `offsets` exits 0 (validated), every member exact or null in an interchangeable pair whose two offsets
 #     are the true two, none wrong; `ps --threads` equals the guest's /proc (user space); `--format libvmi`
 #     and `--format isf` carry the true tasks, pid, comm and pgd offsets, and an mm offset that reads mm's value
-#     (mm itself, or the other member of a true mm/active_mm pair).
+#     (mm itself, or the other member of a true mm/active_mm pair); on the last boot, `live` discovers, stores
+#     the offsets cache with the pairs, and a second `live` starts from that cache.
 # Exit 0 pass, 77 skip (one line why), else fail. VMOT_RANDSTRUCT=0 skips (the build takes 5-10 minutes).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -98,6 +99,21 @@ for ((boot = 1; boot <= BOOTS; boot++)); do
 	mm_ok "$(fld task_struct mm)" || isf_ok=0
 	((isf_ok)) && ok "$label: ISF carries the true tasks, mm, pid, comm and pgd" ||
 		bad "$label: ISF: $(jq -c '.user_types.task_struct.fields, .user_types.mm_struct.fields' <<<"$isf" 2>/dev/null | tr -d '\n' | cut -c1-300)"
+	if ((boot == BOOTS)); then   # the pairs survive the offsets cache: live discovers, then starts from it
+		cache=$GUEST_RUN_DIR/cache
+		for run in 1 2; do
+			VMOFFSET_CACHE=$cache timeout 60 "$BIN" live --pid "$GUEST_PID" --json -d 3 >"$cache.$run.jsonl" 2>"$cache.$run.err"
+			n=$(jq -s '[.[] | select(.event == "switch")] | length' "$cache.$run.jsonl" 2>/dev/null)
+			from=$(grep -o 'offsets \(discovered\|from the cache\)' "$cache.$run.err" | head -n1)
+			want=$([[ $run == 1 ]] && echo "offsets discovered" || echo "offsets from the cache")
+			[[ $from == "$want" && ${n:-0} -gt 0 ]] && ok "$label: live run $run: $from, $n switch events" ||
+				bad "$label: live run $run: '${from:-?}' (want '$want'), ${n:-0} switches: $(tail -n1 "$cache.$run.err")"
+		done
+		pairs=$(jq -c '.pairs' "$cache"/offsets/*.json 2>/dev/null)
+		want=$(jq -c '.interchangeable | map({members, offsets})' <<<"$got")
+		[[ -n $pairs && $pairs == "$want" ]] && ok "$label: the offsets cache keeps the pairs $pairs" ||
+			bad "$label: offsets cache pairs ${pairs:-none}, offsets said $want"
+	fi
 	guest_stop >/dev/null 2>&1
 done
 echo "test_randstruct: $fails failure(s) in $BOOTS boot(s)"
