@@ -1033,7 +1033,8 @@ static size_t solve_cred(struct solve *s)
 						     : cred_caps_plausible(c, t, slot, nslots, full));
 		}
 		ok = ptrs * 20 >= total * 19;
-		p_dbg("cred? %lld: %zu of %zu pointers, %zu plausible (%s, %d slots, full %#llx, target %#llx)", (long long)o, ptrs, total, plausible, caps >= 0 ? "ordered" : "any order", nslots, (unsigned long long)full, (unsigned long long)v);
+		p_dbg("cred? %lld: %zu of %zu pointers, %zu plausible (init_cred %#llx read %s)", (long long)o, ptrs,
+		      total, plausible, (unsigned long long)v, caps >= 0 ? "in declaration order" : "in any order");
 		if (ok && plausible * 10 >= total * 9)
 			cand[n++] = o;
 	}
