@@ -123,4 +123,10 @@ struct guest_task {
 int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
 		     struct guest_task **tasks, size_t *ntasks);
 
+/* Settle interchangeable pairs (res->pairs) from tasks whose two values now differ (a kernel thread running,
+ * a ptrace attach, override_creds, a thread): each settled pair's members become found and leave the list.
+ * Returns how many were settled; what (if given) says which and why. */
+int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t ntasks,
+		 char *what, size_t len);
+
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "arch/x86_64.h"
 #include "common/log.h"
+#include "trace/cache.h"
 #include "trace/tracer.h"
 #include "trace/tracer_internal.h"
 
@@ -235,6 +236,17 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		return 0;
 	}
 	t->ctr.walks++;
+	if (t->res.npairs) {   /* a task whose tied members now differ says which is which (issue 12) */
+		char what[400];
+
+		if (pairs_settle(t->tg.pm, &t->res, g, n, what, sizeof(what)) > 0) {
+			p_info("%s (pid %d): offsets settled: %s", t->info.name[0] ? t->info.name : "vm",
+			       (int)t->info.pid, what);
+			if (t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
+			    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
+				p_dbg("offsets cache updated with the settled pair(s)");
+		}
+	}
 	cur = calloc(n, sizeof(*cur));
 	if (!cur) {
 		free(g);

@@ -1,0 +1,191 @@
+/* cmocka: interchangeable pairs settled over time (pairs_settle, issue 12) on shuffled synthetic guests.
+ *
+ * Discovery on a shuffled modern layout leaves real_cred/cred tied (the synthetic creds never differ); the
+ * test then changes guest memory the way the kernel would — override_creds, a ptrace attach, a kernel thread
+ * borrowing an mm — and checks that pairs_settle decides each pair from that memory alone, to the true
+ * offsets. The other pairs are handed to pairs_settle with their two true offsets in the wrong order (as a
+ * pair carries no order), so the answer is not in the input. With no such task, nothing is decided. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "discovery/discover.h"
+#include "../synth/synth.h"
+
+struct fixture {
+	struct synth_layout *L;
+	size_t n;
+	struct synth_image img;
+	struct discovery_result res;
+	struct guest_task *tasks;
+	size_t ntasks;
+};
+
+static void put64(struct synth_image *img, uint64_t va, uint64_t v)
+{
+	uint64_t pa = va - img->page_offset_base;
+
+	assert_true(va >= img->page_offset_base && pa + 8 <= img->ram_size);
+	memcpy(img->mem + pa, &v, 8);
+}
+
+/* a shuffled 5.x/6.x guest whose discovery validated with real_cred/cred tied */
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *csv = synth_find_layouts_csv();
+
+	if (!f || !csv) {
+		printf("test_pairs: layout table not found (VMOT_LAYOUTS or ../shared/layouts)\n");
+		free(f);
+		return -1;
+	}
+	assert_int_equal(synth_load_layouts(csv, &f->L, &f->n), 0);
+	for (size_t i = 0; i < f->n; i++) {
+		struct synth_opts o = { .seed = 4242 + i, .shuffle = true, .nexited = -1 };
+		struct discovery_opts d = { 0 };
+
+		if (f->L[i].kver < SYNTH_KV(5, 0, 0))
+			continue;
+		assert_int_equal(synth_build(&f->L[i], &o, &f->img), 0);
+		memset(&f->res, 0, sizeof(f->res));
+		if (discover_offsets(f->img.pm, &f->img.obs, &d, &f->res) == 0 && f->res.validated &&
+		    f->res.npairs == 1 && !strcmp(f->res.pairs[0].members[0], "real_cred") &&
+		    f->res.task[TF_REAL_PARENT].found && f->res.task[TF_MM].found && f->res.task[TF_TGID].found) {
+			assert_int_equal(guest_tasks_list(f->img.pm, &f->res, &d, &f->tasks, &f->ntasks), 0);
+			*state = f;
+			return 0;
+		}
+		synth_free(&f->img);
+	}
+	free(f->L);
+	free(f);
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	synth_free(&f->img);
+	free(f->tasks);
+	free(f->L);
+	free(f);
+	return 0;
+}
+
+/* the pair as discovery would give it: the two true offsets, ascending, no order known */
+static void tie(struct fixture *f, const char *a, const char *b, enum task_field fa, enum task_field fb)
+{
+	struct offset_pair p = { { a, b }, { f->img.off[fa], f->img.off[fb] }, { fa, fb } };
+
+	if (p.offsets[0] > p.offsets[1]) {
+		p.offsets[0] = f->img.off[fb];
+		p.offsets[1] = f->img.off[fa];
+	}
+	for (int k = 0; k < 2; k++) {
+		f->res.task[p.fields[k]].found = false;
+		f->res.task[p.fields[k]].tied = true;
+		f->res.task[p.fields[k]].offset = p.offsets[0];
+	}
+	f->res.pairs[f->res.npairs++] = p;
+}
+
+static const struct synth_task *find_task(const struct synth_image *img, int kind, int skip)
+{
+	for (size_t i = 0; i < img->ntasks; i++)
+		if (img->tasks[i].kind == kind && img->tasks[i].on_tasks_list && skip-- == 0)
+			return &img->tasks[i];
+	return NULL;
+}
+
+static void test_cred_settled_by_override(void **state)
+{
+	struct fixture *f = *state;
+	char what[400];
+	const struct synth_task *x = NULL;
+
+	/* a task whose real cred its family shares (a thread group: fork gives each process its own cred) */
+	for (size_t i = 0; i < f->img.ntasks && !x; i++)
+		for (size_t j = 0; j < f->img.ntasks && !x; j++)
+			if (i != j && f->img.tasks[i].on_tasks_list && f->img.tasks[i].kind == SYNTH_T_PROC &&
+			    f->img.tasks[i].real_cred_va == f->img.tasks[j].real_cred_va)
+				x = &f->img.tasks[i];
+	assert_non_null(x);
+	/* nothing differs yet: nothing decided */
+	assert_int_equal(pairs_settle(f->img.pm, &f->res, f->tasks, f->ntasks, what, sizeof(what)), 0);
+	assert_int_equal(f->res.npairs, 1);
+	assert_false(f->res.task[TF_CRED].found);
+	/* override_creds: cred points to a private copy (here: any address no task holds), real_cred stays */
+	put64(&f->img, x->va + (uint64_t)f->img.off[TF_CRED], x->real_cred_va + 0x40);
+	assert_int_equal(pairs_settle(f->img.pm, &f->res, f->tasks, f->ntasks, what, sizeof(what)), 1);
+	printf("  settled: %s\n", what);
+	assert_true(f->res.task[TF_CRED].found);
+	assert_int_equal(f->res.task[TF_CRED].offset, f->img.off[TF_CRED]);
+	assert_int_equal(f->res.npairs, 0);
+	put64(&f->img, x->va + (uint64_t)f->img.off[TF_CRED], x->cred_va);
+}
+
+static void test_parents_settled_by_ptrace(void **state)
+{
+	struct fixture *f = *state;
+	char what[400];
+	const struct synth_task *x = find_task(&f->img, SYNTH_T_PROC, 1), *tracer = find_task(&f->img, SYNTH_T_PROC, 2);
+
+	assert_non_null(x);
+	assert_non_null(tracer);
+	tie(f, "real_parent", "parent", TF_REAL_PARENT, TF_PARENT);
+	/* ptrace attach: parent becomes the tracer; the tracee stays on its real parent's children ring */
+	put64(&f->img, x->va + (uint64_t)f->img.off[TF_PARENT], tracer->va);
+	assert_int_equal(pairs_settle(f->img.pm, &f->res, f->tasks, f->ntasks, what, sizeof(what)), 1);
+	printf("  settled: %s\n", what);
+	assert_int_equal(f->res.task[TF_REAL_PARENT].offset, f->img.off[TF_REAL_PARENT]);
+	assert_int_equal(f->res.task[TF_PARENT].offset, f->img.off[TF_PARENT]);
+	assert_true(f->res.task[TF_REAL_PARENT].found && f->res.task[TF_PARENT].found);
+}
+
+static void test_mm_settled_by_kernel_thread(void **state)
+{
+	struct fixture *f = *state;
+	char what[400];
+	const struct synth_task *k = find_task(&f->img, SYNTH_T_KTHREAD, 0), *p = find_task(&f->img, SYNTH_T_PROC, 0);
+
+	assert_non_null(k);
+	assert_non_null(p);
+	tie(f, "mm", "active_mm", TF_MM, TF_ACTIVE_MM);
+	/* a kernel thread switched in: mm NULL, active_mm borrowed from the process it followed */
+	put64(&f->img, k->va + (uint64_t)f->img.off[TF_ACTIVE_MM], p->mm_va);
+	assert_int_equal(pairs_settle(f->img.pm, &f->res, f->tasks, f->ntasks, what, sizeof(what)), 1);
+	printf("  settled: %s\n", what);
+	assert_int_equal(f->res.task[TF_MM].offset, f->img.off[TF_MM]);
+	assert_int_equal(f->res.task[TF_ACTIVE_MM].offset, f->img.off[TF_ACTIVE_MM]);
+}
+
+static void test_pid_settled_by_thread(void **state)
+{
+	struct fixture *f = *state;
+	char what[400];
+
+	assert_true(f->img.n_threads > 0);
+	tie(f, "pid", "tgid", TF_PID, TF_TGID);
+	assert_int_equal(pairs_settle(f->img.pm, &f->res, f->tasks, f->ntasks, what, sizeof(what)), 1);
+	printf("  settled: %s\n", what);
+	assert_int_equal(f->res.task[TF_PID].offset, f->img.off[TF_PID]);
+	assert_int_equal(f->res.task[TF_TGID].offset, f->img.off[TF_TGID]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cred_settled_by_override),
+		cmocka_unit_test(test_parents_settled_by_ptrace),
+		cmocka_unit_test(test_mm_settled_by_kernel_thread),
+		cmocka_unit_test(test_pid_settled_by_thread),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
