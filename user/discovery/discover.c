@@ -37,6 +37,31 @@ static void ctx_free(struct disc_ctx *c)
 	free(c->threads);
 }
 
+/* Tied pairs, once more with the tasks each vCPU runs: an idle vCPU runs its swapper/N (not on the task list)
+ * with mm NULL and a borrowed active_mm, which splits that pair at once. */
+static void settle_pairs(struct disc_ctx *c)
+{
+	struct discovery_result *r = c->res;
+	size_t n = c->nleaders + c->nthreads, k = 0;
+	struct guest_task *t = calloc(n + r->ncurrent + 1, sizeof(*t));
+	char what[256];
+
+	if (!t)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t addr = i < c->nleaders ? c->leaders[i] : c->threads[i - c->nleaders];
+		uint32_t pid = 0;
+		bool have = offset_usable(&r->task[TF_PID]) && !dctx_read(c, addr + r->task[TF_PID].offset, &pid, 4);
+
+		t[k++] = (struct guest_task){ .addr = addr, .pid = have ? (int32_t)pid : -1 };
+	}
+	for (uint32_t v = 0; v < r->ncurrent && v < VMOT_MAX_VCPUS; v++)
+		t[k++] = (struct guest_task){ .addr = r->current[v].task, .pid = r->current[v].pid };
+	if (pairs_settle(c->pm, r, t, k, what, sizeof(what)) > 0)
+		p_dbg("pairs settled by the running tasks: %s", what);
+	free(t);
+}
+
 int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
 		     struct discovery_result *res)
 {
@@ -87,6 +112,8 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 		validate_observations(&c);
 		STEP("current task");
 		find_current_tasks(&c);
+		if (res->npairs)
+			settle_pairs(&c);
 	}
 #undef STEP
 	if (err && pm->read_limit_hit)   /* whatever failed, a read was refused by the budget first */

@@ -47,6 +47,16 @@ static bool held_elsewhere(struct pair_ctx *c, const struct offset_pair *p, size
 	return false;
 }
 
+/* An mm_struct: its pgd member holds a mapped page-table root (init_mm, borrowed by an idle swapper/N, is
+ * held by no task on the list). */
+static bool is_mm(struct pair_ctx *c, uint64_t mm)
+{
+	uint64_t pgd, pa;
+
+	return c->r->mm_pgd.found && !vmem_read_u64(&c->vm, mm + c->r->mm_pgd.offset, &pgd) && !(pgd & 0xfff) &&
+	       !vmem_translate(&c->vm, pgd, &pa);
+}
+
 /* Is node on the ring headed at head? Bounded, and next->prev must point back. */
 static bool on_ring(struct pair_ctx *c, uint64_t head, uint64_t node)
 {
@@ -76,7 +86,7 @@ static int decide(struct pair_ctx *c, const struct offset_pair *p, size_t i, cha
 		return -1;
 	if (!strcmp(a, "mm")) {   /* members: mm, active_mm */
 		int null = v[0] ? (v[1] ? -1 : 1) : 0;
-		if (null < 0 || !held_elsewhere(c, p, i, v[!null], 8))
+		if (null < 0 || !(held_elsewhere(c, p, i, v[!null], 8) || is_mm(c, v[!null])))
 			return -1;
 		snprintf(why, len, "pid %d ran as a kernel thread: mm NULL, active_mm borrowed", c->t[i].pid);
 		return null;
