@@ -3,7 +3,8 @@
 # Debian's linux-source-6.1 with the GCC randstruct plugin and a fixed seed (cached: once per machine) and takes
 # the truth from offsetof() compiled with the very plugin flags and seed. Then:
 #   - the kernel's own BTF disagrees with that truth (what every profile-based tool reads is wrong here),
-#   - VMOT_RANDSTRUCT_BOOTS boots (default 10; KASLR, PTI on, 5-level paging, 2 vCPUs, the steady workload):
+#   - VMOT_RANDSTRUCT_BOOTS boots (default 10; KASLR, PTI on, 5-level paging, 2 vCPUs, the steady workload, and
+#     on every other boot two CPU-bound threads that keep both vCPUs busy):
 #     `offsets` exits 0 (validated), every member exact or null in an interchangeable pair whose two offsets
 #     are the true two, none wrong; `ps --threads` equals the guest's /proc (user space); `--format libvmi`
 #     and `--format isf` carry the true tasks, pid, comm and pgd offsets, and an mm offset that reads mm's value
@@ -64,6 +65,11 @@ mm_ok() {   # OFFSET: reads mm's value on every task read (mm itself, or in a tr
 for ((boot = 1; boot <= BOOTS; boot++)); do
 	if ! guest_start --kernel "$kdir" --smp 2 --mem 1G --pti on --la57; then bad "boot $boot"; continue; fi
 	label="boot $boot/$BOOTS (paging $GUEST_PAGING, pti $GUEST_PTI)"
+	if ((boot % 2 == 0)); then   # every other boot busy: no vCPU idles, so mm/active_mm may stay a pair
+		guest_send "$GUEST_SERIAL_SOCK" "busy vmot-spin 2 100"
+		sleep 1
+		label+=" busy"
+	fi
 	got=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format json); rc=$?
 	if ((rc == 0)) && [[ $(jq -r .validated <<<"$got") == true ]]; then
 		ok "$label: validated, $(jq -r '"\(.roots_explained)/\(.roots_observed) roots, \(.interchangeable | length) pair(s), \(.elapsed_s) s"' <<<"$got")"
