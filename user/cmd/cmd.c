@@ -1,8 +1,17 @@
 /* What every subcommand shares; see cmd.h. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include "cmd/cmd.h"
 #include "common/log.h"
+
+int cmd_no_operands(int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	p_err("unexpected argument '%s'", argv[optind]);
+	return -EINVAL;
+}
 
 int cmd_bad_option(char **argv, void (*usage)(FILE *f))
 {

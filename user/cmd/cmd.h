@@ -14,6 +14,8 @@ int cmd_report(int argc, char **argv);
 /* A getopt error (an unknown option, a missing value): one error line (JSON in JSON mode), the usage on
  * stderr otherwise. Returns EXIT_USAGE. */
 int cmd_bad_option(char **argv, void (*usage)(FILE *f));
+/* After getopt: a command takes no operands. 0, or -EINVAL with one error line for the first one. */
+int cmd_no_operands(int argc, char **argv);
 
 /* The session file record writes and report reads when none is given (perf's perf.data). */
 #define CMD_DEFAULT_SESSION "vmot.data"

@@ -59,10 +59,8 @@ int cmd_list(int argc, char **argv)
 		default: return cmd_bad_option(argv, usage);
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		return EXIT_USAGE;
-	}
 	err = vm_list(qmp, &v, &n);
 	if (err) {
 		p_err("reading /proc: %s", strerror(-err));

@@ -159,10 +159,8 @@ int cmd_live(int argc, char **argv)
 		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		goto usage_err;
-	}
 	to.vmt.progress = isatty(STDERR_FILENO);
 	if (c.json) {
 		c.w = jsonw_new(stdout);

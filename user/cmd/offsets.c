@@ -78,19 +78,13 @@ int cmd_offsets(int argc, char **argv)
 		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		goto usage_err;
-	}
 	if (target_check(&topts))
 		goto usage_err;
 
-	err = target_discover(&topts, &tg, &res);
-	if (!tg.pm)   /* the source or its observations failed; the error is printed */
-		goto cleanup;
+	err = target_discover_reported(&topts, &tg, &res);
 	if (err && err != -ENOENT) {
-		if (!physmem_source_gone(tg.pm))   /* else the source said so, once */
-			p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
 		ret = EXIT_FAIL;
 		goto cleanup;
 	}

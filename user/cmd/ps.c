@@ -66,27 +66,20 @@ int cmd_ps(int argc, char **argv)
 		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		goto usage_err;
-	}
 	if (target_check(&topts))
 		goto usage_err;
 
-	err = target_discover(&topts, &tg, &res);
-	if (!tg.pm)   /* the source or its observations failed; the error is printed */
-		goto cleanup;
+	err = target_discover_reported(&topts, &tg, &res);
 	if (err == -ENOENT) {
 		p_err("undetermined: %s (cannot list processes without task_struct offsets)",
 		      res.reason[0] ? res.reason : "offsets not found");
 		ret = EXIT_UNDETERMINED;
 		goto cleanup;
 	}
-	if (err) {
-		if (!physmem_source_gone(tg.pm))   /* else the source said so, once */
-			p_err("discovery on %s failed: %s", tg.desc, strerror(-err));
+	if (err)
 		goto cleanup;
-	}
 	if (!res.validated)
 		p_warn("offsets not validated by observations (%s); listing anyway",
 		       res.reason[0] ? res.reason : "no observations");

@@ -194,10 +194,8 @@ int cmd_record(int argc, char **argv)
 		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		goto usage_err;
-	}
 	if (!c.path)
 		c.path = CMD_DEFAULT_SESSION;
 	to.vmt.progress = isatty(STDERR_FILENO);

@@ -723,10 +723,8 @@ int cmd_report(int argc, char **argv)
 		default: return cmd_bad_option(argv, usage);
 		}
 	}
-	if (optind < argc) {
-		p_err("unexpected argument '%s'", argv[optind]);
+	if (cmd_no_operands(argc, argv))
 		return EXIT_USAGE;
-	}
 	if (!file)
 		file = CMD_DEFAULT_SESSION;   /* what record writes without -o */
 	if (json && csv) {

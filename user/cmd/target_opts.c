@@ -92,3 +92,14 @@ int target_check(const struct target_opts *t)
 	}
 	return 0;
 }
+
+int target_discover_reported(const struct target_opts *t, struct target *tg, struct discovery_result *res)
+{
+	int err = target_discover(t, tg, res);
+
+	if (!tg->pm)   /* the source or its observations failed; the error is printed (not "undetermined") */
+		return err && err != -ENOENT ? err : -EIO;
+	if (err && err != -ENOENT && !physmem_source_gone(tg->pm))   /* else the source said so, once */
+		p_err("discovery on %s failed: %s", tg->desc, strerror(-err));
+	return err;
+}

@@ -41,5 +41,8 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 int target_parse_opt(struct target_opts *t, int c, const char *arg);
 /* Exactly one source; --raw needs --cr3. -EINVAL with a message otherwise. */
 int target_check(const struct target_opts *t);
+/* target_discover as a command runs it: every error but "undetermined" (-ENOENT, res->reason says why) is
+ * reported here in one line (or was, by the source that failed). Returns what target_discover did. */
+int target_discover_reported(const struct target_opts *t, struct target *tg, struct discovery_result *res);
 
 #endif
