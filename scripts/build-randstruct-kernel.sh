@@ -82,6 +82,8 @@ echo "#define RANDSTRUCT_HASHED_SEED \\"\$HASH\\"" > "\$2"
 EOF
 
 cd "$src"
+# run from `make test`, the parent's jobserver flags would hold kbuild to one job: this build is its own
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 export LOCALVERSION=-vmot-randstruct   # the release's suffix (kbuild reads it at build and at kernelrelease)
 make -s tinyconfig >/dev/null || die "make tinyconfig failed"
 enable=(64BIT SMP PRINTK TTY SERIAL_8250 SERIAL_8250_CONSOLE BLK_DEV_INITRD RD_GZIP BINFMT_ELF BINFMT_SCRIPT

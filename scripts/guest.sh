@@ -15,6 +15,8 @@
 #                                  (the guest's /proc/uptime before and after the listing), /proc/stat's
 #                                  "cpu ..." line, then one "tid tgid comm utime stime vcsw nvcsw run_ns
 #                                  wait_ns slices" line per thread (of those names, when given)
+#   guest.sh cmdline RUN_DIR       every process's argv now: "pid ARGS" lines, the arguments separated by \037
+#                                  (the NULs of /proc/PID/cmdline), sorted by pid; kernel threads "pid " alone
 #   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
 #
 # start options:
@@ -124,6 +126,18 @@ vmot_ps() {
 	for p in $traced; do echo "VMOT-TRACE $1 ${p%%:*} ${p#*:}"; done
 }
 
+# Every process's argv: "pid ARGS" with the NULs of /proc/PID/cmdline turned into \037 (unit separator), so
+# the argument boundaries survive; kernel threads have none.
+vmot_cmdline() {
+	echo "VMOT-CMDLINE-BEGIN $1"
+	for d in /proc/[0-9]*; do
+		[ -r "$d/cmdline" ] || continue
+		a=$(tr '\000' '\037' <"$d/cmdline" 2>/dev/null)
+		echo "${d#/proc/} $a"
+	done
+	echo "VMOT-CMDLINE-END $1"
+}
+
 # The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
 # /proc/PID/task/TID/stat) vcsw nvcsw (voluntary/nonvoluntary_ctxt_switches of status) run_ns wait_ns slices
 # (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime, after the cpu line of
@@ -210,6 +224,7 @@ while :; do
 	if [ $rc -ne 0 ]; then /bin/sleep 5; continue; fi
 	case $cmd in
 	ps) vmot_ps "$arg" ;;
+	cmdline) vmot_cmdline "$arg" ;;
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
 	spawn) /bin/workload spawn $arg & ;;
@@ -450,19 +465,30 @@ serial_send() {   # serial_send SOCK LINE
 	fi
 }
 
+# serial_request WHAT COMMAND END PREFIX [ARGS...]: one request to the guest of RUN_DIR (loaded), numbered
+# PREFIX<n> (ps.seq counts them; the ps lock keeps requests apart), sent as "COMMAND SEQ ARGS"; waits until the
+# guest printed "END SEQ" and prints SEQ. WHAT names the answer in the timeout message.
+serial_request() {
+	local what=$1 command=$2 end=$3 prefix=$4 seqf seq
+	shift 4
+	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "$command needs a RUN_DIR"
+	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
+	seqf=$GUEST_RUN_DIR/ps.seq
+	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
+	seq=$prefix$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "${seq#"$prefix"}" >"$seqf"
+	serial_send "$GUEST_SERIAL_SOCK" "$command $seq${*:+ $*}" || die "cannot write to $GUEST_SERIAL_SOCK"
+	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
+	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^$end $seq\( \|\$\)"; do
+		((SECONDS < deadline)) || die "no $what from the guest within ${GUEST_PS_TIMEOUT:-60}s"
+		sleep 0.1
+	done
+	echo "$seq"
+}
+
 cmd_ps() {
 	load_env "${1:-}"
-	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "ps needs a RUN_DIR"
-	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
-	local seqf=$GUEST_RUN_DIR/ps.seq seq
-	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
-	seq=$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "$seq" >"$seqf"
-	serial_send "$GUEST_SERIAL_SOCK" "ps $seq" || die "cannot write to $GUEST_SERIAL_SOCK"
-	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
-	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^VMOT-PS-END $seq\$"; do
-		((SECONDS < deadline)) || die "no process list from the guest within ${GUEST_PS_TIMEOUT:-60}s"
-		sleep 0.2
-	done
+	local seq
+	seq=$(serial_request "process list" ps VMOT-PS-END "") || exit 1
 	sleep 0.2   # the VMOT-TRACE lines follow the end marker
 	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-PS-BEGIN " s { on = 1; next } $0 == "VMOT-PS-END " s { exit } on && /^[0-9]+ [0-9]+ [0-9]+ / { print }' |
 		sort -n -k1,1
@@ -471,21 +497,20 @@ cmd_ps() {
 cmd_acct() {
 	load_env "${1:-}"
 	shift || true
-	[[ -n "${GUEST_RUN_DIR:-}" ]] || die "acct needs a RUN_DIR"
-	kill -0 "$GUEST_PID" 2>/dev/null || die "guest $GUEST_RUN_DIR is not running"
-	local seqf=$GUEST_RUN_DIR/ps.seq seq
-	exec 8>>"$GUEST_RUN_DIR/ps.lock"; flock -w 60 8 || die "ps lock busy"
-	seq=a$(($(cat "$seqf" 2>/dev/null || echo 0) + 1)); echo "${seq#a}" >"$seqf"
-	serial_send "$GUEST_SERIAL_SOCK" "acct $seq $*" || die "cannot write to $GUEST_SERIAL_SOCK"
-	local deadline=$((SECONDS + ${GUEST_PS_TIMEOUT:-60}))
-	until tr -d '\r' <"$GUEST_SERIAL" | grep -q "^VMOT-ACCT-END $seq "; do
-		((SECONDS < deadline)) || die "no accounting from the guest within ${GUEST_PS_TIMEOUT:-60}s"
-		sleep 0.1
-	done
+	local seq
+	seq=$(serial_request accounting acct VMOT-ACCT-END a "$@") || exit 1
 	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '
 		$1 == "VMOT-ACCT-BEGIN" && $2 == s { on = 1; sub("uptime=", "", $3); u0 = $3; next }
 		$1 == "VMOT-ACCT-END" && $2 == s { sub("uptime=", "", $3); print "uptime", u0, $3; for (i = 0; i < n; i++) print l[i]; exit }
 		on && (/^[0-9]+ [0-9]+ / || /^cpu /) { l[n++] = $0 }'
+}
+
+cmd_cmdline() {   # "pid ARGS" lines, ARGS separated by \037 (kernel threads: "pid " alone)
+	load_env "${1:-}"
+	local seq
+	seq=$(serial_request "command lines" cmdline VMOT-CMDLINE-END c) || exit 1
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-CMDLINE-BEGIN " s { on = 1; next } $0 == "VMOT-CMDLINE-END " s { exit } on && /^[0-9]+ / { print }' |
+		sort -n -k1,1
 }
 
 cmd_traced() {
@@ -501,6 +526,7 @@ case "${1:-}" in
 	ps) shift; cmd_ps "$@" ;;
 	traced) shift; cmd_traced "$@" ;;
 	acct) shift; cmd_acct "$@" ;;
+	cmdline) shift; cmd_cmdline "$@" ;;
 	initramfs) build_initramfs ;;
-	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | initramfs" >&2; exit 64 ;;
+	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | cmdline RUN_DIR | initramfs" >&2; exit 64 ;;
 esac

@@ -12,6 +12,7 @@
 #   guest_acct [RUN_DIR [COMM...]]  the guest's own per-thread CPU accounting ("uptime S0 S1", /proc/stat's
 #                           "cpu ..." line, then "tid tgid comm utime stime vcsw nvcsw run_ns wait_ns slices"
 #                           lines; only threads named COMM when given)
+#   guest_cmdline [RUN_DIR] every process's argv: "pid ARGS" lines, arguments separated by \037
 #   guest_stop [RUN_DIR]    kill that guest (default: the last started)
 #   guest_stop_all          kill every guest this shell started (the EXIT trap does this)
 #   guest_send SOCK LINE    one line to a guest's serial socket (GUEST_SERIAL_SOCK: e.g. "life TAG MS")
@@ -37,6 +38,28 @@ guest_start() {
 guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
 guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
 guest_acct() { "$GUEST_SH" acct "${1:-$GUEST_RUN_DIR}" "${@:2}"; }
+guest_cmdline() { "$GUEST_SH" cmdline "${1:-$GUEST_RUN_DIR}"; }
+
+# check_cmdlines LABEL PS_JSON: the argv of every user process in `ps --json` output (its "cmdline" arrays)
+# equals the guest's own /proc/PID/cmdline (guest_cmdline); processes gone or born in between are left out.
+check_cmdlines() {
+	local label=$1 ours theirs res n nbad
+	ours=$(jq -r '.[] | select(.kernel_thread == false and .pid == .tgid) |
+		"\(.pid) \(if .cmdline then (.cmdline | join("\u001f")) else "<none>" end)"' <<<"$2")
+	# processes with an argv; the NUL that ends the last argument is not a separator
+	theirs=$(guest_cmdline | awk '{ sub(/\037$/, "") } length($0) > index($0, " ")')
+	res=$(awk 'NR == FNR { sp = index($0, " "); o[substr($0, 1, sp - 1)] = substr($0, sp + 1); next }
+		{ sp = index($0, " "); p = substr($0, 1, sp - 1); if (!(p in o)) next; n++
+		  if (o[p] != substr($0, sp + 1)) { nbad++; print "pid " p ": ours \"" o[p] "\", /proc \"" substr($0, sp + 1) "\"" } }
+		END { print "COMMON", n + 0, nbad + 0 }' <(echo "$ours") <(echo "$theirs"))
+	read -r _ n nbad < <(tail -n1 <<<"$res")
+	if ((n > 0 && nbad == 0)); then
+		ok "$label: command lines equal /proc/PID/cmdline ($n processes)"
+	else
+		bad "$label: $nbad of $n command lines differ from /proc/PID/cmdline:"
+		head -n -1 <<<"$res" | tr '\037' '|' | head -10
+	fi
+}
 guest_user_ps() { guest_ps "$@" | awk '$1 != 2 && $2 != 2'; }
 guest_stop() { "$GUEST_SH" stop "${1:-$GUEST_RUN_DIR}"; }
 

@@ -5,7 +5,7 @@
 #   - every offset equals the kernel's own BTF (build/tools/btf-truth on the vmlinux inside the package),
 #   - validated == true (observed CR3 roots belong to mms on the task list),
 #   - `ps --threads` read through the found offsets equals the guest's own /proc listing (user space exactly;
-#     kernel threads, which come and go, at least 90 %),
+#     kernel threads, which come and go, at least 90 %), and every user process's argv its /proc/PID/cmdline,
 #   - an ELF core QEMU writes of the same guest gives the same offsets and init_task.
 # Exit 0 pass, 77 skip (one line why), else fail.
 set -uo pipefail
@@ -62,8 +62,9 @@ run_config() {   # suite flavour smp [options]
 	compare_offsets "$label live" "$got" "$want"
 
 	# The process list through the found offsets against the guest's own /proc.
-	ours=$("$BIN" ps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --threads --json |
-		jq -r '.[] | select(.pid != 0) | "\(.pid) \(.ppid) \(.tgid) \(.comm) \(.kernel_thread)"' | sort)
+	local psjson
+	psjson=$("$BIN" ps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --threads --json)
+	ours=$(jq -r '.[] | select(.pid != 0) | "\(.pid) \(.ppid) \(.tgid) \(.comm) \(.kernel_thread)"' <<<"$psjson" | sort)
 	theirs=$(guest_ps | sort)
 	local ours_user theirs_user
 	ours_user=$(awk '$5 == "false" { print $1, $2, $3, $4 }' <<<"$ours" | sort)
@@ -73,6 +74,7 @@ run_config() {   # suite flavour smp [options]
 	else
 		bad "$label: user processes differ from /proc:"; diff <(echo "$theirs_user") <(echo "$ours_user") | head -20
 	fi
+	check_cmdlines "$label" "$psjson"
 	# Kernel threads come and go, and /proc names a busy kworker "kworker/0:1-events" where task->comm says
 	# "kworker/0:1": same pid, ppid and tgid, and our comm a prefix of /proc's.
 	n_k=$(awk '$1 == 2 || $2 == 2' <<<"$theirs" | wc -l)

@@ -6,7 +6,7 @@
 #   - VMOT_RANDSTRUCT_BOOTS boots (default 10; KASLR, PTI on, 5-level paging, 2 vCPUs, the steady workload, and
 #     on every other boot two CPU-bound threads that keep both vCPUs busy):
 #     `offsets` exits 0 (validated), every member exact or null in an interchangeable pair whose two offsets
-#     are the true two, none wrong; `ps --threads` equals the guest's /proc (user space); `--format libvmi`
+#     are the true two, none wrong; `ps --threads` equals the guest's /proc (user space), argv included; `--format libvmi`
 #     and `--format isf` carry the true tasks, pid, comm and pgd offsets, and an mm offset that reads mm's value
 #     (mm itself, or the other member of a true mm/active_mm pair); on the last boot, `live` discovers, stores
 #     the offsets cache with the pairs, and a second `live` starts from that cache.
@@ -80,14 +80,16 @@ for ((boot = 1; boot <= BOOTS; boot++)); do
 	g=$(jq -r .mm_struct.pgd <<<"$got"); w=$(jq -r .mm_pgd <<<"$truth")
 	[[ $g == "$w" ]] && ok "$label: mm_struct.pgd = $g" || bad "$label: mm_struct.pgd = $g, offsetof says $w"
 
-	ours=$("$BIN" ps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --threads --json |
-		jq -r '.[] | select(.pid != 0 and .kernel_thread == false) | "\(.pid) \(.ppid) \(.tgid) \(.comm)"' | sort)
+	psjson=$("$BIN" ps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --threads --json)
+	ours=$(jq -r '.[] | select(.pid != 0 and .kernel_thread == false) | "\(.pid) \(.ppid) \(.tgid) \(.comm)"' <<<"$psjson" | sort)
 	theirs=$(guest_user_ps | sort)
 	if [[ -n $ours && $ours == "$theirs" ]]; then
 		ok "$label: ps equals /proc ($(wc -l <<<"$ours") user threads)"
 	else
 		bad "$label: ps differs from /proc:"; diff <(echo "$theirs") <(echo "$ours") | head -10
 	fi
+
+	check_cmdlines "$label" "$psjson"   # mm_struct is shuffled too
 
 	conf=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format libvmi 2>/dev/null)
 	isf=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format isf 2>/dev/null)

@@ -32,6 +32,32 @@ static void usage(FILE *f)
 		"  vmoffset-trace -p ps --raw guest.ram --cr3 0x10c2e000 --json\n");
 }
 
+/* Each process's argv, once mm_struct's arg members are found on the listed processes (not found: no CMD) */
+static void add_cmdlines(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks,
+			 size_t ntasks, struct ps_row *rows, size_t nrows)
+{
+	enum { CMDLINE_MAX = 128 << 10 };
+	char *buf;
+
+	if (discover_mm_args(pm, res, tasks, ntasks)) {
+		p_dbg("no command lines: %s", res->mm_args[0].how);
+		return;
+	}
+	buf = malloc(CMDLINE_MAX);
+	for (size_t i = 0; buf && i < nrows; i++) {
+		size_t len;
+
+		if (guest_task_cmdline(pm, res, rows[i].t, buf, CMDLINE_MAX, &len) || !len)
+			continue;
+		rows[i].cmdline = malloc(len + 1);
+		if (rows[i].cmdline) {
+			memcpy(rows[i].cmdline, buf, len + 1);
+			rows[i].cmdline_len = len;
+		}
+	}
+	free(buf);
+}
+
 int cmd_ps(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -95,6 +121,7 @@ int cmd_ps(int argc, char **argv)
 		p_err("out of memory");
 		goto cleanup;
 	}
+	add_cmdlines(tg.pm, &res, tasks, ntasks, rows, nrows);
 	if (json)
 		err = ps_print_json(stdout, rows, nrows);
 	else if (tree)
@@ -112,6 +139,8 @@ int cmd_ps(int argc, char **argv)
 usage_err:
 	ret = EXIT_USAGE;
 cleanup:
+	for (size_t i = 0; rows && i < nrows; i++)
+		free(rows[i].cmdline);
 	free(rows);
 	free(tasks);
 	target_close(&tg);

@@ -17,6 +17,7 @@ enum task_field {
 	TF_NR
 };
 extern const char *const task_field_names[TF_NR];
+extern const char *const mm_args_names[4];   /* "arg_start", "arg_end", "env_start", "env_end" */
 
 /* Two members that held the same value on every task read (real_parent/parent with nothing ptraced, mm/
  * active_mm with no kernel thread caught running, real_cred/cred outside override_creds) in a layout whose
@@ -58,6 +59,8 @@ struct discovery_opts {
 struct discovery_result {
 	struct offset_result task[TF_NR];
 	struct offset_result mm_pgd;
+	/* mm_struct.{arg_start, arg_end, env_start, env_end} (mm_args_names): found by discover_mm_args, optional */
+	struct offset_result mm_args[4];
 	uint32_t npairs;             /* interchangeable pairs among the members (see struct offset_pair) */
 	struct offset_pair pairs[VMOT_MAX_PAIRS];
 	uint64_t init_task;          /* VA of init_task */
@@ -122,6 +125,14 @@ struct guest_task {
 /* Walk the task list (and each group's threads); bounded by opts->max_tasks. Caller frees *tasks. */
 int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
 		     struct guest_task **tasks, size_t *ntasks);
+
+/* mm_struct's arg_start, arg_end, env_start, env_end (res->mm_args) from the listed processes' argv and
+ * environment, in any member order. 0, -ENOENT (mm_args[].how says why) or -ENOMEM. */
+int discover_mm_args(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
+/* A process's argv (NUL-separated, as /proc/PID/cmdline) through its page tables: up to cap-1 bytes, NUL
+ * appended; *len the bytes read. -ENOENT without mm_args or an mm, -EINVAL when its mm holds no command line. */
+int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, char *buf,
+		       size_t cap, size_t *len);
 
 /* Settle interchangeable pairs (res->pairs) from tasks whose two values now differ (a kernel thread running,
  * a ptrace attach, override_creds, a thread): each settled pair's members become found and leave the list.

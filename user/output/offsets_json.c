@@ -90,6 +90,8 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_name(w, "mm_struct");
 	jsonw_start_object(w);
 	offset_value(w, "pgd", &res->mm_pgd);
+	for (int k = 0; k < 4; k++)
+		offset_value(w, mm_args_names[k], &res->mm_args[k]);
 	jsonw_end_object(w);
 
 	/* members that held the same value on every task, which is which unknown: both null above */
@@ -156,6 +158,8 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_name(w, "mm_struct");
 	jsonw_start_object(w);
 	offset_evidence(w, "pgd", &res->mm_pgd);
+	for (int k = 0; k < 4; k++)
+		offset_evidence(w, mm_args_names[k], &res->mm_args[k]);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 

@@ -42,16 +42,20 @@ bool output_libvmi_ready(const struct discovery_result *res);
 struct ps_row {
 	const struct guest_task *t;
 	uint32_t threads;     /* tasks sharing its tgid */
+	char *cmdline;        /* argv as /proc/PID/cmdline (NUL-separated), NULL when unknown; the caller frees */
+	size_t cmdline_len;
 };
 /* Rows sorted by PID: group leaders (a group whose leader is missing shows its first thread), or with
  * threads every task. NULL on ENOMEM; the rows point into tasks. */
 struct ps_row *ps_rows(const struct guest_task *tasks, size_t n, bool threads, size_t *nrows);
-/* PID PPID TGID THREADS COMM; kernel threads as [comm]; guest bytes shown as printable ASCII. */
+/* PID PPID TGID THREADS COMM CMD; kernel threads as [comm]; CMD is argv joined by spaces (ps -o args), or
+ * [comm] where none is known; guest bytes shown as printable ASCII. */
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n);
 /* ASCII tree by PPID ("|-- ", "`-- "); roots are tasks whose parent is not listed (or themselves);
  * tasks on a parent cycle or past a depth bound are shown as roots too: every row is printed once. */
 int ps_print_tree(FILE *f, const struct ps_row *rows, size_t n);
-/* JSON array of {pid, ppid, tgid, threads, comm, kernel_thread, task, mm, pgd}. */
+/* JSON array of {pid, ppid, tgid, threads, comm, cmdline (array of strings, or null), kernel_thread, task, mm,
+ * pgd}. */
 int ps_print_json(FILE *f, const struct ps_row *rows, size_t n);
 
 #endif

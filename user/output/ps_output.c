@@ -82,15 +82,38 @@ static void comm_display(const struct guest_task *t, char *buf, size_t len)
 	snprintf(buf, len, t->kernel_thread ? "[%s]" : "%s", c);
 }
 
+/* argv joined by spaces, printable ASCII, at most len-1 bytes; [comm] when unknown */
+static void cmd_display(const struct ps_row *r, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	if (!r->cmdline || !r->cmdline_len) {
+		char comm[32];
+
+		comm_display(r->t, comm, sizeof(comm));
+		snprintf(buf, len, r->t->kernel_thread ? "%s" : "[%s]", comm);
+		return;
+	}
+	for (size_t i = 0; i < r->cmdline_len && k + 1 < len; i++) {
+		unsigned char ch = (unsigned char)r->cmdline[i];
+
+		buf[k++] = ch == 0 ? ' ' : (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+	}
+	while (k && buf[k - 1] == ' ')
+		k--;
+	buf[k] = 0;
+}
+
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
 {
-	char comm[32];
+	char comm[32], cmd[4096];
 
-	fprintf(f, "%7s %7s %7s %7s COMM\n", "PID", "PPID", "TGID", "THREADS");
+	fprintf(f, "%7s %7s %7s %7s %-16s CMD\n", "PID", "PPID", "TGID", "THREADS", "COMM");
 	for (size_t i = 0; i < n; i++) {
 		comm_display(rows[i].t, comm, sizeof(comm));
-		fprintf(f, "%7d %7d %7d %7u %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
-		       rows[i].threads, comm);
+		cmd_display(&rows[i], cmd, sizeof(cmd));
+		fprintf(f, "%7d %7d %7d %7u %-16s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
+		       rows[i].threads, comm, cmd);
 	}
 }
 
@@ -230,6 +253,21 @@ int ps_print_json(FILE *f, const struct ps_row *rows, size_t n)
 		jsonw_u64_field(w, "threads", rows[i].threads);
 		jsonw_name(w, "comm");
 		jsonw_string_len(w, t->comm, sizeof(t->comm));
+		jsonw_name(w, "cmdline");   /* argv, as the guest's /proc/PID/cmdline splits it */
+		if (rows[i].cmdline) {
+			const char *p = rows[i].cmdline, *end = p + rows[i].cmdline_len;
+
+			jsonw_start_array(w);
+			while (p < end) {
+				size_t l = strnlen(p, (size_t)(end - p));
+
+				jsonw_string_len(w, p, l);
+				p += l + 1;
+			}
+			jsonw_end_array(w);
+		} else {
+			jsonw_null(w);
+		}
 		jsonw_bool_field(w, "kernel_thread", t->kernel_thread);
 		jsonw_hex_field(w, "task", t->addr);
 		if (t->mm)

@@ -1,0 +1,238 @@
+/*
+ * Command lines without a profile (issue 14): mm_struct's arg_start, arg_end, env_start and env_end, found on
+ * the listed processes by what they hold, in any member order (RANDSTRUCT shuffles mm_struct too):
+ *   - arg_end == env_start on every process (the kernel copies the environment right after the arguments);
+ *   - [arg_start, arg_end) in the process's own address space is NUL-terminated strings, the first of which
+ *     names the program comm was taken from (its basename's first 15 bytes are comm, for ordinary programs);
+ *   - [env_start, env_end) is NUL-terminated KEY=VALUE strings (saved_auxv's AT_EXECFN points at env_end too:
+ *     the entry after the tag 31 is not taken for it).
+ * Then guest_task_cmdline reads a process's argv through its page tables, bounded.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "discovery/discover.h"
+
+#define ARGS_WINDOW 2048          /* the members lie in mm_struct's first 2 KiB (0x100..0x200 in known kernels) */
+#define ARGS_MAX    (256 << 10)   /* longest argv or environment believed (Linux's ARG_MAX is 128 KiB..) */
+#define MAX_PROCS   64            /* processes checked */
+
+static bool user_addr(uint64_t v, bool la57)
+{
+	return v && v < (la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL);
+}
+
+/* len bytes of a process's memory at va, through its own page tables */
+static int read_user(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t, uint64_t va,
+		     void *buf, size_t len)
+{
+	struct vmem *vm = malloc(sizeof(*vm));
+	int err;
+
+	if (!vm)
+		return -ENOMEM;
+	vmem_init(vm, pm, t->pgd_pa, r->la57);
+	err = vmem_read(vm, va, buf, len);
+	free(vm);
+	return err;
+}
+
+/* the first string of [a, a+len): does its basename begin with comm? */
+static bool argv0_names(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t,
+			uint64_t a, uint64_t len)
+{
+	char s[256];
+	size_t n = len < sizeof(s) ? (size_t)len : sizeof(s);
+
+	if (!n || read_user(pm, r, t, a, s, n))
+		return false;
+	s[n - 1] = 0;
+	const char *base = strrchr(s, '/') ? strrchr(s, '/') + 1 : s;
+	return t->comm[0] && !strncmp(base, t->comm, strlen(t->comm));
+}
+
+/* [a, a+len) ends with a NUL and (env) every string in it holds a '=' */
+static bool strings_ok(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t, uint64_t a,
+		       uint64_t len, bool env)
+{
+	char s[4096];
+	size_t n = len < sizeof(s) ? (size_t)len : sizeof(s);
+	bool eq = false;
+
+	if (!len || len > ARGS_MAX || read_user(pm, r, t, a, s, n))
+		return false;
+	if (n == len && s[n - 1])
+		return false;
+	for (size_t i = 0; i < n && env; i++) {
+		eq |= s[i] == '=';
+		if (!s[i] && !eq)
+			return false;
+		if (!s[i])
+			eq = false;
+	}
+	return true;
+}
+
+const char *const mm_args_names[4] = { "arg_start", "arg_end", "env_start", "env_end" };
+
+int discover_mm_args(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n)
+{
+	const struct guest_task *p[MAX_PROCS];
+	uint64_t *w[MAX_PROCS];
+	size_t np = 0;
+	int found = -ENOENT;
+
+	for (int k = 0; k < 4; k++) {
+		res->mm_args[k].found = false;
+		res->mm_args[k].offset = -1;
+		snprintf(res->mm_args[k].how, sizeof(res->mm_args[k].how), "undetermined: no process to read");
+	}
+	/* leaders with an address space and a page-table root, each mm once */
+	for (size_t i = 0; i < n && np < MAX_PROCS; i++) {
+		bool dup = false;
+		if (!tasks[i].mm || !tasks[i].pgd_pa || tasks[i].pid != tasks[i].tgid)
+			continue;
+		for (size_t k = 0; k < np && !dup; k++)
+			dup = p[k]->mm == tasks[i].mm;
+		if (!dup)
+			p[np++] = &tasks[i];
+	}
+	struct vmem *vm = malloc(sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vmem_init(vm, pm, res->kernel_cr3, res->la57);
+	vm->page_offset_base = res->page_offset_base;
+	size_t nw = 0;
+	for (size_t k = 0; k < np; k++) {
+		w[nw] = calloc(ARGS_WINDOW / 8, 8);
+		if (!w[nw] || vmem_read(vm, p[k]->mm, w[nw], ARGS_WINDOW)) {
+			free(w[nw]);
+			continue;
+		}
+		p[nw++] = p[k];
+	}
+	free(vm);
+	if (!nw)
+		goto out;
+
+	/* arg_end/env_start: two members equal (a user address) on every process; then arg_start below and
+	 * env_end above, whose spans read as argv (argv[0] names comm on most) and as KEY=VALUE strings */
+	int64_t best[4] = { -1, -1, -1, -1 };
+	int nbest = 0;
+	for (int64_t e = 0; e < ARGS_WINDOW; e += 8) {
+		for (int64_t s = e + 8; s < ARGS_WINDOW; s += 8) {   /* the pair unordered: e below s */
+			bool same = s != e;
+			for (size_t k = 0; k < nw && same; k++)
+				same = w[k][e / 8] == w[k][s / 8] && user_addr(w[k][e / 8], res->la57);
+			if (!same)
+				continue;
+			for (int64_t a = 0; a < ARGS_WINDOW; a += 8) {
+				size_t named = 0, ok = 0;
+				if (a == e || a == s)
+					continue;
+				for (size_t k = 0; k < nw; k++) {
+					uint64_t A = w[k][a / 8], E = w[k][e / 8];
+					if (!user_addr(A, res->la57) || A >= E || !strings_ok(pm, res, p[k], A, E - A, false))
+						break;
+					ok++;
+					named += argv0_names(pm, res, p[k], A, E - A);
+				}
+				/* programs may rename themselves (prctl): a third naming comm is enough */
+				p_dbg("mm args? arg_start %lld, arg_end %lld: %zu of %zu argv, %zu naming comm", (long long)a,
+				      (long long)e, ok, nw, named);
+				if (ok != nw || !named || named * 3 < nw)
+					continue;
+				for (int64_t d = 0; d < ARGS_WINDOW; d += 8) {
+					size_t good = 0;
+					if (d == a || d == e || d == s)
+						continue;
+					/* saved_auxv's AT_EXECFN (tag 31, then the value) points where env_end does: the
+					 * executable's name follows the environment on the stack */
+					bool auxv = d >= 8;
+					for (size_t k = 0; k < nw && auxv; k++)
+						auxv = w[k][d / 8 - 1] == 31;
+					if (auxv)
+						continue;
+					for (size_t k = 0; k < nw; k++) {
+						uint64_t S = w[k][s / 8], D = w[k][d / 8];
+						if (!user_addr(D, res->la57) || D <= S || !strings_ok(pm, res, p[k], S, D - S, true))
+							break;
+						good++;
+					}
+					if (good != nw)
+						continue;
+					p_dbg("mm args fit: arg_start %lld, arg_end/env_start %lld/%lld, env_end %lld", (long long)a,
+					      (long long)e, (long long)s, (long long)d);
+					if (nbest++ == 0) {
+						best[0] = a;
+						best[1] = e;
+						best[2] = s;
+						best[3] = d;
+					}
+				}
+			}
+		}
+	}
+	if (nbest == 1) {
+		/* arg_end and env_start hold one value: which offset is which only declaration order says, kept
+		 * where the four sit in that order; otherwise both are usable, tied (the value is the same) */
+		bool ordered = best[1] == best[0] + 8 && best[2] == best[1] + 8 && best[3] == best[2] + 8;
+		static const char *const how[4] = {
+			"argv: NUL-terminated strings up to arg_end, argv[0] naming comm",
+			"equal to env_start on every process: the environment follows the arguments",
+			"equal to arg_end on every process: the environment follows the arguments",
+			"environment: NUL-terminated KEY=VALUE strings from env_start",
+		};
+		for (int k = 0; k < 4; k++) {
+			bool tie = !ordered && (k == 1 || k == 2);
+			res->mm_args[k].offset = tie ? best[1] : best[k];
+			res->mm_args[k].found = !tie;
+			res->mm_args[k].tied = tie;
+			res->mm_args[k].confidence = 1.0;
+			snprintf(res->mm_args[k].how, sizeof(res->mm_args[k].how), "%s%s (%zu processes)", how[k],
+				 tie ? "; interchangeable with the other" : k == 1 || k == 2 ? "; declaration order" : "", nw);
+		}
+		found = 0;
+	} else {
+		for (int k = 0; k < 4; k++)
+			snprintf(res->mm_args[k].how, sizeof(res->mm_args[k].how), "undetermined: %s",
+				 nbest ? "more than one set of members fits" : "no members fit argv and environment");
+	}
+out:
+	for (size_t k = 0; k < nw; k++)
+		free(w[k]);
+	return found;
+}
+
+int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, char *buf,
+		       size_t cap, size_t *len)
+{
+	uint64_t a, e;
+	struct vmem *vm;
+	int err;
+
+	*len = 0;
+	if (!res->mm_args[0].found || !offset_usable(&res->mm_args[1]) || !t->mm || !t->pgd_pa || cap < 2)
+		return -ENOENT;
+	vm = malloc(sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vmem_init(vm, pm, res->kernel_cr3, res->la57);
+	vm->page_offset_base = res->page_offset_base;
+	err = vmem_read_u64(vm, t->mm + res->mm_args[0].offset, &a) ||
+	      vmem_read_u64(vm, t->mm + res->mm_args[1].offset, &e) ? -EFAULT : 0;
+	free(vm);
+	if (err)
+		return err;
+	if (!user_addr(a, res->la57) || e <= a || e - a > ARGS_MAX)
+		return -EINVAL;   /* not set up yet (exec in progress) or not a command line */
+	size_t n = e - a < cap - 1 ? (size_t)(e - a) : cap - 1;
+	err = read_user(pm, res, t, a, buf, n);
+	if (err)
+		return err;
+	buf[n] = 0;
+	*len = n;
+	return 0;
+}
