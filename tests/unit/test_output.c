@@ -467,14 +467,15 @@ static void test_ps_table_golden(void **state)
 	char *text = render_ps(table_printer, false, &rc);
 
 	check_golden("ps.txt", text);
-	assert_non_null(strstr(text, "    200       1     200       3 mt\n"));
-	assert_non_null(strstr(text, "    301       1     300       1 orphan-thr\n"));
+	/* no command line known: CMD shows [comm], as ps does for a process without one */
+	assert_non_null(strstr(text, "    200       1     200       3 mt               [mt]\n"));
+	assert_non_null(strstr(text, "    301       1     300       1 orphan-thr       [orphan-thr]\n"));
 	assert_non_null(strstr(text, "[kthreadd]"));
-	assert_non_null(strstr(text, "ev?il?\"x\n"));
+	assert_non_null(strstr(text, "ev?il?\"x         [ev?il?\"x]\n"));
 	assert_null(strstr(text, "worker-1"));
 	free(text);
 	text = render_ps(table_printer, true, &rc);   /* --threads: every task */
-	assert_non_null(strstr(text, "    201       1     200       3 worker-1\n"));
+	assert_non_null(strstr(text, "    201       1     200       3 worker-1         [worker-1]\n"));
 	free(text);
 }
 

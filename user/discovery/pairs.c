@@ -3,7 +3,8 @@
  * on every task it read (struct offset_pair); the guest later shows a task whose two values differ, and the
  * kernel's own rules then say which is which:
  *   mm / active_mm       a running kernel thread: mm NULL, active_mm borrowed from a process
- *   real_parent / parent a ptraced task stays on its real parent's children ring (2.6.30+)
+ *   real_parent / parent a ptraced task stays on its real parent's children ring (2.6.25+; a kernel with struct
+ *                        cred, 2.6.29+, is taken as one)
  *   real_cred / cred     an overriding cred (override_creds) is private; the real one is shared
  *   pid / tgid           a thread: its tgid is its leader's id, held by another task too
  * Each rule needs one such task; a read that does not fit the rule decides nothing.
@@ -92,7 +93,9 @@ static int decide(struct pair_ctx *c, const struct offset_pair *p, size_t i, cha
 		return null;
 	}
 	if (!strcmp(a, "real_parent")) {   /* a ptraced task: on its real parent's children ring */
-		if (!t[TF_CHILDREN].found || !t[TF_SIBLING].found)
+		/* only since 2.6.25 (before, ptrace moved the task to the tracer's ring): a struct cred (2.6.29+)
+		 * dates the kernel, as in discovery */
+		if (!t[TF_CHILDREN].found || !t[TF_SIBLING].found || !offset_usable(&t[TF_CRED]))
 			return -1;
 		uint64_t node = c->t[i].addr + t[TF_SIBLING].offset;
 		bool in0 = on_ring(c, v[0] + t[TF_CHILDREN].offset, node);
