@@ -42,8 +42,10 @@ compare_offsets() {   # LABEL OFFSETS_JSON TRUTH_JSON
 		g=$(jq -r ".task_struct.$f" <<<"$got"); w=$(jq -r ".$f" <<<"$want")
 		if [[ $g == "$w" ]]; then ok "$label: task_struct.$f = $g"; else bad "$label: task_struct.$f = $g, BTF says $w"; fi
 	done
-	g=$(jq -r '.mm_struct.pgd' <<<"$got"); w=$(jq -r '.mm_pgd' <<<"$want")
-	if [[ $g == "$w" ]]; then ok "$label: mm_struct.pgd = $g"; else bad "$label: mm_struct.pgd = $g, BTF says $w"; fi
+	for f in pgd arg_start arg_end env_start env_end; do
+		g=$(jq -r ".mm_struct.$f" <<<"$got"); w=$(jq -r ".mm_$f" <<<"$want")
+		if [[ $g == "$w" ]]; then ok "$label: mm_struct.$f = $g"; else bad "$label: mm_struct.$f = $g, BTF says $w"; fi
+	done
 }
 
 run_config() {   # suite flavour smp [options]

@@ -27,7 +27,7 @@
 #include "common/json_writer.h"
 #include "output/output.h"
 
-enum isf_type { T_LIST_HEAD, T_INT, T_COMM, T_PTR_MM, T_PTR_TASK, T_PTR_VOID };
+enum isf_type { T_LIST_HEAD, T_INT, T_COMM, T_PTR_MM, T_PTR_TASK, T_PTR_VOID, T_ULONG };
 
 static const enum isf_type task_field_type[TF_NR] = {
 	[TF_TASKS] = T_LIST_HEAD, [TF_PID] = T_INT, [TF_TGID] = T_INT, [TF_COMM] = T_COMM,
@@ -89,6 +89,9 @@ static void type_desc(json_writer_t *w, enum isf_type t)
 	case T_PTR_VOID:
 		pointer_to(w, "base", "void");
 		break;
+	case T_ULONG:
+		type_ref(w, "base", "unsigned long");
+		break;
 	}
 }
 
@@ -129,6 +132,9 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 			task_size = end;
 	}
 	mm_size = (uint64_t)res->mm_pgd.offset + 8;
+	for (int k = 0; k < 4; k++)
+		if (offset_usable(&res->mm_args[k]) && (uint64_t)res->mm_args[k].offset + 8 > mm_size)
+			mm_size = (uint64_t)res->mm_args[k].offset + 8;
 
 	w = jsonw_new(f);
 	if (!w)
@@ -162,6 +168,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	base_type(w, "char", 1, true, "char");
 	base_type(w, "int", 4, true, "int");
 	base_type(w, "pointer", 8, false, "int");
+	base_type(w, "unsigned long", 8, false, "int");
 	base_type(w, "void", 0, false, "void");
 	jsonw_end_object(w);
 
@@ -196,6 +203,9 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_name(w, "fields");
 	jsonw_start_object(w);
 	field(w, "pgd", T_PTR_VOID, res->mm_pgd.offset);
+	for (int k = 0; k < 4; k++)   /* command-line members, when found (tied ones at the offset either reads) */
+		if (offset_usable(&res->mm_args[k]))
+			field(w, mm_args_names[k], T_ULONG, res->mm_args[k].offset);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 

@@ -42,6 +42,20 @@ static const struct vmt_task *find_by_addr(const struct vm_tracer *t, uint64_t a
 	return NULL;
 }
 
+/* Tied pairs (issue 12): a task whose two members now differ says which is which; stderr says so and the
+ * offsets cache follows. */
+static void settle_pairs(struct vm_tracer *t, const struct guest_task *g, size_t n)
+{
+	char what[400];
+
+	if (pairs_settle(t->tg.pm, &t->res, g, n, what, sizeof(what)) <= 0)
+		return;
+	p_info("%s (pid %d): offsets settled: %s", t->info.name[0] ? t->info.name : "vm", (int)t->info.pid, what);
+	if (t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
+	    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
+		p_dbg("offsets cache updated with the settled pair(s)");
+}
+
 int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
 {
 	if (t->gone)
@@ -79,6 +93,10 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 		} else if (vmt_read_task(t, cur, &k)) {
 			t->ctr.read_errors++;
 			continue;
+		}
+		if (t->res.npairs) {   /* the task a vCPU just switched to: a kernel thread splits mm/active_mm */
+			struct guest_task g = { .addr = cur, .pid = k.pid };
+			settle_pairs(t, &g, 1);
 		}
 		vmt_fill_event(&e, t, now, SEV_SWITCH, &k);
 		e.vcpu = c->id;
@@ -236,17 +254,8 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		return 0;
 	}
 	t->ctr.walks++;
-	if (t->res.npairs) {   /* a task whose tied members now differ says which is which (issue 12) */
-		char what[400];
-
-		if (pairs_settle(t->tg.pm, &t->res, g, n, what, sizeof(what)) > 0) {
-			p_info("%s (pid %d): offsets settled: %s", t->info.name[0] ? t->info.name : "vm",
-			       (int)t->info.pid, what);
-			if (t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
-			    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
-				p_dbg("offsets cache updated with the settled pair(s)");
-		}
-	}
+	if (t->res.npairs)
+		settle_pairs(t, g, n);
 	cur = calloc(n, sizeof(*cur));
 	if (!cur) {
 		free(g);
