@@ -14,7 +14,8 @@
 #include <string.h>
 #include "discovery/discover.h"
 
-#define RING_MAX 65536   /* bound on a children-ring walk */
+#define MAX_TRIED 16      /* tasks with differing values looked at per pair and call */
+#define RING_MAX 16384   /* bound on a children-ring walk (a task with more children decides nothing) */
 
 struct pair_ctx {
 	struct vmem vm;
@@ -58,10 +59,11 @@ static bool is_mm(struct pair_ctx *c, uint64_t mm)
 	       !vmem_translate(&c->vm, pgd, &pa);
 }
 
-/* Is node on the ring headed at head? Bounded, and next->prev must point back. */
+/* Is node on the ring headed at head? Bounded, next->prev must point back, and a loop that never comes back to
+ * head (hostile memory) is caught by a second pointer moving at half speed. */
 static bool on_ring(struct pair_ctx *c, uint64_t head, uint64_t node)
 {
-	uint64_t cur = head, next, back;
+	uint64_t cur = head, slow = head, next, back;
 
 	for (size_t i = 0; i < RING_MAX; i++) {
 		if (vmem_read_u64(&c->vm, cur, &next) || vmem_read_u64(&c->vm, next + 8, &back) || back != cur)
@@ -71,11 +73,16 @@ static bool on_ring(struct pair_ctx *c, uint64_t head, uint64_t node)
 		if (next == head)
 			return false;
 		cur = next;
+		if ((i & 1) && vmem_read_u64(&c->vm, slow, &slow))
+			return false;
+		if (cur == slow)
+			return false;   /* a cycle without head */
 	}
 	return false;
 }
 
-/* Which slot holds the first-named member (members[0]) on task i: 0 or 1, -1 undecided. */
+/* Which slot holds the first-named member (members[0]) on task i: 0 or 1; -1 the values differ but the rule
+ * does not decide; -2 they do not differ (or cannot be read). */
 static int decide(struct pair_ctx *c, const struct offset_pair *p, size_t i, char *why, size_t len)
 {
 	const struct offset_result *t = c->r->task;
@@ -84,7 +91,7 @@ static int decide(struct pair_ctx *c, const struct offset_pair *p, size_t i, cha
 	size_t sz = !strcmp(a, "pid") ? 4 : 8;
 
 	if (!read_pair(c, c->t[i].addr, p, v, sz) || v[0] == v[1])
-		return -1;
+		return -2;
 	if (!strcmp(a, "mm")) {   /* members: mm, active_mm */
 		int null = v[0] ? (v[1] ? -1 : 1) : 0;
 		if (null < 0 || !(held_elsewhere(c, p, i, v[!null], 8) || is_mm(c, v[!null])))
@@ -137,9 +144,13 @@ int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct 
 		struct offset_pair p = res->pairs[k];
 		char why[96] = "";
 		int first = -1;
+		unsigned tried = 0;
 
-		for (size_t i = 0; i < ntasks && first < 0; i++)
+		/* a few tasks whose values differ are enough; more would only let hostile memory cost n² reads */
+		for (size_t i = 0; i < ntasks && first < 0 && tried < MAX_TRIED; i++) {
 			first = decide(&c, &p, i, why, sizeof(why));
+			tried += first == -1;
+		}
 		if (first < 0) {
 			k++;
 			continue;
