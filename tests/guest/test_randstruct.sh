@@ -6,7 +6,8 @@
 #   - VMOT_RANDSTRUCT_BOOTS boots (default 10; KASLR, PTI on, 5-level paging, 2 vCPUs, the steady workload, and
 #     on every other boot two CPU-bound threads that keep both vCPUs busy):
 #     `offsets` exits 0 (validated), every member exact or null in an interchangeable pair whose two offsets
-#     are the true two, none wrong; `ps --threads` equals the guest's /proc (user space), argv included;
+#     are the true two, none wrong, mm and active_mm exact (on busy boots too: the vCPUs are watched until a
+#     kernel thread is caught running); `ps --threads` equals the guest's /proc (user space), argv included;
 #     `--format libvmi` and `--format isf` carry the true tasks, pid, comm and pgd offsets, and an mm offset
 #     that reads mm's value (mm itself, or the other member of a true mm/active_mm pair); on the last boot,
 #     `live` discovers, stores the offsets cache with the pairs (or, if it settled one while running, the true
@@ -44,6 +45,8 @@ check_member() {   # LABEL JSON FIELD
 	g=$(jq -r ".task_struct.$f" <<<"$got"); w=$(jq -r ".$f" <<<"$truth")
 	if [[ $g == "$w" ]]; then ok "$label: $f = $g"; return; fi
 	if [[ $g != null ]]; then bad "$label: $f = $g, offsetof says $w"; return; fi
+	# mm/active_mm: decided on every boot (a kernel thread caught running, busy vCPUs or not)
+	if [[ $f == mm || $f == active_mm ]]; then bad "$label: $f undetermined ($(jq -r ".evidence.task_struct.$f.how" <<<"$got"))"; return; fi
 	pair=$(jq -c --arg f "$f" '.interchangeable[] | select(.members | index($f))' <<<"$got")
 	[[ -n $pair ]] || { bad "$label: $f undetermined and in no pair ($(jq -r ".evidence.task_struct.$f.how" <<<"$got"))"; return; }
 	a=$(jq -r ".${f}" <<<"$truth")
@@ -66,7 +69,7 @@ mm_ok() {   # OFFSET: reads mm's value on every task read (mm itself, or in a tr
 for ((boot = 1; boot <= BOOTS; boot++)); do
 	if ! guest_start --kernel "$kdir" --smp 2 --mem 1G --pti on --la57; then bad "boot $boot"; continue; fi
 	label="boot $boot/$BOOTS (paging $GUEST_PAGING, pti $GUEST_PTI)"
-	if ((boot % 2 == 0)); then   # every other boot busy: no vCPU idles, so mm/active_mm may stay a pair
+	if ((boot % 2 == 0)); then   # every other boot busy: no vCPU idles, kernel threads run for microseconds
 		guest_send "$GUEST_SERIAL_SOCK" "busy vmot-spin 2 100"
 		sleep 1
 		label+=" busy"

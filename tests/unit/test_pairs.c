@@ -4,7 +4,8 @@
  * test then changes guest memory the way the kernel would — override_creds, a ptrace attach, a kernel thread
  * borrowing an mm — and checks that pairs_settle decides each pair from that memory alone, to the true
  * offsets. The other pairs are handed to pairs_settle with their two true offsets in the wrong order (as a
- * pair carries no order), so the answer is not in the input. With no such task, nothing is decided. */
+ * pair carries no order), so the answer is not in the input. With no such task, nothing is decided.
+ * pairs_watch: a vCPU switches to a kernel thread while the per-CPU slots are being watched. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -179,6 +180,76 @@ static void test_pid_settled_by_thread(void **state)
 	assert_int_equal(f->res.task[TF_TGID].offset, f->img.off[TF_TGID]);
 }
 
+/* pairs_watch reads the per-CPU current-task slots in a loop; this source switches vCPU 0 to a kernel thread
+ * (mm NULL, active_mm borrowed) after `after` reads of that slot, the way the guest would while we watch. */
+struct switching_src {
+	const struct physmem_ops *orig;
+	struct physmem_ops ops;
+	void *orig_priv;
+	struct synth_image *img;
+	uint64_t slot_pa, kthread, kthread_active_mm_pa, borrowed;
+	unsigned reads, after;
+};
+static struct switching_src sw;
+
+static int switching_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len)
+{
+	if (gpa == sw.slot_pa && ++sw.reads == sw.after) {
+		memcpy(sw.img->mem + sw.kthread_active_mm_pa, &sw.borrowed, 8);
+		memcpy(sw.img->mem + sw.slot_pa, &sw.kthread, 8);
+	}
+	pm->priv = sw.orig_priv;
+	int err = sw.orig->read(pm, gpa, buf, len);
+	pm->priv = &sw;
+	return err;
+}
+
+static void test_mm_settled_by_watching(void **state)
+{
+	struct fixture *f = *state;
+	char what[400];
+	const struct synth_task *k = find_task(&f->img, SYNTH_T_KTHREAD, 1), *p = find_task(&f->img, SYNTH_T_PROC, 1);
+	uint64_t gs[SYNTH_MAX_CPUS], slot_va, kam_va;
+
+	assert_non_null(k);
+	assert_non_null(p);
+	assert_true(f->res.nrunning_slots > 0);   /* discovery found slots that hold the running tasks */
+	int64_t slot = f->res.percpu_current != -1 ? f->res.percpu_current : f->res.running_slots[0];
+	for (uint32_t v = 0; v < f->img.ncpus; v++)
+		gs[v] = f->img.gs_base[v];
+	tie(f, "mm", "active_mm", TF_MM, TF_ACTIVE_MM);
+	/* every vCPU runs a process (a saturated guest), and keeps running it: nothing to decide in the time given */
+	for (uint32_t v = 0; v < f->img.ncpus; v++) {
+		const struct synth_task *u = find_task(&f->img, SYNTH_T_PROC, 2 + (int)v);
+		assert_non_null(u);
+		for (uint32_t j = 0; j < f->res.nrunning_slots; j++)
+			memcpy(f->img.mem + synth_kva_to_pa(&f->img, gs[v] + (uint64_t)f->res.running_slots[j]), &u->va, 8);
+	}
+	assert_int_equal(pairs_watch(f->img.pm, &f->res, gs, f->img.ncpus, 20000000ULL, what, sizeof(what)), 0);
+	assert_int_equal(f->res.npairs, 1);
+
+	slot_va = f->img.gs_base[0] + (uint64_t)slot;
+	kam_va = k->va + (uint64_t)f->img.off[TF_ACTIVE_MM];
+	sw = (struct switching_src){ .orig = f->img.pm->ops, .orig_priv = f->img.pm->priv, .img = &f->img,
+				     .slot_pa = synth_kva_to_pa(&f->img, slot_va), .kthread = k->va,
+				     .kthread_active_mm_pa = synth_kva_to_pa(&f->img, kam_va), .borrowed = p->mm_va,
+				     .after = 200 };
+	assert_true(sw.slot_pa != ~0ULL && sw.kthread_active_mm_pa != ~0ULL);
+	sw.ops = *sw.orig;
+	sw.ops.read = switching_read;
+	f->img.pm->ops = &sw.ops;
+	f->img.pm->priv = &sw;
+	int settled = pairs_watch(f->img.pm, &f->res, gs, f->img.ncpus, 2000000000ULL, what, sizeof(what));
+	f->img.pm->ops = sw.orig;
+	f->img.pm->priv = sw.orig_priv;
+	assert_int_equal(settled, 1);
+	printf("  settled after %u reads of the slot: %s\n", sw.reads, what);
+	assert_true(sw.reads >= sw.after);
+	assert_int_equal(f->res.task[TF_MM].offset, f->img.off[TF_MM]);
+	assert_int_equal(f->res.task[TF_ACTIVE_MM].offset, f->img.off[TF_ACTIVE_MM]);
+	assert_int_equal(f->res.npairs, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_parents_settled_by_ptrace),
 		cmocka_unit_test(test_mm_settled_by_kernel_thread),
 		cmocka_unit_test(test_pid_settled_by_thread),
+		cmocka_unit_test(test_mm_settled_by_watching),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

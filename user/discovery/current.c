@@ -43,6 +43,7 @@ void find_current_tasks(struct disc_ctx *c)
 	int64_t found = -1;
 
 	r->percpu_current = -1;
+	r->nrunning_slots = 0;
 	if (!r->task[TF_COMM].found || !r->task[TF_PID].found || !r->mm_pgd.found ||
 	    (!offset_usable(&r->task[TF_ACTIVE_MM]) && !offset_usable(&r->task[TF_MM])))
 		return;
@@ -107,6 +108,9 @@ void find_current_tasks(struct disc_ctx *c)
 	/* The answer (which task each vCPU runs) stands; the offset only when no other slot fits this
 	 * snapshot too (several observations over time, as `live` takes, single it out). */
 	r->percpu_current = nc == 1 ? found : -1;
+	for (size_t i = 0; i < nc && r->nrunning_slots < 4; i++)
+		if (!memcmp(ans[i], ans[best], nvv * sizeof(uint64_t)))
+			r->running_slots[r->nrunning_slots++] = cand[i];
 	for (size_t k = 0; k < nv; k++) {
 		struct vcpu_current *cur = &r->current[r->ncurrent];
 		if (dctx_read_u64(c, v[k].gs + found, &cur->task) ||

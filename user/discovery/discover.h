@@ -84,6 +84,10 @@ struct discovery_result {
 	double elapsed_s;
 	/* per-vCPU current task, from the GS base (per-CPU area) each vCPU was observed with */
 	int64_t percpu_current;      /* offset of the current-task pointer in the per-CPU area, -1 unknown */
+	/* per-CPU slots that held each vCPU's running task when read: percpu_current when it is unique, else
+	 * those that agreed (current_task, the runqueue's curr, a copy that keeps the last user task, ...) */
+	uint32_t nrunning_slots;
+	int64_t running_slots[4];
 	uint32_t ncurrent;
 	struct vcpu_current {
 		uint32_t vcpu;
@@ -139,5 +143,11 @@ int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, c
  * Returns how many were settled; what (if given) says which and why. */
 int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t ntasks,
 		 char *what, size_t len);
+/* While mm/active_mm are tied: read each vCPU's current task (GS base gs[v] + res->percpu_current, else each
+ * of res->running_slots) as fast as
+ * memory reads go, up to max_ns, and settle the pair the moment a vCPU is caught running a kernel thread (on
+ * a saturated guest they run for microseconds now and then). Returns pairs settled (0: none or not tied). */
+int pairs_watch(struct physmem *pm, struct discovery_result *res, const uint64_t *gs, uint32_t ngs, uint64_t max_ns,
+		char *what, size_t len);
 
 #endif

@@ -10,8 +10,11 @@
  * Each rule needs one such task; a read that does not fit the rule decides nothing.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include "common/log.h"
 #include "discovery/discover.h"
 
 #define MAX_TRIED 16      /* tasks with differing values looked at per pair and call */
@@ -129,6 +132,32 @@ static int decide(struct pair_ctx *c, const struct offset_pair *p, size_t i, cha
 	return -1;
 }
 
+/* Pair k is decided: members[0] sits at offsets[first]. The members become found, the pair leaves the list,
+ * what (at *used) says so. */
+static void settle(struct discovery_result *res, uint32_t k, int first, const char *why, char *what, size_t len,
+		   size_t *used)
+{
+	struct offset_pair p = res->pairs[k];
+
+	for (int m = 0; m < 2; m++) {
+		struct offset_result *o;
+		if (p.fields[m] == TF_NR)
+			continue;
+		o = &res->task[p.fields[m]];
+		o->offset = p.offsets[m == 0 ? first : !first];
+		o->found = true;
+		o->tied = false;
+		o->confidence = 1.0;
+		snprintf(o->how, sizeof(o->how), "settled over time: %s", why);
+	}
+	if (what && *used < len)
+		*used += (size_t)snprintf(what + *used, len - *used, "%s%s at %lld, %s at %lld (%s)", *used ? "; " : "",
+					  p.members[0], (long long)p.offsets[first], p.members[1],
+					  (long long)p.offsets[!first], why);
+	memmove(&res->pairs[k], &res->pairs[k + 1], (res->npairs - k - 1) * sizeof(res->pairs[0]));
+	res->npairs--;
+}
+
 int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t ntasks,
 		 char *what, size_t len)
 {
@@ -155,24 +184,97 @@ int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct 
 			k++;
 			continue;
 		}
-		for (int m = 0; m < 2; m++) {
-			struct offset_result *o;
-			if (p.fields[m] == TF_NR)
-				continue;
-			o = &res->task[p.fields[m]];
-			o->offset = p.offsets[m == 0 ? first : !first];
-			o->found = true;
-			o->tied = false;
-			o->confidence = 1.0;
-			snprintf(o->how, sizeof(o->how), "settled over time: %s", why);
-		}
-		if (what && used < len)
-			used += (size_t)snprintf(what + used, len - used, "%s%s at %lld, %s at %lld (%s)", used ? "; " : "",
-						 p.members[0], (long long)p.offsets[first], p.members[1],
-						 (long long)p.offsets[!first], why);
-		memmove(&res->pairs[k], &res->pairs[k + 1], (res->npairs - k - 1) * sizeof(res->pairs[0]));
-		res->npairs--;
+		settle(res, k, first, why, what, len, &used);
 		settled++;
 	}
+	return settled;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* index of the mm/active_mm pair in res->pairs, -1 when not tied */
+static int mm_pair(const struct discovery_result *res)
+{
+	for (uint32_t k = 0; k < res->npairs; k++)
+		if (res->pairs[k].fields[0] == TF_MM)
+			return (int)k;
+	return -1;
+}
+
+/* pid of task (for the message): the pid member, or the first offset of a pid/tgid pair (a kernel thread's
+ * pid and tgid are equal) */
+static int32_t task_pid(struct vmem *vm, const struct discovery_result *res, uint64_t task)
+{
+	int64_t off = res->task[TF_PID].offset;
+	uint32_t pid;
+
+	if (!offset_usable(&res->task[TF_PID]))
+		return -1;
+	for (uint32_t k = 0; k < res->npairs; k++)
+		if (res->pairs[k].fields[0] == TF_PID)
+			off = res->pairs[k].offsets[0];
+	return vmem_read_u32(vm, task + (uint64_t)off, &pid) ? -1 : (int32_t)pid;
+}
+
+int pairs_watch(struct physmem *pm, struct discovery_result *res, const uint64_t *gs, uint32_t ngs, uint64_t max_ns,
+		char *what, size_t len)
+{
+	uint64_t last[VMOT_MAX_VCPUS][4] = { { 0 } }, t0 = mono_ns(), deadline = t0 + max_ns, round, seen = 0;
+	/* any slot that holds running tasks will do (a copy that lags or keeps the last user task too): the rule
+	 * holds for every task at every moment. Several fit when discovery could not single one out: all. */
+	int64_t slots[4];
+	uint32_t nslots = 0;
+	struct pair_ctx c = { .r = res, .n = 1 };
+	int settled = 0, k;
+	size_t used = 0;
+
+	if (what && len)
+		what[0] = 0;
+	if (res->percpu_current != -1)   /* -1: unknown */
+		slots[nslots++] = res->percpu_current;
+	else
+		for (uint32_t i = 0; i < res->nrunning_slots && nslots < 4; i++)
+			slots[nslots++] = res->running_slots[i];
+	if (mm_pair(res) < 0 || !nslots || !ngs)
+		return 0;
+	if (ngs > VMOT_MAX_VCPUS)
+		ngs = VMOT_MAX_VCPUS;
+	vmem_init(&c.vm, pm, res->kernel_cr3, res->la57);
+	c.vm.page_offset_base = res->page_offset_base;
+	/* a read costs a few microseconds: the deadline is checked every 16 rounds, the rounds bounded besides */
+	for (round = 0; round < 100000000ULL && (k = mm_pair(res)) >= 0 && !pm->source_err; round++) {
+		for (uint32_t v = 0; v < ngs; v++)
+			for (uint32_t j = 0; j < nslots && k >= 0; j++) {
+				uint64_t cur;
+				char why[96];
+				int first;
+
+				if (vmem_read_u64(&c.vm, gs[v] + (uint64_t)slots[j], &cur) || cur == last[v][j])
+					continue;
+				last[v][j] = cur;   /* a task just switched to: read its pair at once, while it may run */
+				seen++;
+				struct guest_task g = { .addr = cur, .pid = -1 };
+				c.t = &g;   /* through the warm TLB: a kernel thread may run for microseconds */
+				first = decide(&c, &res->pairs[k], 0, why, sizeof(why));
+				if (first < 0)
+					continue;
+				g.pid = task_pid(&c.vm, res, cur);
+				snprintf(why, sizeof(why), "pid %d ran as a kernel thread: mm NULL, active_mm borrowed", g.pid);
+				settle(res, (uint32_t)k, first, why, what, len, &used);
+				settled++;
+				k = -1;
+			}
+		if ((round & 15) == 15 && mono_ns() >= deadline)
+			break;
+	}
+	p_dbg("watched the vCPUs' current tasks (%u per-CPU slot(s), first %+" PRId64 ") for %.3f s: %" PRIu64
+	      " reads of each, %" PRIu64 " switches seen%s", nslots, slots[0], (mono_ns() - t0) / 1e9, round, seen,
+	      settled ? "; mm/active_mm settled" : "");
 	return settled;
 }

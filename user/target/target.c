@@ -296,6 +296,45 @@ static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct disc
 	return dropped;
 }
 
+/* mm/active_mm tied (no kernel thread was running when memory was read: a saturated guest): watch what the
+ * vCPUs run for a moment, through the per-CPU current-task pointer discovery found. */
+static void watch_pairs(struct target *tg, struct discovery_result *res)
+{
+	uint64_t gs[VMOT_MAX_VCPUS];
+	uint32_t ngs = 0;
+	char what[256];
+
+	for (size_t i = 0; i < tg->obs.n && ngs < VMOT_MAX_VCPUS; i++) {
+		bool seen = false;
+
+		for (uint32_t k = 0; k < ngs && !seen; k++)
+			seen = gs[k] == tg->obs.v[i].gs_base;
+		if (!seen && tg->obs.v[i].gs_base)
+			gs[ngs++] = tg->obs.v[i].gs_base;
+	}
+	if (pairs_watch(tg->pm, res, gs, ngs, (uint64_t)(TARGET_PAIR_WATCH_S * 1e9), what, sizeof(what)) > 0)
+		p_dbg("pairs settled by watching the vCPUs: %s", what);
+}
+
+/* A slice sampled only to look at the unexplained roots again keeps just its observations of roots seen before
+ * it: under churn every slice brings new short-lived processes, whose roots would be unexplained in turn by
+ * the time memory is read, so counting them would never converge. */
+static void keep_known_roots(struct obs_set *o, size_t fresh)
+{
+	size_t w = fresh;
+
+	for (size_t i = fresh; i < o->n; i++) {
+		uint64_t root = o->v[i].cr3 & X86_CR3_ADDR_MASK;
+		bool known = false;
+
+		for (size_t j = 0; j < fresh && !known; j++)
+			known = (o->v[j].cr3 & X86_CR3_ADDR_MASK) == root;
+		if (known)
+			o->v[w++] = o->v[i];
+	}
+	o->n = w;
+}
+
 int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
 			  struct discovery_result *res, int err)
 {
@@ -303,6 +342,7 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 	char retried[sizeof(res->retried)] = "", gone[160];
 	struct root_set before = { .n = 0, .pgd_off = -1, .mm_off = -1 };
 	unsigned tries = 0;
+	size_t dropped_total = 0;
 
 	/* only a live guest can be looked at again, and only within its sampling time */
 	while ((err == -ENOENT || (!err && !res->validated)) && t->pid > 0 && tg->pm && !tg->pm->source_err &&
@@ -316,8 +356,11 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 		if (sample_qmp(tg, t, slice, slice) || tg->obs.n == fresh)
 			break;
 		tries++;
-		if (roots_only)
+		if (roots_only) {
+			keep_known_roots(&tg->obs, fresh);
 			dropped = drop_gone_roots(&tg->obs, fresh, res, &before, gone, sizeof(gone));
+			dropped_total += dropped;
+		}
 		char what[120] = "";
 		size_t wl = 0;
 
@@ -336,6 +379,15 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 	}
 	if (tries)
 		snprintf(res->retried, sizeof(res->retried), "%s", retried);
+	/* dropping roots as exited must not be what validates: wrong offsets explain next to nothing, and a guest
+	 * whose roots mostly vanished has not shown enough to judge them */
+	if (!err && res->validated && dropped_total > res->roots_explained) {
+		res->validated = false;
+		snprintf(res->reason, sizeof(res->reason), "%zu observed CR3 roots dropped as exited, more than the %u "
+			 "explained", dropped_total, res->roots_explained);
+	}
+	if (!err && t->pid > 0 && tg->pm && !tg->pm->source_err)
+		watch_pairs(tg, res);
 	return err;
 }
 

@@ -38,6 +38,9 @@ struct target {
 #define TARGET_DEFAULT_TIMEOUT_S 2.0
 #define TARGET_FIRST_SAMPLE_S    0.2
 #define TARGET_RETRY_SAMPLE_S    0.3
+/* then, only while mm/active_mm are an interchangeable pair, the vCPUs' current tasks are watched this long
+ * for a kernel thread running (pairs_watch) */
+#define TARGET_PAIR_WATCH_S      1.5
 
 /* Open the source and gather observations (may take timeout_s for sampling). 0 or -errno (message
  * printed). target_close() is safe on a zeroed or failed target. */
@@ -53,7 +56,10 @@ void target_discovery_opts(const struct target_opts *t, struct discovery_opts *o
 /* After a first discover_offsets() (err its result) on a live guest: while undetermined or not validated
  * and sampling time is left, sample a slice more and discover again. Roots left unexplained that the new
  * slice does not see again (their process exited between observation and reading) are dropped rather than
- * counted against the answer; res->retried says what was retried. Returns the last discovery's result. */
+ * counted against the answer; such a slice adds no new roots (under churn they would be unexplained in
+ * turn), and more roots dropped than explained is not validated. res->retried says what was retried.
+ * Then, with mm/active_mm tied, the vCPUs are watched TARGET_PAIR_WATCH_S (pairs_watch). Returns the last
+ * discovery's result. */
 int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
 			  struct discovery_result *res, int err);
 

@@ -44,16 +44,33 @@ static const struct vmt_task *find_by_addr(const struct vm_tracer *t, uint64_t a
 
 /* Tied pairs (issue 12): a task whose two members now differ says which is which; stderr says so and the
  * offsets cache follows. */
-static void settle_pairs(struct vm_tracer *t, const struct guest_task *g, size_t n)
+static void say_settled(struct vm_tracer *t, const char *what)
 {
-	char what[400];
-
-	if (pairs_settle(t->tg.pm, &t->res, g, n, what, sizeof(what)) <= 0)
-		return;
 	p_info("%s (pid %d): offsets settled: %s", t->info.name[0] ? t->info.name : "vm", (int)t->info.pid, what);
 	if (t->fingerprint && t->res.validated && t->text_base && !t->opts.no_cache &&
 	    !offsets_cache_store(t->fingerprint, t->banner, t->text_base, &t->res))
 		p_dbg("offsets cache updated with the settled pair(s)");
+}
+
+static void settle_pairs(struct vm_tracer *t, const struct guest_task *g, size_t n)
+{
+	char what[400];
+
+	if (pairs_settle(t->tg.pm, &t->res, g, n, what, sizeof(what)) > 0)
+		say_settled(t, what);
+}
+
+void vmt_watch_pairs(struct vm_tracer *t, uint64_t max_ns)
+{
+	uint64_t gs[VM_MAX_VCPUS];
+	char what[400];
+
+	if (t->gone || t->restarting || !t->res.npairs)
+		return;
+	for (uint32_t v = 0; v < t->nvcpu; v++)
+		gs[v] = t->vcpu[v].gs;
+	if (pairs_watch(t->tg.pm, &t->res, gs, t->nvcpu, max_ns, what, sizeof(what)) > 0)
+		say_settled(t, what);
 }
 
 int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)

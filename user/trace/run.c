@@ -473,6 +473,12 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 		next += period - period / 4 + (period / 2) * (jitter >> 40) / (1ULL << 24);
 		if (next < now)   /* fell behind (slow reads): do not burst to catch up */
 			next = now + period;
+		/* a tied mm/active_mm pair: a quarter of the gap watches for a kernel thread on a vCPU */
+		for (size_t i = 0; i < st->nvms; i++) {
+			uint64_t t_now = vmt_now_ns();
+			if (st->vms[i].res.npairs && next > t_now)
+				vmt_watch_pairs(&st->vms[i], (next - t_now) / 4 / st->nvms);
+		}
 		if (st->cap) {
 			/* wait on the ring buffer up to the next tick: a CR3 change ends the wait early */
 			int64_t wait_ms = (int64_t)(next - vmt_now_ns()) / 1000000;

@@ -107,6 +107,9 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 void vmt_close(struct vm_tracer *t);
 /* Read every vCPU's current task; SWITCH events for changes. -ESRCH when QEMU is gone. */
 int vmt_poll_current(struct vm_tracer *t, uint64_t now_ns, vmt_emit_fn emit, void *ctx);
+/* While mm/active_mm are an interchangeable pair: watch the vCPUs' current tasks for up to max_ns (between
+ * polls) for a kernel thread running, which settles it (stderr says so, the offsets cache follows). */
+void vmt_watch_pairs(struct vm_tracer *t, uint64_t max_ns);
 /* Walk and diff the task list; FORK/EXEC/RENAME/EXIT events. The first walk is the baseline (no
  * events). -ESRCH when QEMU is gone; a torn walk (the guest changed the list under us) is skipped.
  * When init_task no longer holds "swapper" (the guest rebooted: a new KASLR base) every known task
