@@ -5,6 +5,21 @@
 #include "cmd/cmd.h"
 #include "common/log.h"
 
+int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       int (*parse)(void *ctx, int c, const char *arg), void *ctx)
+{
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		err = parse(ctx, c, optarg);
+		if (err < 0)
+			return CMD_OPT_BAD;
+		if (!err)
+			return c;
+	}
+	return -1;
+}
+
 int cmd_no_operands(int argc, char **argv)
 {
 	if (optind >= argc)

@@ -14,6 +14,13 @@ int cmd_report(int argc, char **argv);
 /* A getopt error (an unknown option, a missing value): one error line (JSON in JSON mode), the usage on
  * stderr otherwise. Returns EXIT_USAGE. */
 int cmd_bad_option(char **argv, void (*usage)(FILE *f));
+/* getopt_long with the options a shared parser takes (target or trace options: parse returns 1 handled, 0
+ * not its, < 0 a bad value it printed) consumed here: the next option left to the command, -1 at the end,
+ * CMD_OPT_BAD after a bad value. */
+#define CMD_OPT_BAD (-2)
+struct option;
+int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+	       int (*parse)(void *ctx, int c, const char *arg), void *ctx);
 /* After getopt: a command takes no operands. 0, or -EINVAL with one error line for the first one. */
 int cmd_no_operands(int argc, char **argv);
 

@@ -130,13 +130,9 @@ int cmd_live(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	an_init(&c.an);
-	while ((ch = getopt_long(argc, argv, TRACE_SHORT_OPTS "I:jh", opts, NULL)) != -1) {
-		err = trace_parse_opt(&to, ch, optarg);
-		if (err < 0)
-			goto usage_err;
-		if (err > 0)
-			continue;
+	while ((ch = cmd_getopt(argc, argv, TRACE_SHORT_OPTS "I:jh", opts, trace_opt, &to)) != -1) {
 		switch (ch) {
+		case CMD_OPT_BAD: goto usage_err;
 		case 0x300:
 			errno = 0;
 			c.vcpu = strtol(optarg, &end, 10);
@@ -183,16 +179,15 @@ int cmd_live(int argc, char **argv)
 	fflush(stdout);
 	if (trace_interrupted)
 		p_info("interrupted: %llu event(s) printed", (unsigned long long)c.printed);
-	ret = err && err != -EPIPE ? EXIT_FAIL : EXIT_OK;
-	goto cleanup;
-
-usage_err:
-	ret = EXIT_USAGE;
+	ret = trace_exit_code(err);
 cleanup:
-	if (c.w)
-		jsonw_destroy(&c.w);
 	trace_teardown(st);
 	free(st);
+	if (c.w)
+		jsonw_destroy(&c.w);
 	an_free(&c.an);
 	return ret;
+usage_err:
+	ret = EXIT_USAGE;
+	goto cleanup;
 }

@@ -78,13 +78,9 @@ int cmd_ps(int argc, char **argv)
 	bool tree = false, threads = false, json = log_json;
 	int c, err, ret = EXIT_FAIL;
 
-	while ((c = getopt_long(argc, argv, TARGET_SHORT_OPTS "tTjh", opts, NULL)) != -1) {
-		err = target_parse_opt(&topts, c, optarg);
-		if (err < 0)
-			goto usage_err;
-		if (err > 0)
-			continue;
+	while ((c = cmd_getopt(argc, argv, TARGET_SHORT_OPTS "tTjh", opts, target_opt, &topts)) != -1) {
 		switch (c) {
+		case CMD_OPT_BAD: goto usage_err;
 		case 't': tree = true; break;
 		case 'T': threads = true; break;
 		case 'j': json = true; break;
@@ -92,9 +88,7 @@ int cmd_ps(int argc, char **argv)
 		default: cmd_bad_option(argv, usage); goto usage_err;
 		}
 	}
-	if (cmd_no_operands(argc, argv))
-		goto usage_err;
-	if (target_check(&topts))
+	if (cmd_no_operands(argc, argv) || target_check(&topts))
 		goto usage_err;
 
 	err = target_discover_reported(&topts, &tg, &res);

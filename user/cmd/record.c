@@ -182,13 +182,9 @@ int cmd_record(int argc, char **argv)
 		p_err("out of memory");
 		return EXIT_FAIL;
 	}
-	while ((ch = getopt_long(argc, argv, TRACE_SHORT_OPTS "o:h", opts, NULL)) != -1) {
-		err = trace_parse_opt(&to, ch, optarg);
-		if (err < 0)
-			goto usage_err;
-		if (err > 0)
-			continue;
+	while ((ch = cmd_getopt(argc, argv, TRACE_SHORT_OPTS "o:h", opts, trace_opt, &to)) != -1) {
 		switch (ch) {
+		case CMD_OPT_BAD: goto usage_err;
 		case 'o': c.path = optarg; break;
 		case 'h': usage(stdout); ret = EXIT_OK; goto cleanup;
 		default: cmd_bad_option(argv, usage); goto usage_err;
@@ -251,9 +247,8 @@ int cmd_record(int argc, char **argv)
 			p_info("%" PRIu64 " event(s) from %zu VM(s) written to %s", n, st->nvms, c.path);
 		}
 	}
-	ret = err && err != -EPIPE ? EXIT_FAIL : EXIT_OK;
+	ret = trace_exit_code(err);
 	goto cleanup;
-
 usage_err:
 	ret = EXIT_USAGE;
 cleanup:

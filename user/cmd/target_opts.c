@@ -38,6 +38,11 @@ static int add_cr3_list(struct target_opts *t, const char *arg)
 	return err;
 }
 
+int target_opt(void *t, int c, const char *arg)
+{
+	return target_parse_opt(t, c, arg);
+}
+
 int target_parse_opt(struct target_opts *t, int c, const char *arg)
 {
 	switch (c) {

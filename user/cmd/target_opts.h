@@ -39,6 +39,8 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 /* Handle one getopt result: 1 if it was a target option, 0 if not ours, -EINVAL (message printed)
  * for a bad value. */
 int target_parse_opt(struct target_opts *t, int c, const char *arg);
+/* The same for cmd_getopt (ctx: struct target_opts). */
+int target_opt(void *t, int c, const char *arg);
 /* Exactly one source; --raw needs --cr3. -EINVAL with a message otherwise. */
 int target_check(const struct target_opts *t);
 /* target_discover as a command runs it: every error but "undetermined" (-ENOENT, res->reason says why) is

@@ -1,9 +1,11 @@
 /* process_event → per-vCPU state → per-process counters → printers; see analysis.h. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "common/oatab.h"
 #include "trace/analysis.h"
 
 void an_init(struct analysis *a)
@@ -46,37 +48,29 @@ static uint64_t hash3(uint32_t vm, uint32_t vcpu, int32_t pid)
 	return h;
 }
 
+static uint64_t entry_hash(const void *e)
+{
+	const struct an_entry *x = e;
+
+	return hash3(x->vm, x->vcpu, x->pid);
+}
+
+static bool entry_same(const void *a, const void *b)
+{
+	const struct an_entry *x = a, *y = b;
+
+	return x->vm == y->vm && x->vcpu == y->vcpu && x->pid == y->pid;
+}
+
+static const struct oatab_type entry_type = { sizeof(struct an_entry), offsetof(struct an_entry, used), 1024,
+					      entry_hash, entry_same };
+
 static struct an_entry *entry(struct analysis *a, uint32_t vm, uint32_t vcpu, int32_t pid)
 {
-	size_t i;
+	struct an_entry key = { .vm = vm, .vcpu = vcpu, .pid = pid, .tgid = pid, .ppid = -1 };
+	bool fresh;
 
-	if ((a->n + 1) * 2 > a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 1024;
-		struct an_entry *nt = calloc(ncap, sizeof(*nt));
-
-		if (!nt)
-			return NULL;
-		for (size_t k = 0; k < a->cap; k++) {
-			if (!a->tab[k].used)
-				continue;
-			i = hash3(a->tab[k].vm, a->tab[k].vcpu, a->tab[k].pid) & (ncap - 1);
-			while (nt[i].used)
-				i = (i + 1) & (ncap - 1);
-			nt[i] = a->tab[k];
-		}
-		free(a->tab);
-		a->tab = nt;
-		a->cap = ncap;
-	}
-	i = hash3(vm, vcpu, pid) & (a->cap - 1);
-	while (a->tab[i].used) {
-		if (a->tab[i].vm == vm && a->tab[i].vcpu == vcpu && a->tab[i].pid == pid)
-			return &a->tab[i];
-		i = (i + 1) & (a->cap - 1);
-	}
-	a->tab[i] = (struct an_entry){ .vm = vm, .vcpu = vcpu, .pid = pid, .used = true, .tgid = pid, .ppid = -1 };
-	a->n++;
-	return &a->tab[i];
+	return oatab_slot(&entry_type, (void **)&a->tab, &a->cap, &a->n, &key, &fresh);
 }
 
 static struct an_vcpu *vcpu_state(struct analysis *a, uint32_t vm, uint32_t vcpu)
@@ -190,39 +184,28 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 
 /* ---- the guest scheduler's own counters --------------------------------------------------------- */
 
+static uint64_t sched_hash(const void *e)
+{
+	const struct an_sched_task *x = e;
+
+	return hash3(x->vm, (uint32_t)(x->task >> 4), x->tid);
+}
+
+static bool sched_same(const void *a, const void *b)
+{
+	const struct an_sched_task *x = a, *y = b;
+
+	return x->vm == y->vm && x->task == y->task && x->tid == y->tid;
+}
+
+static const struct oatab_type sched_type = { sizeof(struct an_sched_task), offsetof(struct an_sched_task, used),
+					      512, sched_hash, sched_same };
+
 static struct an_sched_task *sched_task(struct analysis *a, uint32_t vm, uint64_t task, int32_t tid, bool *fresh)
 {
-	size_t i;
+	struct an_sched_task key = { .vm = vm, .task = task, .tid = tid };
 
-	*fresh = false;
-	if ((a->st_n + 1) * 2 > a->st_cap) {
-		size_t ncap = a->st_cap ? a->st_cap * 2 : 512;
-		struct an_sched_task *nt = calloc(ncap, sizeof(*nt));
-
-		if (!nt)
-			return NULL;
-		for (size_t k = 0; k < a->st_cap; k++) {
-			if (!a->st[k].used)
-				continue;
-			i = hash3(a->st[k].vm, (uint32_t)(a->st[k].task >> 4), a->st[k].tid) & (ncap - 1);
-			while (nt[i].used)
-				i = (i + 1) & (ncap - 1);
-			nt[i] = a->st[k];
-		}
-		free(a->st);
-		a->st = nt;
-		a->st_cap = ncap;
-	}
-	i = hash3(vm, (uint32_t)(task >> 4), tid) & (a->st_cap - 1);
-	while (a->st[i].used) {
-		if (a->st[i].vm == vm && a->st[i].task == task && a->st[i].tid == tid)
-			return &a->st[i];
-		i = (i + 1) & (a->st_cap - 1);
-	}
-	a->st[i] = (struct an_sched_task){ .vm = vm, .task = task, .tid = tid, .used = true };
-	a->st_n++;
-	*fresh = true;
-	return &a->st[i];
+	return oatab_slot(&sched_type, (void **)&a->st, &a->st_cap, &a->st_n, &key, fresh);
 }
 
 void an_sched(struct analysis *a, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)
@@ -381,6 +364,17 @@ void an_print_header(FILE *f, const struct an_line_opts *o)
 
 #define LOST_LIST_MAX 4096   /* pids listed one by one up to this; the range says the rest */
 
+/* An event's JSON object opened with when and where: time, t, vm, vm_pid. */
+static void json_event_head(json_writer_t *w, const struct analysis *a, const struct sess_event *ev, const char *tbuf,
+			    double rel)
+{
+	jsonw_start_object(w);
+	jsonw_string_field(w, "time", tbuf);
+	jsonw_float_field_fmt(w, "t", "%.6f", rel);
+	jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
+	jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+}
+
 /* {"event":"lost","count":N,"pids":[...],"range":[first,last]}, or one line: pids first-last (N). */
 static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
 		       const struct an_line_opts *o, const char *tbuf, double rel)
@@ -388,11 +382,7 @@ static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, cons
 	int64_t n = ev->prev_pid >= ev->pid && ev->pid >= 0 ? (int64_t)ev->prev_pid - ev->pid + 1 : 0;
 
 	if (o->json && w) {
-		jsonw_start_object(w);
-		jsonw_string_field(w, "time", tbuf);
-		jsonw_float_field_fmt(w, "t", "%.6f", rel);
-		jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
-		jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+		json_event_head(w, a, ev, tbuf, rel);
 		jsonw_null_field(w, "vcpu");
 		jsonw_string_field(w, "event", "lost");
 		jsonw_int_field(w, "count", n);
@@ -426,11 +416,7 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		return;
 	}
 	if (o->json && w) {
-		jsonw_start_object(w);
-		jsonw_string_field(w, "time", tbuf);
-		jsonw_float_field_fmt(w, "t", "%.6f", rel);
-		jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
-		jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+		json_event_head(w, a, ev, tbuf, rel);
 		if (ev->vcpu == SESS_VCPU_NONE)
 			jsonw_null_field(w, "vcpu");
 		else

@@ -69,6 +69,11 @@ static int parse_num(const char *opt, const char *arg, double lo, double hi, dou
 	return 1;
 }
 
+int trace_opt(void *o, int c, const char *arg)
+{
+	return trace_parse_opt(o, c, arg);
+}
+
 int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 {
 	char *end;
@@ -304,18 +309,25 @@ struct exit_ctx {
 	size_t n;
 };
 
-static int on_exit_count(void *ctx, const struct capture_exit_key *k, uint64_t n)
+/* A row's object opened with its VM (index, -1 when not one of ours) and QEMU pid. */
+static void start_vm_row(struct exit_ctx *c, uint32_t tgid)
 {
-	struct exit_ctx *c = ctx;
 	int64_t vm = -1;
-	char buf[32];
 
 	for (size_t i = 0; i < c->st->nvms; i++)
-		if ((uint32_t)c->st->vms[i].info.pid == k->tgid)
+		if ((uint32_t)c->st->vms[i].info.pid == tgid)
 			vm = (int64_t)i;
 	jsonw_start_object(c->w);
 	jsonw_int_field(c->w, "vm", vm);
-	jsonw_u64_field(c->w, "qemu_pid", k->tgid);
+	jsonw_u64_field(c->w, "qemu_pid", tgid);
+}
+
+static int on_exit_count(void *ctx, const struct capture_exit_key *k, uint64_t n)
+{
+	struct exit_ctx *c = ctx;
+	char buf[32];
+
+	start_vm_row(c, k->tgid);
 	if (k->vcpu_id == CAP_VCPU_UNKNOWN)
 		jsonw_null_field(c->w, "vcpu");
 	else
@@ -332,14 +344,8 @@ static int on_exit_count(void *ctx, const struct capture_exit_key *k, uint64_t n
 static int on_latency(void *ctx, const struct capture_vcpu_key *k, const struct capture_vcpu_lat *l)
 {
 	struct exit_ctx *c = ctx;
-	int64_t vm = -1;
 
-	for (size_t i = 0; i < c->st->nvms; i++)
-		if ((uint32_t)c->st->vms[i].info.pid == k->tgid)
-			vm = (int64_t)i;
-	jsonw_start_object(c->w);
-	jsonw_int_field(c->w, "vm", vm);
-	jsonw_u64_field(c->w, "qemu_pid", k->tgid);
+	start_vm_row(c, k->tgid);
 	jsonw_u64_field(c->w, "vcpu", k->vcpu_id);
 	jsonw_u64_field(c->w, "exits", l->count);
 	jsonw_u64_field(c->w, "total_ns", l->total_ns);

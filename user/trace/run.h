@@ -54,6 +54,10 @@ extern volatile sig_atomic_t trace_interrupted;
 
 /* Parse the common options; 1 handled, 0 not ours, -EINVAL bad value (printed). */
 int trace_parse_opt(struct trace_opts *o, int c, const char *arg);
+/* The exit code of a traced run: trace_loop's error (a closed stdout, -EPIPE, ends it normally). */
+#define trace_exit_code(err) ((err) && (err) != -EPIPE ? 1 : 0)
+/* The same for cmd_getopt (ctx: struct trace_opts). */
+int trace_opt(void *o, int c, const char *arg);
 /* Set up every VM (errors printed; VMs that fail are skipped unless it was the only one). 0, -ESRCH (no VM
  * runs), -ENOENT (none could be set up: offsets undetermined), -EINVAL (bad options) or -errno. */
 int trace_setup(const struct trace_opts *o, struct trace_state *st, const struct trace_sink *s);

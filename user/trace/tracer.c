@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,25 +391,27 @@ const char *vmt_sched_note(const struct vm_tracer *t)
 	return buf;
 }
 
+#define CTR(name, member) { name, offsetof(struct vmt_counters, member) }
+static const struct { const char *name; size_t off; } counter_fields[] = {   /* in the session's COUNTERS */
+	CTR("polls", polls), CTR("task_walks", walks), CTR("torn_walks", walk_errors),
+	CTR("read_errors", read_errors), CTR("switches", switches), CTR("forks", forks), CTR("execs", execs),
+	CTR("exits", exits), CTR("renames", renames), CTR("restarts", restarts), CTR("lost", lost),
+	CTR("lost_events", lost_events), CTR("lost_rebaselines", lost_rebaselines),
+};
+#undef CTR
+
 static void counters(json_writer_t *w, void *arg)
 {
 	const struct vm_tracer *t = arg;
 
 	jsonw_start_object(w);
 	jsonw_u64_field(w, "vm", t->index);
-	jsonw_u64_field(w, "polls", t->ctr.polls);
-	jsonw_u64_field(w, "task_walks", t->ctr.walks);
-	jsonw_u64_field(w, "torn_walks", t->ctr.walk_errors);
-	jsonw_u64_field(w, "read_errors", t->ctr.read_errors);
-	jsonw_u64_field(w, "switches", t->ctr.switches);
-	jsonw_u64_field(w, "forks", t->ctr.forks);
-	jsonw_u64_field(w, "execs", t->ctr.execs);
-	jsonw_u64_field(w, "exits", t->ctr.exits);
-	jsonw_u64_field(w, "renames", t->ctr.renames);
-	jsonw_u64_field(w, "restarts", t->ctr.restarts);
-	jsonw_u64_field(w, "lost", t->ctr.lost);
-	jsonw_u64_field(w, "lost_events", t->ctr.lost_events);
-	jsonw_u64_field(w, "lost_rebaselines", t->ctr.lost_rebaselines);
+	for (size_t i = 0; i < sizeof(counter_fields) / sizeof(counter_fields[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&t->ctr + counter_fields[i].off, sizeof(v));
+		jsonw_u64_field(w, counter_fields[i].name, v);
+	}
 	jsonw_name(w, "pid_allocator");
 	jsonw_start_object(w);
 	jsonw_string_field(w, "state", t->pa.state == PIDA_CONFIRMED ? "found" : t->pa.state == PIDA_FAILED ?
