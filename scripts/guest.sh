@@ -16,6 +16,7 @@
 #                                  "cpu ..." line, then one "tid tgid comm utime stime vcsw nvcsw run_ns
 #                                  wait_ns slices" line per thread (of those names, when given)
 #   guest.sh cmdline RUN_DIR       every process's argv now: "pid ARGS" lines, the arguments separated by \037
+#   guest.sh ids RUN_DIR           every process's real and effective ids now: "pid uid euid gid egid" lines
 #                                  (the NULs of /proc/PID/cmdline), sorted by pid; kernel threads "pid " alone
 #   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
 #
@@ -138,6 +139,20 @@ vmot_cmdline() {
 	echo "VMOT-CMDLINE-END $1"
 }
 
+# Every process's ids as /proc/PID/status says: "pid uid euid gid egid" (real and effective; builtins only).
+vmot_ids() {
+	echo "VMOT-IDS-BEGIN $1"
+	for d in /proc/[0-9]*; do
+		u=""; g=""
+		[ -r "$d/status" ] || continue
+		while read -r k a b c e; do
+			case $k in Uid:) u="$a $b" ;; Gid:) g="$a $b" ;; esac
+		done <"$d/status" 2>/dev/null
+		[ -n "$u" ] && echo "${d#/proc/} $u $g"
+	done
+	echo "VMOT-IDS-END $1"
+}
+
 # The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
 # /proc/PID/task/TID/stat) vcsw nvcsw (voluntary/nonvoluntary_ctxt_switches of status) run_ns wait_ns slices
 # (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime, after the cpu line of
@@ -187,13 +202,15 @@ echo "VMOT-BOOT"
 /bin/workload tracee &
 tracee=$!
 /bin/workload rename vmot-renamed &
+/bin/workload ids vmot-user 1000 1000 1000 100 100 100 &
+/bin/workload ids vmot-setid 1001 1002 1003 201 202 203 &
 /bin/workload churn 20
 n=0
 while [ ! -e /run/vmot/ready/vmot-tracee ] && [ $n -lt 300 ]; do /bin/sleep 0.1; n=$((n + 1)); done
 /bin/workload tracer $tracee &
 [ "$churn" != 0 ] && /bin/workload churnd $churn &
 
-want="vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name- vmot-mt vmot-tree vmot-tracee vmot-tracer vmot-renamed"
+want="vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name- vmot-mt vmot-tree vmot-tracee vmot-tracer vmot-renamed vmot-user vmot-setid"
 n=0
 while [ $n -lt 600 ]; do
 	missing=""
@@ -225,6 +242,7 @@ while :; do
 	case $cmd in
 	ps) vmot_ps "$arg" ;;
 	cmdline) vmot_cmdline "$arg" ;;
+	ids) vmot_ids "$arg" ;;
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
 	spawn) /bin/workload spawn $arg & ;;
@@ -513,6 +531,14 @@ cmd_cmdline() {   # "pid ARGS" lines, ARGS separated by \037 (kernel threads: "p
 		sort -n -k1,1
 }
 
+cmd_ids() {   # "pid uid euid gid egid" lines from /proc/PID/status
+	load_env "${1:-}"
+	local seq
+	seq=$(serial_request "user ids" ids VMOT-IDS-END i) || exit 1
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-IDS-BEGIN " s { on = 1; next } $0 == "VMOT-IDS-END " s { exit } on && NF == 5 && /^[0-9]+ / { print }' |
+		sort -n -k1,1
+}
+
 cmd_traced() {
 	load_env "${1:-}"
 	local seq
@@ -527,6 +553,7 @@ case "${1:-}" in
 	traced) shift; cmd_traced "$@" ;;
 	acct) shift; cmd_acct "$@" ;;
 	cmdline) shift; cmd_cmdline "$@" ;;
+	ids) shift; cmd_ids "$@" ;;
 	initramfs) build_initramfs ;;
-	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | cmdline RUN_DIR | initramfs" >&2; exit 64 ;;
+	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | cmdline RUN_DIR | ids RUN_DIR | initramfs" >&2; exit 64 ;;
 esac

@@ -39,6 +39,27 @@ guest_ps() { "$GUEST_SH" ps "${1:-$GUEST_RUN_DIR}"; }
 guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
 guest_acct() { "$GUEST_SH" acct "${1:-$GUEST_RUN_DIR}" "${@:2}"; }
 guest_cmdline() { "$GUEST_SH" cmdline "${1:-$GUEST_RUN_DIR}"; }
+guest_ids() { "$GUEST_SH" ids "${1:-$GUEST_RUN_DIR}"; }
+
+# check_ids LABEL PS_JSON: uid, euid, gid, egid of every process in `ps --json` output equal the guest's own
+# /proc/PID/status (guest_ids); the workload's vmot-user (1000/100) and vmot-setid (real, effective and saved ids
+# all different) must be among them. Processes gone or born in between are left out.
+check_ids() {
+	local label=$1 res n nbad special
+	res=$(awk 'NR == FNR { o[$1] = $2 " " $3 " " $4 " " $5; next }
+		{ p = $1; if (!(p in o)) next; n++; t = $2 " " $3 " " $4 " " $5
+		  if (o[p] != t) { nbad++; print "pid " p ": ours " o[p] ", /proc " t } }
+		END { print "COMMON", n + 0, nbad + 0 }' \
+		<(jq -r '.[] | select(.pid == .tgid and .pid != 0) | "\(.pid) \(.uid) \(.euid) \(.gid) \(.egid)"' <<<"$2") <(guest_ids))
+	read -r _ n nbad < <(tail -n1 <<<"$res")
+	special=$(jq -r '[.[] | select(.comm == "vmot-user" or .comm == "vmot-setid") | "\(.comm) \(.uid)/\(.euid)/\(.gid)/\(.egid)"] | join(", ")' <<<"$2")
+	if ((n > 0 && nbad == 0)) && [[ $special == *"vmot-user 1000/1000/100/100"* && $special == *"vmot-setid 1001/1002/201/202"* ]]; then
+		ok "$label: uid/euid/gid/egid equal /proc/PID/status ($n processes; $special)"
+	else
+		bad "$label: $nbad of $n processes' ids differ from /proc/PID/status ($special):"
+		head -n -1 <<<"$res" | head -10
+	fi
+}
 
 # check_cmdlines LABEL PS_JSON: the argv of every user process in `ps --json` output (its "cmdline" arrays)
 # equals the guest's own /proc/PID/cmdline (guest_cmdline); processes gone or born in between are left out.

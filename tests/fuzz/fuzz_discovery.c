@@ -111,6 +111,24 @@ static void run(struct physmem *pm, const struct obs_set *obs, uint8_t budget, u
 				if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 					abort();
 		}
+		/* the optional members walk what the tasks point to (mm_struct, user memory, cred, user_struct) */
+		if (!err) {
+			uint32_t ids[4];
+			char line[256];
+			size_t len;
+
+			discover_mm_args(pm, res, tasks, nt);
+			discover_cred_ids(pm, res, tasks, nt);
+			for (size_t i = 0; i < nt && i < 8; i++) {
+				if (!guest_task_cmdline(pm, res, &tasks[i], line, sizeof(line), &len) && len >= sizeof(line))
+					abort();
+				guest_task_ids(pm, res, &tasks[i], ids);
+			}
+			for (int k = 0; k < 4; k++)
+				if (!memchr(res->mm_args[k].how, 0, sizeof(res->mm_args[k].how)) ||
+				    !memchr(res->cred_ids[k].how, 0, sizeof(res->cred_ids[k].how)))
+					abort();
+		}
 		free(tasks);
 	}
 	free(res);

@@ -46,6 +46,10 @@ compare_offsets() {   # LABEL OFFSETS_JSON TRUTH_JSON
 		g=$(jq -r ".mm_struct.$f" <<<"$got"); w=$(jq -r ".mm_$f" <<<"$want")
 		if [[ $g == "$w" ]]; then ok "$label: mm_struct.$f = $g"; else bad "$label: mm_struct.$f = $g, BTF says $w"; fi
 	done
+	for f in uid gid euid egid; do
+		g=$(jq -r ".cred.$f" <<<"$got"); w=$(jq -r ".cred_$f" <<<"$want")
+		if [[ $g == "$w" ]]; then ok "$label: cred.$f = $g"; else bad "$label: cred.$f = $g, BTF says $w"; fi
+	done
 }
 
 run_config() {   # suite flavour smp [options]
@@ -77,6 +81,7 @@ run_config() {   # suite flavour smp [options]
 		bad "$label: user processes differ from /proc:"; diff <(echo "$theirs_user") <(echo "$ours_user") | head -20
 	fi
 	check_cmdlines "$label" "$psjson"
+	check_ids "$label" "$psjson"
 	# Kernel threads come and go, and /proc names a busy kworker "kworker/0:1-events" where task->comm says
 	# "kworker/0:1": same pid, ppid and tgid, and our comm a prefix of /proc's.
 	n_k=$(awk '$1 == 2 || $2 == 2' <<<"$theirs" | wc -l)

@@ -22,6 +22,10 @@
  *                                  each busy DUTY % of every MS ms (default 20) and asleep the rest; for
  *                                  on-CPU shares held against the guest's own accounting
  *   workload paging                prints 5 if user space can map above 2^47 (5-level paging in use), else 4
+ *   workload ids NAME RUID EUID SUID RGID EGID SGID
+ *                                  comm NAME, running as those ids (setresgid, setresuid): a process started
+ *                                  as another user, or a setuid-like one whose real, effective and saved ids
+ *                                  differ
  *   workload life TAG [MS]         a known life cycle, each step printed on the console as
  *                                  "VMOT-LIFE TAG STEP pid=P ppid=Q comm=C": renames itself "vmot-lp-TAG"
  *                                  (start), after MS/2 ms forks a child (fork: comm inherited), the child
@@ -36,6 +40,7 @@
  * Every long-lived mode creates /run/vmot/ready/<comm> once it is fully set up, so init can wait for the
  * whole workload before it announces VMOT-READY. Long-lived modes never exit (pause()).
  */
+#define _GNU_SOURCE   /* setresuid, setresgid */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -354,7 +359,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: workload threads N|tree DEPTH|tracee|tracer PID|rename NAME|churn N|"
-				"churnd MS|paging|busy COMM N DUTY [MS]\n");
+				"churnd MS|paging|busy COMM N DUTY [MS]|ids NAME RUID EUID SUID RGID EGID SGID\n");
 		return 64;
 	}
 	mode = argv[1];
@@ -383,6 +388,22 @@ int main(int argc, char **argv)
 		return mode_churnd(argc > 2 ? atol(argv[2]) : 500);
 	if (!strcmp(mode, "paging"))
 		return mode_paging();
+	if (!strcmp(mode, "ids") && argc > 8) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s", argv[2]);
+		setname(name);
+		mkdir("/run/vmot", 0755);
+		mkdir(READY_DIR, 0755);
+		chmod(READY_DIR, 01777);   /* ready() runs after the ids are dropped */
+		if (setresgid((gid_t)atol(argv[6]), (gid_t)atol(argv[7]), (gid_t)atol(argv[8])) ||
+		    setresuid((uid_t)atol(argv[3]), (uid_t)atol(argv[4]), (uid_t)atol(argv[5]))) {
+			perror("workload ids");
+			return 1;
+		}
+		ready(name);
+		sleep_forever();
+	}
 	if (!strcmp(mode, "busy") && argc > 4) {
 		char name[16];
 

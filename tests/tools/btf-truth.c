@@ -6,7 +6,8 @@
  *
  * Prints one JSON object whose keys are the column names of ../shared/layouts/task_struct_layouts.csv
  * (sizeof_task_struct, tasks, pid, tgid, comm, mm, active_mm, real_parent, parent, children, sibling, cred,
- * mm_pgd, mm_mmap, mm_mt, current_task) plus mm_arg_start, mm_arg_end, mm_env_start, mm_env_end, real_cred, group_leader, thread_group, thread_node, signal, and
+ * mm_pgd, mm_mmap, mm_mt, current_task) plus mm_arg_start, mm_arg_end, mm_env_start, mm_env_end, cred_uid,
+ * cred_gid, cred_euid, cred_egid, real_cred, group_leader, thread_group, thread_node, signal, and
  * the pid allocator's places (issue 11): thread_pid (task_struct), pid_numbers (struct pid: numbers[0].nr),
  * pidns_idr_next (pid_namespace.idr.idr_next, 4.15+), pidns_last_pid (before), pidns_child_reaper;
  * and the scheduler's counters: se_sum_exec_runtime, se_prev_sum_exec_runtime, se_vruntime, se_exec_start
@@ -209,6 +210,17 @@ int main(int argc, char **argv)
 	print_off("mm_env_start", mm ? member_offset(btf, mm, "env_start", 0) : -1, &first);
 	print_off("mm_env_end", mm ? member_offset(btf, mm, "env_end", 0) : -1, &first);
 	print_off("mm_mt", mm ? member_offset(btf, mm, "mm_mt", 0) : -1, &first);
+	{   /* struct cred's ids (kuid_t/kgid_t: one u32 each) */
+		const struct btf_type *cred = find_struct(btf, "cred");
+		static const char *const ids[] = { "uid", "gid", "euid", "egid" };
+
+		for (int i = 0; i < 4; i++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "cred_%s", ids[i]);
+			print_off(key, cred ? member_offset(btf, cred, ids[i], 0) : -1, &first);
+		}
+	}
 	{   /* the pid allocator: init_pid_ns.idr.idr_next (4.15+) or .last_pid, and the way to it */
 		const struct btf_type *ns = find_struct(btf, "pid_namespace"), *pid = find_struct(btf, "pid");
 		const struct btf_type *idr = find_struct(btf, "idr");

@@ -104,6 +104,9 @@ static void make_result(struct discovery_result *r)
 	}
 	r->mm_pgd = (struct offset_result){ .offset = 72, .found = true, .confidence = 0.975,
 					    .how = "pgd = observed CR3 root for 39/40 tasks" };
+	for (int k = 0; k < 4; k++)   /* cred ids of a 6.x layout: uid gid suid sgid euid egid from +8 */
+		r->cred_ids[k] = (struct offset_result){ .offset = 8 + (int64_t[]){ 0, 4, 16, 20 }[k], .found = true,
+							 .confidence = 1.0, .how = "test: ids block" };
 	r->init_task = 0xffffffff9e80a940ULL;
 	r->page_offset_base = 0xffff9a4f40000000ULL;
 	r->kernel_cr3 = 0x10c2e000ULL | 0x1;   /* PCID bits must not reach kpgd */
@@ -447,6 +450,11 @@ static char *render_ps(ps_printer fn, bool threads, int *rc)
 
 	rows = ps_rows(ps_tasks, PS_NTASKS, threads, &nrows);
 	assert_non_null(rows);
+	for (size_t i = 0; i < nrows; i++)   /* one process started as another user: real 1000/100, effective 1001/101 */
+		if (rows[i].t->pid == 100) {
+			rows[i].have_ids = true;
+			memcpy(rows[i].ids, (uint32_t[4]){ 1000, 100, 1001, 101 }, sizeof(rows[i].ids));
+		}
 	*rc = fn(f, rows, nrows);
 	fclose(f);
 	free(rows);
@@ -468,14 +476,16 @@ static void test_ps_table_golden(void **state)
 
 	check_golden("ps.txt", text);
 	/* no command line known: CMD shows [comm], as ps does for a process without one */
-	assert_non_null(strstr(text, "    200       1     200       3 mt               [mt]\n"));
-	assert_non_null(strstr(text, "    301       1     300       1 orphan-thr       [orphan-thr]\n"));
+	assert_non_null(strstr(text, "    200       1     200       3 -        mt               [mt]\n"));
+	assert_non_null(strstr(text, "    301       1     300       1 -        orphan-thr       [orphan-thr]\n"));
 	assert_non_null(strstr(text, "[kthreadd]"));
 	assert_non_null(strstr(text, "ev?il?\"x         [ev?il?\"x]\n"));
+	/* USER: the effective uid; - where the ids are unknown */
+	assert_non_null(strstr(text, "    100       1     100       1 1001     sh "));
 	assert_null(strstr(text, "worker-1"));
 	free(text);
 	text = render_ps(table_printer, true, &rc);   /* --threads: every task */
-	assert_non_null(strstr(text, "    201       1     200       3 worker-1         [worker-1]\n"));
+	assert_non_null(strstr(text, "    201       1     200       3 -        worker-1         [worker-1]\n"));
 	free(text);
 }
 
@@ -508,6 +518,13 @@ static void test_ps_json(void **state)
 	assert_true(json_object_object_get_ex(row, "pid", &v));
 	assert_int_equal(json_object_get_int(v), 101);
 	assert_non_null(strstr(text, "\"comm\":\"ev\\u00ffil\\n\\\"x\""));
+	assert_true(json_object_object_get_ex(row, "uid", &v));   /* ids unknown: null */
+	assert_null(v);
+	row = json_object_array_get_idx(root, 4);   /* pid 100: started as another user */
+	assert_true(json_object_object_get_ex(row, "uid", &v));
+	assert_int_equal(json_object_get_int(v), 1000);
+	assert_true(json_object_object_get_ex(row, "egid", &v));
+	assert_int_equal(json_object_get_int(v), 101);
 	row = json_object_array_get_idx(root, 0);
 	assert_true(json_object_object_get_ex(row, "mm", &v));
 	assert_null(v);

@@ -85,14 +85,16 @@ int cmd_offsets(int argc, char **argv)
 	if (!err && !res.validated && !res.reason[0])
 		snprintf(res.reason, sizeof(res.reason), "offsets found but not validated by observations");
 	oopts.kaslr_known = res.kernel_cr3 && !target_kaslr_shift(tg.pm, &res, &oopts.kaslr_shift);
-	if (!err) {   /* mm_struct's command-line members, from the processes (optional: null when not found) */
+	if (!err) {   /* mm_struct's command-line members and cred's ids, from the processes (optional: null if not found) */
 		struct discovery_opts dopts;
 		struct guest_task *tasks = NULL;
 		size_t ntasks = 0;
 
 		target_discovery_opts(&topts, &dopts);
-		if (!guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks))
+		if (!guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks)) {
 			discover_mm_args(tg.pm, &res, tasks, ntasks);
+			discover_cred_ids(tg.pm, &res, tasks, ntasks);
+		}
 		free(tasks);
 	}
 

@@ -29,7 +29,19 @@ static void usage(FILE *f)
 		"Examples:\n"
 		"  vmoffset-trace ps --pid $(pgrep -f 'qemu.*debian12')\n"
 		"  vmoffset-trace ps --core guest.core --tree\n"
-		"  vmoffset-trace -p ps --raw guest.ram --cr3 0x10c2e000 --json\n");
+		"  vmoffset-trace --pretty ps --raw guest.ram --cr3 0x10c2e000 --json\n");
+}
+
+/* Each task's uid, gid, euid, egid, once struct cred's ids are found on the listed processes (else USER -) */
+static void add_ids(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t ntasks,
+		    struct ps_row *rows, size_t nrows)
+{
+	if (discover_cred_ids(pm, res, tasks, ntasks)) {
+		p_dbg("no user ids: %s", res->cred_ids[0].how);
+		return;
+	}
+	for (size_t i = 0; i < nrows; i++)
+		rows[i].have_ids = !guest_task_ids(pm, res, rows[i].t, rows[i].ids);
 }
 
 /* Each process's argv, once mm_struct's arg members are found on the listed processes (not found: no CMD) */
@@ -116,6 +128,7 @@ int cmd_ps(int argc, char **argv)
 		goto cleanup;
 	}
 	add_cmdlines(tg.pm, &res, tasks, ntasks, rows, nrows);
+	add_ids(tg.pm, &res, tasks, ntasks, rows, nrows);
 	if (json)
 		err = ps_print_json(stdout, rows, nrows);
 	else if (tree)

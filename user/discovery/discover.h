@@ -18,6 +18,7 @@ enum task_field {
 };
 extern const char *const task_field_names[TF_NR];
 extern const char *const mm_args_names[4];   /* "arg_start", "arg_end", "env_start", "env_end" */
+extern const char *const cred_id_names[4];   /* "uid", "gid", "euid", "egid" */
 
 /* Two members that held the same value on every task read (real_parent/parent with nothing ptraced, mm/
  * active_mm with no kernel thread caught running, real_cred/cred outside override_creds) in a layout whose
@@ -61,6 +62,8 @@ struct discovery_result {
 	struct offset_result mm_pgd;
 	/* mm_struct.{arg_start, arg_end, env_start, env_end} (mm_args_names): found by discover_mm_args, optional */
 	struct offset_result mm_args[4];
+	/* struct cred's uid, gid, euid, egid (cred_id_names): found by discover_cred_ids, optional */
+	struct offset_result cred_ids[4];
 	uint32_t npairs;             /* interchangeable pairs among the members (see struct offset_pair) */
 	struct offset_pair pairs[VMOT_MAX_PAIRS];
 	uint64_t init_task;          /* VA of init_task */
@@ -133,6 +136,11 @@ int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, con
 /* mm_struct's arg_start, arg_end, env_start, env_end (res->mm_args) from the listed processes' argv and
  * environment, in any member order. 0, -ENOENT (mm_args[].how says why) or -ENOMEM. */
 int discover_mm_args(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
+/* struct cred's uid, gid, euid, egid (res->cred_ids) from the listed processes' creds: 0, -ENOENT (how says
+ * why: e.g. every process is root) or -ENOMEM. */
+int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
+/* A task's uid, gid, euid, egid (cred_id_names order) through its cred. -ENOENT without cred_ids. */
+int guest_task_ids(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, uint32_t ids[4]);
 /* A process's argv (NUL-separated, as /proc/PID/cmdline) through its page tables: up to cap-1 bytes, NUL
  * appended; *len the bytes read. -ENOENT without mm_args or an mm, -EINVAL when its mm holds no command line. */
 int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, char *buf,

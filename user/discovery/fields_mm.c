@@ -81,13 +81,16 @@ int solve_mm(struct solve *s)
 	 * them were observed in CR3: first within MM_FIRST bytes, then (if none) the whole MM_WINDOW. */
 	for (int64_t lo = 0, hi = MM_FIRST; !npgds && lo < MM_WINDOW; lo = hi, hi = MM_WINDOW) {
 		for (size_t k = 0; k < ncand; k++) {
-			uint64_t targets[16];
-			size_t nt = 0;
-			for (size_t i = 0; i < c->nwin && nt < 16; i++) {
+			/* 16 targets are checked for a PGD at each offset; the rest only for the observed root (on
+			 * a busy guest the vCPUs may run nothing but processes listed after the first 16) */
+			uint64_t targets[MM_OBS_TARGETS];
+			size_t nt = 0, nall = 0;
+			for (size_t i = 0; i < c->nwin && nall < MM_OBS_TARGETS; i++) {
 				uint64_t v = win_u64(&c->win[i], cand[k]);
-				if (c->win[i].leader && v && !in_set(targets, nt, v))
-					targets[nt++] = v;
+				if (c->win[i].leader && v && !in_set(targets, nall, v))
+					targets[nall++] = v;
 			}
+			nt = nall < 16 ? nall : 16;
 			/* mm_structs never overlap: the smallest gap between two targets bounds sizeof, so the
 			 * next object's pgd is not taken for a second one of ours */
 			int64_t end = hi;
@@ -113,6 +116,9 @@ int solve_mm(struct solve *s)
 						ok = !(v & 0xfff) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, kpgd);
 					obs += ok && root_observed(c, pa);
 				}
+				for (size_t t = nt; ok && !obs && t < nall; t++)
+					obs += !dctx_read_u64(c, targets[t] + g, &v) && v && !(v & 0xfff) &&
+					       dctx_is_kernel_ptr(c, v) && va_to_pa(c, v, &pa) && root_observed(c, pa);
 				if (!ok || !obs)
 					continue;
 				size_t pk = 0;

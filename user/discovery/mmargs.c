@@ -24,44 +24,34 @@ static bool user_addr(uint64_t v, bool la57)
 	return v && v < (la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL);
 }
 
-/* len bytes of a process's memory at va, through its own page tables */
-static int read_user(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t, uint64_t va,
-		     void *buf, size_t len)
-{
-	struct vmem *vm = malloc(sizeof(*vm));
-	int err;
-
-	if (!vm)
-		return -ENOMEM;
-	vmem_init(vm, pm, t->pgd_pa, r->la57);
-	err = vmem_read(vm, va, buf, len);
-	free(vm);
-	return err;
-}
+/* A process to read: its task and its address space (a vmem through its own page tables, made once). */
+struct proc {
+	const struct guest_task *t;
+	struct vmem *vm;
+	uint64_t *w;   /* its mm_struct's first ARGS_WINDOW bytes */
+};
 
 /* the first string of [a, a+len): does its basename begin with comm? */
-static bool argv0_names(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t,
-			uint64_t a, uint64_t len)
+static bool argv0_names(struct proc *p, uint64_t a, uint64_t len)
 {
 	char s[256];
 	size_t n = len < sizeof(s) ? (size_t)len : sizeof(s);
 
-	if (!n || read_user(pm, r, t, a, s, n))
+	if (!n || vmem_read(p->vm, a, s, n))
 		return false;
 	s[n - 1] = 0;
 	const char *base = strrchr(s, '/') ? strrchr(s, '/') + 1 : s;
-	return t->comm[0] && !strncmp(base, t->comm, strlen(t->comm));
+	return p->t->comm[0] && !strncmp(base, p->t->comm, strlen(p->t->comm));
 }
 
 /* [a, a+len) ends with a NUL and (env) every string in it holds a '=' */
-static bool strings_ok(struct physmem *pm, const struct discovery_result *r, const struct guest_task *t, uint64_t a,
-		       uint64_t len, bool env)
+static bool strings_ok(struct proc *p, uint64_t a, uint64_t len, bool env)
 {
 	char s[4096];
 	size_t n = len < sizeof(s) ? (size_t)len : sizeof(s);
 	bool eq = false;
 
-	if (!len || len > ARGS_MAX || read_user(pm, r, t, a, s, n))
+	if (!len || len > ARGS_MAX || vmem_read(p->vm, a, s, n))
 		return false;
 	if (n == len && s[n - 1])
 		return false;
@@ -79,41 +69,40 @@ const char *const mm_args_names[4] = { "arg_start", "arg_end", "env_start", "env
 
 int discover_mm_args(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n)
 {
-	const struct guest_task *p[MAX_PROCS];
-	uint64_t *w[MAX_PROCS];
-	size_t np = 0;
+	struct proc p[MAX_PROCS];
+	size_t np = 0, nw = 0;
 	int found = -ENOENT;
+	struct vmem *kvm = malloc(sizeof(*kvm));
 
 	for (int k = 0; k < 4; k++) {
 		res->mm_args[k].found = false;
 		res->mm_args[k].offset = -1;
 		snprintf(res->mm_args[k].how, sizeof(res->mm_args[k].how), "undetermined: no process to read");
 	}
-	/* leaders with an address space and a page-table root, each mm once */
+	if (!kvm)
+		return -ENOMEM;
+	vmem_init(kvm, pm, res->kernel_cr3, res->la57);
+	kvm->page_offset_base = res->page_offset_base;
+	/* leaders with an address space and a page-table root, each mm once, whose mm_struct reads */
 	for (size_t i = 0; i < n && np < MAX_PROCS; i++) {
 		bool dup = false;
 		if (!tasks[i].mm || !tasks[i].pgd_pa || tasks[i].pid != tasks[i].tgid)
 			continue;
 		for (size_t k = 0; k < np && !dup; k++)
-			dup = p[k]->mm == tasks[i].mm;
-		if (!dup)
-			p[np++] = &tasks[i];
-	}
-	struct vmem *vm = malloc(sizeof(*vm));
-	if (!vm)
-		return -ENOMEM;
-	vmem_init(vm, pm, res->kernel_cr3, res->la57);
-	vm->page_offset_base = res->page_offset_base;
-	size_t nw = 0;
-	for (size_t k = 0; k < np; k++) {
-		w[nw] = calloc(ARGS_WINDOW / 8, 8);
-		if (!w[nw] || vmem_read(vm, p[k]->mm, w[nw], ARGS_WINDOW)) {
-			free(w[nw]);
+			dup = p[k].t->mm == tasks[i].mm;
+		if (dup)
+			continue;
+		p[np] = (struct proc){ &tasks[i], malloc(sizeof(struct vmem)), calloc(ARGS_WINDOW / 8, 8) };
+		if (!p[np].vm || !p[np].w || vmem_read(kvm, tasks[i].mm, p[np].w, ARGS_WINDOW)) {
+			free(p[np].vm);
+			free(p[np].w);
 			continue;
 		}
-		p[nw++] = p[k];
+		vmem_init(p[np].vm, pm, tasks[i].pgd_pa, res->la57);
+		np++;
 	}
-	free(vm);
+	free(kvm);
+	nw = np;
 	if (!nw)
 		goto out;
 
@@ -123,9 +112,9 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	int nbest = 0;
 	for (int64_t e = 0; e < ARGS_WINDOW; e += 8) {
 		for (int64_t s = e + 8; s < ARGS_WINDOW; s += 8) {   /* the pair unordered: e below s */
-			bool same = s != e;
+			bool same = true;
 			for (size_t k = 0; k < nw && same; k++)
-				same = w[k][e / 8] == w[k][s / 8] && user_addr(w[k][e / 8], res->la57);
+				same = p[k].w[e / 8] == p[k].w[s / 8] && user_addr(p[k].w[e / 8], res->la57);
 			if (!same)
 				continue;
 			for (int64_t a = 0; a < ARGS_WINDOW; a += 8) {
@@ -133,17 +122,17 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 				if (a == e || a == s)
 					continue;
 				for (size_t k = 0; k < nw; k++) {
-					uint64_t A = w[k][a / 8], E = w[k][e / 8];
-					if (!user_addr(A, res->la57) || A >= E || !strings_ok(pm, res, p[k], A, E - A, false))
+					uint64_t A = p[k].w[a / 8], E = p[k].w[e / 8];
+					if (!user_addr(A, res->la57) || A >= E || !strings_ok(&p[k], A, E - A, false))
 						break;
 					ok++;
-					named += argv0_names(pm, res, p[k], A, E - A);
+					named += argv0_names(&p[k], A, E - A);
 				}
 				/* programs may rename themselves (prctl): a third naming comm is enough */
-				p_dbg("mm args? arg_start %lld, arg_end %lld: %zu of %zu argv, %zu naming comm", (long long)a,
-				      (long long)e, ok, nw, named);
 				if (ok != nw || !named || named * 3 < nw)
 					continue;
+				p_dbg("mm args? arg_start %lld, arg_end %lld: argv on all %zu, %zu naming comm", (long long)a,
+				      (long long)e, nw, named);
 				for (int64_t d = 0; d < ARGS_WINDOW; d += 8) {
 					size_t good = 0;
 					if (d == a || d == e || d == s)
@@ -152,12 +141,12 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 					 * executable's name follows the environment on the stack */
 					bool auxv = d >= 8;
 					for (size_t k = 0; k < nw && auxv; k++)
-						auxv = w[k][d / 8 - 1] == 31;
+						auxv = p[k].w[d / 8 - 1] == 31;
 					if (auxv)
 						continue;
 					for (size_t k = 0; k < nw; k++) {
-						uint64_t S = w[k][s / 8], D = w[k][d / 8];
-						if (!user_addr(D, res->la57) || D <= S || !strings_ok(pm, res, p[k], S, D - S, true))
+						uint64_t S = p[k].w[s / 8], D = p[k].w[d / 8];
+						if (!user_addr(D, res->la57) || D <= S || !strings_ok(&p[k], S, D - S, true))
 							break;
 						good++;
 					}
@@ -201,8 +190,10 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 				 nbest ? "more than one set of members fits" : "no members fit argv and environment");
 	}
 out:
-	for (size_t k = 0; k < nw; k++)
-		free(w[k]);
+	for (size_t k = 0; k < np; k++) {
+		free(p[k].vm);
+		free(p[k].w);
+	}
 	return found;
 }
 
@@ -223,13 +214,16 @@ int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, c
 	vm->page_offset_base = res->page_offset_base;
 	err = vmem_read_u64(vm, t->mm + res->mm_args[0].offset, &a) ||
 	      vmem_read_u64(vm, t->mm + res->mm_args[1].offset, &e) ? -EFAULT : 0;
-	free(vm);
-	if (err)
+	if (!err && (!user_addr(a, res->la57) || e <= a || e - a > ARGS_MAX))
+		err = -EINVAL;   /* not set up yet (exec in progress) or not a command line */
+	if (err) {
+		free(vm);
 		return err;
-	if (!user_addr(a, res->la57) || e <= a || e - a > ARGS_MAX)
-		return -EINVAL;   /* not set up yet (exec in progress) or not a command line */
+	}
 	size_t n = e - a < cap - 1 ? (size_t)(e - a) : cap - 1;
-	err = read_user(pm, res, t, a, buf, n);
+	vmem_init(vm, pm, t->pgd_pa, res->la57);   /* now through the process's own page tables */
+	err = vmem_read(vm, a, buf, n);
+	free(vm);
 	if (err)
 		return err;
 	buf[n] = 0;

@@ -10,6 +10,7 @@
 
 #define MM_WINDOW 2048      /* mm_struct.pgd lies in the first 2 KiB (72..152 in every known kernel) */
 #define MM_FIRST  512       /* ... and is looked for in the first 512 bytes before the rest */
+#define MM_OBS_TARGETS 512  /* mm_structs looked at for an observed root (16 of them for the PGD itself) */
 #define CRED_WINDOW 256     /* struct cred is 160..200 bytes; its capability sets lie in the first 256 */
 #define MAX_CANDS (TASK_WINDOW / 8)
 

@@ -27,13 +27,13 @@
 #include "common/json_writer.h"
 #include "output/output.h"
 
-enum isf_type { T_LIST_HEAD, T_INT, T_COMM, T_PTR_MM, T_PTR_TASK, T_PTR_VOID, T_ULONG };
+enum isf_type { T_LIST_HEAD, T_INT, T_COMM, T_PTR_MM, T_PTR_TASK, T_PTR_VOID, T_ULONG, T_UINT, T_PTR_CRED };
 
 static const enum isf_type task_field_type[TF_NR] = {
 	[TF_TASKS] = T_LIST_HEAD, [TF_PID] = T_INT, [TF_TGID] = T_INT, [TF_COMM] = T_COMM,
 	[TF_MM] = T_PTR_MM, [TF_ACTIVE_MM] = T_PTR_MM, [TF_REAL_PARENT] = T_PTR_TASK,
 	[TF_PARENT] = T_PTR_TASK, [TF_CHILDREN] = T_LIST_HEAD, [TF_SIBLING] = T_LIST_HEAD,
-	[TF_CRED] = T_PTR_VOID,   /* struct cred is not described here */
+	[TF_CRED] = T_PTR_VOID,   /* struct cred described only when its ids were found (T_PTR_CRED then) */
 };
 
 static uint64_t isf_type_size(enum isf_type t)
@@ -41,6 +41,7 @@ static uint64_t isf_type_size(enum isf_type t)
 	switch (t) {
 	case T_LIST_HEAD: return 16;
 	case T_INT:       return 4;
+	case T_UINT:      return 4;
 	case T_COMM:      return 16;
 	default:          return 8;
 	}
@@ -91,6 +92,12 @@ static void type_desc(json_writer_t *w, enum isf_type t)
 		break;
 	case T_ULONG:
 		type_ref(w, "base", "unsigned long");
+		break;
+	case T_UINT:   /* kuid_t / kgid_t: one u32 */
+		type_ref(w, "base", "unsigned int");
+		break;
+	case T_PTR_CRED:
+		pointer_to(w, "struct", "cred");
 		break;
 	}
 }
@@ -168,6 +175,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	base_type(w, "char", 1, true, "char");
 	base_type(w, "int", 4, true, "int");
 	base_type(w, "pointer", 8, false, "int");
+	base_type(w, "unsigned int", 4, false, "int");
 	base_type(w, "unsigned long", 8, false, "int");
 	base_type(w, "void", 0, false, "void");
 	jsonw_end_object(w);
@@ -209,6 +217,27 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 
+	bool ids = true;
+	uint64_t cred_size = 0;
+
+	for (int k = 0; k < 4; k++) {
+		ids &= res->cred_ids[k].found;
+		if ((uint64_t)res->cred_ids[k].offset + 4 > cred_size)
+			cred_size = (uint64_t)res->cred_ids[k].offset + 4;
+	}
+	if (ids) {   /* Volatility's names; kuid_t/kgid_t written as the u32 they hold */
+		jsonw_name(w, "cred");
+		jsonw_start_object(w);
+		jsonw_string_field(w, "kind", "struct");
+		jsonw_u64_field(w, "size", cred_size);
+		jsonw_name(w, "fields");
+		jsonw_start_object(w);
+		for (int k = 0; k < 4; k++)
+			field(w, cred_id_names[k], T_UINT, res->cred_ids[k].offset);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+
 	jsonw_name(w, "task_struct");
 	jsonw_start_object(w);
 	jsonw_string_field(w, "kind", "struct");
@@ -218,7 +247,8 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	/* a member tied in an interchangeable pair is written at the offset that held its value on every task */
 	for (int i = 0; i < TF_NR; i++)
 		if (offset_usable(&res->task[i]))
-			field(w, task_field_names[i], task_field_type[i], res->task[i].offset);
+			field(w, task_field_names[i], i == TF_CRED && ids ? T_PTR_CRED : task_field_type[i],
+			      res->task[i].offset);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 

@@ -94,6 +94,12 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 		offset_value(w, mm_args_names[k], &res->mm_args[k]);
 	jsonw_end_object(w);
 
+	jsonw_name(w, "cred");
+	jsonw_start_object(w);
+	for (int k = 0; k < 4; k++)
+		offset_value(w, cred_id_names[k], &res->cred_ids[k]);
+	jsonw_end_object(w);
+
 	/* members that held the same value on every task, which is which unknown: both null above */
 	jsonw_name(w, "interchangeable");
 	jsonw_start_array(w);
@@ -160,6 +166,11 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	offset_evidence(w, "pgd", &res->mm_pgd);
 	for (int k = 0; k < 4; k++)
 		offset_evidence(w, mm_args_names[k], &res->mm_args[k]);
+	jsonw_end_object(w);
+	jsonw_name(w, "cred");
+	jsonw_start_object(w);
+	for (int k = 0; k < 4; k++)
+		offset_evidence(w, cred_id_names[k], &res->cred_ids[k]);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 

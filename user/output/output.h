@@ -44,11 +44,14 @@ struct ps_row {
 	uint32_t threads;     /* tasks sharing its tgid */
 	char *cmdline;        /* argv as /proc/PID/cmdline (NUL-separated), NULL when unknown; the caller frees */
 	size_t cmdline_len;
+	bool have_ids;        /* ids[] read from its cred */
+	uint32_t ids[4];      /* uid, gid, euid, egid (cred_id_names) */
 };
 /* Rows sorted by PID: group leaders (a group whose leader is missing shows its first thread), or with
  * threads every task. NULL on ENOMEM; the rows point into tasks. */
 struct ps_row *ps_rows(const struct guest_task *tasks, size_t n, bool threads, size_t *nrows);
-/* PID PPID TGID THREADS COMM CMD; kernel threads as [comm]; CMD is argv joined by spaces (ps -o args), or
+/* PID PPID TGID THREADS USER COMM CMD (USER: the effective uid, numeric, as ps -o user shows it; - when the ids
+ * are unknown); kernel threads as [comm]; CMD is argv joined by spaces (ps -o args), or
  * [comm] where none is known; guest bytes shown as printable ASCII. */
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n);
 /* ASCII tree by PPID ("|-- ", "`-- "); roots are tasks whose parent is not listed (or themselves);

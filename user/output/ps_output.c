@@ -108,12 +108,16 @@ void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
 {
 	char comm[32], cmd[4096];
 
-	fprintf(f, "%7s %7s %7s %7s %-16s CMD\n", "PID", "PPID", "TGID", "THREADS", "COMM");
+	fprintf(f, "%7s %7s %7s %7s %-8s %-16s CMD\n", "PID", "PPID", "TGID", "THREADS", "USER", "COMM");
 	for (size_t i = 0; i < n; i++) {
+		char user[12] = "-";
+
 		comm_display(rows[i].t, comm, sizeof(comm));
 		cmd_display(&rows[i], cmd, sizeof(cmd));
-		fprintf(f, "%7d %7d %7d %7u %-16s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
-		       rows[i].threads, comm, cmd);
+		if (rows[i].have_ids)
+			snprintf(user, sizeof(user), "%u", rows[i].ids[2]);
+		fprintf(f, "%7d %7d %7d %7u %-8s %-16s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
+			rows[i].threads, user, comm, cmd);
 	}
 }
 
@@ -268,6 +272,12 @@ int ps_print_json(FILE *f, const struct ps_row *rows, size_t n)
 		} else {
 			jsonw_null(w);
 		}
+		static const char *const id_names[4] = { "uid", "gid", "euid", "egid" };
+		for (int k = 0; k < 4; k++)   /* null when struct cred's ids were not found */
+			if (rows[i].have_ids)
+				jsonw_u64_field(w, id_names[k], rows[i].ids[k]);
+			else
+				jsonw_null_field(w, id_names[k]);
 		jsonw_bool_field(w, "kernel_thread", t->kernel_thread);
 		jsonw_hex_field(w, "task", t->addr);
 		if (t->mm)
