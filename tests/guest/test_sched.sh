@@ -164,7 +164,7 @@ run_config() {   # suite[:flavour[:smp]]
 	done
 
 	# record over the window too (its QMP set-up after sched-read's: one monitor client at a time)
-	VMOFFSET_CACHE=$T/cache "$BIN" record -p "$GUEST_PID" --qmp "$GUEST_QMP" -o "$T/s.vmot" 2>"$T/record.err" &
+	VMOFFSET_CACHE=$T/cache "$BIN" -vv record -p "$GUEST_PID" --qmp "$GUEST_QMP" -o "$T/s.vmot" 2>"$T/record.err" &
 	rec_pid=$!
 	wait_for "$T/record.err" "recording to" 60 || bad "$label: record did not start: $(tail -n1 "$T/record.err")"
 	sleep 1

@@ -159,6 +159,31 @@ static void test_slot_stale_copy(void **state)
 	assert_int_equal(slot_best(&s, -1), 1);
 }
 
+/* One vCPU, a busy process with two threads: a pointer stuck on one thread fits every sample that thread runs
+ * in and never moves; the real slot moves at each switch and is never still across a round. Once a slot that
+ * held running tasks moved, the static one is not chosen. */
+static void test_slot_static_pointer(void **state)
+{
+	struct slot_cand c[3] = { 0 };
+	struct slot_state s = { .c = c, .n = 3, .nfast = 40 };
+
+	(void)state;
+	c[0] = (struct slot_cand){ .off = -1729983224, .hit = 3, .fits = 7 };        /* stuck on one thread */
+	c[1] = (struct slot_cand){ .off = -1730002920, .fits = 7, .changes = 8 };    /* current_task */
+	c[2] = (struct slot_cand){ .off = -1730081888, .miss = 3, .fits = 2 };       /* another static pointer */
+	for (unsigned k = 1; k < 40; k += 2)
+		moved_at(&c[1], k);
+	assert_int_equal(slot_best(&s, -1), 1);
+	/* a guest that does not switch (nothing that held running tasks moved): evidence decides */
+	memset(c[1].moved, 0, sizeof(c[1].moved));
+	c[1].changes = 0;
+	assert_int_equal(slot_best(&s, -1), 0);
+	/* a slot that moved but never held a running task does not make the guest "switching" */
+	c[2].changes = 4;
+	c[2].fits = 0;
+	assert_int_equal(slot_best(&s, -1), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -166,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_vm_mem_forms),
 		cmocka_unit_test(test_switch_time_attribution),
 		cmocka_unit_test(test_slot_stale_copy),
+		cmocka_unit_test(test_slot_static_pointer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

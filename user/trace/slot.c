@@ -409,14 +409,29 @@ static bool no_misses(const struct slot_cand *c) { return !c->dead && c->hit && 
 /* The best candidate (slot.h): user-space evidence first; then having changed at all (a slot that never moves
  * while the guest runs is a static pointer, whatever it fits); then the weak evidence (active_mm fits);
  * then the prior choice (discovery or the cache), then changes. -1 when none is alive. */
+static bool moves(const struct slot_cand *c)
+{
+	for (size_t w = 0; w < SLOT_FAST_MAX / 64; w++)
+		if (c->moved[w])
+			return true;
+	return c->changes > 0;
+}
+
 ssize_t slot_best(const struct slot_state *s, int64_t prior)
 {
 	ssize_t best = -1;
+	bool switching = false;
 
+	/* The guest switches tasks when a slot that held running tasks (its active_mm ran the CR3) moved: the
+	 * current-task pointer then moves too, so a slot that never did is a static one, however many samples it
+	 * fitted (on one vCPU a pointer stuck on one thread of the busy process fits whenever that thread runs,
+	 * while the real slot, moving, is seldom still across a round to score) */
+	for (size_t i = 0; i < s->n && !switching; i++)
+		switching = !s->c[i].dead && s->c[i].fits && moves(&s->c[i]);
 	for (size_t i = 0; i < s->n; i++) {
 		const struct slot_cand *c = &s->c[i], *b = best >= 0 ? &s->c[best] : NULL;
 
-		if (c->dead)
+		if (c->dead || (switching && !moves(c)))
 			continue;
 		if (!b || net(c) > net(b) ||
 		    (net(c) == net(b) &&
@@ -577,11 +592,18 @@ bool slot_check(struct vm_tracer *t, uint64_t now, struct vcpu_state **vsp, size
 		p_dbg("%s (pid %d): per-CPU current task %+" PRId64 " confirmed while tracing (%u hit(s), %u miss(es))",
 		      t->info.name, (int)t->info.pid, s->c[cur].off, s->c[cur].hit, s->c[cur].miss);
 	}
-	/* refuted: it holds no task, or more than a third of its user-space samples missed */
+	/* refuted: it holds no task, more than a third of its user-space samples missed, or it never moved while
+	 * the guest switches (slot_best) */
 	bool refuted = cur < 0 || s->c[cur].dead ||
-		       (s->c[cur].miss >= SLOT_MIN_HITS && s->c[cur].miss * 2 > s->c[cur].hit);
+		       (s->c[cur].miss >= SLOT_MIN_HITS && s->c[cur].miss * 2 > s->c[cur].hit) ||
+		       (best >= 0 && best != cur && !moves(&s->c[cur]));
 	if (refuted && best >= 0 && best != cur && confirmed(&s->c[best])) {
-		if (cur >= 0 && !s->c[cur].dead)
+		if (cur >= 0 && !s->c[cur].dead && !moves(&s->c[cur]))
+			p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " never moved while the guest "
+			       "switches tasks; following slot %+" PRId64 " (%u of %u user-space checks agree)",
+			       t->info.name, (int)t->info.pid, s->c[cur].off, s->c[best].off, s->c[best].hit,
+			       s->c[best].hit + s->c[best].miss);
+		else if (cur >= 0 && !s->c[cur].dead)
 			p_warn("%s (pid %d): the per-CPU current-task slot %+" PRId64 " stopped agreeing with the vCPUs' "
 			       "CR3s (%u of %u user-space checks missed); following slot %+" PRId64 " (%u of %u agree)",
 			       t->info.name, (int)t->info.pid, s->c[cur].off, s->c[cur].miss,

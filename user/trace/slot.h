@@ -16,7 +16,8 @@
  * scores. Between rounds every slot is therefore also read every few ms (no QMP): the real pointer changes
  * whenever such a cache does (a switch between user tasks is a switch), and also without it (kernel threads,
  * idle). Of two slots with user-space evidence and no misses, one that the other's changes always include
- * is that other's stale copy, and is not chosen.
+ * is that other's stale copy, and is not chosen; and once a slot that held running tasks moved (the guest
+ * switches), a slot that never moved is static and not chosen at all, whatever it scored.
  *
  * At set-up the rounds run until a slot is confirmed or the set-up time is spent; an unconfirmed choice is
  * provisional. While tracing, a round runs every second (ten times a second while unconfirmed): a chosen
