@@ -91,7 +91,7 @@ int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const st
 	int64_t coff = cred_offset(res);
 	struct cred_img *c = calloc(MAX_CREDS, sizeof(*c));
 	uint64_t seen[MAX_CREDS];
-	struct vmem *vm = malloc(sizeof(*vm));
+	struct vmem *vm = kernel_vmem_new(pm, res);
 	size_t nc = 0;
 	int found = -ENOENT, nfit = 0, bfit = -1, p = -1, q = -1;
 	bool any_nonroot = false;
@@ -106,8 +106,6 @@ int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const st
 		free(vm);
 		return -ENOMEM;
 	}
-	vmem_init(vm, pm, res->kernel_cr3, res->la57);
-	vm->page_offset_base = res->page_offset_base;
 	if (coff < 0 || !res->init_task)
 		goto out;
 	/* init's cred first (init_task: the kernel threads' cred), then each process's, each cred once */
@@ -184,11 +182,9 @@ int guest_task_ids(struct physmem *pm, const struct discovery_result *res, const
 			return -ENOENT;
 	if (coff < 0)
 		return -ENOENT;
-	vm = malloc(sizeof(*vm));
+	vm = kernel_vmem_new(pm, res);
 	if (!vm)
 		return -ENOMEM;
-	vmem_init(vm, pm, res->kernel_cr3, res->la57);
-	vm->page_offset_base = res->page_offset_base;
 	if (vmem_read_u64(vm, t->addr + (uint64_t)coff, &cred) || !x86_kernel_ptr(cred, true))
 		err = -EFAULT;
 	for (int k = 0; k < 4 && !err; k++)

@@ -129,6 +129,11 @@ struct guest_task {
 	bool kernel_thread;
 };
 
+/* The kernel's address space as discovery found it (kernel root, paging mode, direct map): for reads after
+ * discovery. kernel_vmem_new mallocs one (8 KiB: its TLB); NULL when out of memory. */
+void kernel_vmem_init(struct vmem *vm, struct physmem *pm, const struct discovery_result *res);
+struct vmem *kernel_vmem_new(struct physmem *pm, const struct discovery_result *res);
+
 /* Walk the task list (and each group's threads); bounded by opts->max_tasks. Caller frees *tasks. */
 int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
 		     struct guest_task **tasks, size_t *ntasks);

@@ -72,7 +72,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	struct proc p[MAX_PROCS];
 	size_t np = 0, nw = 0;
 	int found = -ENOENT;
-	struct vmem *kvm = malloc(sizeof(*kvm));
+	struct vmem *kvm = kernel_vmem_new(pm, res);
 
 	for (int k = 0; k < 4; k++) {
 		res->mm_args[k].found = false;
@@ -81,8 +81,6 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	}
 	if (!kvm)
 		return -ENOMEM;
-	vmem_init(kvm, pm, res->kernel_cr3, res->la57);
-	kvm->page_offset_base = res->page_offset_base;
 	/* leaders with an address space and a page-table root, each mm once, whose mm_struct reads */
 	for (size_t i = 0; i < n && np < MAX_PROCS; i++) {
 		bool dup = false;
@@ -207,11 +205,9 @@ int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, c
 	*len = 0;
 	if (!res->mm_args[0].found || !offset_usable(&res->mm_args[1]) || !t->mm || !t->pgd_pa || cap < 2)
 		return -ENOENT;
-	vm = malloc(sizeof(*vm));
+	vm = kernel_vmem_new(pm, res);
 	if (!vm)
 		return -ENOMEM;
-	vmem_init(vm, pm, res->kernel_cr3, res->la57);
-	vm->page_offset_base = res->page_offset_base;
 	err = vmem_read_u64(vm, t->mm + res->mm_args[0].offset, &a) ||
 	      vmem_read_u64(vm, t->mm + res->mm_args[1].offset, &e) ? -EFAULT : 0;
 	if (!err && (!user_addr(a, res->la57) || e <= a || e - a > ARGS_MAX))

@@ -167,8 +167,7 @@ int pairs_settle(struct physmem *pm, struct discovery_result *res, const struct 
 
 	if (what && len)
 		what[0] = 0;
-	vmem_init(&c.vm, pm, res->kernel_cr3, res->la57);
-	c.vm.page_offset_base = res->page_offset_base;
+	kernel_vmem_init(&c.vm, pm, res);
 	for (uint32_t k = 0; k < res->npairs;) {
 		struct offset_pair p = res->pairs[k];
 		char why[96] = "";
@@ -245,8 +244,7 @@ int pairs_watch(struct physmem *pm, struct discovery_result *res, const uint64_t
 		return 0;
 	if (ngs > VMOT_MAX_VCPUS)
 		ngs = VMOT_MAX_VCPUS;
-	vmem_init(&c.vm, pm, res->kernel_cr3, res->la57);
-	c.vm.page_offset_base = res->page_offset_base;
+	kernel_vmem_init(&c.vm, pm, res);
 	/* a read costs a few microseconds: the deadline is checked every 16 rounds, the rounds bounded besides */
 	for (round = 0; round < 100000000ULL && (k = mm_pair(res)) >= 0 && !pm->source_err; round++) {
 		for (uint32_t v = 0; v < ngs; v++)

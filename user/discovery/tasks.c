@@ -77,8 +77,7 @@ int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, con
 	*ntasks = 0;
 	if (!res->task[TF_TASKS].found || !res->task[TF_COMM].found || !res->init_task)
 		return -ENOENT;
-	vmem_init(&w.vm, pm, res->kernel_cr3, res->la57);
-	w.vm.page_offset_base = res->page_offset_base;
+	kernel_vmem_init(&w.vm, pm, res);
 
 	head = res->init_task + tasks_off;
 	cur = head;
@@ -123,4 +122,19 @@ int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, con
 	*tasks = w.v;
 	*ntasks = w.n;
 	return err;
+}
+
+void kernel_vmem_init(struct vmem *vm, struct physmem *pm, const struct discovery_result *res)
+{
+	vmem_init(vm, pm, res->kernel_cr3, res->la57);
+	vm->page_offset_base = res->page_offset_base;
+}
+
+struct vmem *kernel_vmem_new(struct physmem *pm, const struct discovery_result *res)
+{
+	struct vmem *vm = malloc(sizeof(*vm));
+
+	if (vm)
+		kernel_vmem_init(vm, pm, res);
+	return vm;
 }

@@ -112,6 +112,17 @@ static void field(json_writer_t *w, const char *name, enum isf_type t, int64_t o
 	jsonw_end_object(w);
 }
 
+/* A user type: name, kind struct, size, then its fields (closed by two jsonw_end_object) */
+static void struct_begin(json_writer_t *w, const char *name, uint64_t size)
+{
+	jsonw_name(w, name);
+	jsonw_start_object(w);
+	jsonw_string_field(w, "kind", "struct");
+	jsonw_u64_field(w, "size", size);
+	jsonw_name(w, "fields");
+	jsonw_start_object(w);
+}
+
 static void base_type(json_writer_t *w, const char *name, uint64_t size, bool is_signed, const char *kind)
 {
 	jsonw_name(w, name);
@@ -183,12 +194,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_name(w, "user_types");
 	jsonw_start_object(w);
 
-	jsonw_name(w, "list_head");
-	jsonw_start_object(w);
-	jsonw_string_field(w, "kind", "struct");
-	jsonw_u64_field(w, "size", 16);
-	jsonw_name(w, "fields");
-	jsonw_start_object(w);
+	struct_begin(w, "list_head", 16);
 	jsonw_name(w, "next");
 	jsonw_start_object(w);
 	jsonw_name(w, "type");
@@ -204,12 +210,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 
-	jsonw_name(w, "mm_struct");
-	jsonw_start_object(w);
-	jsonw_string_field(w, "kind", "struct");
-	jsonw_u64_field(w, "size", mm_size);
-	jsonw_name(w, "fields");
-	jsonw_start_object(w);
+	struct_begin(w, "mm_struct", mm_size);
 	field(w, "pgd", T_PTR_VOID, res->mm_pgd.offset);
 	for (int k = 0; k < 4; k++)   /* command-line members, when found (tied ones at the offset either reads) */
 		if (offset_usable(&res->mm_args[k]))
@@ -226,24 +227,14 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 			cred_size = (uint64_t)res->cred_ids[k].offset + 4;
 	}
 	if (ids) {   /* Volatility's names; kuid_t/kgid_t written as the u32 they hold */
-		jsonw_name(w, "cred");
-		jsonw_start_object(w);
-		jsonw_string_field(w, "kind", "struct");
-		jsonw_u64_field(w, "size", cred_size);
-		jsonw_name(w, "fields");
-		jsonw_start_object(w);
+		struct_begin(w, "cred", cred_size);
 		for (int k = 0; k < 4; k++)
 			field(w, cred_id_names[k], T_UINT, res->cred_ids[k].offset);
 		jsonw_end_object(w);
 		jsonw_end_object(w);
 	}
 
-	jsonw_name(w, "task_struct");
-	jsonw_start_object(w);
-	jsonw_string_field(w, "kind", "struct");
-	jsonw_u64_field(w, "size", task_size);
-	jsonw_name(w, "fields");
-	jsonw_start_object(w);
+	struct_begin(w, "task_struct", task_size);
 	/* a member tied in an interchangeable pair is written at the offset that held its value on every task */
 	for (int i = 0; i < TF_NR; i++)
 		if (offset_usable(&res->task[i]))
