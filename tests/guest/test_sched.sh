@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_sched.sh — exact CPU time and switch counts from the guest scheduler's own counters (issue 11, item 4).
-# On zoo kernels (5.10, 6.1 cloud with 2 vCPUs, 6.12, 7.2), each guest runs CPU-bound threads (`busy`, more
-# demand than vCPUs, so they are preempted) and a sleeper that switches every ~2 ms. Checks:
+# On zoo kernels (5.10, 6.1 cloud with 2 vCPUs, 6.12, 7.2; 1 vCPU unless said), each guest runs CPU-bound
+# threads (`busy`, more demand than vCPUs, so they are preempted) and a sleeper that switches every ~2 ms. Checks:
 #   - the offsets vmoffset-trace finds from behaviour (se.sum_exec_runtime, nvcsw, nivcsw, sched_info.pcount)
 #     equal the kernel's own BTF (build/tools/btf-truth);
 #   - bracketing: build/tools/sched-read snapshots every task's counters every 20 ms while the guest prints
@@ -24,10 +24,7 @@ BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 TOOLS=${VMOT_TOOLS:-$ROOT/build/tools}
 [[ -x $BIN && -x $TOOLS/sched-read && -x $TOOLS/btf-truth ]] || { echo "skip: build first (make)"; exit 77; }
 for t in jq socat qemu-system-x86_64; do command -v $t >/dev/null || { echo "skip: $t missing (make deps)"; exit 77; }; done
-# 7.x with 1 vCPU is left out of the default: there `live -I` started from the offsets cache that `record` wrote
-# sometimes follows a slot stuck on one task (3 of 6 runs; the counters' offsets were right in 6 of 6; see the
-# README). VMOT_SCHED_KERNELS="7" runs it.
-CONFIGS=${VMOT_SCHED_KERNELS:-"5.10 6.1:cloud-amd64:2 6.12"}
+CONFIGS=${VMOT_SCHED_KERNELS:-"5.10 6.1:cloud-amd64:2 6.12 7"}
 WINDOW=${VMOT_SCHED_WINDOW:-4}
 
 T=$(mktemp -d /tmp/vmot-sched-test.XXXXXX)
