@@ -3,7 +3,7 @@
 # running CPU-bound programs:
 #   - set-up confirms a slot from user-space samples and names the candidates it refuted (-vv);
 #   - `live --percpu-current S` started on a refuted candidate S (a per-CPU pointer to a task that is not
-#     the current one: the idle task, a kthread) says on stderr that S stopped agreeing with the vCPUs'
+#     the current one: the idle task, a kthread) says on stderr that S stopped agreeing with the vCPUs' (or never moved)
 #     CR3s and follows the confirmed slot; from then on the stream shows the programs the guest runs;
 #   - the offsets cache then holds the confirmed slot, not S.
 # Several per-CPU variables can hold the current task (current_task and the runqueue's curr); any slot set-up
@@ -44,7 +44,7 @@ fi
 VMOFFSET_CACHE=$T/cache "$BIN" live --pid "$GUEST_PID" --json -d 8 --percpu-current "$bad_slot" >"$T/b.jsonl" 2>"$T/b.err"
 rc=$?
 ((rc == 0)) || bad "live --percpu-current $bad_slot: exit $rc: $(tail -n1 "$T/b.err")"
-now=$(sed -n "s/.*slot $bad_slot .*\(stopped agreeing\|no longer holds a task\).*following slot \([-+0-9]*\) .*/\2/p" "$T/b.err" | head -n1)
+now=$(sed -n "s/.*slot $bad_slot .*\(stopped agreeing\|no longer holds a task\|never moved\).*following slot \([-+0-9]*\) .*/\2/p" "$T/b.err" | head -n1)
 if [[ -n $now && $goods == *" $now "* ]]; then
 	ok "slot $bad_slot replaced while tracing by $now (confirmed at set-up:$goods): $(grep -m1 'following slot' "$T/b.err" | cut -c1-150)"
 else
