@@ -3,8 +3,8 @@
 # running CPU-bound programs:
 #   - set-up confirms a slot from user-space samples and names the candidates it refuted (-vv);
 #   - `live --percpu-current S` started on a refuted candidate S (a per-CPU pointer to a task that is not
-#     the current one: the idle task, a kthread) says on stderr that S stopped agreeing with the vCPUs' (or never moved)
-#     CR3s and follows the confirmed slot; from then on the stream shows the programs the guest runs;
+#     the current one: the idle task, a kthread) says on stderr that S stopped agreeing with the vCPUs' CR3s
+#     (or never moved while the guest switches) and follows the confirmed slot; from then on the stream shows the programs the guest runs;
 #   - the offsets cache then holds the confirmed slot, not S.
 # Several per-CPU variables can hold the current task (current_task and the runqueue's curr); any slot set-up
 # found with 3 or more hits and no miss is a right replacement.
