@@ -17,6 +17,8 @@
 #                                  wait_ns slices" line per thread (of those names, when given)
 #   guest.sh cmdline RUN_DIR       every process's argv now: "pid ARGS" lines, the arguments separated by \037
 #   guest.sh ids RUN_DIR           every process's real and effective ids now: "pid uid euid gid egid" lines
+#   guest.sh maps RUN_DIR          every process's /proc/PID/exe ("E pid path") and each vmot-* process's
+#                                  /proc/PID/maps lines ("M pid line")
 #                                  (the NULs of /proc/PID/cmdline), sorted by pid; kernel threads "pid " alone
 #   guest.sh initramfs             build (or find in the cache) the initramfs and print its path
 #
@@ -153,6 +155,18 @@ vmot_ids() {
 	echo "VMOT-IDS-END $1"
 }
 
+# Every process's executable (/proc/PID/exe: "E pid path", empty for kernel threads) and the maps of the
+# workload's processes ("M pid line" for each line of /proc/PID/maps of every vmot-* process).
+vmot_maps() {
+	echo "VMOT-MAPS-BEGIN $1"
+	for d in /proc/[0-9]*; do
+		read -r c <"$d/comm" 2>/dev/null || continue
+		echo "E ${d#/proc/} $(readlink "$d/exe" 2>/dev/null)"
+		case $c in vmot-churn*|vmot-spawn) ;; vmot-*) while read -r l; do echo "M ${d#/proc/} $l"; done <"$d/maps" 2>/dev/null ;; esac
+	done
+	echo "VMOT-MAPS-END $1"
+}
+
 # The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
 # /proc/PID/task/TID/stat) vcsw nvcsw (voluntary/nonvoluntary_ctxt_switches of status) run_ns wait_ns slices
 # (schedstat; "- - -" without CONFIG_SCHED_INFO), between lines carrying /proc/uptime, after the cpu line of
@@ -204,13 +218,18 @@ tracee=$!
 /bin/workload rename vmot-renamed &
 /bin/workload ids vmot-user 1000 1000 1000 100 100 100 &
 /bin/workload ids vmot-setid 1001 1002 1003 201 202 203 &
+# memory maps (issue 14): a process with many mappings and a 6 KiB argv; the same from a copy on /tmp (a tmpfs
+# mount: its path crosses a mount) and from a copy deleted once it runs (" (deleted)")
+/bin/workload maps vmot-maps 40 &
+cp /bin/workload /tmp/vmot-tmp && /tmp/vmot-tmp maps vmot-tmp 6 &
+cp /bin/workload /tmp/vmot-del && /tmp/vmot-del maps vmot-del 3 &
 /bin/workload churn 20
 n=0
 while [ ! -e /run/vmot/ready/vmot-tracee ] && [ $n -lt 300 ]; do /bin/sleep 0.1; n=$((n + 1)); done
 /bin/workload tracer $tracee &
 [ "$churn" != 0 ] && /bin/workload churnd $churn &
 
-want="vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name- vmot-mt vmot-tree vmot-tracee vmot-tracer vmot-renamed vmot-user vmot-setid"
+want="vmot-sleep-a vmot-sleep-b vmot-sleep-c vmot-long-name- vmot-mt vmot-tree vmot-tracee vmot-tracer vmot-renamed vmot-user vmot-setid vmot-maps vmot-tmp vmot-del"
 n=0
 while [ $n -lt 600 ]; do
 	missing=""
@@ -219,6 +238,7 @@ while [ $n -lt 600 ]; do
 	/bin/sleep 0.1; n=$((n + 1))
 done
 [ -n "$missing" ] && echo "VMOT-ERROR workload not ready:$missing"
+rm -f /tmp/vmot-del
 
 echo "VMOT-INFO release=$(uname -r)"
 echo "VMOT-INFO cpus=$(grep -c ^processor /proc/cpuinfo)"
@@ -243,10 +263,12 @@ while :; do
 	ps) vmot_ps "$arg" ;;
 	cmdline) vmot_cmdline "$arg" ;;
 	ids) vmot_ids "$arg" ;;
+	maps) vmot_maps "$arg" ;;
 	churn) /bin/workload churn "${arg:-20}" ;;
 	life) /bin/workload life $arg & ;;
 	spawn) /bin/workload spawn $arg & ;;
 	busy) /bin/workload busy $arg & ;;
+	mapsproc) /bin/workload maps vmot-bench "${arg:-500}" & ;;
 	acct) vmot_acct $arg ;;
 	ping) echo "VMOT-PONG $arg" ;;
 	esac
@@ -539,6 +561,13 @@ cmd_ids() {   # "pid uid euid gid egid" lines from /proc/PID/status
 		sort -n -k1,1
 }
 
+cmd_maps() {   # "E pid exe" and "M pid maps-line" lines
+	load_env "${1:-}"
+	local seq
+	seq=$(serial_request "memory maps" maps VMOT-MAPS-END m) || exit 1
+	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-MAPS-BEGIN " s { on = 1; next } $0 == "VMOT-MAPS-END " s { exit } on && /^[EM] [0-9]+/ { print }'
+}
+
 cmd_traced() {
 	load_env "${1:-}"
 	local seq
@@ -554,6 +583,7 @@ case "${1:-}" in
 	acct) shift; cmd_acct "$@" ;;
 	cmdline) shift; cmd_cmdline "$@" ;;
 	ids) shift; cmd_ids "$@" ;;
+	maps) shift; cmd_maps "$@" ;;
 	initramfs) build_initramfs ;;
-	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | cmdline RUN_DIR | ids RUN_DIR | initramfs" >&2; exit 64 ;;
+	*) echo "usage: guest.sh start [options] | stop RUN_DIR|PID | ps RUN_DIR | traced RUN_DIR | acct RUN_DIR | cmdline RUN_DIR | ids RUN_DIR | maps RUN_DIR | initramfs" >&2; exit 64 ;;
 esac

@@ -19,6 +19,7 @@ static const struct cmd cmds[] = {
 	{ "offsets", cmd_offsets, "discover and validate task_struct/mm_struct offsets of a guest" },
 	{ "probe",   cmd_probe,   "list KVM hooks and CR3 sources this host offers" },
 	{ "ps",      cmd_ps,      "list the guest's processes (discovers offsets first)" },
+	{ "maps",    cmd_maps,    "one guest process's memory maps, as /proc/PID/maps" },
 	{ "list",    cmd_list,    "list the VMs (QEMU processes) on this host" },
 	{ "live",    cmd_live,    "stream the guests' process activity (switch, fork, exec, exit)" },
 	{ "record",  cmd_record,  "record that activity into a session file" },

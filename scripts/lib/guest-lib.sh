@@ -40,6 +40,79 @@ guest_traced() { "$GUEST_SH" traced "${1:-$GUEST_RUN_DIR}"; }
 guest_acct() { "$GUEST_SH" acct "${1:-$GUEST_RUN_DIR}" "${@:2}"; }
 guest_cmdline() { "$GUEST_SH" cmdline "${1:-$GUEST_RUN_DIR}"; }
 guest_ids() { "$GUEST_SH" ids "${1:-$GUEST_RUN_DIR}"; }
+guest_maps() { "$GUEST_SH" maps "${1:-$GUEST_RUN_DIR}"; }
+
+# check_exes_maps LABEL PS_JSON BIN: every user process's "exe" in `ps --json` output equals the guest's own
+# /proc/PID/exe, and `BIN maps --task PID` of each of the workload's vmot-* processes equals its /proc/PID/maps
+# line for line (start, end, perms, offset, path; dev and inode are not read; [vsyscall], the kernel's gate area
+# that belongs to no mm, is left out). The workload must show a mapping
+# of a file at an offset, [heap], [stack], [vdso], a path across a mount (/tmp) and a deleted executable.
+check_exes_maps() {
+	local label=$1 bin=$3 truth res n nbad pid nmaps=0 mbad=0 lines=0 ours theirs
+	truth=$(guest_maps)
+	# "pid<TAB>path" both sides (paths may hold spaces: " (deleted)")
+	res=$(awk -F'\t' 'NR == FNR { o[$1] = $2; next }
+		{ if (!($1 in o) || $2 == "") next; n++
+		  if (o[$1] != $2) { nbad++; print "pid " $1 ": ours \"" o[$1] "\", /proc \"" $2 "\"" } }
+		END { print "COMMON", n + 0, nbad + 0 }' \
+		<(jq -r '.[] | select(.kernel_thread == false and .pid == .tgid) | "\(.pid)\t\(.exe // "<none>")"' <<<"$2") \
+		<(awk '$1 == "E" { p = $2; sub(/^E [0-9]+ ?/, ""); print p "\t" $0 }' <<<"$truth"))
+	read -r _ n nbad < <(tail -n1 <<<"$res")
+	if ((n > 0 && nbad == 0)) && grep -q '^E [0-9]* /tmp/vmot-del (deleted)$' <<<"$truth" && grep -q '^E [0-9]* /tmp/vmot-tmp$' <<<"$truth"; then
+		ok "$label: executables equal /proc/PID/exe ($n processes, a deleted one and one on /tmp among them)"
+	else
+		bad "$label: $nbad of $n executables differ from /proc/PID/exe:"
+		head -n -1 <<<"$res" | head -10
+	fi
+	# maps of every workload process: "start end perms offset path"
+	for pid in $(awk '$1 == "M" { print $2 }' <<<"$truth" | sort -un); do
+		# [vsyscall] is the kernel's gate area, in no mm (see README: not shown)
+		theirs=$(awk -v p="$pid" '$1 == "M" && $2 == p && !/\[vsyscall\]$/ { sub(/^M [0-9]+ /, ""); print }' <<<"$truth" | _maps_norm)
+		ours=$("$bin" maps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --task "$pid" 2>&1 | _maps_norm)
+		nmaps=$((nmaps + 1)); lines=$((lines + $(wc -l <<<"$theirs")))
+		if [[ "$ours" != "$theirs" ]]; then
+			mbad=$((mbad + 1))
+			echo "    pid $pid: maps differ (< /proc, > ours):"; diff <(echo "$theirs") <(echo "$ours") | head -8
+		fi
+	done
+	local kinds
+	kinds=$(awk '$1 == "M" { print }' <<<"$truth")
+	if ((nmaps >= 10 && mbad == 0)) && grep -q '\[heap\]' <<<"$kinds" && grep -q '\[stack\]' <<<"$kinds" &&
+		grep -q '\[vdso\]' <<<"$kinds" && grep -q ' 00001000 .*/workload$' <<<"$kinds"; then
+		ok "$label: maps equal /proc/PID/maps line for line ($nmaps processes, $lines lines)"
+	else
+		bad "$label: maps of $mbad of $nmaps workload processes differ from /proc/PID/maps"
+	fi
+}
+# check_maps_btf LABEL OFFSETS_JSON TRUTH_JSON: the memory-map and path members `offsets --format json` found
+# against btf-truth's: those a maps line and an exe path need must be found and equal; the others (which name
+# lines or cross mounts) equal where found.
+check_maps_btf() {
+	local label=$1 got=$2 want=$3 f g w
+	local root need=0 same=0 opt=0 optsame=0 diffs=""
+	if [[ $(jq -r .maps.maple_tree <<<"$got") == true ]]; then root=mm_mt; else root=mmap; fi
+	for f in $root map_count exe_file start_brk brk start_stack vm_start vm_end vm_flags vm_pgoff vm_file \
+		f_path.dentry f_path.mnt d_parent d_name vm_mm vm_next vm_private_data d_hash mnt_root mnt mnt_parent \
+		mnt_mountpoint; do
+		g=$(jq -r --arg f "$f" '.maps[$f]' <<<"$got")
+		if [[ $f == "$root" ]]; then w=$(jq -r "if \"$root\" == \"mm_mt\" then .mm_mt else .mm_mmap end" <<<"$want"); else w=$(jq -r --arg f "maps_$f" '.[$f]' <<<"$want"); fi
+		case $f in vm_mm|vm_next|vm_private_data|d_hash|mnt_root|mnt|mnt_parent|mnt_mountpoint)
+			[[ $g == null ]] && continue
+			opt=$((opt + 1)); [[ $g == "$w" ]] && optsame=$((optsame + 1)) || diffs+=" $f=$g(BTF $w)" ;;
+		*)	need=$((need + 1)); [[ $g == "$w" ]] && same=$((same + 1)) || diffs+=" $f=$g(BTF $w)" ;;
+		esac
+	done
+	if ((same == need && optsame == opt)); then
+		ok "$label: maps/path members equal BTF ($need needed, $opt more found; VMAs in a $root)"
+	else
+		bad "$label: maps/path members differ from BTF:$diffs"
+	fi
+}
+# /proc/PID/maps lines → "start end perms offset path" (path: the rest, spaces kept; dev and inode dropped)
+_maps_norm() {
+	awk '{ split($1, r, "-"); path = ""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
+	       print r[1], r[2], $2, $3, path }'
+}
 
 # check_ids LABEL PS_JSON: uid, euid, gid, egid of every process in `ps --json` output equal the guest's own
 # /proc/PID/status (guest_ids); the workload's vmot-user (1000/100) and vmot-setid (real, effective and saved ids

@@ -13,7 +13,8 @@
  *       falls back to mode 0.
  * discover_offsets must return, within its byte budget (plus the page-table walks of kernel-space
  * setup, which have their own caps), and guest_tasks_list must respect its task cap and return
- * printable, terminated names.
+ * printable, terminated names; the command-line, ids, memory-map and path members found on it and the walks
+ * over them (maps, exe paths) stay bounded.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -119,14 +120,35 @@ static void run(struct physmem *pm, const struct obs_set *obs, uint8_t budget, u
 
 			discover_mm_args(pm, res, tasks, nt);
 			discover_cred_ids(pm, res, tasks, nt);
+			discover_mm_maps(pm, res, tasks, nt);
 			for (size_t i = 0; i < nt && i < 8; i++) {
+				struct guest_vma *v = NULL;
+				size_t nv = 0;
+				const char *why = NULL;
+				uint64_t file;
+				char path[512];
+
 				if (!guest_task_cmdline(pm, res, &tasks[i], line, sizeof(line), &len) && len >= sizeof(line))
 					abort();
 				guest_task_ids(pm, res, &tasks[i], ids);
+				/* maps: the walk's bounds hold; a failure says why */
+				if (guest_task_maps(pm, res, &tasks[i], &v, &nv, &why) && (!why || v || nv))
+					abort();
+				for (size_t j = 0; j < nv; j++)
+					if (v[j].start >= v[j].end || (j && v[j].start < v[j - 1].end) ||
+					    !memchr(v[j].name, 0, sizeof(v[j].name)))
+						abort();
+				free(v);
+				if (!guest_task_exe_file(pm, res, &tasks[i], &file) && file &&
+				    !guest_file_path(pm, res, file, path, sizeof(path)) && !memchr(path, 0, sizeof(path)))
+					abort();
 			}
 			for (int k = 0; k < 4; k++)
 				if (!memchr(res->mm_args[k].how, 0, sizeof(res->mm_args[k].how)) ||
 				    !memchr(res->cred_ids[k].how, 0, sizeof(res->cred_ids[k].how)))
+					abort();
+			for (int k = 0; k < MAPS_NR; k++)
+				if (!memchr(res->maps[k].how, 0, sizeof(res->maps[k].how)))
 					abort();
 		}
 		free(tasks);

@@ -2,7 +2,8 @@
 # test_discovery.sh — offset discovery on real guests (issue 4). For each zoo configuration: boot the Debian
 # kernel under QEMU (KASLR on), let `vmoffset-trace offsets --pid` discover the offsets from the live QEMU
 # process with QMP-sampled CR3s, and check
-#   - every offset equals the kernel's own BTF (build/tools/btf-truth on the vmlinux inside the package),
+#   - every offset equals the kernel's own BTF (build/tools/btf-truth on the vmlinux inside the package), the
+#     memory-map and path members too (their /proc truth is test_maps.sh's),
 #   - validated == true (observed CR3 roots belong to mms on the task list),
 #   - `ps --threads` read through the found offsets equals the guest's own /proc listing (user space exactly;
 #     kernel threads, which come and go, at least 90 %), and every user process's argv its /proc/PID/cmdline,
@@ -50,6 +51,7 @@ compare_offsets() {   # LABEL OFFSETS_JSON TRUTH_JSON
 		g=$(jq -r ".cred.$f" <<<"$got"); w=$(jq -r ".cred_$f" <<<"$want")
 		if [[ $g == "$w" ]]; then ok "$label: cred.$f = $g"; else bad "$label: cred.$f = $g, BTF says $w"; fi
 	done
+	check_maps_btf "$label" "$got" "$want"
 }
 
 run_config() {   # suite flavour smp [options]

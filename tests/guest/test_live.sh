@@ -51,6 +51,11 @@ check_life() {
 		'[.[] | select(.vm == $vm and .pid == $c and (.event == "exec" or .event == "rename"))] | last | .comm' "$f")
 	((n == 1)) && [[ $lastcomm == "vmot-lx-$tag" ]] && ok "$label: exec of $c (comm vmot-lx-$tag)" ||
 		bad "$label: exec of $c seen $n times, comm '$lastcomm'"
+	# what it ran: the workload execs "vmot-lx-TAG lifex TAG MS" as root
+	local x
+	x=$(jq -sc --arg vm "$vm" --argjson c "$c" '[.[] | select(.vm == $vm and .event == "exec" and .pid == $c)] | last | [.uid, (.argv // [])[0:3]]' "$f")
+	[[ $x == "[0,[\"vmot-lx-$tag\",\"lifex\",\"$tag\"]]" ]] && ok "$label: exec of $c carries uid and argv $x" ||
+		bad "$label: exec of $c carries $x, not uid 0 and argv vmot-lx-$tag lifex $tag"
 	n=$(jq -s --arg vm "$vm" --argjson c "$c" --arg comm "vmot-lx-$tag" \
 		'[.[] | select(.vm == $vm and .event == "exit" and .pid == $c and .comm == $comm)] | length' "$f")
 	((n == 1)) && ok "$label: exit of $c" || bad "$label: exit of $c (comm vmot-lx-$tag) seen $n times"
@@ -178,7 +183,7 @@ if guest_start --kernel "$KERNEL" --smp 1 --name "lvb$$" >/dev/null; then
 		check_life "-a A" "$T/all.jsonl" "$A_NAME" a2 "$AP" "$AC"
 		check_life "-a B" "$T/all.jsonl" "$B_NAME" b2 "$BP" "$BC"
 		wrong=$(jq -s --arg a "$A_NAME" --arg b "$B_NAME" \
-			'[.[] | select(.comm == null or ((.comm | test("-a2$")) and .vm != $a) or ((.comm | test("-b2$")) and .vm != $b))] | length' "$T/all.jsonl")
+			'[.[] | select(.event != "lost") | select(.comm == null or ((.comm | test("-a2$")) and .vm != $a) or ((.comm | test("-b2$")) and .vm != $b))] | length' "$T/all.jsonl")
 		ours=$(jq -s --arg a "$A_NAME" --arg b "$B_NAME" '[.[] | select(.vm == $a or .vm == $b)] | length' "$T/all.jsonl")
 		[[ $wrong == 0 ]] && ok "-a: no event attributed to the wrong VM ($ours events of A and B)" || bad "-a: $wrong events under the wrong VM"
 	else

@@ -94,6 +94,7 @@ for ((boot = 1; boot <= BOOTS; boot++)); do
 	fi
 
 	check_cmdlines "$label" "$psjson"   # mm_struct is shuffled too
+	check_exes_maps "$label" "$psjson" "$BIN"   # and vm_area_struct, file, dentry, path, vfsmount, mount
 
 	conf=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format libvmi 2>/dev/null)
 	isf=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format isf 2>/dev/null)

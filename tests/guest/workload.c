@@ -32,6 +32,11 @@
  *                                  after MS ms execs /tmp/vmot-lx-TAG, a symlink to workload (exec: comm
  *                                  "vmot-lx-TAG"), which exits after MS ms (exit); the parent reaps it and
  *                                  exits MS/2 ms later (end). TAG: up to 7 characters. Default MS 1000.
+ *   workload maps NAME N          comm NAME, with memory maps of every kind a /proc/PID/maps line shows: N
+ *                                  one-page anonymous mappings of alternating permissions (---p, r--p, rw-p:
+ *                                  they never merge), two pages of its own executable mapped at file offset
+ *                                  4096, a brk heap; first re-execs itself with three 2000-byte arguments
+ *                                  appended, so that its argv is longer than 4 KiB (a page of the stack)
  *   workload spawn N MS [GAP]      N short-lived children (comm "vmot-spawn", each alive MS ms, then _exit),
  *                                  one every GAP ms (default 2), SIGCHLD ignored (auto-reaped); prints
  *                                  "VMOT-SPAWN begin pid=P", one "VMOT-SPAWN child pid=C" per child (from the
@@ -344,6 +349,39 @@ static int mode_paging(void)
 	return 0;
 }
 
+static int mode_maps(const char *name, int n, int argc, char **argv)
+{
+	static const int prots[3] = { PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE };
+	char pad[2001];
+	int fd;
+
+	if (argc < 7) {   /* once: again with an argv past 4 KiB */
+		memset(pad, 'x', sizeof(pad) - 1);
+		pad[sizeof(pad) - 1] = 0;
+		char *nargv[] = { argv[0], argv[1], argv[2], argv[3], pad, pad, pad, NULL };
+		execv("/proc/self/exe", nargv);
+		perror("workload maps: execv");
+		return 1;
+	}
+	setname(name);
+	fd = open("/proc/self/exe", O_RDONLY);
+	if (fd < 0 || mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 4096) == MAP_FAILED) {
+		perror("workload maps: file mapping");
+		return 1;
+	}
+	close(fd);
+	for (int i = 0; i < n; i++)
+		if (mmap(NULL, 4096, prots[i % 3], MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) {
+			perror("workload maps: mmap");
+			return 1;
+		}
+	free(malloc(1000));   /* a [heap] (static glibc's malloc starts with brk) */
+	if (sbrk(0) == (void *)-1 || sbrk(8192) == (void *)-1)
+		return 1;
+	ready(name);
+	sleep_forever();
+}
+
 int main(int argc, char **argv)
 {
 	const char *base = strrchr(argv[0], '/');
@@ -409,6 +447,12 @@ int main(int argc, char **argv)
 
 		snprintf(name, sizeof(name), "%s", argv[2]);
 		return mode_busy(name, atoi(argv[3]), atoi(argv[4]), argc > 5 ? atol(argv[5]) : 20);
+	}
+	if (!strcmp(mode, "maps") && argc > 3) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "%s", argv[2]);
+		return mode_maps(name, atoi(argv[3]), argc, argv);
 	}
 	if (!strcmp(mode, "spawn") && argc > 3)
 		return mode_spawn(atoi(argv[2]), atol(argv[3]), argc > 4 ? atol(argv[4]) : 2);

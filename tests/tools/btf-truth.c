@@ -210,6 +210,35 @@ int main(int argc, char **argv)
 	print_off("mm_env_start", mm ? member_offset(btf, mm, "env_start", 0) : -1, &first);
 	print_off("mm_env_end", mm ? member_offset(btf, mm, "env_end", 0) : -1, &first);
 	print_off("mm_mt", mm ? member_offset(btf, mm, "mm_mt", 0) : -1, &first);
+	{   /* memory maps and paths (issue 14): mm_struct, vm_area_struct, file (f_path's two members), dentry,
+	     * vfsmount, mount; the same keys as `offsets --format json`'s "maps" object */
+		static const struct { const char *key, *st, *member, *sub_st, *sub; } m[] = {
+			{ "map_count", "mm_struct", "map_count", NULL, NULL }, { "exe_file", "mm_struct", "exe_file", NULL, NULL },
+			{ "start_brk", "mm_struct", "start_brk", NULL, NULL }, { "brk", "mm_struct", "brk", NULL, NULL },
+			{ "start_stack", "mm_struct", "start_stack", NULL, NULL },
+			{ "vm_start", "vm_area_struct", "vm_start", NULL, NULL }, { "vm_end", "vm_area_struct", "vm_end", NULL, NULL },
+			{ "vm_mm", "vm_area_struct", "vm_mm", NULL, NULL }, { "vm_flags", "vm_area_struct", "vm_flags", NULL, NULL },
+			{ "vm_pgoff", "vm_area_struct", "vm_pgoff", NULL, NULL }, { "vm_file", "vm_area_struct", "vm_file", NULL, NULL },
+			{ "vm_next", "vm_area_struct", "vm_next", NULL, NULL }, { "vm_private_data", "vm_area_struct", "vm_private_data", NULL, NULL },
+			{ "f_path.dentry", "file", "f_path", "path", "dentry" }, { "f_path.mnt", "file", "f_path", "path", "mnt" },
+			{ "d_parent", "dentry", "d_parent", NULL, NULL }, { "d_name", "dentry", "d_name", NULL, NULL }, { "d_hash", "dentry", "d_hash", NULL, NULL },
+			{ "mnt_root", "vfsmount", "mnt_root", NULL, NULL }, { "mnt", "mount", "mnt", NULL, NULL }, { "mnt_parent", "mount", "mnt_parent", NULL, NULL },
+			{ "mnt_mountpoint", "mount", "mnt_mountpoint", NULL, NULL },
+		};
+		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+			const struct btf_type *st = find_struct(btf, m[i].st);
+			long off = st ? member_offset(btf, st, m[i].member, 0) : -1;
+			char key[48];
+
+			if (off >= 0 && m[i].sub) {
+				const struct btf_type *sub = find_struct(btf, m[i].sub_st);
+				long so = sub ? member_offset(btf, sub, m[i].sub, 0) : -1;
+				off = so >= 0 ? off + so : -1;
+			}
+			snprintf(key, sizeof(key), "maps_%s", m[i].key);
+			print_off(key, off, &first);
+		}
+	}
 	{   /* struct cred's ids (kuid_t/kgid_t: one u32 each) */
 		const struct btf_type *cred = find_struct(btf, "cred");
 		static const char *const ids[] = { "uid", "gid", "euid", "egid" };

@@ -211,6 +211,228 @@ static void discover_bounded(struct physmem *pm, const uint64_t *cr3s, size_t n,
 	free(r);
 }
 
+/* ---- memory maps and paths (issue 14) ------------------------------------------------------------ */
+
+/* A crafted layout for VMAs (vm_start 0, vm_end 8, vm_next 16, vm_mm 24, vm_flags 32, vm_pgoff 40, vm_file 48),
+ * an mm whose VMAs hang at +0 (a list's mmap, or a maple tree whose ma_root is at +8), files (f_path.dentry 8,
+ * f_path.mnt 0), dentries (d_parent 0, d_name 8 (name pointer at 16), inline names at 64), vfsmounts (mnt_root 0)
+ * inside mounts at 32 (mnt_parent 16, mnt_mountpoint 24): what discovery would have found. */
+static void maps_offsets(const struct kimg *k, struct discovery_result *r, bool maple)
+{
+	static const struct { int m; int64_t off; } offs[] = {
+		{ MM_MAP_ROOT, 0 }, { VMA_START, 0 }, { VMA_END, 8 }, { VMA_NEXT, 16 }, { VMA_MM, 24 }, { VMA_FLAGS, 32 },
+		{ VMA_PGOFF, 40 }, { VMA_FILE, 48 }, { MM_EXE_FILE, 64 }, { FILE_MNT, 0 }, { FILE_DENTRY, 8 },
+		{ DENTRY_PARENT, 0 }, { DENTRY_NAME, 8 }, { VFSMOUNT_ROOT, 0 }, { MOUNT_MNT, 32 }, { MOUNT_PARENT, 16 },
+		{ MOUNT_MOUNTPOINT, 24 },
+	};
+
+	known_offsets(k, r);
+	for (int m = 0; m < MAPS_NR; m++)
+		r->maps[m].offset = -1;
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		r->maps[offs[i].m].found = true;
+		r->maps[offs[i].m].offset = offs[i].off;
+	}
+	r->maple = maple;
+	r->maple_root = 8;
+}
+
+static void put_vma(struct kimg *k, uint64_t v, uint64_t mm, uint64_t start, uint64_t end, uint64_t next)
+{
+	w64(k, v + 0, start);
+	w64(k, v + 8, end);
+	w64(k, v + 16, next);
+	w64(k, v + 24, mm);
+	w64(k, v + 32, 0x73);   /* rw- with VM_MAY* */
+}
+
+static int maps_of(struct kimg *k, struct discovery_result *r, uint64_t mm, size_t *n, const char **why)
+{
+	struct guest_task t = { .pid = 1, .tgid = 1, .mm = mm, .pgd_pa = 0x100000 };
+	struct guest_vma *v = NULL;
+	double t0 = now_s();
+	int err = guest_task_maps(k->pm, r, &t, &v, n, why);
+
+	assert_true(now_s() - t0 < TIME_BOUND_S);
+	free(v);
+	return err;
+}
+
+/* A VMA list that loops onto itself or back to an earlier VMA, and one longer than any mm holds: each
+ * ends with an error that says so, quickly. A good list reads in order. */
+static void test_maps_list_hostile(void **state)
+{
+	struct kimg k;
+	struct discovery_result r;
+	uint64_t mm = DM + 0x400000, v1 = mm + 0x1000, v2 = v1 + 0x100, v3 = v2 + 0x100;
+	const char *why;
+	size_t n;
+
+	kimg_build(&k, 16 << 20, NULL, 0);
+	maps_offsets(&k, &r, false);
+	w64(&k, mm, v1);
+	put_vma(&k, v1, mm, 0x1000, 0x2000, v2);
+	put_vma(&k, v2, mm, 0x3000, 0x4000, v3);
+	put_vma(&k, v3, mm, 0x5000, 0x6000, 0);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), 0);
+	assert_int_equal(n, 3);
+
+	w64(&k, v3 + 16, v3);   /* v3.next = v3 */
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+	printf("  self loop: %s\n", why);
+	w64(&k, v3 + 16, v1);   /* v3.next = v1: a rho */
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+	assert_non_null(strstr(why, "order"));
+	w64(&k, v3 + 16, mm + 0x10);   /* a VMA of another mm */
+	put_vma(&k, mm + 0x10, DM + 0x500000, 0x7000, 0x8000, 0);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+
+	/* 200,000 VMAs 64 bytes apart, each in order: bounded by the walk's count */
+	uint64_t base = DM + 0x600000;
+	w64(&k, mm, base);
+	for (uint64_t i = 0; i < 150000; i++)
+		put_vma(&k, base + i * 64, mm, (i + 1) << 12, ((i + 1) << 12) + 0x800, i + 1 < 150000 ? base + (i + 1) * 64 : 0);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -ELOOP);
+	printf("  long list: %s\n", why);
+	kimg_free(&k);
+}
+
+/* maple nodes: enode = node | type << 3 | 4; the root pointer also | 2 (types: 1 leaf, 3 arange) */
+static void maple_leaf(struct kimg *k, uint64_t node, uint64_t parent, const uint64_t *pivots, const uint64_t *slots,
+		       int n)
+{
+	w64(k, node, parent);
+	for (int i = 0; i < n; i++) {
+		if (i < 15)
+			w64(k, node + 8 + 8 * (uint64_t)i, pivots[i]);
+		w64(k, node + 128 + 8 * (uint64_t)i, slots[i]);
+	}
+}
+
+/* A maple tree that holds two VMAs reads them (ranges checked against vm_start/vm_end); a node that is its
+ * own child, a child whose parent is another node, and a chain of internal nodes deeper than any tree end
+ * with an error. */
+static void test_maps_maple_hostile(void **state)
+{
+	struct kimg k;
+	struct discovery_result r;
+	uint64_t mm = DM + 0x400000, leaf = mm + 0x1000, v1 = mm + 0x2000, v2 = v1 + 0x100;
+	const char *why;
+	size_t n;
+
+	kimg_build(&k, 8 << 20, NULL, 0);
+	maps_offsets(&k, &r, true);
+	put_vma(&k, v1, mm, 0x1000, 0x2000, 0);
+	put_vma(&k, v2, mm, 0x3000, 0x4000, 0);
+	uint64_t piv[5] = { 0xfff, 0x1fff, 0x2fff, 0x3fff, ~0ULL }, sl[5] = { 0, v1, 0, v2, 0 };
+	maple_leaf(&k, leaf, mm | 1, piv, sl, 5);
+	w64(&k, mm + 8, leaf | 0x0e);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), 0);
+	assert_int_equal(n, 2);
+
+	/* a VMA whose range disagrees with the tree's */
+	w64(&k, v2 + 8, 0x5000);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+	w64(&k, v2 + 8, 0x4000);
+
+	/* an arange root whose child is itself */
+	uint64_t a = mm + 0x3000, b = mm + 0x3100;
+	w64(&k, a, mm | 1);
+	w64(&k, a + 8, ~0ULL);
+	w64(&k, a + 80, a | 0x1c);
+	w64(&k, mm + 8, a | 0x1e);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+	printf("  self child: %s\n", why);
+
+	/* a → b → a, b's parent a, a's parent the tree: a's second visit has the wrong parent */
+	w64(&k, a + 80, b | 0x1c);
+	w64(&k, b, a | 0x1c);
+	w64(&k, b + 8, ~0ULL);
+	w64(&k, b + 80, a | 0x1c);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -EINVAL);
+
+	/* 64 internal nodes, each the one child of the one before, parents right: deeper than any tree */
+	uint64_t base = mm + 0x10000, prev = mm | 1;
+	for (int i = 0; i < 64; i++) {
+		uint64_t node = base + 256 * (uint64_t)i;
+		w64(&k, node, prev);
+		w64(&k, node + 8, ~0ULL);
+		w64(&k, node + 80, i + 1 < 64 ? (node + 256) | 0x1c : 0);
+		prev = node | 0x1c;
+	}
+	w64(&k, mm + 8, base | 0x1e);
+	assert_int_equal(maps_of(&k, &r, mm, &n, &why), -ELOOP);
+	printf("  deep tree: %s\n", why);
+	kimg_free(&k);
+}
+
+static void put_dentry(struct kimg *k, uint64_t d, uint64_t parent, const char *name)
+{
+	w64(k, d + 0, parent);
+	w32(k, d + 12, (uint32_t)strlen(name));
+	w64(k, d + 16, d + 64);
+	memcpy(k->mem + kva_pa(d + 64), name, strlen(name) + 1);
+}
+
+/* Paths: a chain up to the root across a mount reads as the kernel's d_path would; a dentry chain that
+ * loops, and mounts whose parents loop, end with -ELOOP, quickly. */
+static void test_paths_hostile(void **state)
+{
+	struct kimg k;
+	struct discovery_result r;
+	uint64_t f = DM + 0x400000, root = f + 0x1000, bin = root + 0x100, sh = bin + 0x100;
+	uint64_t m_root = f + 0x2000, m_tmp = f + 0x2100, tmp_root = f + 0x3000, tmpdir = f + 0x3100, x = f + 0x3200;
+	char path[4200];
+
+	kimg_build(&k, 8 << 20, NULL, 0);
+	maps_offsets(&k, &r, false);
+	put_dentry(&k, root, root, "/");
+	put_dentry(&k, bin, root, "bin");
+	put_dentry(&k, sh, bin, "sh");
+	w64(&k, m_root + 16, m_root);           /* the root mount: its own parent */
+	w64(&k, m_root + 24, root);
+	w64(&k, m_root + 32, root);             /* its vfsmount's mnt_root */
+	w64(&k, f + 0, m_root + 32);
+	w64(&k, f + 8, sh);
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), 0);
+	assert_string_equal(path, "/bin/sh");
+
+	/* a file on a mount at /tmp */
+	put_dentry(&k, tmp_root, tmp_root, "/");
+	put_dentry(&k, tmpdir, root, "tmp");
+	put_dentry(&k, x, tmp_root, "x");
+	w64(&k, m_tmp + 16, m_root);
+	w64(&k, m_tmp + 24, tmpdir);
+	w64(&k, m_tmp + 32, tmp_root);
+	w64(&k, f + 0, m_tmp + 32);
+	w64(&k, f + 8, x);
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), 0);
+	assert_string_equal(path, "/tmp/x");
+
+	/* mounts whose parents loop: /tmp's parent is a mount whose parent is /tmp's */
+	w64(&k, m_root + 16, m_tmp);
+	double t0 = now_s();
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), -ELOOP);
+	w64(&k, m_root + 16, m_root);
+
+	/* a dentry chain that loops: sh → bin → sh */
+	w64(&k, f + 0, m_root + 32);
+	w64(&k, f + 8, sh);
+	put_dentry(&k, bin, sh, "bin");
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), -ELOOP);
+	/* a parent past the end of RAM: the readable part kept, the rest marked */
+	put_dentry(&k, bin, DM + (64ULL << 30), "bin");
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), 0);
+	assert_string_equal(path, "?/bin/sh");
+	/* a name whose length says 300 bytes: not a name */
+	put_dentry(&k, bin, root, "bin");
+	w32(&k, bin + 12, 300);
+	assert_int_equal(guest_file_path(k.pm, &r, f, path, sizeof(path)), 0);
+	assert_string_equal(path, "?/sh");
+	assert_true(now_s() - t0 < TIME_BOUND_S);
+	kimg_free(&k);
+}
+
 /* ---- task lists ---------------------------------------------------------------------------------- */
 
 /* init_task's list points at itself: one task, no error. */
@@ -1028,6 +1250,9 @@ int main(void)
 		cmocka_unit_test(test_tasks_names),
 		cmocka_unit_test(test_tasks_million_overlapping),
 		cmocka_unit_test(test_discovery_crafted_lists),
+		cmocka_unit_test(test_maps_list_hostile),
+		cmocka_unit_test(test_maps_maple_hostile),
+		cmocka_unit_test(test_paths_hostile),
 		cmocka_unit_test(test_pt_self_loop),
 		cmocka_unit_test(test_pt_map_everything),
 		cmocka_unit_test(test_pt_distinct_tables_budget),

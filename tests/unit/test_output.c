@@ -421,6 +421,63 @@ static void test_isf_omits_undetermined(void **state)
 	free(text);
 }
 
+/* Memory-map and path members (6.12's offsets) go into the ISF under Volatility's names, every struct they
+ * reference defined; the offsets JSON has them too. */
+static void test_isf_maps_members(void **state)
+{
+	static const struct { int m; int64_t off; } offs[] = {
+		{ MM_MAP_ROOT, 64 }, { MM_MAP_COUNT, 160 }, { MM_EXE_FILE, 1168 }, { MM_START_BRK, 352 }, { MM_BRK, 360 },
+		{ MM_START_STACK, 368 }, { VMA_START, 0 }, { VMA_END, 8 }, { VMA_MM, 16 }, { VMA_FLAGS, 32 },
+		{ VMA_PGOFF, 120 }, { VMA_FILE, 128 }, { VMA_PRIVATE, 136 }, { FILE_DENTRY, 72 }, { FILE_MNT, 64 },
+		{ DENTRY_PARENT, 24 }, { DENTRY_NAME, 32 }, { DENTRY_HASH, 8 }, { VFSMOUNT_ROOT, 0 }, { MOUNT_MNT, 32 },
+		{ MOUNT_PARENT, 16 }, { MOUNT_MOUNTPOINT, 24 },
+	};
+	struct discovery_result r;
+	struct json_object *root;
+	int rc;
+	char *text;
+
+	make_result(&r);
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		r.maps[offs[i].m].found = true;
+		r.maps[offs[i].m].offset = offs[i].off;
+	}
+	r.maple = true;
+	r.maple_root = 8;
+	text = render(output_isf, &r, &opts, &rc);
+	assert_int_equal(rc, 0);
+	root = json_tokener_parse(text);
+	assert_non_null(root);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.mm_struct.fields.mm_mt.offset")), 64);
+	assert_string_equal(json_object_get_string(get_path(root, "user_types.mm_struct.fields.mm_mt.type.name")),
+			    "maple_tree");
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.maple_tree.fields.ma_root.offset")), 8);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.mm_struct.fields.exe_file.offset")), 1168);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.vm_area_struct.fields.vm_pgoff.offset")), 120);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.file.fields.f_path.offset")), 64);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.path.fields.dentry.offset")), 8);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.dentry.fields.d_name.offset")), 32);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.qstr.fields.name.offset")), 8);
+	assert_int_equal(json_object_get_int(get_path(root, "user_types.mount.fields.mnt_parent.offset")), 16);
+	/* every struct a field names is defined */
+	static const char *const defined[] = { "vm_area_struct", "file", "path", "dentry", "qstr", "hlist_bl_node",
+					       "vfsmount", "mount", "maple_tree", "mm_struct" };
+	for (size_t i = 0; i < sizeof(defined) / sizeof(defined[0]); i++) {
+		char k[64];
+		snprintf(k, sizeof(k), "user_types.%s.fields", defined[i]);
+		assert_non_null(get_path(root, k));
+	}
+	json_object_put(root);
+	free(text);
+	text = render(output_offsets_json, &r, &opts, &rc);
+	assert_int_equal(rc, 0);
+	root = json_tokener_parse(text);
+	assert_int_equal(json_object_get_int(get_path(root, "maps.vm_flags")), 32);
+	assert_int_equal(json_object_get_int(get_path(root, "maps.mm_mt")), 64);
+	json_object_put(root);
+	free(text);
+}
+
 /* A small guest: idle task, init, a kernel thread tree, a threaded process, a group whose leader is
  * gone, a hostile comm, and a parent cycle (corrupt memory). */
 static const struct guest_task ps_tasks[] = {
@@ -476,16 +533,16 @@ static void test_ps_table_golden(void **state)
 
 	check_golden("ps.txt", text);
 	/* no command line known: CMD shows [comm], as ps does for a process without one */
-	assert_non_null(strstr(text, "    200       1     200       3 -        mt               [mt]\n"));
-	assert_non_null(strstr(text, "    301       1     300       1 -        orphan-thr       [orphan-thr]\n"));
+	assert_non_null(strstr(text, "    200       1     200       3 -        mt               -                        [mt]\n"));
+	assert_non_null(strstr(text, "    301       1     300       1 -        orphan-thr       -                        [orphan-thr]\n"));
 	assert_non_null(strstr(text, "[kthreadd]"));
-	assert_non_null(strstr(text, "ev?il?\"x         [ev?il?\"x]\n"));
+	assert_non_null(strstr(text, "ev?il?\"x         -                        [ev?il?\"x]\n"));
 	/* USER: the effective uid; - where the ids are unknown */
 	assert_non_null(strstr(text, "    100       1     100       1 1001     sh "));
 	assert_null(strstr(text, "worker-1"));
 	free(text);
 	text = render_ps(table_printer, true, &rc);   /* --threads: every task */
-	assert_non_null(strstr(text, "    201       1     200       3 -        worker-1         [worker-1]\n"));
+	assert_non_null(strstr(text, "    201       1     200       3 -        worker-1         -                        [worker-1]\n"));
 	free(text);
 }
 
@@ -574,6 +631,7 @@ int main(void)
 		cmocka_unit_test(test_libvmi_no_kaslr),
 		cmocka_unit_test(test_isf_golden_and_structure),
 		cmocka_unit_test(test_isf_omits_undetermined),
+		cmocka_unit_test(test_isf_maps_members),
 		cmocka_unit_test(test_ps_table_golden),
 		cmocka_unit_test(test_ps_tree_golden),
 		cmocka_unit_test(test_ps_json),

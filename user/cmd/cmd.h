@@ -7,6 +7,7 @@ int cmd_offsets(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_ps(int argc, char **argv);
 int cmd_list(int argc, char **argv);
+int cmd_maps(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);

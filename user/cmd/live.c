@@ -87,7 +87,16 @@ static void live_event(void *ctx, const struct sess_event *ev)
 		an_print_header(stdout, &c->lo);
 		c->header_done = true;
 	}
-	an_print_event(stdout, c->w, &c->an, ev, &c->lo);
+	struct an_exec x, *xp = NULL;
+	const struct vmt_exec *d = ev->type == SEV_EXEC && ev->vm < c->st->nvms ? vmt_exec_details(&c->st->vms[ev->vm])
+										   : NULL;
+	if (d) {
+		x = (struct an_exec){ .argv = d->argv_len ? d->argv : NULL, .argv_len = d->argv_len,
+				      .argv_truncated = d->truncated, .have_ids = d->have_ids, .uid = d->ids[0],
+				      .euid = d->ids[2] };
+		xp = &x;
+	}
+	an_print_event(stdout, c->w, &c->an, ev, &c->lo, xp);
 	c->printed++;
 }
 

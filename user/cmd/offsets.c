@@ -85,7 +85,7 @@ int cmd_offsets(int argc, char **argv)
 	if (!err && !res.validated && !res.reason[0])
 		snprintf(res.reason, sizeof(res.reason), "offsets found but not validated by observations");
 	oopts.kaslr_known = res.kernel_cr3 && !target_kaslr_shift(tg.pm, &res, &oopts.kaslr_shift);
-	if (!err) {   /* mm_struct's command-line members and cred's ids, from the processes (optional: null if not found) */
+	if (!err) {   /* mm_struct's command-line members, cred's ids and the maps/paths members, from the processes (optional: null if not found) */
 		struct discovery_opts dopts;
 		struct guest_task *tasks = NULL;
 		size_t ntasks = 0;
@@ -94,6 +94,7 @@ int cmd_offsets(int argc, char **argv)
 		if (!guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks)) {
 			discover_mm_args(tg.pm, &res, tasks, ntasks);
 			discover_cred_ids(tg.pm, &res, tasks, ntasks);
+			discover_mm_maps(tg.pm, &res, tasks, ntasks);
 		}
 		free(tasks);
 	}

@@ -120,12 +120,59 @@ static void rec_vm_ready(void *ctx, struct vm_tracer *t)
 		p_err("writing %s: %s", c->path, strerror(-c->err));
 }
 
+/* An EXEC event's argv and ids as an SB_EXEC block (see session.h). */
+static void exec_fill(json_writer_t *w, void *arg)
+{
+	const void *const *a = arg;
+	const struct sess_event *ev = a[0];
+	const struct vmt_exec *d = a[1];
+
+	jsonw_start_object(w);
+	jsonw_u64_field(w, "vm", ev->vm);
+	jsonw_u64_field(w, "time_ns", ev->time_ns);
+	jsonw_int_field(w, "pid", ev->pid);
+	jsonw_hex_field(w, "task", ev->task);
+	if (d->have_ids) {
+		jsonw_u64_field(w, "uid", d->ids[0]);
+		jsonw_u64_field(w, "euid", d->ids[2]);
+	} else {
+		jsonw_null_field(w, "uid");
+		jsonw_null_field(w, "euid");
+	}
+	jsonw_name(w, "argv");
+	if (d->argv_len) {
+		const char *p = d->argv, *end = p + d->argv_len;
+		jsonw_start_array(w);
+		while (p < end) {
+			size_t l = strnlen(p, (size_t)(end - p));
+			jsonw_string_len(w, p, l);
+			p += l + 1;
+		}
+		jsonw_end_array(w);
+	} else {
+		jsonw_null(w);
+	}
+	jsonw_bool_field(w, "argv_truncated", d->truncated);
+	jsonw_end_object(w);
+}
+
 static void rec_event(void *ctx, const struct sess_event *ev)
 {
 	struct rec_ctx *c = ctx;
+	const struct vmt_exec *d;
 
 	if (c->w && !c->err && (c->err = sess_add_event(c->w, ev)))
 		p_err("writing %s: %s", c->path, strerror(-c->err));
+	if (ev->type == SEV_EXEC && ev->vm < c->st->nvms && (d = vmt_exec_details(&c->st->vms[ev->vm])) &&
+	    c->w && !c->err) {
+		const void *arg[2] = { ev, d };
+		char *j = jsonw_text(exec_fill, (void *)arg);
+
+		c->err = j ? sess_write_json(c->w, SB_EXEC, j) : -ENOMEM;
+		free(j);
+		if (c->err)
+			p_err("writing %s: %s", c->path, strerror(-c->err));
+	}
 }
 
 static void rec_sched(void *ctx, const struct sess_sched_hdr *h, const struct sess_sched_rec *r)

@@ -55,8 +55,66 @@ struct rep_ctx {
 	struct json_object *vms;       /* array */
 	struct json_object *counters;  /* array */
 	struct json_object *exit_stats;
+	struct rep_exec {          /* SB_EXEC blocks: what EXEC events ran */
+		uint32_t vm;
+		int32_t pid;
+		uint64_t time_ns;
+		struct an_exec x;      /* x.argv malloc'd */
+	} *execs;
+	size_t nexecs;
 	int err;
 };
+
+/* An SB_EXEC block's JSON as an an_exec (argv back to NUL-separated). */
+static void add_exec(struct rep_ctx *c, struct json_object *j)
+{
+	struct json_object *x, *argv;
+	struct rep_exec *n = realloc(c->execs, (c->nexecs + 1) * sizeof(*n)), *e;
+
+	if (!n)
+		return;
+	c->execs = n;
+	e = &n[c->nexecs];
+	memset(e, 0, sizeof(*e));
+	e->vm = json_object_object_get_ex(j, "vm", &x) ? (uint32_t)json_object_get_int64(x) : 0;
+	e->pid = json_object_object_get_ex(j, "pid", &x) ? (int32_t)json_object_get_int64(x) : -1;
+	e->time_ns = json_object_object_get_ex(j, "time_ns", &x) ? (uint64_t)json_object_get_uint64(x) : 0;
+	if (json_object_object_get_ex(j, "uid", &x) && json_object_is_type(x, json_type_int)) {
+		e->x.have_ids = true;
+		e->x.uid = (uint32_t)json_object_get_int64(x);
+		e->x.euid = json_object_object_get_ex(j, "euid", &x) ? (uint32_t)json_object_get_int64(x) : e->x.uid;
+	}
+	e->x.argv_truncated = json_object_object_get_ex(j, "argv_truncated", &x) && json_object_get_boolean(x);
+	if (json_object_object_get_ex(j, "argv", &argv) && json_object_is_type(argv, json_type_array)) {
+		size_t len = 0, na = json_object_array_length(argv);
+		char *buf = NULL;
+
+		for (size_t i = 0; i < na; i++) {
+			const char *a = json_object_get_string(json_object_array_get_idx(argv, i));
+			size_t l = a ? strlen(a) : 0;
+			char *b = realloc(buf, len + l + 1);
+			if (!b)
+				break;
+			buf = b;
+			memcpy(buf + len, a ? a : "", l + 1);
+			len += l + 1;
+		}
+		e->x.argv = buf;
+		e->x.argv_len = buf ? len : 0;
+	}
+	c->nexecs++;
+}
+
+/* The details of an EXEC event (recorded right after it), NULL when the session has none. */
+static const struct an_exec *exec_of(const struct rep_ctx *c, const struct sess_event *ev)
+{
+	if (ev->type != SEV_EXEC)
+		return NULL;
+	for (size_t i = 0; i < c->nexecs; i++)
+		if (c->execs[i].vm == ev->vm && c->execs[i].pid == ev->pid && c->execs[i].time_ns == ev->time_ns)
+			return &c->execs[i].x;
+	return NULL;
+}
 
 static const char *jstr(struct json_object *o, const char *k, const char *def);
 
@@ -110,6 +168,12 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 				json_object_put(j);   /* the copy record writes at the end */
 			else
 				json_object_array_add(c->vms, j);
+		}
+		break;
+	case SB_EXEC:
+		if ((j = json_tokener_parse(data))) {
+			add_exec(c, j);
+			json_object_put(j);
 		}
 		break;
 	case SB_SCHED: {
@@ -428,7 +492,7 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 		an_print_header(stdout, lo);
 		for (size_t i = 0; i < c->nev; i++)
 			if (!(no_switch && c->ev[i].type == SEV_SWITCH))
-				an_print_event(stdout, NULL, &c->an, &c->ev[i], lo);
+				an_print_event(stdout, NULL, &c->an, &c->ev[i], lo, exec_of(c, &c->ev[i]));
 	}
 	if (sections & SEC_EXITS) {
 		struct json_object *x;
@@ -571,7 +635,7 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 		jsonw_start_array(w);
 		for (size_t i = 0; i < c->nev; i++)
 			if (!(no_switch && c->ev[i].type == SEV_SWITCH))
-				an_print_event(stdout, w, &c->an, &c->ev[i], lo);
+				an_print_event(stdout, w, &c->an, &c->ev[i], lo, exec_of(c, &c->ev[i]));
 		jsonw_end_array(w);
 	}
 	if (sections & SEC_EXITS) {
@@ -775,6 +839,9 @@ cleanup:
 	json_object_put(c.counters);
 	json_object_put(c.exit_stats);
 	free(c.ev);
+	for (size_t i = 0; i < c.nexecs; i++)
+		free((char *)c.execs[i].x.argv);
+	free(c.execs);
 	an_free(&c.an);
 	return ret;
 }

@@ -20,6 +20,18 @@ extern const char *const task_field_names[TF_NR];
 extern const char *const mm_args_names[4];   /* "arg_start", "arg_end", "env_start", "env_end" */
 extern const char *const cred_id_names[4];   /* "uid", "gid", "euid", "egid" */
 
+/* Members behind memory maps and executables (issue 14), by struct: mm_struct, vm_area_struct, file, dentry,
+ * vfsmount, mount. MM_MAP_ROOT is mm_mt (the maple tree, 6.1+) or mmap (the VMA list) as res->maple says; DENTRY_NAME
+ * is the qstr d_name (hash/len, then the name pointer), DENTRY_HASH the hlist_bl_node d_hash; FILE_DENTRY and
+ * FILE_MNT are f_path's two members (struct path is shuffled too under RANDSTRUCT). */
+enum maps_member {
+	MM_MAP_ROOT, MM_MAP_COUNT, MM_EXE_FILE, MM_START_BRK, MM_BRK, MM_START_STACK,
+	VMA_START, VMA_END, VMA_MM, VMA_FLAGS, VMA_PGOFF, VMA_FILE, VMA_NEXT, VMA_PRIVATE,
+	FILE_DENTRY, FILE_MNT, DENTRY_PARENT, DENTRY_NAME, DENTRY_HASH, VFSMOUNT_ROOT, MOUNT_MNT, MOUNT_PARENT, MOUNT_MOUNTPOINT,
+	MAPS_NR
+};
+extern const char *const maps_member_names[MAPS_NR];   /* the kernel's names ("vm_start", "f_path", ...) */
+
 /* Two members that held the same value on every task read (real_parent/parent with nothing ptraced, mm/
  * active_mm with no kernel thread caught running, real_cred/cred outside override_creds) in a layout whose
  * declaration order cannot be trusted: which offset is which is unknown, but either reads the right value on
@@ -64,6 +76,10 @@ struct discovery_result {
 	struct offset_result mm_args[4];
 	/* struct cred's uid, gid, euid, egid (cred_id_names): found by discover_cred_ids, optional */
 	struct offset_result cred_ids[4];
+	/* memory maps, executables and paths (enum maps_member): found by discover_mm_maps, optional */
+	struct offset_result maps[MAPS_NR];
+	bool maple;                  /* VMAs in a maple tree (maps[MM_MAP_ROOT] is mm_mt), else a list (mmap) */
+	uint32_t maple_root;         /* ma_root's offset in struct maple_tree (8; 40 with PREEMPT_RT's spinlock) */
 	uint32_t npairs;             /* interchangeable pairs among the members (see struct offset_pair) */
 	struct offset_pair pairs[VMOT_MAX_PAIRS];
 	uint64_t init_task;          /* VA of init_task */
@@ -138,6 +154,9 @@ struct vmem *kernel_vmem_new(struct physmem *pm, const struct discovery_result *
 int guest_tasks_list(struct physmem *pm, const struct discovery_result *res, const struct discovery_opts *opts,
 		     struct guest_task **tasks, size_t *ntasks);
 
+/* One task read at addr (what a walk reads of it: ids, comm, mm and its PGD). 0, -EFAULT, -ENOMEM. */
+int guest_task_at(struct physmem *pm, const struct discovery_result *res, uint64_t addr, struct guest_task *g);
+
 /* mm_struct's arg_start, arg_end, env_start, env_end (res->mm_args) from the listed processes' argv and
  * environment, in any member order. 0, -ENOENT (mm_args[].how says why) or -ENOMEM. */
 int discover_mm_args(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
@@ -150,6 +169,31 @@ int guest_task_ids(struct physmem *pm, const struct discovery_result *res, const
  * appended; *len the bytes read. -ENOENT without mm_args or an mm, -EINVAL when its mm holds no command line. */
 int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, char *buf,
 		       size_t cap, size_t *len);
+
+/* Memory maps (res->maps, res->maple) from the listed processes' mm_structs and VMAs, then (discover_paths)
+ * the file/dentry/mount members from their executables. 0 when a process's maps can be read (some naming
+ * members may still be undetermined: maps[].how says why), -ENOENT, -ENOMEM. */
+int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
+int discover_paths(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n);
+
+/* One mapping, as a /proc/PID/maps line needs it. */
+struct guest_vma {
+	uint64_t start, end;   /* [start, end) */
+	uint64_t flags;        /* vm_flags: VM_READ 1, VM_WRITE 2, VM_EXEC 4, VM_MAYSHARE 0x80 */
+	uint64_t pgoff;        /* vm_pgoff (pages), 0 when unknown */
+	uint64_t file;         /* struct file VA, 0 for anonymous memory */
+	char name[32];         /* "[heap]", "[stack]", "[vdso]", ... for anonymous ones, else "" */
+};
+/* A process's mappings in address order (malloc'd *out); bounded and checked walks: -ELOOP / -EINVAL with
+ * *why on a looping or lying tree or list, -ENOENT without the members (or a kernel thread). */
+int guest_task_maps(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+		    struct guest_vma **out, size_t *nout, const char **why);
+/* mm->exe_file of a process (0: none). -ENOENT without exe_file or an mm. */
+int guest_task_exe_file(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+			uint64_t *file);
+/* The path of a struct file, as d_path builds it (across mounts, " (deleted)" once unlinked, a part that
+ * cannot be read shown as "?"). -ENOENT without the members, -ELOOP on a looping chain, -EFAULT. */
+int guest_file_path(struct physmem *pm, const struct discovery_result *res, uint64_t file, char *out, size_t cap);
 
 /* Settle interchangeable pairs (res->pairs) from tasks whose two values now differ (a kernel thread running,
  * a ptrace attach, override_creds, a thread): each settled pair's members become found and leave the list.

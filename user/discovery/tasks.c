@@ -47,6 +47,21 @@ static int read_task(struct walker *w, uint64_t t, struct guest_task *g)
 	return 0;
 }
 
+int guest_task_at(struct physmem *pm, const struct discovery_result *res, uint64_t addr, struct guest_task *g)
+{
+	struct walker *w = malloc(sizeof(*w));
+	int err;
+
+	if (!w)
+		return -ENOMEM;
+	memset(w, 0, sizeof(*w));
+	w->r = res;
+	kernel_vmem_init(&w->vm, pm, res);
+	err = read_task(w, addr, g);
+	free(w);
+	return err;
+}
+
 static int push(struct walker *w, uint64_t t)
 {
 	if (w->n >= w->max)

@@ -24,6 +24,7 @@
  * (a lower bound) and say so in producer.notes.
  */
 #include <errno.h>
+#include <string.h>
 #include "common/json_writer.h"
 #include "output/output.h"
 
@@ -134,6 +135,88 @@ static void base_type(json_writer_t *w, const char *name, uint64_t size, bool is
 	jsonw_end_object(w);
 }
 
+/* A field whose type is a pointer to a struct (or, sub NULL, a base type named base). */
+static void field_typed(json_writer_t *w, const char *name, const char *base, const char *sub, int64_t offset)
+{
+	jsonw_name(w, name);
+	jsonw_start_object(w);
+	jsonw_name(w, "type");
+	if (sub && base)
+		type_ref(w, base, sub);        /* an embedded struct */
+	else if (sub)
+		pointer_to(w, "struct", sub);
+	else
+		type_ref(w, "base", base);
+	jsonw_int_field(w, "offset", offset);
+	jsonw_end_object(w);
+}
+
+/* The memory-map and path members found (issue 14), in Volatility's names: each struct with what is known
+ * of it. kind "s" embeds a struct, "p" points to one, anything else is a base type. */
+static void maps_types(json_writer_t *w, const struct discovery_result *res)
+{
+	static const struct { const char *st; int m; const char *kind, *type; } f[] = {
+		{ "vm_area_struct", VMA_START, "b", "unsigned long" }, { "vm_area_struct", VMA_END, "b", "unsigned long" },
+		{ "vm_area_struct", VMA_NEXT, "p", "vm_area_struct" }, { "vm_area_struct", VMA_MM, "p", "mm_struct" },
+		{ "vm_area_struct", VMA_FLAGS, "b", "unsigned long" }, { "vm_area_struct", VMA_PGOFF, "b", "unsigned long" },
+		{ "vm_area_struct", VMA_FILE, "p", "file" }, { "vm_area_struct", VMA_PRIVATE, "b", "pointer" },
+		{ "dentry", DENTRY_PARENT, "p", "dentry" }, { "dentry", DENTRY_NAME, "s", "qstr" },
+		{ "dentry", DENTRY_HASH, "s", "hlist_bl_node" }, { "vfsmount", VFSMOUNT_ROOT, "p", "dentry" },
+		{ "mount", MOUNT_MNT, "s", "vfsmount" }, { "mount", MOUNT_PARENT, "p", "mount" },
+		{ "mount", MOUNT_MOUNTPOINT, "p", "dentry" },
+	};
+	static const char *const structs[] = { "vm_area_struct", "dentry", "vfsmount", "mount" };
+	const struct offset_result *m = res->maps;
+
+	for (size_t k = 0; k < sizeof(structs) / sizeof(structs[0]); k++) {
+		uint64_t size = 0;
+		bool any = false;
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (!strcmp(f[i].st, structs[k]) && m[f[i].m].found) {
+				any = true;
+				if ((uint64_t)m[f[i].m].offset + 16 > size)
+					size = (uint64_t)m[f[i].m].offset + 16;
+			}
+		if (!any)
+			continue;
+		struct_begin(w, structs[k], size);
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (!strcmp(f[i].st, structs[k]) && m[f[i].m].found)
+				field_typed(w, maps_member_names[f[i].m], f[i].kind[0] == 'b' ? f[i].type :
+					    f[i].kind[0] == 's' ? "struct" : NULL, f[i].kind[0] == 'b' ? NULL : f[i].type,
+					    m[f[i].m].offset);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+	if (m[FILE_DENTRY].found && m[FILE_MNT].found) {   /* struct path inside struct file */
+		int64_t base = m[FILE_DENTRY].offset < m[FILE_MNT].offset ? m[FILE_DENTRY].offset : m[FILE_MNT].offset;
+		struct_begin(w, "path", 16);
+		field_typed(w, "mnt", NULL, "vfsmount", m[FILE_MNT].offset - base);
+		field_typed(w, "dentry", NULL, "dentry", m[FILE_DENTRY].offset - base);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+		struct_begin(w, "file", (uint64_t)base + 16);
+		field_typed(w, "f_path", "struct", "path", base);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+	if (m[DENTRY_NAME].found) {   /* the kernel's qstr: hash, len, then the name pointer (fixed by the kernel) */
+		struct_begin(w, "qstr", 16);
+		field_typed(w, "hash", "unsigned int", NULL, 0);
+		field_typed(w, "len", "unsigned int", NULL, 4);
+		field_typed(w, "name", "pointer", NULL, 8);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+	if (m[DENTRY_HASH].found) {
+		struct_begin(w, "hlist_bl_node", 16);
+		field_typed(w, "next", "pointer", NULL, 0);
+		field_typed(w, "pprev", "pointer", NULL, 8);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+}
+
 int output_isf(FILE *f, const struct discovery_result *res, const struct output_opts *o)
 {
 	const char *version = o && o->version ? o->version : "0.0.0";
@@ -153,6 +236,9 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	for (int k = 0; k < 4; k++)
 		if (offset_usable(&res->mm_args[k]) && (uint64_t)res->mm_args[k].offset + 8 > mm_size)
 			mm_size = (uint64_t)res->mm_args[k].offset + 8;
+	for (int k = MM_MAP_ROOT; k <= MM_START_STACK; k++)
+		if (res->maps[k].found && (uint64_t)res->maps[k].offset + 16 > mm_size)
+			mm_size = (uint64_t)res->maps[k].offset + 16;
 
 	w = jsonw_new(f);
 	if (!w)
@@ -215,8 +301,28 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	for (int k = 0; k < 4; k++)   /* command-line members, when found (tied ones at the offset either reads) */
 		if (offset_usable(&res->mm_args[k]))
 			field(w, mm_args_names[k], T_ULONG, res->mm_args[k].offset);
+	{   /* where the VMAs hang and the members naming maps: mmap (a list) or mm_mt (a maple tree) */
+		const struct offset_result *m = res->maps;
+		if (m[MM_MAP_ROOT].found)
+			field_typed(w, res->maple ? "mm_mt" : "mmap", res->maple ? "struct" : NULL,
+				    res->maple ? "maple_tree" : "vm_area_struct", m[MM_MAP_ROOT].offset);
+		if (m[MM_MAP_COUNT].found)
+			field_typed(w, "map_count", "int", NULL, m[MM_MAP_COUNT].offset);
+		if (m[MM_EXE_FILE].found)
+			field_typed(w, "exe_file", NULL, "file", m[MM_EXE_FILE].offset);
+		for (int k = MM_START_BRK; k <= MM_START_STACK; k++)
+			if (m[k].found)
+				field_typed(w, maps_member_names[k], "unsigned long", NULL, m[k].offset);
+	}
 	jsonw_end_object(w);
 	jsonw_end_object(w);
+	if (res->maps[MM_MAP_ROOT].found && res->maple) {   /* the kernel's struct maple_tree: lock, flags, root */
+		struct_begin(w, "maple_tree", res->maple_root + 8);
+		field_typed(w, "ma_root", "pointer", NULL, res->maple_root);
+		jsonw_end_object(w);
+		jsonw_end_object(w);
+	}
+	maps_types(w, res);
 
 	bool ids = true;
 	uint64_t cred_size = 0;

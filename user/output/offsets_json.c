@@ -72,6 +72,12 @@ static void hex_or_null(json_writer_t *w, const char *name, uint64_t v)
 		jsonw_null_field(w, name);
 }
 
+/* the VMAs' root is mm_mt (maple tree, 6.1+) or mmap (a list) */
+static const char *maps_json_name(const struct discovery_result *res, int k)
+{
+	return k == MM_MAP_ROOT && !res->maple ? "mmap" : maps_member_names[k];
+}
+
 int output_offsets_json(FILE *f, const struct discovery_result *res, const struct output_opts *o)
 {
 	json_writer_t *w = jsonw_new(f);
@@ -98,6 +104,14 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_start_object(w);
 	for (int k = 0; k < 4; k++)
 		offset_value(w, cred_id_names[k], &res->cred_ids[k]);
+	jsonw_end_object(w);
+
+	/* memory maps and paths: mm_struct, vm_area_struct, file, dentry, vfsmount and mount members */
+	jsonw_name(w, "maps");
+	jsonw_start_object(w);
+	jsonw_bool_field(w, "maple_tree", res->maple);
+	for (int k = 0; k < MAPS_NR; k++)
+		offset_value(w, maps_json_name(res, k), &res->maps[k]);
 	jsonw_end_object(w);
 
 	/* members that held the same value on every task, which is which unknown: both null above */
@@ -171,6 +185,11 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_start_object(w);
 	for (int k = 0; k < 4; k++)
 		offset_evidence(w, cred_id_names[k], &res->cred_ids[k]);
+	jsonw_end_object(w);
+	jsonw_name(w, "maps");
+	jsonw_start_object(w);
+	for (int k = 0; k < MAPS_NR; k++)
+		offset_evidence(w, maps_json_name(res, k), &res->maps[k]);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 

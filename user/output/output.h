@@ -46,19 +46,20 @@ struct ps_row {
 	size_t cmdline_len;
 	bool have_ids;        /* ids[] read from its cred */
 	uint32_t ids[4];      /* uid, gid, euid, egid (cred_id_names) */
+	char *exe;            /* the executable's path (/proc/PID/exe), NULL when unknown; the caller frees */
 };
 /* Rows sorted by PID: group leaders (a group whose leader is missing shows its first thread), or with
  * threads every task. NULL on ENOMEM; the rows point into tasks. */
 struct ps_row *ps_rows(const struct guest_task *tasks, size_t n, bool threads, size_t *nrows);
-/* PID PPID TGID THREADS USER COMM CMD (USER: the effective uid, numeric, as ps -o user shows it; - when the ids
+/* PID PPID TGID THREADS USER COMM EXE CMD (EXE the executable's path, - when unknown; USER: the effective uid, numeric, as ps -o user shows it; - when the ids
  * are unknown); kernel threads as [comm]; CMD is argv joined by spaces (ps -o args), or
  * [comm] where none is known; guest bytes shown as printable ASCII. */
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n);
 /* ASCII tree by PPID ("|-- ", "`-- "); roots are tasks whose parent is not listed (or themselves);
  * tasks on a parent cycle or past a depth bound are shown as roots too: every row is printed once. */
 int ps_print_tree(FILE *f, const struct ps_row *rows, size_t n);
-/* JSON array of {pid, ppid, tgid, threads, comm, cmdline (array of strings, or null), kernel_thread, task, mm,
- * pgd}. */
+/* JSON array of {pid, ppid, tgid, threads, comm, cmdline (array of strings, or null), exe (or null),
+ * uid/gid/euid/egid, kernel_thread, task, mm, pgd}. */
 int ps_print_json(FILE *f, const struct ps_row *rows, size_t n);
 
 #endif

@@ -104,11 +104,22 @@ static void cmd_display(const struct ps_row *r, char *buf, size_t len)
 	buf[k] = 0;
 }
 
+/* guest bytes: printable ASCII only on a terminal */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	for (; *s && k + 1 < len; s++)
+		buf[k++] = (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s;
+	buf[k] = 0;
+	return buf;
+}
+
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
 {
-	char comm[32], cmd[4096];
+	char comm[32], cmd[4096], exe[4096];
 
-	fprintf(f, "%7s %7s %7s %7s %-8s %-16s CMD\n", "PID", "PPID", "TGID", "THREADS", "USER", "COMM");
+	fprintf(f, "%7s %7s %7s %7s %-8s %-16s %-24s CMD\n", "PID", "PPID", "TGID", "THREADS", "USER", "COMM", "EXE");
 	for (size_t i = 0; i < n; i++) {
 		char user[12] = "-";
 
@@ -116,8 +127,8 @@ void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
 		cmd_display(&rows[i], cmd, sizeof(cmd));
 		if (rows[i].have_ids)
 			snprintf(user, sizeof(user), "%u", rows[i].ids[2]);
-		fprintf(f, "%7d %7d %7d %7u %-8s %-16s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
-			rows[i].threads, user, comm, cmd);
+		fprintf(f, "%7d %7d %7d %7u %-8s %-16s %-24s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
+			rows[i].threads, user, comm, printable(rows[i].exe ? rows[i].exe : "-", exe, sizeof(exe)), cmd);
 	}
 }
 
@@ -278,6 +289,10 @@ int ps_print_json(FILE *f, const struct ps_row *rows, size_t n)
 				jsonw_u64_field(w, id_names[k], rows[i].ids[k]);
 			else
 				jsonw_null_field(w, id_names[k]);
+		if (rows[i].exe)   /* as the guest's /proc/PID/exe reads */
+			jsonw_string_field(w, "exe", rows[i].exe);
+		else
+			jsonw_null_field(w, "exe");
 		jsonw_bool_field(w, "kernel_thread", t->kernel_thread);
 		jsonw_hex_field(w, "task", t->addr);
 		if (t->mm)

@@ -26,7 +26,7 @@ const char *sess_block_name(unsigned type)
 {
 	static const char *const n[SB_NR] = {
 		[SB_HEADER] = "header", [SB_VM] = "vm", [SB_EVENTS] = "events", [SB_COUNTERS] = "counters",
-		[SB_TRAILER] = "trailer", [SB_SCHED] = "sched",
+		[SB_TRAILER] = "trailer", [SB_SCHED] = "sched", [SB_EXEC] = "exec",
 	};
 	return type < SB_NR && n[type] ? n[type] : "?";
 }

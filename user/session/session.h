@@ -41,6 +41,8 @@ enum sess_block {
 	SB_TRAILER,       /* {"events":N,"blocks":B,...}: written by a clean close */
 	SB_SCHED,         /* struct sess_sched_hdr + struct sess_sched_rec[n]: the guest scheduler's counters of
 			   * every task of one VM at one moment (older files have none) */
+	SB_EXEC,          /* {"vm":i,"time_ns":t,"pid":p,"task":"0x..","uid":u,"euid":e,"argv":[..],"argv_truncated":b}:
+			   * what one EXEC event ran (uid/euid/argv null where not read), written right after it */
 	SB_NR,
 };
 

@@ -380,11 +380,16 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 	if (tries)
 		snprintf(res->retried, sizeof(res->retried), "%s", retried);
 	/* dropping roots as exited must not be what validates: wrong offsets explain next to nothing, and a guest
-	 * whose roots mostly vanished has not shown enough to judge them */
-	if (!err && res->validated && dropped_total > res->roots_explained) {
-		res->validated = false;
-		snprintf(res->reason, sizeof(res->reason), "%zu observed CR3 roots dropped as exited, more than the %u "
-			 "explained", dropped_total, res->roots_explained);
+	 * whose roots mostly vanished has not shown enough to judge them. Explained counts every root a look with
+	 * these offsets explained (a slow host's later slices see only a few processes each). */
+	if (!err && res->validated && dropped_total) {
+		note_explained_roots(&tg->obs, res, &before);
+		size_t explained = before.n > res->roots_explained ? before.n : res->roots_explained;
+		if (dropped_total > explained) {
+			res->validated = false;
+			snprintf(res->reason, sizeof(res->reason), "%zu observed CR3 roots dropped as exited, more than the "
+				 "%zu explained", dropped_total, explained);
+		}
 	}
 	if (!err && t->pid > 0 && tg->pm && !tg->pm->source_err)
 		watch_pairs(tg, res);

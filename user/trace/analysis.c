@@ -403,8 +403,47 @@ static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, cons
 		tbuf, rel, an_vm_name(a, ev->vm), "-", "lost", ev->pid, "-", "-", n, ev->pid, ev->prev_pid);
 }
 
+/* argv joined by spaces, printable ASCII (guest bytes) */
+static void argv_text(const struct an_exec *x, char *buf, size_t len)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < x->argv_len && k + 1 < len; i++) {
+		unsigned char ch = (unsigned char)x->argv[i];
+		buf[k++] = ch == 0 ? ' ' : (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+	}
+	while (k && buf[k - 1] == ' ')
+		k--;
+	buf[k] = 0;
+}
+
+static void exec_json(json_writer_t *w, const struct an_exec *x)
+{
+	if (x && x->have_ids) {
+		jsonw_u64_field(w, "uid", x->uid);
+		jsonw_u64_field(w, "euid", x->euid);
+	} else {
+		jsonw_null_field(w, "uid");
+		jsonw_null_field(w, "euid");
+	}
+	jsonw_name(w, "argv");
+	if (x && x->argv) {
+		const char *p = x->argv, *end = p + x->argv_len;
+		jsonw_start_array(w);
+		while (p < end) {
+			size_t l = strnlen(p, (size_t)(end - p));
+			jsonw_string_len(w, p, l);
+			p += l + 1;
+		}
+		jsonw_end_array(w);
+		jsonw_bool_field(w, "argv_truncated", x->argv_truncated);
+	} else {
+		jsonw_null(w);
+	}
+}
+
 void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
-		    const struct an_line_opts *o)
+		    const struct an_line_opts *o, const struct an_exec *x)
 {
 	char comm[17], tbuf[32], vcpu[12];
 	double rel = ev->time_ns >= o->t0 ? (ev->time_ns - o->t0) / 1e9 : -((o->t0 - ev->time_ns) / 1e9);
@@ -431,6 +470,8 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 			jsonw_int_field(w, "prev_pid", ev->prev_pid);
 			jsonw_bool_field(w, "sampled", true);   /* seen by a poll: runs between two polls are missed */
 		}
+		if (ev->type == SEV_EXEC)
+			exec_json(w, x);
 		jsonw_hex_field(w, "task", ev->task);
 		jsonw_end_object(w);
 		return;
@@ -439,8 +480,18 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		snprintf(vcpu, sizeof(vcpu), "-");
 	else
 		snprintf(vcpu, sizeof(vcpu), "%u", ev->vcpu);
-	fprintf(f, "%-12s %10.6f %-20.20s %4s %-7s %7d %7d %7d %s\n", tbuf, rel, an_vm_name(a, ev->vm), vcpu,
+	fprintf(f, "%-12s %10.6f %-20.20s %4s %-7s %7d %7d %7d %s", tbuf, rel, an_vm_name(a, ev->vm), vcpu,
 		sess_event_name(ev->type), ev->pid, ev->tgid, ev->ppid, comm);
+	if (ev->type == SEV_EXEC && x) {   /* uid=U, then the command line (perf's "exec" lines carry it too) */
+		char args[1024];
+		if (x->have_ids)
+			fprintf(f, " uid=%u", x->uid);
+		if (x->argv) {
+			argv_text(x, args, sizeof(args));
+			fprintf(f, " args: %s%s", args, x->argv_truncated ? " ..." : "");
+		}
+	}
+	fputc('\n', f);
 }
 
 static int cmp_time(const void *x, const void *y)

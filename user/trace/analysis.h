@@ -105,8 +105,17 @@ struct an_line_opts {
 	int64_t wall_offset_ns;
 };
 void an_print_header(FILE *f, const struct an_line_opts *o);
+/* What an EXEC event ran: its argv (NUL-separated, as /proc/PID/cmdline) and ids, where they were read. */
+struct an_exec {
+	const char *argv;         /* NULL: not read */
+	size_t argv_len;
+	bool argv_truncated;      /* longer than the event carries */
+	bool have_ids;
+	uint32_t uid, euid;
+};
+/* One event line or JSON object; x: an EXEC event's details ("argv", "uid", "euid"), NULL when none. */
 void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const struct sess_event *ev,
-		    const struct an_line_opts *o);
+		    const struct an_line_opts *o, const struct an_exec *x);
 
 /* -i: per VM and vCPU, switches/s and the top processes of the interval [iv_start, now); resets it. */
 void an_print_interval(FILE *f, json_writer_t *w, struct analysis *a, uint64_t now, const struct an_line_opts *o,

@@ -1,6 +1,7 @@
 /* Polling one VM: every vCPU's current task (SWITCH events) and task-list diffs (FORK, EXEC, RENAME, EXIT,
  * lost pids); see tracer.h. */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -218,6 +219,32 @@ bool vmt_alloc_moved(struct vm_tracer *t)
 	return next != t->alloc_seen;
 }
 
+/* What the task at addr now runs: its argv (up to VMT_EXEC_ARGV_MAX bytes) and ids, where readable. False
+ * while exec is still setting up the new mm (its arguments not there yet: the event waits a walk). */
+static bool exec_details(struct vm_tracer *t, uint64_t addr)
+{
+	struct guest_task g;
+	size_t len = 0;
+	int err;
+
+	memset(&t->exec, 0, offsetof(struct vmt_exec, argv));
+	t->exec.valid = true;
+	if (guest_task_at(t->tg.pm, &t->res, addr, &g))
+		return true;
+	t->exec.have_ids = !guest_task_ids(t->tg.pm, &t->res, &g, t->exec.ids);
+	err = guest_task_cmdline(t->tg.pm, &t->res, &g, t->exec.argv, sizeof(t->exec.argv), &len);
+	if (!err) {
+		t->exec.argv_len = len;
+		t->exec.truncated = len >= VMT_EXEC_ARGV_MAX;
+	}
+	return err != -EINVAL;
+}
+
+const struct vmt_exec *vmt_exec_details(const struct vm_tracer *t)
+{
+	return t->exec.valid ? &t->exec : NULL;
+}
+
 int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ctx)
 {
 	struct discovery_opts d = { 0 };
@@ -349,9 +376,20 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 			t->ctr.exits++;
 			emit(ctx, &e);
 		} else if (!old->exited && nw->mm && old->mm != nw->mm) {
+			if (!exec_details(t, nw->addr) && old->exec_wait < 3) {
+				/* mid-exec: seen again at the next walk, with its arguments (at most 3 walks) */
+				t->exec.valid = false;
+				nw->mm = old->mm;
+				nw->exec_wait = old->exec_wait + 1;
+				memcpy(nw->comm, old->comm, 16);
+				i++;
+				j++;
+				continue;
+			}
 			vmt_fill_event(&e, t, now, SEV_EXEC, nw);
 			t->ctr.execs++;
 			emit(ctx, &e);
+			t->exec.valid = false;
 		} else if (!old->exited && memcmp(old->comm, nw->comm, 16)) {
 			vmt_fill_event(&e, t, now, SEV_RENAME, nw);
 			t->ctr.renames++;

@@ -205,6 +205,21 @@ static void on_progress(void *ctx, const char *step, uint64_t bytes)
 		     (int)p->pid, step, bytes / 1048576.0, p->budget / 1048576.0);
 }
 
+void vmt_exec_members(struct vm_tracer *t)
+{
+	struct discovery_opts d = { 0 };
+	struct guest_task *tasks = NULL;
+	size_t n = 0;
+
+	if (guest_tasks_list(t->tg.pm, &t->res, &d, &tasks, &n))
+		return;
+	if (discover_mm_args(t->tg.pm, &t->res, tasks, n))
+		p_dbg("%s: exec events without argv: %s", t->info.name, t->res.mm_args[0].how);
+	if (discover_cred_ids(t->tg.pm, &t->res, tasks, n))
+		p_dbg("%s: exec events without uid: %s", t->info.name, t->res.cred_ids[0].how);
+	free(tasks);
+}
+
 int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_opts *o)
 {
 	struct target_opts topts = { .pid = pid, .qmp = o->qmp, .timeout_s = o->sample_s > 0 ? o->sample_s : 2.0,
@@ -299,6 +314,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		p_err("%s (pid %d): no vCPU was observed with a kernel GS base (per-CPU area)", label, (int)pid);
 		return -ENOENT;
 	}
+	vmt_exec_members(t);
 	/* exact CPU time and switches: optional, looked for while tracing (vmt_sched_tick) */
 	snprintf(t->sched.reason, sizeof(t->sched.reason), o->sched_window_s >= 0 ? "being looked for" :
 		 "not looked for");

@@ -44,9 +44,12 @@ struct vmt_task {             /* what the previous walk saw of one task */
 	int32_t pid, tgid, ppid;
 	char comm[16];
 	bool kthread, exited;
+	uint8_t exec_wait;        /* walks that saw its new mm before exec had set up its arguments */
 	bool sched_ok;            /* the scheduler's counters below were read (struct vm_tracer.sched) */
 	uint64_t sum_exec_ns, nvcsw, nivcsw;
 };
+
+#define VMT_EXEC_ARGV_MAX 4096   /* argv bytes an EXEC event carries (a longer one is marked truncated) */
 
 struct vm_tracer {
 	uint32_t index;           /* VM index in events */
@@ -99,7 +102,20 @@ struct vm_tracer {
 	uint64_t next_attempt;    /* when to try rediscovery again */
 	unsigned attempts;
 	uint64_t old_init_task;
+	/* an EXEC event's argv and ids, read while it is emitted (vmt_exec_details); mm_struct's arg members and
+	 * cred's ids are found on the processes at set-up */
+	struct vmt_exec {
+		bool valid, have_ids, truncated;
+		uint32_t ids[4];      /* uid, gid, euid, egid */
+		size_t argv_len;      /* 0: no argv read */
+		char argv[VMT_EXEC_ARGV_MAX + 1];
+	} exec;
 };
+
+/* The details of the EXEC event being emitted by t (from inside the event callback), NULL otherwise. */
+const struct vmt_exec *vmt_exec_details(const struct vm_tracer *t);
+/* Find mm_struct's command-line members and cred's ids on the guest's processes (for EXEC details). */
+void vmt_exec_members(struct vm_tracer *t);
 
 /* Open and set up the VM of QEMU pid (discovery or cache). 0, -ENOENT (offsets undetermined or no
  * per-CPU current task), -errno; the reason is printed. */

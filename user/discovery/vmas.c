@@ -1,0 +1,844 @@
+/*
+ * Memory maps without a profile (issue 14): where an mm_struct keeps its VMAs, the vm_area_struct members a
+ * /proc/PID/maps line needs, and the mm members that name lines or the executable — each found on the listed
+ * processes by what it holds, in any member order:
+ *   - the VMAs: from 6.1 a maple tree (mm->mm_mt), whose root node points back at the tree (parent = &tree | 1)
+ *     and whose leaf ranges are exactly [vm_start, vm_end - 1]; before 6.1 a list (mm->mmap, vm_next) of
+ *     VMAs pointing back at their mm (vm_mm), in address order, as long as mm->map_count says;
+ *   - vm_flags: VM_READ/WRITE/EXEC within VM_MAY*, one VM_GROWSDOWN mapping (the stack), something executable
+ *     and something writable in every process;
+ *   - vm_file with mm->exe_file: a member of every mm equal to the vm_file of one of its VMAs (the ELF loader
+ *     maps the executable through the very struct file it records);
+ *   - vm_pgoff: vm_start >> 12 on anonymous mappings;
+ *   - start_stack: the address of argc (argc, then argv[0] == arg_start), start_brk/brk: the [heap] mapping;
+ *   - vm_private_data: a special mapping's name ("[vdso]", "[vvar]"), the first member of what it points to.
+ * Every walk is bounded (nodes, depth, count) and checked (a maple node's children point back at it, a list is
+ * in address order), so a lying mm ends the walk with an error instead of a loop.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/log.h"
+#include "discovery/discover.h"
+
+#define MM_WINDOW    2048     /* mm_struct members we look for lie in its first 2 KiB */
+#define VMA_WINDOW   256      /* and a vm_area_struct's in its first 256 bytes */
+#define MAX_PROCS    48       /* processes looked at */
+#define MAX_VMAS     (1 << 17)  /* a walk stops here (Linux's default max_map_count is 65530) */
+#define MAPLE_DEPTH  32       /* deeper than any maple tree (MAPLE_HEIGHT_MAX is 31) */
+#define PAGE         4096ULL
+
+const char *const maps_member_names[MAPS_NR] = {
+	[MM_MAP_ROOT] = "mm_mt", [MM_MAP_COUNT] = "map_count", [MM_EXE_FILE] = "exe_file",
+	[MM_START_BRK] = "start_brk", [MM_BRK] = "brk", [MM_START_STACK] = "start_stack",
+	[VMA_START] = "vm_start", [VMA_END] = "vm_end", [VMA_MM] = "vm_mm", [VMA_FLAGS] = "vm_flags",
+	[VMA_PGOFF] = "vm_pgoff", [VMA_FILE] = "vm_file", [VMA_NEXT] = "vm_next", [VMA_PRIVATE] = "vm_private_data",
+	[FILE_DENTRY] = "f_path.dentry", [FILE_MNT] = "f_path.mnt", [DENTRY_PARENT] = "d_parent", [DENTRY_NAME] = "d_name", [DENTRY_HASH] = "d_hash", [VFSMOUNT_ROOT] = "mnt_root",
+	[MOUNT_MNT] = "mnt", [MOUNT_PARENT] = "mnt_parent", [MOUNT_MOUNTPOINT] = "mnt_mountpoint",
+};
+
+static bool user_addr(uint64_t v, bool la57)
+{
+	return v && v < (la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL);
+}
+
+static void set_found(struct offset_result *r, int64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_found(struct offset_result *r, int64_t off, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->offset = off;
+	r->found = true;
+	r->tied = false;
+	r->confidence = 1.0;
+	va_start(ap, fmt);
+	vsnprintf(r->how, sizeof(r->how), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- walks (shared by discovery and guest_task_maps) ---- */
+
+struct vma_list {
+	uint64_t *va;              /* vm_area_struct VAs in address order */
+	uint64_t *lo, *hi;         /* the maple tree's range of each ([vm_start, vm_end - 1]); 0,0 for a list */
+	size_t n, cap;
+};
+
+static int vl_push(struct vma_list *l, uint64_t va, uint64_t lo, uint64_t hi)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		uint64_t *a = realloc(l->va, cap * 8), *b, *c;
+
+		if (!a)
+			return -ENOMEM;
+		l->va = a;
+		if (!(b = realloc(l->lo, cap * 8)))
+			return -ENOMEM;
+		l->lo = b;
+		if (!(c = realloc(l->hi, cap * 8)))
+			return -ENOMEM;
+		l->hi = c;
+		l->cap = cap;
+	}
+	l->va[l->n] = va;
+	l->lo[l->n] = lo;
+	l->hi[l->n++] = hi;
+	return 0;
+}
+
+static void vl_free(struct vma_list *l)
+{
+	free(l->va);
+	free(l->lo);
+	free(l->hi);
+	memset(l, 0, sizeof(*l));
+}
+
+/* maple node types (bits 3..6 of an encoded node) and their slot/pivot counts */
+enum { MAPLE_DENSE, MAPLE_LEAF_64, MAPLE_RANGE_64, MAPLE_ARANGE_64 };
+
+struct maple_walk {
+	struct vmem *vm;
+	struct vma_list *out;
+	size_t nodes;
+	const char *err;           /* first thing found wrong */
+};
+
+/* One node [min, max] of type `type` at `node` (256-byte aligned), whose parent field must lead to `parent`. */
+static int maple_node(struct maple_walk *w, uint64_t node, int type, uint64_t min, uint64_t max, uint64_t parent,
+		      int depth)
+{
+	uint64_t n[32];
+	int nslots = type == MAPLE_ARANGE_64 ? 10 : 16, npiv = nslots - 1;
+	const uint64_t *piv = &n[1], *slot = &n[1 + npiv];
+	uint64_t lo = min;
+
+	if (depth > MAPLE_DEPTH || ++w->nodes > MAX_VMAS) {
+		w->err = "maple tree deeper or larger than any real one (a cycle?)";
+		return -ELOOP;
+	}
+	if (type != MAPLE_LEAF_64 && type != MAPLE_RANGE_64 && type != MAPLE_ARANGE_64) {
+		w->err = "maple node of an unknown type";
+		return -EINVAL;
+	}
+	if (vmem_read(w->vm, node, n, sizeof(n))) {
+		w->err = "maple node unreadable";
+		return -EFAULT;
+	}
+	if ((n[0] & ~0xffULL) != (parent & ~0xffULL)) {
+		w->err = "maple node's parent is not the node that points to it";
+		return -EINVAL;
+	}
+	for (int i = 0; i < nslots; i++) {
+		uint64_t p = i < npiv ? piv[i] : max, e = slot[i];
+
+		if (i > 0 && p == 0)
+			break;             /* end of data */
+		if (p < lo || p > max) {
+			w->err = "maple pivots out of order";
+			return -EINVAL;
+		}
+		if (type == MAPLE_LEAF_64) {
+			/* a VMA pointer, NULL for a gap; internal entries (bits 0..1 set) are none of ours */
+			if (e && !(e & 3)) {
+				if (!x86_kernel_ptr(e, true)) {
+					w->err = "maple leaf entry not a kernel pointer";
+					return -EINVAL;
+				}
+				if (w->out->n >= MAX_VMAS) {
+					w->err = "more mappings than any mm holds";
+					return -E2BIG;
+				}
+				if (vl_push(w->out, e, lo, p))
+					return -ENOMEM;
+			}
+		} else if (e) {
+			int err = maple_node(w, e & ~0xffULL, (int)(e >> 3) & 0xf, lo, p, node, depth + 1);
+
+			if (err)
+				return err;
+		}
+		if (p >= max)
+			break;
+		lo = p + 1;
+	}
+	return 0;
+}
+
+/* The VMAs of a maple tree at tree_va whose ma_root is at root_va (8 bytes in; more where spinlock_t is big:
+ * PREEMPT_RT, lock debugging). */
+static int maple_walk(struct vmem *vm, uint64_t tree_va, uint64_t root_va, struct vma_list *out, const char **why)
+{
+	struct maple_walk w = { vm, out, 0, NULL };
+	uint64_t root;
+	int err;
+
+	if (vmem_read_u64(vm, root_va, &root)) {
+		*why = "ma_root unreadable";
+		return -EFAULT;
+	}
+	if (!root)
+		return 0;   /* no mappings */
+	if ((root & 3) != 2 || !x86_kernel_ptr(root & ~0xffULL, true)) {
+		*why = "ma_root not a maple node";
+		return -EINVAL;
+	}
+	err = maple_node(&w, root & ~0xffULL, (int)(root >> 3) & 0xf, 0, ~0ULL, tree_va | 1, 0);
+	if (err)
+		*why = w.err ? w.err : "out of memory";
+	return err;
+}
+
+/* The VMAs of an mm_struct's list: first at `first`, next at +next, each pointing back at mm at +vm_mm, in
+ * address order when start/end are known (start_off >= 0). */
+static int list_walk(struct vmem *vm, uint64_t mm, uint64_t first, int64_t next, int64_t vm_mm, int64_t start_off,
+		     int64_t end_off, struct vma_list *out, const char **why)
+{
+	uint64_t v = first, prev_end = 0;
+
+	while (v) {
+		uint64_t back, s, e;
+
+		if (out->n >= MAX_VMAS) {
+			*why = "VMA list longer than any mm holds (a loop?)";
+			return -ELOOP;
+		}
+		if (!x86_kernel_ptr(v, true) || vmem_read_u64(vm, v + (uint64_t)vm_mm, &back) || back != mm) {
+			*why = "VMA on the list does not belong to the mm";
+			return -EINVAL;
+		}
+		if (start_off >= 0) {
+			if (vmem_read_u64(vm, v + (uint64_t)start_off, &s) || vmem_read_u64(vm, v + (uint64_t)end_off, &e) ||
+			    s >= e || s < prev_end) {
+				*why = "VMA list not in address order (a loop or a lie)";
+				return -EINVAL;
+			}
+			prev_end = e;
+		}
+		if (vl_push(out, v, 0, 0))
+			return -ENOMEM;
+		if (vmem_read_u64(vm, v + (uint64_t)next, &v)) {
+			*why = "vm_next unreadable";
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+/* ---- discovery ---- */
+
+struct mproc {
+	const struct guest_task *t;
+	uint64_t *w;               /* mm_struct's first MM_WINDOW bytes */
+	struct vma_list vmas;
+	uint64_t *vw;              /* VMA_WINDOW bytes of each VMA */
+};
+
+static uint64_t vword(const struct mproc *p, size_t i, int64_t off) { return p->vw[i * (VMA_WINDOW / 8) + off / 8]; }
+static uint32_t mword32(const struct mproc *p, int64_t off)
+{
+	uint32_t v;
+
+	memcpy(&v, (const uint8_t *)p->w + off, 4);
+	return v;
+}
+
+/* maple: a slot of every mm holding a maple node whose parent is that mm's tree, which begins up to 64 bytes
+ * before the slot (ma_lock, ma_flags, then ma_root: 8 bytes in, 40 with PREEMPT_RT's spinlock_t) */
+static int find_maple_root(struct vmem *kv, struct mproc *p, size_t np, int64_t *root, int64_t *tree)
+{
+	int nfit = 0;
+
+	for (int64_t s = 8; s < MM_WINDOW; s += 8)
+		for (int64_t d = 8; d <= 64 && d <= s; d += 8) {
+			bool all = true;
+			for (size_t k = 0; k < np && all; k++) {
+				uint64_t e = p[k].w[s / 8], parent;
+				int type = (int)(e >> 3) & 0xf;
+				all = (e & 3) == 2 && (type == MAPLE_LEAF_64 || type == MAPLE_ARANGE_64) &&
+				      x86_kernel_ptr(e & ~0xffULL, true) && !vmem_read_u64(kv, e & ~0xffULL, &parent) &&
+				      parent == ((p[k].t->mm + (uint64_t)(s - d)) | 1);
+			}
+			if (all && nfit++ == 0) {
+				*root = s;
+				*tree = s - d;
+			}
+		}
+	return nfit;
+}
+
+/* list: mm->mmap at s, vm_next at n, vm_mm at m, as long as a u32 of every mm (map_count at c) says, >= 3;
+ * of those that fit, the longest (mm_rb's right spine seen as a list is a shorter one) */
+static int find_list_root(struct vmem *kv, struct mproc *p, size_t np, int64_t out[4])
+{
+	int nfit = 0;
+	size_t best = 0;
+	struct vma_list l = { 0 };
+	size_t *len = calloc(np, sizeof(*len));
+
+	for (int64_t s = 0; len && s < MM_WINDOW; s += 8) {
+		uint64_t v0 = p[0].w[s / 8], win[VMA_WINDOW / 8];
+
+		if (!x86_kernel_ptr(v0, true) || vmem_read(kv, v0, win, sizeof(win)))
+			continue;
+		for (int64_t m = 0; m < VMA_WINDOW; m += 8) {
+			if (win[m / 8] != p[0].t->mm)
+				continue;
+			for (int64_t n = 0; n < VMA_WINDOW; n += 8) {
+				bool all = n != m;
+				for (size_t k = 0; k < np && all; k++) {
+					const char *why;
+					l.n = 0;
+					all = !list_walk(kv, p[k].t->mm, p[k].w[s / 8], n, m, -1, -1, &l, &why) && l.n >= 3;
+					len[k] = l.n;
+				}
+				if (all)
+					p_dbg("VMA list? mmap %lld, vm_next %lld, vm_mm %lld: %zu VMAs on the first mm", (long long)s,
+					      (long long)n, (long long)m, len[0]);
+				size_t total = 0;
+				for (size_t k = 0; k < np && all; k++)
+					total += len[k];
+				for (int64_t c = 0; all && total >= best && c < MM_WINDOW; c += 4) {
+					bool count = true;
+					for (size_t k = 0; k < np && count; k++)
+						count = mword32(&p[k], c) == len[k];
+					if (count && total > best)
+						nfit = 0;
+					if (count)
+						best = total;
+					if (count && nfit++ == 0) {
+						out[0] = s;
+						out[1] = n;
+						out[2] = m;
+						out[3] = c;
+					}
+				}
+			}
+		}
+	}
+	free(len);
+	vl_free(&l);
+	return nfit;
+}
+
+/* The u32 of every mm equal to its number of VMAs: map_count. */
+static int64_t find_map_count(struct mproc *p, size_t np)
+{
+	int64_t c = -1;
+	int nfit = 0;
+
+	for (int64_t o = 0; o < MM_WINDOW; o += 4) {
+		bool all = true;
+		for (size_t k = 0; k < np && all; k++)
+			all = mword32(&p[k], o) == p[k].vmas.n;
+		if (all && nfit++ == 0)
+			c = o;
+	}
+	return nfit == 1 ? c : -1;
+}
+
+/* vm_start/vm_end on a list: page-aligned user addresses, start < end, each VMA after the one before */
+static int find_list_bounds(struct mproc *p, size_t np, bool la57, int64_t *a, int64_t *b)
+{
+	int nfit = 0;
+
+	for (int64_t s = 0; s < VMA_WINDOW; s += 8)
+		for (int64_t e = 0; e < VMA_WINDOW; e += 8) {
+			bool all = s != e;
+			for (size_t k = 0; k < np && all; k++) {
+				uint64_t prev = 0;
+				for (size_t i = 0; i < p[k].vmas.n && all; i++) {
+					uint64_t S = vword(&p[k], i, s), E = vword(&p[k], i, e);
+					all = user_addr(E, la57) && !(S % PAGE) && !(E % PAGE) && S < E && S >= prev;
+					prev = E;
+				}
+			}
+			if (all && nfit++ == 0) {
+				*a = s;
+				*b = e;
+			}
+		}
+	return nfit;
+}
+
+/* vm_start/vm_end on a maple tree: the members equal to each leaf range's ends */
+static int find_maple_bounds(struct mproc *p, size_t np, int64_t *a, int64_t *b)
+{
+	int na = 0, nb = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		bool sa = true, sb = true;
+		for (size_t k = 0; k < np; k++)
+			for (size_t i = 0; i < p[k].vmas.n; i++) {
+				sa &= vword(&p[k], i, o) == p[k].vmas.lo[i];
+				sb &= vword(&p[k], i, o) == p[k].vmas.hi[i] + 1;
+			}
+		if (sa && na++ == 0)
+			*a = o;
+		if (sb && nb++ == 0)
+			*b = o;
+	}
+	return na == 1 && nb == 1 ? 1 : na && nb ? 2 : 0;
+}
+
+static int64_t find_vm_mm(struct mproc *p, size_t np)
+{
+	int64_t m = -1;
+	int nfit = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		bool all = true;
+		for (size_t k = 0; k < np && all; k++)
+			for (size_t i = 0; i < p[k].vmas.n && all; i++)
+				all = vword(&p[k], i, o) == p[k].t->mm;
+		if (all && nfit++ == 0)
+			m = o;
+	}
+	return nfit == 1 ? m : -1;
+}
+
+/* VM_READ|WRITE|EXEC (bits 0..2) within VM_MAYREAD|MAYWRITE|MAYEXEC (bits 4..6) everywhere; in every process
+ * one VM_GROWSDOWN (0x100) mapping, one executable and one writable */
+static int find_vm_flags(struct mproc *p, size_t np, int64_t *f)
+{
+	int nfit = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		bool all = true;
+		for (size_t k = 0; k < np && all; k++) {
+			int down = 0, x = 0, wr = 0;
+			for (size_t i = 0; i < p[k].vmas.n && all; i++) {
+				uint64_t v = vword(&p[k], i, o);
+				all = v < (1ULL << 48) && !((v & 7) & ~((v >> 4) & 7));
+				down += !!(v & 0x100);
+				x += !!(v & 4);
+				wr += !!(v & 2);
+			}
+			all = all && down == 1 && x && wr;
+		}
+		if (all && nfit++ == 0)
+			*f = o;
+	}
+	return nfit;
+}
+
+/* vm_file (VMA) and exe_file (mm): every mm's member equals the vm_file of one of its VMAs, which is NULL or
+ * a kernel pointer on every VMA and NULL on some (the stack) */
+static int find_files(struct mproc *p, size_t np, int64_t *vf, int64_t *ef)
+{
+	int nfit = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		bool ok = true;
+		for (size_t k = 0; k < np && ok; k++) {
+			size_t nul = 0;
+			for (size_t i = 0; i < p[k].vmas.n && ok; i++) {
+				uint64_t v = vword(&p[k], i, o);
+				ok = !v || x86_kernel_ptr(v, true);
+				nul += !v;
+			}
+			ok = ok && nul && nul < p[k].vmas.n;
+		}
+		for (int64_t e = 0; ok && e < MM_WINDOW; e += 8) {
+			bool all = true;
+			for (size_t k = 0; k < np && all; k++) {
+				uint64_t x = p[k].w[e / 8];
+				bool hit = false, vma = false;
+				for (size_t i = 0; i < p[k].vmas.n && !hit; i++)
+					hit = x86_kernel_ptr(x, true) && vword(&p[k], i, o) == x;
+				for (size_t i = 0; i < p[k].vmas.n && hit && !vma; i++)
+					vma = p[k].vmas.va[i] == x;   /* mm->mmap is vm_prev of the second VMA */
+				all = hit && !vma;
+			}
+			if (all && nfit++ == 0) {
+				*vf = o;
+				*ef = e;
+			}
+		}
+	}
+	return nfit;
+}
+
+/* vm_pgoff: vm_start >> 12 on (nearly) every anonymous mapping, a plausible page number on every mapping;
+ * special mappings ([vdso], [vvar]: VM_DONTEXPAND) are not anonymous memory */
+#define VM_DONTEXPAND 0x40000
+#define VM_GROWSDOWN  0x100   /* the stack: execve moves it without changing vm_pgoff */
+static int find_vm_pgoff(struct mproc *p, size_t np, int64_t start, int64_t file, int64_t flags, int64_t *pg)
+{
+	int nfit = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		size_t anon = 0, same = 0;
+		bool all = o != start && o != file;
+		for (size_t k = 0; k < np && all; k++)
+			for (size_t i = 0; i < p[k].vmas.n && all; i++) {
+				uint64_t v = vword(&p[k], i, o);
+				all = v < (1ULL << 45);
+				if (!vword(&p[k], i, file) && !(vword(&p[k], i, flags) & (VM_DONTEXPAND | VM_GROWSDOWN))) {
+					anon++;
+					same += v == vword(&p[k], i, start) >> 12;
+				}
+			}
+		if (all && anon && same * 10 >= anon * 9 && nfit++ == 0)
+			*pg = o;
+	}
+	return nfit;
+}
+
+/* start_stack: in the stack mapping, holding argc with argv[0] (== arg_start) after it */
+static int find_start_stack(struct physmem *pm, const struct discovery_result *res, struct mproc *p, size_t np,
+			    int64_t *ss)
+{
+	struct vmem *uv = malloc(sizeof(*uv));
+	int nfit = 0;
+
+	if (!uv)
+		return 0;
+	for (int64_t o = 0; o < MM_WINDOW; o += 8) {
+		bool all = o != res->mm_args[0].offset;
+		for (size_t k = 0; k < np && all; k++) {
+			uint64_t v = p[k].w[o / 8], argc_argv0[2];
+			uint64_t a = p[k].w[res->mm_args[0].offset / 8];
+			all = user_addr(v, res->la57) && v < a && a - v < (1 << 20);
+			if (all) {
+				vmem_init(uv, pm, p[k].t->pgd_pa, res->la57);
+				all = !vmem_read(uv, v, argc_argv0, sizeof(argc_argv0)) && argc_argv0[0] >= 1 &&
+				      argc_argv0[0] < (1 << 20) && argc_argv0[1] == a;
+			}
+		}
+		if (all && nfit++ == 0)
+			*ss = o;
+	}
+	free(uv);
+	return nfit;
+}
+
+/* start_brk/brk: start_brk <= brk, both user addresses, and where brk moved (on one process at least: equal
+ * members such as arg_end/env_start fit otherwise) an anonymous mapping is [start_brk, brk) rounded to pages.
+ * More than one pair fitting (start_code/end_code with the text of a program without a file), the one in
+ * declaration order (brk right after start_brk) if only one is. */
+static int find_brk(struct mproc *p, size_t np, bool la57, int64_t start, int64_t end, int64_t file, int64_t *sb,
+		    int64_t *b)
+{
+	int nfit = 0, nadj = 0;
+	int64_t fit[2] = { -1, -1 }, adj[2] = { -1, -1 };
+
+	for (int64_t o = 0; o + 8 < MM_WINDOW; o += 8)
+		for (int64_t q = 0; q < MM_WINDOW; q += 8) {
+			size_t moved = 0;
+			bool all = q != o;
+			for (size_t k = 0; k < np && all; k++) {
+				uint64_t S = p[k].w[o / 8], B = p[k].w[q / 8];
+				all = user_addr(S, la57) && S <= B && B - S < (1ULL << 40);
+				if (all && B > S) {
+					bool heap = false;
+					for (size_t i = 0; i < p[k].vmas.n && !heap; i++)
+						heap = vword(&p[k], i, start) == ((S + PAGE - 1) & ~(PAGE - 1)) &&
+						       vword(&p[k], i, end) == ((B + PAGE - 1) & ~(PAGE - 1)) &&
+						       !vword(&p[k], i, file);
+					all = heap;
+					moved++;
+				}
+			}
+			if (!all || !moved)
+				continue;
+			p_dbg("brk? start_brk %lld, brk %lld (moved on %zu)", (long long)o, (long long)q, moved);
+			if (nfit++ == 0) {
+				fit[0] = o;
+				fit[1] = q;
+			}
+			if (q == o + 8 && nadj++ == 0) {
+				adj[0] = o;
+				adj[1] = q;
+			}
+		}
+	if (nfit > 1 && nadj == 1) {
+		fit[0] = adj[0];
+		fit[1] = adj[1];
+		nfit = 1;
+	}
+	*sb = fit[0];
+	*b = fit[1];
+	return nfit;
+}
+
+/* vm_private_data: on every process some VMA's member points at a struct whose first member points at a
+ * name in brackets ("[vdso]"): a special mapping */
+static bool special_name(struct vmem *kv, uint64_t v, char *name, size_t cap)
+{
+	/* the name is a string: any alignment */
+	uint64_t s;
+	char b[32];
+
+	if (!x86_kernel_ptr(v, true) || vmem_read_u64(kv, v, &s) || (s >> 56) != 0xff ||
+	    vmem_read(kv, s, b, sizeof(b)))
+		return false;
+	b[sizeof(b) - 1] = 0;
+	size_t n = strlen(b);
+	if (n < 3 || b[0] != '[' || b[n - 1] != ']')
+		return false;
+	for (size_t i = 1; i + 1 < n; i++)
+		if (b[i] < 0x21 || b[i] > 0x7e)
+			return false;
+	if (name)
+		snprintf(name, cap, "%s", b);
+	return true;
+}
+
+static int find_vm_private(struct vmem *kv, struct mproc *p, size_t np, int64_t file, int64_t *pd)
+{
+	int nfit = 0;
+
+	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
+		bool all = o != file;
+		for (size_t k = 0; k < np && all; k++) {
+			bool hit = false;
+			for (size_t i = 0; i < p[k].vmas.n && !hit; i++)
+				hit = !vword(&p[k], i, file) && special_name(kv, vword(&p[k], i, o), NULL, 0);
+			all = hit;
+		}
+		if (all && nfit++ == 0)
+			*pd = o;
+	}
+	return nfit;
+}
+
+static void undetermined(struct discovery_result *res, int from, int to, const char *why)
+{
+	for (int k = from; k < to; k++)
+		if (!res->maps[k].found)
+			snprintf(res->maps[k].how, sizeof(res->maps[k].how), "undetermined: %.80s", why);
+}
+
+int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n)
+{
+	struct mproc *p = calloc(MAX_PROCS, sizeof(*p));
+	struct vmem *kv = kernel_vmem_new(pm, res);
+	size_t np = 0;
+	int64_t a = -1, b = -1, o[4];
+	int err = -ENOENT;
+	const char *why = "no process to read";
+
+	for (int k = 0; k < MAPS_NR; k++) {
+		res->maps[k].found = res->maps[k].tied = false;
+		res->maps[k].offset = -1;
+	}
+	res->maple = false;
+	res->maple_root = 0;
+	if (!p || !kv) {
+		free(p);
+		free(kv);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && np < MAX_PROCS; i++) {
+		bool dup = false;
+		if (!tasks[i].mm || !tasks[i].pgd_pa || tasks[i].pid != tasks[i].tgid || tasks[i].kernel_thread)
+			continue;
+		for (size_t k = 0; k < np && !dup; k++)
+			dup = p[k].t->mm == tasks[i].mm;
+		if (dup)
+			continue;
+		p[np].t = &tasks[i];
+		p[np].w = malloc(MM_WINDOW);
+		if (!p[np].w)
+			break;
+		if (vmem_read(kv, tasks[i].mm, p[np].w, MM_WINDOW)) {
+			free(p[np].w);
+			continue;
+		}
+		np++;
+	}
+	if (!np)
+		goto out;
+
+	/* where the VMAs hang: a maple tree, else a list */
+	int64_t root = -1, tree = -1;
+	int nm = find_maple_root(kv, p, np, &root, &tree);
+	p_dbg("maps: %zu processes, %d maple roots fit", np, nm);
+	why = "no maple tree or VMA list found in mm_struct";
+	if (nm > 1)
+		goto out;
+	if (nm == 1) {
+		res->maple = true;
+		for (size_t k = 0; k < np; k++)
+			if (maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why))
+				goto out;
+		set_found(&res->maps[MM_MAP_ROOT], tree, "maple tree: its root node's parent is the tree (%zu mms)", np);
+		res->maple_root = (uint32_t)(root - tree);
+		int64_t c = find_map_count(p, np);
+		if (c >= 0)
+			set_found(&res->maps[MM_MAP_COUNT], c, "the number of VMAs in the tree on every mm");
+	} else {
+		if (find_list_root(kv, p, np, o) != 1)
+			goto out;
+		for (size_t k = 0; k < np; k++)
+			if (list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why))
+				goto out;
+		set_found(&res->maps[MM_MAP_ROOT], o[0], "VMA list: each VMA's vm_mm is the mm (%zu mms)", np);
+		set_found(&res->maps[VMA_NEXT], o[1], "the list's link, as long as map_count on every mm");
+		set_found(&res->maps[VMA_MM], o[2], "the mm on every VMA of its list");
+		set_found(&res->maps[MM_MAP_COUNT], o[3], "the list's length on every mm");
+	}
+	/* read every VMA's first bytes */
+	for (size_t k = 0; k < np; k++) {
+		p[k].vw = malloc((p[k].vmas.n ? p[k].vmas.n : 1) * VMA_WINDOW);
+		why = "out of memory";
+		if (!p[k].vw)
+			goto out;
+		for (size_t i = 0; i < p[k].vmas.n; i++)
+			if (vmem_read(kv, p[k].vmas.va[i], &p[k].vw[i * (VMA_WINDOW / 8)], VMA_WINDOW)) {
+				why = "a VMA is unreadable";
+				goto out;
+			}
+	}
+	why = "vm_start/vm_end: no single pair fits";
+	if ((res->maple ? find_maple_bounds(p, np, &a, &b) : find_list_bounds(p, np, res->la57, &a, &b)) != 1)
+		goto out;
+	set_found(&res->maps[VMA_START], a, res->maple ? "the start of its maple range" : "page-aligned, in list order");
+	set_found(&res->maps[VMA_END], b, res->maple ? "the end of its maple range + 1" : "page-aligned, after vm_start");
+	if (res->maple) {
+		int64_t m = find_vm_mm(p, np);
+		if (m >= 0)
+			set_found(&res->maps[VMA_MM], m, "the mm on every VMA of its tree");
+	}
+	int64_t f = -1, vf = -1, ef = -1, pg = -1;
+	why = "vm_flags: no single member fits";
+	if (find_vm_flags(p, np, &f) != 1)
+		goto out;
+	set_found(&res->maps[VMA_FLAGS], f, "permissions within VM_MAY*, one VM_GROWSDOWN per mm");
+	err = 0;   /* enough for maps lines; the rest names them */
+	if (find_files(p, np, &vf, &ef) == 1) {
+		set_found(&res->maps[VMA_FILE], vf, "NULL or a file; equal to mm->exe_file on a mapping of every mm");
+		set_found(&res->maps[MM_EXE_FILE], ef, "the vm_file of one of its mappings on every mm (%zu)", np);
+		if (find_vm_pgoff(p, np, a, vf, f, &pg) == 1)
+			set_found(&res->maps[VMA_PGOFF], pg, "vm_start >> 12 on anonymous mappings");
+		int64_t pd = -1;
+		if (find_vm_private(kv, p, np, vf, &pd) == 1)
+			set_found(&res->maps[VMA_PRIVATE], pd, "a special mapping's name (\"[vdso]\") on every mm");
+	}
+	int64_t ss = -1, sb = -1, br = -1;
+	if (res->mm_args[0].found && find_start_stack(pm, res, p, np, &ss) == 1)
+		set_found(&res->maps[MM_START_STACK], ss, "argc then argv[0] == arg_start there, on every mm");
+	if (vf >= 0 && find_brk(p, np, res->la57, a, b, vf, &sb, &br) == 1) {
+		set_found(&res->maps[MM_START_BRK], sb, "the [heap] mapping's start where brk moved");
+		set_found(&res->maps[MM_BRK], br, "the [heap] mapping's end (page-rounded)");
+	}
+	why = "no single member fits";
+out:
+	if (!err)
+		discover_paths(pm, res, tasks, n);
+	undetermined(res, 0, MAPS_NR, why);
+	for (int k = 0; k < MAPS_NR; k++)
+		p_dbg("maps: %s %lld: %s", maps_member_names[k], (long long)res->maps[k].offset, res->maps[k].how);
+	for (size_t k = 0; k < np; k++) {
+		free(p[k].w);
+		free(p[k].vw);
+		vl_free(&p[k].vmas);
+	}
+	free(p);
+	free(kv);
+	return err;
+}
+
+/* ---- reading a process's maps ---- */
+
+static bool have(const struct discovery_result *res, enum maps_member m) { return res->maps[m].found; }
+
+int guest_task_maps(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+		    struct guest_vma **out, size_t *nout, const char **why)
+{
+	struct vma_list l = { 0 };
+	struct vmem *kv;
+	uint64_t w[VMA_WINDOW / 8], mmw[4] = { 0 };
+	struct guest_vma *v = NULL;
+	int err;
+
+	*out = NULL;
+	*nout = 0;
+	*why = "memory maps undetermined";
+	if (!have(res, MM_MAP_ROOT) || !have(res, VMA_START) || !have(res, VMA_END) || !have(res, VMA_FLAGS) ||
+	    (!res->maple && (!have(res, VMA_NEXT) || !have(res, VMA_MM))))
+		return -ENOENT;
+	*why = "a kernel thread has no memory map";
+	if (!t->mm)
+		return -ENOENT;
+	kv = kernel_vmem_new(pm, res);
+	if (!kv)
+		return -ENOMEM;
+	if (res->maple) {
+		err = maple_walk(kv, t->mm + (uint64_t)res->maps[MM_MAP_ROOT].offset,
+				 t->mm + (uint64_t)res->maps[MM_MAP_ROOT].offset + res->maple_root, &l, why);
+	} else {
+		uint64_t first;
+		err = vmem_read_u64(kv, t->mm + (uint64_t)res->maps[MM_MAP_ROOT].offset, &first) ? -EFAULT :
+		      list_walk(kv, t->mm, first, res->maps[VMA_NEXT].offset, res->maps[VMA_MM].offset,
+				res->maps[VMA_START].offset, res->maps[VMA_END].offset, &l, why);
+		if (err == -EFAULT && !l.n)
+			*why = "mm->mmap unreadable";
+	}
+	if (err)
+		goto out;
+	/* mm members naming lines: [heap] and [stack] */
+	static const enum maps_member mmm[3] = { MM_START_BRK, MM_BRK, MM_START_STACK };
+	for (int k = 0; k < 3; k++)
+		if (have(res, mmm[k]) && vmem_read_u64(kv, t->mm + (uint64_t)res->maps[mmm[k]].offset, &mmw[k]))
+			mmw[k] = 0;
+	v = calloc(l.n ? l.n : 1, sizeof(*v));
+	err = -ENOMEM;
+	if (!v)
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		err = -EFAULT;
+		*why = "a VMA is unreadable";
+		if (vmem_read(kv, l.va[i], w, sizeof(w)))
+			goto out;
+		v[i].start = w[res->maps[VMA_START].offset / 8];
+		v[i].end = w[res->maps[VMA_END].offset / 8];
+		v[i].flags = w[res->maps[VMA_FLAGS].offset / 8];
+		v[i].pgoff = have(res, VMA_PGOFF) ? w[res->maps[VMA_PGOFF].offset / 8] : 0;
+		v[i].file = have(res, VMA_FILE) ? w[res->maps[VMA_FILE].offset / 8] : 0;
+		*why = "a VMA's range disagrees with the tree or the one before it";
+		err = -EINVAL;
+		if (v[i].start >= v[i].end || (i && v[i].start < v[i - 1].end) ||
+		    (res->maple && (v[i].start != l.lo[i] || v[i].end - 1 != l.hi[i])))
+			goto out;
+		if (!v[i].file && have(res, VMA_PRIVATE))
+			special_name(kv, w[res->maps[VMA_PRIVATE].offset / 8], v[i].name, sizeof(v[i].name));
+		if (!v[i].file && !v[i].name[0] && mmw[1] && v[i].start <= mmw[1] && v[i].end >= mmw[0])
+			snprintf(v[i].name, sizeof(v[i].name), "[heap]");
+		if (!v[i].file && !v[i].name[0] && mmw[2] && v[i].start <= mmw[2] && v[i].end >= mmw[2])
+			snprintf(v[i].name, sizeof(v[i].name), "[stack]");
+	}
+	*out = v;
+	*nout = l.n;
+	v = NULL;
+	err = 0;
+out:
+	free(v);
+	vl_free(&l);
+	free(kv);
+	return err;
+}
+
+int guest_task_exe_file(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+			uint64_t *file)
+{
+	struct vmem *kv;
+	int err;
+
+	*file = 0;
+	if (!have(res, MM_EXE_FILE) || !t->mm)
+		return -ENOENT;
+	kv = kernel_vmem_new(pm, res);
+	if (!kv)
+		return -ENOMEM;
+	err = vmem_read_u64(kv, t->mm + (uint64_t)res->maps[MM_EXE_FILE].offset, file) ? -EFAULT : 0;
+	free(kv);
+	if (!err && *file && !x86_kernel_ptr(*file, true))
+		err = -EINVAL;
+	return err;
+}
