@@ -26,9 +26,9 @@ json_error() { [[ $(jq -s 'length == 1 and (.[0].error | type == "string")' "$T/
 # command : a bad value for one of its options
 declare -A BADVAL=(
 	[offsets]="--pid abc" [ps]="--pid 0" [probe]="--duration -5" [list]="" [live]="--pid 12x"
-	[record]="-d forever" [report]="--sort nosuchkey"
+	[record]="-d forever" [report]="--sort nosuchkey" [maps]="--task x1"
 )
-for cmd in offsets ps probe list live record report; do
+for cmd in offsets ps maps probe list live record report; do
 	run "$cmd" --help
 	((rc == 0)) && grep -q "^Usage: vmoffset-trace" "$T/out" && ok "$cmd --help: exit 0, usage on stdout" ||
 		bad "$cmd --help: exit $rc, stdout $(head -c 80 "$T/out")"
