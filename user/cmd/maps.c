@@ -77,7 +77,6 @@ int cmd_maps(int argc, char **argv)
 	};
 	struct target_opts topts = { .timeout_s = -1 };
 	struct discovery_result res;
-	struct discovery_opts dopts;
 	struct target tg = { 0 };
 	struct guest_task *tasks = NULL;
 	struct guest_vma *vmas = NULL;
@@ -110,19 +109,8 @@ int cmd_maps(int argc, char **argv)
 		p_err("--task TGID is required: which process's maps");
 		goto usage_err;
 	}
-	err = target_discover_reported(&topts, &tg, &res);
-	if (err == -ENOENT) {
-		p_err("undetermined: %s (cannot find processes without task_struct offsets)",
-		      res.reason[0] ? res.reason : "offsets not found");
-		ret = EXIT_UNDETERMINED;
-		goto cleanup;
-	}
-	if (err)
-		goto cleanup;
-	target_discovery_opts(&topts, &dopts);
-	err = guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks);
-	if (err) {
-		p_err("walking the task list of %s: %s", tg.desc, strerror(-err));
+	if ((err = target_open_tasks(&topts, &tg, &res, &tasks, &ntasks))) {
+		ret = err;
 		goto cleanup;
 	}
 	const struct guest_task *t = NULL;

@@ -113,13 +113,11 @@ int cmd_ps(int argc, char **argv)
 	};
 	struct target_opts topts = { .timeout_s = -1 };
 	struct discovery_result res;
-	struct discovery_opts dopts;
 	struct target tg = { 0 };
 	struct guest_task *tasks = NULL;
 	struct ps_row *rows = NULL;
 	size_t ntasks = 0, nrows = 0;
 	bool tree = false, threads = false, plain = false, json = log_json;
-	double t0;
 	int c, err, ret = EXIT_FAIL;
 
 	while ((c = cmd_getopt(argc, argv, TARGET_SHORT_OPTS "tTPjh", opts, target_opt, &topts)) != -1) {
@@ -136,24 +134,8 @@ int cmd_ps(int argc, char **argv)
 	if (cmd_no_operands(argc, argv) || target_check(&topts))
 		goto usage_err;
 
-	err = target_discover_reported(&topts, &tg, &res);
-	if (err == -ENOENT) {
-		p_err("undetermined: %s (cannot list processes without task_struct offsets)",
-		      res.reason[0] ? res.reason : "offsets not found");
-		ret = EXIT_UNDETERMINED;
-		goto cleanup;
-	}
-	if (err)
-		goto cleanup;
-	if (!res.validated)
-		p_warn("offsets not validated by observations (%s); listing anyway",
-		       res.reason[0] ? res.reason : "no observations");
-
-	target_discovery_opts(&topts, &dopts);
-	t0 = now_ms();
-	err = guest_tasks_list(tg.pm, &res, &dopts, &tasks, &ntasks);
-	if (err) {
-		p_err("walking the task list of %s: %s", tg.desc, strerror(-err));
+	if ((err = target_open_tasks(&topts, &tg, &res, &tasks, &ntasks))) {
+		ret = err;
 		goto cleanup;
 	}
 	rows = ps_rows(tasks, ntasks, threads, &nrows);
@@ -161,7 +143,7 @@ int cmd_ps(int argc, char **argv)
 		p_err("out of memory");
 		goto cleanup;
 	}
-	if (!plain) {   /* what each costs: `make bench` holds it against the listing */
+	if (!plain) {   /* what each costs (`make bench`) */
 		double t1 = now_ms(), t2, t3, t4;
 		add_cmdlines(tg.pm, &res, tasks, ntasks, rows, nrows);
 		t2 = now_ms();
@@ -169,8 +151,8 @@ int cmd_ps(int argc, char **argv)
 		t3 = now_ms();
 		add_exes(tg.pm, &res, tasks, ntasks, rows, nrows);
 		t4 = now_ms();
-		p_dbg("ps: %zu tasks listed in %.1f ms; command lines %.1f ms, users %.1f ms, executables %.1f ms", ntasks,
-		      t1 - t0, t2 - t1, t3 - t2, t4 - t3);
+		p_dbg("ps: %zu tasks; command lines %.1f ms, users %.1f ms, executables %.1f ms", ntasks, t2 - t1, t3 - t2,
+		      t4 - t3);
 	}
 	if (json)
 		err = ps_print_json(stdout, rows, nrows);

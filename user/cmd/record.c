@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd/cmd.h"
+#include "common/guest_text.h"
 #include "common/json_writer.h"
 #include "common/log.h"
 #include "session/session.h"
@@ -140,18 +141,10 @@ static void exec_fill(json_writer_t *w, void *arg)
 		jsonw_null_field(w, "euid");
 	}
 	jsonw_name(w, "argv");
-	if (d->argv_len) {
-		const char *p = d->argv, *end = p + d->argv_len;
-		jsonw_start_array(w);
-		while (p < end) {
-			size_t l = strnlen(p, (size_t)(end - p));
-			jsonw_string_len(w, p, l);
-			p += l + 1;
-		}
-		jsonw_end_array(w);
-	} else {
+	if (d->argv_len)
+		jsonw_nul_strings(w, d->argv, d->argv_len);
+	else
 		jsonw_null(w);
-	}
 	jsonw_bool_field(w, "argv_truncated", d->truncated);
 	jsonw_end_object(w);
 }

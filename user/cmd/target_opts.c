@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "arch/x86_64.h"
+#include "cmd/cmd.h"
 #include "cmd/target_opts.h"
 #include "common/log.h"
 #include "common/units.h"
@@ -107,4 +108,29 @@ int target_discover_reported(const struct target_opts *t, struct target *tg, str
 	if (err && err != -ENOENT && !physmem_source_gone(tg->pm))   /* else the source said so, once */
 		p_err("discovery on %s failed: %s", tg->desc, strerror(-err));
 	return err;
+}
+
+int target_open_tasks(const struct target_opts *t, struct target *tg, struct discovery_result *res,
+		      struct guest_task **tasks, size_t *ntasks)
+{
+	struct discovery_opts d;
+	int err = target_discover_reported(t, tg, res);
+
+	if (err == -ENOENT) {
+		p_err("undetermined: %s (cannot read processes without task_struct offsets)",
+		      res->reason[0] ? res->reason : "offsets not found");
+		return EXIT_UNDETERMINED;
+	}
+	if (err)
+		return EXIT_FAIL;
+	if (!res->validated)
+		p_warn("offsets not validated by observations (%s); reading anyway",
+		       res->reason[0] ? res->reason : "no observations");
+	target_discovery_opts(t, &d);
+	err = guest_tasks_list(tg->pm, res, &d, tasks, ntasks);
+	if (err) {
+		p_err("walking the task list of %s: %s", tg->desc, strerror(-err));
+		return EXIT_FAIL;
+	}
+	return 0;
 }

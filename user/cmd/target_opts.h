@@ -47,4 +47,10 @@ int target_check(const struct target_opts *t);
  * reported here in one line (or was, by the source that failed). Returns what target_discover did. */
 int target_discover_reported(const struct target_opts *t, struct target *tg, struct discovery_result *res);
 
+/* For commands that read processes (ps, maps): target_discover_reported, a warning when not validated, then the
+ * task list. 0 with *tasks (the caller frees), else the exit code (EXIT_UNDETERMINED, EXIT_FAIL), said in one
+ * line. */
+int target_open_tasks(const struct target_opts *t, struct target *tg, struct discovery_result *res,
+		      struct guest_task **tasks, size_t *ntasks);
+
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/guest_text.h"
 #include "common/json_writer.h"
 #include "output/output.h"
 
@@ -85,8 +86,6 @@ static void comm_display(const struct guest_task *t, char *buf, size_t len)
 /* argv joined by spaces, printable ASCII, at most len-1 bytes; [comm] when unknown */
 static void cmd_display(const struct ps_row *r, char *buf, size_t len)
 {
-	size_t k = 0;
-
 	if (!r->cmdline || !r->cmdline_len) {
 		char comm[32];
 
@@ -94,25 +93,7 @@ static void cmd_display(const struct ps_row *r, char *buf, size_t len)
 		snprintf(buf, len, r->t->kernel_thread ? "%s" : "[%s]", comm);
 		return;
 	}
-	for (size_t i = 0; i < r->cmdline_len && k + 1 < len; i++) {
-		unsigned char ch = (unsigned char)r->cmdline[i];
-
-		buf[k++] = ch == 0 ? ' ' : (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	while (k && buf[k - 1] == ' ')
-		k--;
-	buf[k] = 0;
-}
-
-/* guest bytes: printable ASCII only on a terminal */
-static const char *printable(const char *s, char *buf, size_t len)
-{
-	size_t k = 0;
-
-	for (; *s && k + 1 < len; s++)
-		buf[k++] = (unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f ? '?' : *s;
-	buf[k] = 0;
-	return buf;
+	guest_text(r->cmdline, r->cmdline_len, ' ', buf, len);
 }
 
 void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
@@ -128,7 +109,7 @@ void ps_print_table(FILE *f, const struct ps_row *rows, size_t n)
 		if (rows[i].have_ids)
 			snprintf(user, sizeof(user), "%u", rows[i].ids[2]);
 		fprintf(f, "%7d %7d %7d %7u %-8s %-16s %-24s %s\n", rows[i].t->pid, rows[i].t->ppid, rows[i].t->tgid,
-			rows[i].threads, user, comm, printable(rows[i].exe ? rows[i].exe : "-", exe, sizeof(exe)), cmd);
+			rows[i].threads, user, comm, rows[i].exe ? guest_text(rows[i].exe, strlen(rows[i].exe), 0, exe, sizeof(exe)) : "-", cmd);
 	}
 }
 
@@ -270,16 +251,7 @@ int ps_print_json(FILE *f, const struct ps_row *rows, size_t n)
 		jsonw_string_len(w, t->comm, sizeof(t->comm));
 		jsonw_name(w, "cmdline");   /* argv, as the guest's /proc/PID/cmdline splits it */
 		if (rows[i].cmdline) {
-			const char *p = rows[i].cmdline, *end = p + rows[i].cmdline_len;
-
-			jsonw_start_array(w);
-			while (p < end) {
-				size_t l = strnlen(p, (size_t)(end - p));
-
-				jsonw_string_len(w, p, l);
-				p += l + 1;
-			}
-			jsonw_end_array(w);
+			jsonw_nul_strings(w, rows[i].cmdline, rows[i].cmdline_len);
 		} else {
 			jsonw_null(w);
 		}

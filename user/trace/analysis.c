@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "common/guest_text.h"
 #include "common/oatab.h"
 #include "trace/analysis.h"
 
@@ -403,20 +404,6 @@ static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, cons
 		tbuf, rel, an_vm_name(a, ev->vm), "-", "lost", ev->pid, "-", "-", n, ev->pid, ev->prev_pid);
 }
 
-/* argv joined by spaces, printable ASCII (guest bytes) */
-static void argv_text(const struct an_exec *x, char *buf, size_t len)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < x->argv_len && k + 1 < len; i++) {
-		unsigned char ch = (unsigned char)x->argv[i];
-		buf[k++] = ch == 0 ? ' ' : (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	while (k && buf[k - 1] == ' ')
-		k--;
-	buf[k] = 0;
-}
-
 static void exec_json(json_writer_t *w, const struct an_exec *x)
 {
 	if (x && x->have_ids) {
@@ -428,14 +415,7 @@ static void exec_json(json_writer_t *w, const struct an_exec *x)
 	}
 	jsonw_name(w, "argv");
 	if (x && x->argv) {
-		const char *p = x->argv, *end = p + x->argv_len;
-		jsonw_start_array(w);
-		while (p < end) {
-			size_t l = strnlen(p, (size_t)(end - p));
-			jsonw_string_len(w, p, l);
-			p += l + 1;
-		}
-		jsonw_end_array(w);
+		jsonw_nul_strings(w, x->argv, x->argv_len);
 		jsonw_bool_field(w, "argv_truncated", x->argv_truncated);
 	} else {
 		jsonw_null(w);
@@ -487,8 +467,8 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		if (x->have_ids)
 			fprintf(f, " uid=%u", x->uid);
 		if (x->argv) {
-			argv_text(x, args, sizeof(args));
-			fprintf(f, " args: %s%s", args, x->argv_truncated ? " ..." : "");
+			fprintf(f, " args: %s%s", guest_text(x->argv, x->argv_len, ' ', args, sizeof(args)),
+				x->argv_truncated ? " ..." : "");
 		}
 	}
 	fputc('\n', f);
