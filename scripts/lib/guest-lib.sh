@@ -108,10 +108,12 @@ check_maps_btf() {
 		bad "$label: maps/path members differ from BTF:$diffs"
 	fi
 }
-# /proc/PID/maps lines → "start end perms offset path" (path: the rest, spaces kept; dev and inode dropped)
+# /proc/PID/maps lines → "start end perms offset path" (path: the rest, spaces kept; dev and inode dropped; the
+# numbers without leading zeros: compared as values — a 5.10 rt guest's console once doubled a 0 in an offset)
 _maps_norm() {
-	awk '{ split($1, r, "-"); path = ""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
-	       print r[1], r[2], $2, $3, path }'
+	awk 'function hex(x) { sub(/^0+/, "", x); return x == "" ? "0" : x }
+	     { split($1, r, "-"); path = ""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
+	       print hex(r[1]), hex(r[2]), $2, hex($3), path }'
 }
 
 # check_ids LABEL PS_JSON: uid, euid, gid, egid of every process in `ps --json` output equal the guest's own
