@@ -272,20 +272,37 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 		}
 		if (!ok || hits < 2 || zeros * 4 > hits)
 			continue;
-		/* the bucket rule: the shift and base most entries agree on */
+		/* the bucket rule: the shift and base most entries agree on. A dentry behind others in its bucket points
+		 * at the one before it (its node's first word), whose pprev leads on: up to 8 steps back, one of them is
+		 * the bucket. */
+		enum { BACK = 8 };
+		uint64_t chain[MAXE][BACK];
 		size_t best = 0;
-		for (int shift = 8; shift < 32; shift++)
-			for (size_t i = 0; i < ne; i++) {
-				uint64_t base = pp[i] - (uint64_t)(hv[i] >> shift) * 8;
-				size_t agree = 0;
-				for (size_t j = 0; j < ne; j++)
-					agree += pp[j] - (uint64_t)(hv[j] >> shift) * 8 == base;
-				if (agree > best)
-					best = agree;
+		for (size_t i = 0; i < ne; i++) {
+			uint64_t c = pp[i];
+			for (int b = 0; b < BACK; b++) {
+				chain[i][b] = c;
+				if (c && (!x86_kernel_ptr(c, false) || vmem_read_u64(kv, c + 8, &c)))
+					c = 0;
 			}
+		}
+		for (int shift = 8; shift < 32; shift++)
+			for (size_t i = 0; i < ne; i++)
+				for (int b = 0; b < BACK && chain[i][b]; b++) {
+					uint64_t base = chain[i][b] - (uint64_t)(hv[i] >> shift) * 8;
+					size_t agree = 0;
+					for (size_t j = 0; j < ne; j++) {
+						bool any = false;
+						for (int e = 0; e < BACK && chain[j][e] && !any; e++)
+							any = chain[j][e] - (uint64_t)(hv[j] >> shift) * 8 == base;
+						agree += any;
+					}
+					if (agree > best)
+						best = agree;
+				}
 		p_dbg("d_hash? %lld: %zu hashed (%zu dentries), %zu unhashed, %zu agree on a bucket table", (long long)h - 8,
 		      hits, ne, zeros, best);
-		if (best >= 2 && best * 3 >= ne * 2)
+		if (best >= 2 && best * 4 >= ne * 3)
 			ho = h;
 	}
 	if (ho >= 0)
