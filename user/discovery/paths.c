@@ -254,7 +254,7 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 					ok = false;
 				else if (!pprev)
 					zeros++;
-				else if (x86_kernel_ptr(pprev, false) && !vmem_read_u64(kv, pprev, &back) &&
+				else if (x86_kernel_ptr(pprev, true) && !vmem_read_u64(kv, pprev, &back) &&
 					 (back & ~1ULL) == d + (uint64_t)h - 8) {
 					bool dup = false;   /* one entry per dentry: /bin is on many paths */
 					hits++;
@@ -282,7 +282,7 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 			uint64_t c = pp[i];
 			for (int b = 0; b < BACK; b++) {
 				chain[i][b] = c;
-				if (c && (!x86_kernel_ptr(c, false) || vmem_read_u64(kv, c + 8, &c)))
+				if (c && (!x86_kernel_ptr(c, true) || vmem_read_u64(kv, c + 8, &c)))
 					c = 0;
 			}
 		}
