@@ -19,7 +19,9 @@
 /* The scheduler's counters, looked for over windows fed by the regular polls (the stream goes on). The
  * first window opens once the current-task slot is confirmed (samples of a wrong slot tell nothing), or
  * after SCHED_WAIT_NS without; an undetermined window is followed by another SCHED_RETRY_NS later, up
- * to SCHED_WINDOWS of them; windows of an idle guest do not count, but wait longer. */
+ * to SCHED_WINDOWS of them, each twice as long as the one before (a guest its host starves updates a running
+ * task's counter late, by up to the stall: a longer window shrinks that error against what grew); windows
+ * of an idle guest do not count, but wait longer. */
 void vmt_sched_stop(struct vm_tracer *t)
 {
 	sched_window_close(t->schedw);
@@ -42,8 +44,10 @@ bool vmt_sched_tick(struct vm_tracer *t, uint64_t now)
 	if (!t->schedw) {
 		if (now < t->sched_next || (!t->slot.confirmed && now < t->sched_first))
 			return false;
-		err = sched_window_open(t->tg.pm, &t->vm, &t->res, t->nvcpu, t->opts.sched_window_s, &t->sched,
-					&t->schedw);
+		double window_s = t->opts.sched_window_s > 0 ? t->opts.sched_window_s : 1.0;
+
+		window_s *= (double)(1u << (t->sched_windows < 3 ? t->sched_windows : 3));
+		err = sched_window_open(t->tg.pm, &t->vm, &t->res, t->nvcpu, window_s, &t->sched, &t->schedw);
 		if (err) {
 			t->sched_windows++;
 			t->sched_next = now + SCHED_RETRY_NS;
