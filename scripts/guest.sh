@@ -38,6 +38,7 @@
 #   --qmp PATH                  QMP socket (default RUN_DIR/qmp.sock)
 #   --run-dir DIR               where sockets/logs go (default: a new /tmp/vmot.XXXXXX)
 #   --name NAME                 QEMU -name vmot-NAME (default vmot-<release>-<n>)
+#   --uuid UUID                 QEMU -uuid UUID (the VM's UUID, as libvirt passes its domain's)
 #   --ps-interval SEC           also print a process list (SEQ t1, t2, ...) every SEC seconds of guest
 #                               inactivity (default 0: only when asked)
 #   --churn MS                  after READY keep starting short-lived "vmot-churn" processes every MS ms
@@ -337,7 +338,7 @@ q() { printf '%q' "$1"; }
 
 cmd_start() {
 	local kernel=bookworm smp=1 mem=512M kvm=0 pti="" la57=0 kaslr=1 qmp="" run="" name="" interval=0
-	local churn=0 append="" timeout=180 owner=$PPID noreboot=(-no-reboot)
+	local churn=0 append="" timeout=180 owner=$PPID noreboot=(-no-reboot) uuid=
 	while (($#)); do
 		case "$1" in
 			--kernel) kernel=$2; shift ;;
@@ -351,6 +352,7 @@ cmd_start() {
 			--qmp) qmp=$2; shift ;;
 			--run-dir) run=$2; shift ;;
 			--name) name=$2; shift ;;
+			--uuid) uuid=$2; shift ;;
 			--ps-interval) interval=$2; shift ;;
 			--churn) churn=$2; shift ;;
 			--append) append=$2; shift ;;
@@ -405,6 +407,7 @@ cmd_start() {
 		-qmp "unix:$qmp,server=on,wait=off"
 		-pidfile "$run/qemu.pid"
 	)
+	[[ -n "$uuid" ]] && args+=(-uuid "$uuid")
 	printf '%q ' "$QEMU" "${args[@]}" >"$run/qemu.cmd"; echo >>"$run/qemu.cmd"
 	local t0 qpid attempt=1
 	# A stock kernel that panics before READY under TCG (seen once in ~60 boots of 6.12 cloud, 2 vCPUs: "Fatal

@@ -7,7 +7,6 @@
 #include "common/json_writer.h"
 #include "common/log.h"
 
-#define VMOT_VERSION "0.1.0"
 
 struct cmd {
 	const char *name;

@@ -27,6 +27,7 @@ int cmd_no_operands(int argc, char **argv);
 
 /* The session file record writes and report reads when none is given (perf's perf.data). */
 #define CMD_DEFAULT_SESSION "vmot.data"
+#define VMOT_VERSION "0.1.0"      /* --version, build_info, the Debian package (debian/changelog) */
 
 /* Exit codes shared by every subcommand. */
 enum {

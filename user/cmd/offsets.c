@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "output/output.h"
 
-#define VMOT_PRODUCER_VERSION "0.1.0"
+#define VMOT_PRODUCER_VERSION VMOT_VERSION
 
 static void usage(FILE *f)
 {

@@ -44,6 +44,22 @@ bool vm_parse_name(const char *arg, char *out, size_t len)
 	return out[0] != 0;
 }
 
+bool vm_parse_uuid(const char *arg, char out[37])
+{
+	for (int i = 0; i < 36; i++) {
+		char c = arg[i];
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? c != '-' : !((c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')))
+			return false;
+		out[i] = dash ? '-' : (char)(c >= 'A' && c <= 'F' ? c | 0x20 : c);
+	}
+	if (arg[36] && arg[36] != ',')
+		return false;
+	out[36] = 0;
+	return true;
+}
+
 static bool parse_size_mib(const char *s, uint64_t *bytes)
 {
 	char *end;
@@ -131,6 +147,10 @@ static void read_cmdline(pid_t pid, struct vm_info *vi, uint32_t *smp)
 			snprintf(vi->accel, sizeof(vi->accel), "tcg");
 		else if (!strcmp(a, "-name"))
 			vm_parse_name(v, vi->name, sizeof(vi->name));
+		else if (!strcmp(a, "-uuid"))
+			vm_parse_uuid(v, vi->uuid);
+		else if (!strcmp(a, "-smbios") && !vi->uuid[0] && !strncmp(v, "type=1", 6) && strstr(v, "uuid="))
+			vm_parse_uuid(strstr(v, "uuid=") + 5, vi->uuid);
 		else if (!strcmp(a, "-m") && vm_parse_mem(v, &vi->mem_bytes))
 			snprintf(vi->mem_source, sizeof(vi->mem_source), "cmdline");
 		else if (!strcmp(a, "-smp")) {
@@ -173,6 +193,25 @@ static bool fd_is_kvm(pid_t pid)
 	return kvm;
 }
 
+/* Field 22 of /proc/PID/stat (after the comm's closing parenthesis: comm may hold spaces). 0 unknown. */
+static uint64_t proc_start_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_file(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+			 &v) != 1)
+		return 0;
+	return v;
+}
+
 int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi)
 {
 	char path[300], comm[64], exe[PATH_MAX];
@@ -196,6 +235,7 @@ int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi)
 		snprintf(vi->exe, sizeof(vi->exe), "%.63s", strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe);
 	}
 	read_cmdline(pid, vi, &smp);
+	vi->start_ticks = proc_start_ticks(pid);
 
 	/* vCPU threads: "CPU 0/KVM", "CPU 1/TCG"; single-threaded TCG has one "ALL CPUs/TCG" */
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);

@@ -24,6 +24,8 @@ struct vm_info {
 	char mem_source[8];       /* "qmp", "cmdline", "" */
 	char qmp[256];            /* QMP socket path, "" if none on the command line */
 	char exe[64];             /* basename of the executable */
+	char uuid[37];            /* -uuid (libvirt passes the domain's) or -smbios type=1,uuid=; "" none */
+	uint64_t start_ticks;     /* the process's start time (/proc/PID/stat field 22): with pid, one QEMU run */
 };
 
 /* Fill vi for QEMU process pid. query_qmp: also ask QMP for the memory size (1 s timeout, silent on
@@ -32,6 +34,8 @@ int vm_info_read(pid_t pid, bool query_qmp, struct vm_info *vi);
 /* Every QEMU process, sorted by pid. Caller frees *out. */
 int vm_list(bool query_qmp, struct vm_info **out, size_t *n);
 
+/* A UUID (8-4-4-4-12 hex digits) into out[37], lower case; false when arg is not one. */
+bool vm_parse_uuid(const char *arg, char out[37]);
 /* Pure parsers (unit-testable): the VM name from a -name argument ("NAME", "guest=NAME,debug-threads=on",
  * "NAME,process=X"); a -m argument ("512", "512M", "2G", "size=1G,slots=2,maxmem=4G") in bytes (MiB
  * default as QEMU's). */

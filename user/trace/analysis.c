@@ -34,6 +34,14 @@ void an_set_vm(struct analysis *a, uint32_t index, const char *name, int32_t pid
 	a->vms[index].nvcpus = nvcpus;
 }
 
+void an_set_vm_identity(struct analysis *a, uint32_t index, const char *uuid, const char *boot_id)
+{
+	if (index >= AN_MAX_VMS)
+		return;
+	snprintf(a->vms[index].uuid, sizeof(a->vms[index].uuid), "%s", uuid ? uuid : "");
+	snprintf(a->vms[index].boot_id, sizeof(a->vms[index].boot_id), "%s", boot_id ? boot_id : "");
+}
+
 const char *an_vm_name(const struct analysis *a, uint32_t index)
 {
 	return index < AN_MAX_VMS && a->vms[index].used ? a->vms[index].name : "?";
@@ -366,14 +374,47 @@ void an_print_header(FILE *f, const struct an_line_opts *o)
 #define LOST_LIST_MAX 4096   /* pids listed one by one up to this; the range says the rest */
 
 /* An event's JSON object opened with when and where: time, t, vm, vm_pid. */
-static void json_event_head(json_writer_t *w, const struct analysis *a, const struct sess_event *ev, const char *tbuf,
-			    double rel)
+/* RFC 3339 UTC with nanoseconds, what log shippers parse: 2026-12-05T09:01:02.123456789Z */
+static void utc(uint64_t mono, int64_t off, char *buf, size_t len)
 {
+	int64_t ns = (int64_t)mono + off;
+	time_t s = (time_t)(ns / 1000000000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns % 1000000000));
+}
+
+static void json_event_head(json_writer_t *w, const struct analysis *a, const struct sess_event *ev, const char *tbuf,
+			    double rel, const struct an_line_opts *o)
+{
+	const struct an_vm *v = ev->vm < AN_MAX_VMS && a->vms[ev->vm].used ? &a->vms[ev->vm] : NULL;
+
 	jsonw_start_object(w);
-	jsonw_string_field(w, "time", tbuf);
-	jsonw_float_field_fmt(w, "t", "%.6f", rel);
+	if (o->env) {
+		char ts[48];
+
+		utc(ev->time_ns, o->wall_offset_ns, ts, sizeof(ts));
+		jsonw_int_field(w, "schema", AN_EVENT_SCHEMA);
+		jsonw_u64_field(w, "seq", ++o->env->seq);
+		jsonw_string_field(w, "ts", ts);
+		jsonw_string_field(w, "host", o->env->host ? o->env->host : "");
+	}
 	jsonw_string_field(w, "vm", an_vm_name(a, ev->vm));
 	jsonw_int_field(w, "vm_pid", ev->vm < AN_MAX_VMS ? a->vms[ev->vm].pid : -1);
+	if (o->env) {
+		if (v && v->uuid[0])
+			jsonw_string_field(w, "vm_uuid", v->uuid);
+		else
+			jsonw_null_field(w, "vm_uuid");
+		if (v && v->boot_id[0])
+			jsonw_string_field(w, "boot_id", v->boot_id);
+		else
+			jsonw_null_field(w, "boot_id");
+	}
+	jsonw_string_field(w, "time", tbuf);
+	jsonw_float_field_fmt(w, "t", "%.6f", rel);
 }
 
 /* {"event":"lost","count":N,"pids":[...],"range":[first,last]}, or one line: pids first-last (N). */
@@ -383,7 +424,7 @@ static void print_lost(FILE *f, json_writer_t *w, const struct analysis *a, cons
 	int64_t n = ev->prev_pid >= ev->pid && ev->pid >= 0 ? (int64_t)ev->prev_pid - ev->pid + 1 : 0;
 
 	if (o->json && w) {
-		json_event_head(w, a, ev, tbuf, rel);
+		json_event_head(w, a, ev, tbuf, rel, o);
 		jsonw_null_field(w, "vcpu");
 		jsonw_string_field(w, "event", "lost");
 		jsonw_int_field(w, "count", n);
@@ -435,7 +476,7 @@ void an_print_event(FILE *f, json_writer_t *w, const struct analysis *a, const s
 		return;
 	}
 	if (o->json && w) {
-		json_event_head(w, a, ev, tbuf, rel);
+		json_event_head(w, a, ev, tbuf, rel, o);
 		if (ev->vcpu == SESS_VCPU_NONE)
 			jsonw_null_field(w, "vcpu");
 		else

@@ -42,6 +42,8 @@ struct an_vm {
 	uint32_t sched_snaps;        /* snapshots seen */
 	uint64_t sched_first_ns, sched_last_ns, sched_iv_ns;   /* first, last, last before the interval */
 	char sched_note[200];        /* why there are none ("undetermined: ...") */
+	char uuid[37];               /* QEMU's -uuid, "" unknown (JSON events: "vm_uuid") */
+	char boot_id[17];            /* the guest kernel's boot identity, "" unknown (JSON events: "boot_id") */
 };
 
 /* One task's scheduler counters: at first sight (0 for a task born after the first snapshot), latest, and at
@@ -83,6 +85,7 @@ void an_init(struct analysis *a);
 void an_free(struct analysis *a);
 void an_set_vm(struct analysis *a, uint32_t index, const char *name, int32_t pid, uint32_t nvcpus);
 const char *an_vm_name(const struct analysis *a, uint32_t index);
+void an_set_vm_identity(struct analysis *a, uint32_t index, const char *uuid, const char *boot_id);
 void an_event(struct analysis *a, const struct sess_event *ev);
 /* Attribute the running intervals up to t (end of recording / of an interval). */
 void an_close_runs(struct analysis *a, uint64_t t);
@@ -99,10 +102,18 @@ double an_exact_window_s(const struct analysis *a, uint32_t vm, bool interval);
 
 /* One event as a line: human columns or a JSON object (one line). t0 is the session start (monotonic),
  * wall_offset_ns maps monotonic to wall-clock time (realtime - monotonic at start). */
+/* The envelope of JSON events that leave the process (live --json, --output): schema version, a sequence
+ * number continuous over a run, UTC time, host, and the VM's UUID and guest boot identity. */
+#define AN_EVENT_SCHEMA 1
+struct an_envelope {
+	const char *host;
+	uint64_t seq;                /* of the last event written (the next one gets seq + 1) */
+};
 struct an_line_opts {
 	bool json;
 	uint64_t t0;
 	int64_t wall_offset_ns;
+	struct an_envelope *env;     /* NULL: JSON events without the envelope */
 };
 void an_print_header(FILE *f, const struct an_line_opts *o);
 /* What an EXEC event ran: its argv (NUL-separated, as /proc/PID/cmdline) and ids, where they were read. */

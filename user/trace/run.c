@@ -13,16 +13,20 @@
 #include "common/units.h"
 #include "trace/run.h"
 
-volatile sig_atomic_t trace_interrupted;
+volatile sig_atomic_t trace_interrupted, trace_reopen;
+static bool hup_reopens;
 
 static void on_signal(int sig)
 {
-	trace_interrupted = sig;
+	if (sig == SIGHUP && hup_reopens)
+		trace_reopen = 1;
+	else
+		trace_interrupted = sig;
 }
 
 /* From the start of setup to teardown, SIGINT/SIGTERM/SIGHUP only set trace_interrupted: an interrupt
  * during discovery ends setup early and one during tracing ends the loop, and either way the session file
- * is closed properly. */
+ * is closed properly. With o->hup_reopens SIGHUP sets trace_reopen instead (logrotate moved a file). */
 static struct sigaction old_int, old_term, old_hup;
 static bool signals_installed;
 
@@ -171,6 +175,7 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 
 	set_defaults(&o);
 	memset(st, 0, sizeof(*st));
+	hup_reopens = o.hup_reopens;
 	signals_install();
 	if (o.all == (o.npids > 0)) {
 		p_err(o.all ? "give either -a or --pid, not both" : "which VM? give --pid PID (repeatable) or -a");

@@ -22,6 +22,7 @@ struct trace_opts {
 	double task_hz;           /* task-list walks per second (default 20) */
 	bool no_bpf;              /* do not try the BPF capture */
 	double sched_hz;          /* snapshots of the scheduler's counters per second (default 1) */
+	bool hup_reopens;         /* SIGHUP sets trace_reopen (files to reopen) instead of ending the trace */
 	struct vmt_opts vmt;
 };
 
@@ -50,7 +51,7 @@ struct trace_state {
 	char *exit_stats_json;    /* after trace_loop: {"available":bool,"reason":..,"exits":[..],"latency":[..]} */
 };
 
-extern volatile sig_atomic_t trace_interrupted;
+extern volatile sig_atomic_t trace_interrupted, trace_reopen;
 
 /* Parse the common options; 1 handled, 0 not ours, -EINVAL bad value (printed). */
 int trace_parse_opt(struct trace_opts *o, int c, const char *arg);
