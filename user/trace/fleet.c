@@ -127,6 +127,8 @@ void fleet_vm_ready(struct fleet *f, struct analysis *a, const struct vm_tracer 
 	if (t->index >= METRICS_MAX_VMS)
 		return;
 	v = &f->snap.vm[t->index];
+	if (v->pid != t->info.pid)   /* a slot --follow gave a new VM: its own counters */
+		memset(v, 0, sizeof(*v));
 	if (t->index >= f->snap.nvms)
 		f->snap.nvms = t->index + 1;
 	snprintf(v->name, sizeof(v->name), "%s", t->info.name[0] ? t->info.name : "?");

@@ -96,6 +96,7 @@ int trace_parse_opt(struct trace_opts *o, int c, const char *arg)
 		o->pids[o->npids++] = pid;
 		return 1;
 	case 'a': o->all = true; return 1;
+	case 0x20b: o->follow = true; return 1;
 	case 'd': return parse_secs("--duration", arg, 0, 1e9, &o->duration_s);
 	case 0x200: return parse_num("--rate", arg, 0.1, 10000, &o->rate_hz);
 	case 0x201: return parse_num("--task-rate", arg, 0.01, 1000, &o->task_hz);
@@ -165,6 +166,109 @@ static void sched_snapshot(struct vm_tracer *t, const struct trace_sink *s)
 	free(r);
 }
 
+/* Set up the VM of QEMU pid in slot index (its offsets discovered or taken from the cache). several: a
+ * failure is a warning (the VM is skipped), not the command's result. 0 or -errno. */
+static int open_vm(struct trace_state *st, size_t index, pid_t pid, const struct vmt_opts *vo, bool several)
+{
+	struct vm_tracer *t = &st->vms[index];
+	/* with several VMs a failing one is skipped: its error is a diagnostic on stderr, not the command's JSON
+	 * result on stdout */
+	bool json = log_json;
+	char where[48];
+	int err;
+
+	if (several)
+		log_json = false;
+	err = vmt_open(t, (uint32_t)index, pid, vo);
+	log_json = json;
+	if (err) {
+		vmt_close(t);
+		if (several)
+			p_warn("skipping pid %d", (int)pid);
+		return err;
+	}
+	if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
+		snprintf(where, sizeof(where), "GS base + %#" PRIx64, (uint64_t)t->res.percpu_current);
+	else
+		snprintf(where, sizeof(where), "GS base %+" PRId64, t->res.percpu_current);
+	p_info("%s (pid %d, %s, %u vCPU): %s; %u tasks, current task at %s", t->info.name[0] ?
+	       t->info.name : "?", (int)t->info.pid, t->info.accel, t->nvcpu,
+	       t->cached ? "offsets from the cache" : "offsets discovered", t->res.ntasks, where);
+	return 0;
+}
+
+#define FOLLOW_SCAN_NS   2000000000ULL    /* -a --follow: the host's QEMU processes listed again */
+#define FOLLOW_RETRY_NS  10000000000ULL   /* a VM that could not be set up (still booting) tried again */
+
+/* A VM whose set-up failed: tried again FOLLOW_RETRY_NS later. */
+static void follow_later(struct trace_state *st, pid_t pid, uint64_t now)
+{
+	for (size_t i = 0; i < st->nwaiting; i++)
+		if (st->waiting[i].pid == pid) {
+			st->waiting[i].retry_ns = now + FOLLOW_RETRY_NS;
+			return;
+		}
+	if (st->nwaiting < TRACE_MAX_WAITING)
+		st->waiting[st->nwaiting++] = (struct trace_waiting){ pid, now + FOLLOW_RETRY_NS };
+}
+
+/* -a --follow: VMs started since, set up in a free slot (or the slot of a VM that is gone). The other VMs
+ * are not polled while one is discovered (~0.1-2 s). Returns the slots filled. */
+static size_t follow_scan(const struct trace_opts *o, struct trace_state *st, const struct trace_sink *s,
+			  uint64_t now)
+{
+	struct vm_info *v;
+	size_t n, added = 0;
+
+	if (vm_list(false, &v, &n))
+		return 0;
+	for (size_t i = 0; i < n && !trace_interrupted; i++) {
+		pid_t pid = v[i].pid;
+		size_t slot = st->nvms, w;
+		bool known = false;
+
+		for (size_t k = 0; k < st->nvms; k++) {
+			known |= !st->vms[k].gone && st->vms[k].info.pid == pid;
+			if (st->vms[k].gone && slot == st->nvms)
+				slot = k;
+		}
+		for (w = 0; w < st->nwaiting && st->waiting[w].pid != pid; w++)
+			;
+		if (known || (w < st->nwaiting && now < st->waiting[w].retry_ns))
+			continue;
+		if (slot == TRACE_MAX_VMS) {
+			p_dbg("--follow: pid %d not traced: %d VMs already", (int)pid, TRACE_MAX_VMS);
+			continue;
+		}
+		if (slot < st->nvms)
+			vmt_close(&st->vms[slot]);   /* a gone VM's slot: its counters end with it */
+		if (open_vm(st, slot, pid, &o->vmt, true)) {
+			follow_later(st, pid, vmt_now_ns());
+			continue;
+		}
+		if (w < st->nwaiting)
+			st->waiting[w] = st->waiting[--st->nwaiting];
+		if (slot == st->nvms)
+			st->nvms++;
+		added++;
+		if (s->vm_ready)
+			s->vm_ready(s->ctx, &st->vms[slot]);
+	}
+	/* pids that are no longer QEMU processes are forgotten */
+	for (size_t w = 0; w < st->nwaiting;) {
+		bool there = false;
+
+		for (size_t i = 0; i < n; i++)
+			there |= v[i].pid == st->waiting[w].pid;
+		if (there)
+			w++;
+		else
+			st->waiting[w] = st->waiting[--st->nwaiting];
+	}
+	free(v);
+	return added;
+}
+
 int trace_setup(const struct trace_opts *oin, struct trace_state *st, const struct trace_sink *s)
 {
 	struct trace_opts o = *oin;
@@ -179,6 +283,10 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 	signals_install();
 	if (o.all == (o.npids > 0)) {
 		p_err(o.all ? "give either -a or --pid, not both" : "which VM? give --pid PID (repeatable) or -a");
+		return -EINVAL;
+	}
+	if (o.follow && !o.all) {
+		p_err("--follow needs -a");
 		return -EINVAL;
 	}
 	if (o.vmt.qmp && o.npids != 1) {
@@ -199,7 +307,9 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 		if (n > TRACE_MAX_VMS)
 			p_warn("%zu VMs on this host; tracing the first %d", n, TRACE_MAX_VMS);
 		free(v);
-		if (!npids) {
+		if (!npids && o.follow) {
+			p_info("no QEMU VM runs on this host yet: waiting for one (--follow)");
+		} else if (!npids) {
 			p_err("no QEMU VM runs on this host");
 			return -ESRCH;   /* an error (exit 1), not an undetermined answer */
 		}
@@ -208,35 +318,15 @@ int trace_setup(const struct trace_opts *oin, struct trace_state *st, const stru
 		npids = o.npids;
 	}
 	for (size_t i = 0; i < npids && !trace_interrupted; i++) {
-		struct vm_tracer *t = &st->vms[st->nvms];
-
-		/* with several VMs a failing one is skipped: its error is a diagnostic on stderr, not the
-		 * command's JSON result on stdout */
-		bool json = log_json;
-
-		if (npids > 1)
-			log_json = false;
-		err = vmt_open(t, (uint32_t)st->nvms, pids[i], &o.vmt);
-		log_json = json;
-		if (err) {
-			vmt_close(t);
-			if (npids == 1)
-				return err;
-			p_warn("skipping pid %d", (int)pids[i]);
-			continue;
-		}
-		char where[48];
-
-		if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
-			snprintf(where, sizeof(where), "GS base + %#" PRIx64, (uint64_t)t->res.percpu_current);
+		err = open_vm(st, st->nvms, pids[i], &o.vmt, npids > 1 || o.follow);
+		if (err && npids == 1 && !o.follow)
+			return err;
+		if (!err)
+			st->nvms++;
 		else
-			snprintf(where, sizeof(where), "GS base %+" PRId64, t->res.percpu_current);
-		p_info("%s (pid %d, %s, %u vCPU): %s; %u tasks, current task at %s", t->info.name[0] ?
-		       t->info.name : "?", (int)t->info.pid, t->info.accel, t->nvcpu,
-		       t->cached ? "offsets from the cache" : "offsets discovered", t->res.ntasks, where);
-		st->nvms++;
+			follow_later(st, pids[i], vmt_now_ns());
 	}
-	if (!st->nvms) {
+	if (!st->nvms && !(o.follow && !trace_interrupted)) {
 		if (trace_interrupted) {
 			p_err("interrupted before any VM was set up: nothing traced");
 			return -EINTR;
@@ -421,7 +511,7 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	struct trace_opts o = *oin;
 	struct cap_ctx cc = { .st = st };
 	uint64_t period, task_period, next, next_tasks, end, sched_period, next_sched[TRACE_MAX_VMS] = { 0 };
-	uint64_t jitter = vmt_now_ns();
+	uint64_t jitter = vmt_now_ns(), next_follow = vmt_now_ns() + FOLLOW_SCAN_NS;
 	size_t alive = st->nvms;
 	int err = 0;
 
@@ -436,12 +526,20 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 	next = next_tasks = vmt_now_ns();
 	end = o.duration_s > 0 ? st->t_start + (uint64_t)(o.duration_s * 1e9) : UINT64_MAX;
 
-	while (!trace_interrupted && alive) {
+	while (!trace_interrupted && (alive || o.follow)) {
 		uint64_t now = vmt_now_ns();
 		bool tasks_due = now >= next_tasks;
 
 		if (now >= end)
 			break;
+		if (o.follow && now >= next_follow) {
+			size_t added = follow_scan(&o, st, s, now);
+
+			alive += added;
+			if (added)
+				p_info("--follow: %zu VM(s) added; %zu traced", added, alive);
+			next_follow = vmt_now_ns() + FOLLOW_SCAN_NS;
+		}
 		if (st->cap)
 			capture_poll(st->cap, 0, on_capture, &cc);
 		for (size_t i = 0; i < st->nvms; i++) {

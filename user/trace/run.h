@@ -17,6 +17,7 @@ struct trace_opts {
 	pid_t pids[TRACE_MAX_VMS];
 	size_t npids;
 	bool all;                 /* -a */
+	bool follow;              /* -a --follow: also VMs that start later (and none at first is no error) */
 	double duration_s;        /* 0 = until interrupted */
 	double rate_hz;           /* current-task polls per second (default 100) */
 	double task_hz;           /* task-list walks per second (default 20) */
@@ -40,9 +41,16 @@ struct trace_sink {
 	void *ctx;
 };
 
+#define TRACE_MAX_WAITING 64
 struct trace_state {
 	struct vm_tracer vms[TRACE_MAX_VMS];
 	size_t nvms;
+	/* -a --follow: VMs whose set-up failed (still booting?), tried again at retry_ns */
+	struct trace_waiting {
+		pid_t pid;
+		uint64_t retry_ns;
+	} waiting[TRACE_MAX_WAITING];
+	size_t nwaiting;
 	uint64_t t_start;         /* CLOCK_MONOTONIC ns */
 	int64_t wall_offset_ns;   /* CLOCK_REALTIME - CLOCK_MONOTONIC at start */
 	char mode[200];           /* what produces the events, as printed on stderr */
@@ -81,12 +89,15 @@ void trace_teardown(struct trace_state *st);
 	{ "percpu-current", required_argument, NULL, 0x20a },            \
 	{ "sched-rate", required_argument, NULL, 0x207 },                \
 	{ "sched-window", required_argument, NULL, 0x208 },              \
-	{ "no-exact", no_argument,       NULL, 0x209 }
+	{ "no-exact", no_argument,       NULL, 0x209 },                  \
+	{ "follow",   no_argument,       NULL, 0x20b }
 
 #define TRACE_USAGE                                                                                     \
 	"VMs (one of):\n"                                                                              \
 	"  -p, --pid PID          a QEMU process (repeatable: several VMs at once)\n"                   \
 	"  -a, --all              every VM on this host (see `vmoffset-trace list`)\n"                  \
+	"      --follow           with -a: also every VM that starts later (looked for every 2 s; a VM\n" \
+	"                         still booting is retried every 10 s), and wait when none runs yet\n"  \
 	"Tracing:\n"                                                                                   \
 	"  -d, --duration SEC     stop after SEC seconds (default: until Ctrl-C); every duration takes a\n"   \
 	"                         unit too: 500ms, 10s, 2m, 1h\n"                     \
