@@ -4,6 +4,8 @@
 #   make demo       boot a small Debian guest and discover its offsets end to end
 #   make SAN=1 ...  build/run everything with ASan+UBSan
 #   make V=1 ...    show the commands
+#   make install    install binary, man page, systemd unit and /etc/default file ([DESTDIR=] [PREFIX=/usr/local]
+#                   [SYSCONFDIR=/etc] [SYSTEMD_UNITDIR=$(PREFIX)/lib/systemd/system]); make uninstall removes them
 .DELETE_ON_ERROR:
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -60,7 +62,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 $(OUT)/user/%.o: user/%.c $(SKELS) $(shell find user -name '*.h') $(wildcard bpf/*.h)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(CFLAGS) -Ibpf -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Ibpf -c $< -o $@
 
 $(BIN): $(USER_OBJS)
 	$(if $(Q),@echo "  LINK    $@")
@@ -111,7 +113,40 @@ bench: all
 clean:
 	rm -rf build build-san build-fuzz vmoffset-trace
 
-.PHONY: all vmlinux deps unit-test guest-test test demo bench clean
+# ---- install (issue 15) ---------------------------------------------------------------------------
+# Paths as the GNU conventions name them; DESTDIR stages an install (packaging). The defaults file goes to
+# /etc whatever PREFIX is (the unit reads it from there, and /etc/default is where operators look); the unit
+# goes where systemd looks for system units under /usr and /usr/local. The unit is generated from
+# dist/vmoffset-trace.service.in with the installed binary's path. An existing defaults file is never
+# overwritten, and uninstall removes it only when unchanged from dist/vmoffset-trace.default.
+PREFIX          ?= /usr/local
+BINDIR          ?= $(PREFIX)/bin
+MANDIR          ?= $(PREFIX)/share/man
+SYSCONFDIR      ?= /etc
+SYSTEMD_UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL         ?= install
+UNIT            := vmoffset-trace.service
+DEFAULTS        := $(DESTDIR)$(SYSCONFDIR)/default/vmoffset-trace
+
+install: $(BIN)
+	$(Q)$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMD_UNITDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/default
+	$(Q)$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/vmoffset-trace
+	$(Q)$(INSTALL) -m 0644 vmoffset-trace.8 $(DESTDIR)$(MANDIR)/man8/vmoffset-trace.8
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/vmoffset-trace.service.in \
+		> $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT) && chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)
+	$(Q)if [ -e $(DEFAULTS) ]; then echo "install: $(DEFAULTS) exists, kept"; \
+	else $(INSTALL) -m 0644 dist/vmoffset-trace.default $(DEFAULTS); fi
+	$(Q)echo "installed $(DESTDIR)$(BINDIR)/vmoffset-trace, $(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)$(if $(DESTDIR),, (systemctl daemon-reload; systemctl enable --now vmoffset-trace))"
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(BINDIR)/vmoffset-trace $(DESTDIR)$(MANDIR)/man8/vmoffset-trace.8 \
+		$(DESTDIR)$(SYSTEMD_UNITDIR)/$(UNIT)
+	$(Q)if [ -e $(DEFAULTS) ] && ! cmp -s $(DEFAULTS) dist/vmoffset-trace.default; then \
+		echo "uninstall: $(DEFAULTS) was changed, kept"; else rm -f $(DEFAULTS); fi
+	$(Q)echo "removed vmoffset-trace from $(DESTDIR)$(PREFIX)$(if $(DESTDIR),, (systemctl daemon-reload))"
+
+.PHONY: all vmlinux deps unit-test guest-test test demo bench clean install uninstall
 
 # ---- fuzzing (issue 7) ----------------------------------------------------------------------------
 # `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="elfcore qmp"]` builds every libFuzzer target of tests/fuzz/
