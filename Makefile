@@ -6,6 +6,7 @@
 #   make V=1 ...    show the commands
 #   make install    install binary, man page, systemd unit and /etc/default file ([DESTDIR=] [PREFIX=/usr/local]
 #                   [SYSCONFDIR=/etc] [SYSTEMD_UNITDIR=$(PREFIX)/lib/systemd/system]); make uninstall removes them
+#   make deb        build the Debian package from this tree (uncommitted work included) into $(OUT)/deb/
 .DELETE_ON_ERROR:
 .SECONDARY:
 .DEFAULT_GOAL := all
@@ -146,7 +147,12 @@ uninstall:
 		echo "uninstall: $(DEFAULTS) was changed, kept"; else rm -f $(DEFAULTS); fi
 	$(Q)echo "removed vmoffset-trace from $(DESTDIR)$(PREFIX)$(if $(DESTDIR),, (systemctl daemon-reload))"
 
-.PHONY: all vmlinux deps unit-test guest-test test demo bench clean install uninstall
+# The Debian package (debian/): the tree's files (tracked and untracked, not ignored) copied to
+# $(OUT)/deb/src and built there with dpkg-buildpackage; the .deb lands in $(OUT)/deb/.
+deb:
+	$(Q)OUT=$(OUT) scripts/make-deb.sh
+
+.PHONY: all vmlinux deps unit-test guest-test test demo bench clean install uninstall deb
 
 # ---- fuzzing (issue 7) ----------------------------------------------------------------------------
 # `make fuzz [FUZZ_SECONDS=60] [FUZZ_TARGETS="elfcore qmp"]` builds every libFuzzer target of tests/fuzz/
