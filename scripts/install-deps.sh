@@ -12,6 +12,9 @@ PKGS=(
 	apt ca-certificates debian-archive-keyring gpgv
 	python3 coreutils util-linux procps socat
 	libclang-rt-14-dev strace   # libFuzzer runtime (make fuzz); syscall proof that guest memory is only read
+	# packaging (make install / make deb, tests/guest/test_package.sh): dpkg-buildpackage and dh, the installed
+	# man page, systemd-analyze verify of the unit
+	dpkg-dev debhelper man-db systemd git
 	# the randstruct test kernel (scripts/build-randstruct-kernel.sh, which also installs these itself)
 	linux-source-6.1 gcc-12-plugin-dev flex bison bc libelf-dev libssl-dev dwarves
 )
