@@ -15,6 +15,9 @@ PKGS=(
 	# packaging (make install / make deb, tests/guest/test_package.sh): dpkg-buildpackage and dh, the installed
 	# man page, systemd-analyze verify of the unit
 	dpkg-dev debhelper man-db systemd git
+	# the fleet test (tests/guest/test_fleet.sh): a real Prometheus scrapes live --metrics, promtool lints it,
+	# node_exporter's textfile collector reads --metrics-file
+	prometheus prometheus-node-exporter
 	# the randstruct test kernel (scripts/build-randstruct-kernel.sh, which also installs these itself)
 	linux-source-6.1 gcc-12-plugin-dev flex bison bc libelf-dev libssl-dev dwarves
 )
