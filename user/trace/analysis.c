@@ -103,11 +103,11 @@ static void attribute(struct analysis *a, struct an_vcpu *s, uint64_t t)
 	d = t - s->since;
 	div = t - (s->since > a->iv_start ? s->since : (a->iv_start < t ? a->iv_start : t));
 	e1 = entry(a, s->vm, s->vcpu, s->pid);
-	e2 = entry(a, s->vm, SESS_VCPU_NONE, s->pid);
 	if (e1) {
 		e1->time_ns += d;
 		e1->iv_time_ns += div;
 	}
+	e2 = entry(a, s->vm, SESS_VCPU_NONE, s->pid);   /* after e1's update: a lookup may grow the table */
 	if (e2) {
 		e2->time_ns += d;
 		e2->iv_time_ns += div;
@@ -173,11 +173,11 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 		s->iv_switches++;
 		e = entry(a, ev->vm, ev->vcpu, ev->pid);
 		note(e, ev);
-		p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);   /* the table may have grown */
 		if (e) {
 			e->switches_in++;
 			e->iv_switches++;
 		}
+		p = entry(a, ev->vm, SESS_VCPU_NONE, ev->pid);   /* after e's update: the table may have grown */
 		if (p) {
 			p->switches_in++;
 			p->iv_switches++;
