@@ -1,4 +1,5 @@
-/* `vmoffset-trace report`: a session file through the same analysis as `live`. */
+/* `vmoffset-trace report`: a session file, or live's JSON-lines event file, through the same analysis as
+ * `live`. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include "cmd/cmd.h"
 #include "common/json_writer.h"
 #include "common/log.h"
+#include "session/jsonl.h"
 #include "session/session.h"
 #include "trace/analysis.h"
 
@@ -18,21 +20,26 @@ enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LO
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vmoffset-trace report [-i FILE] [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
+		"Usage: vmoffset-trace report [-i FILE]... [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
 		"                             [--no-switch]\n"
 		"\n"
-		"Read a session file written by `record` and show: per process and per vCPU activity SAMPLED from the\n"
+		"Read a session file written by `record`, or the JSON-lines event file of `live --output` (told apart\n"
+		"by content: first non-blank byte '{'), and show: per process and per vCPU activity SAMPLED from the\n"
 		"current task of each vCPU at the poll rate (switches in, time on a vCPU attributed from switch to\n"
 		"switch: runs shorter than a poll are missed), EXACT per-process CPU time and voluntary/involuntary\n"
 		"switches over the window from the guest scheduler's own counters (where they were found), the event\n"
 		"timeline, KVM exit statistics by reason per vCPU with exit latency where the host gave them, and lost\n"
 		"processes (pids the guest handed out between two task-list walks that no walk saw). A truncated or\n"
 		"damaged file is read\n"
-		"as far as its blocks are intact and one line says what was lost. Exit status: 0 read (even\n"
-		"partly), 1 nothing readable, 64 usage.\n"
+		"as far as its blocks are intact and one line says what was lost. A JSON-lines file carries events\n"
+		"only (no exact counters, exit statistics or capture counters; the report says so); its damaged lines\n"
+		"are skipped and counted, and its seq numbers say what is not in the file (rotated out, gaps).\n"
+		"Exit status: 0 read (even partly), 1 nothing readable, 64 usage.\n"
 		"\n"
 		"Options:\n"
 		"  -i, --input FILE       session file (default " CMD_DEFAULT_SESSION ", what record writes without -o)\n"
+		"                         or JSON-lines event file; -i again for the rotated files of one trace, the\n"
+		"                         oldest first (-i ev.jsonl.2 -i ev.jsonl.1 -i ev.jsonl): JSON lines only\n"
 		"  -j, --json             one JSON document (as does the global -j)\n"
 		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
 		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
@@ -44,7 +51,8 @@ static void usage(FILE *f)
 		"  vmoffset-trace report -i web.vmot\n"
 		"  vmoffset-trace report -i web.vmot --sort switches --section processes,vcpus\n"
 		"  vmoffset-trace report -i web.vmot --csv --section timeline > events.csv\n"
-		"  vmoffset-trace -j report -i web.vmot | jq '.events[] | select(.event == \"exec\")'\n");
+		"  vmoffset-trace -j report -i web.vmot | jq '.events[] | select(.event == \"exec\")'\n"
+		"  vmoffset-trace report -i events.jsonl.1 -i events.jsonl --section processes,lost\n");
 }
 
 struct rep_ctx {
@@ -59,14 +67,38 @@ struct rep_ctx {
 		uint32_t vm;
 		int32_t pid;
 		uint64_t time_ns;
+		size_t order;          /* as read: sorted by (time_ns, order) once all are read */
 		struct an_exec x;      /* x.argv malloc'd */
 	} *execs;
 	size_t nexecs;
+	const struct jsonl_summary *js;   /* a JSON-lines file: events only (no header, counters, exits) */
+	const char *const *files;
+	size_t nfiles;
 	int err;
 };
 
-/* An SB_EXEC block's JSON as an an_exec (argv back to NUL-separated). */
-static void add_exec(struct rep_ctx *c, struct json_object *j)
+#define REPORT_MAX_INPUTS 1024   /* -i FILE given again: the rotated JSON-lines files of one trace */
+
+/* The notes of a JSON-lines read as one line ("" when it has none), like a session's damage line. */
+static void jsonl_lost_line(const struct jsonl_summary *js, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = 0;
+	for (int i = 0; i < JSONL_NOTES && off + 1 < len; i++) {
+		char note[400];
+
+		if (jsonl_note(js, (enum jsonl_note)i, note, sizeof(note)))
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "; " : "", note);
+	}
+}
+
+#define JSONL_NOT_CARRIED "a JSON-lines event file carries events only: no exact scheduler counters, KVM exit " \
+			  "statistics or capture counters"
+
+/* An SB_EXEC block's JSON, or an exec line of a JSON-lines file (ev: its event, which says vm, pid and time),
+ * as an an_exec (argv back to NUL-separated). */
+static void add_exec(struct rep_ctx *c, struct json_object *j, const struct sess_event *ev)
 {
 	struct json_object *x, *argv;
 	struct rep_exec *n = realloc(c->execs, (c->nexecs + 1) * sizeof(*n)), *e;
@@ -76,9 +108,15 @@ static void add_exec(struct rep_ctx *c, struct json_object *j)
 	c->execs = n;
 	e = &n[c->nexecs];
 	memset(e, 0, sizeof(*e));
+	e->order = c->nexecs;
 	e->vm = json_object_object_get_ex(j, "vm", &x) ? (uint32_t)json_object_get_int64(x) : 0;
 	e->pid = json_object_object_get_ex(j, "pid", &x) ? (int32_t)json_object_get_int64(x) : -1;
 	e->time_ns = json_object_object_get_ex(j, "time_ns", &x) ? (uint64_t)json_object_get_uint64(x) : 0;
+	if (ev) {
+		e->vm = ev->vm;
+		e->pid = ev->pid;
+		e->time_ns = ev->time_ns;
+	}
 	if (json_object_object_get_ex(j, "uid", &x) && json_object_is_type(x, json_type_int)) {
 		e->x.have_ids = true;
 		e->x.uid = (uint32_t)json_object_get_int64(x);
@@ -108,15 +146,91 @@ static void add_exec(struct rep_ctx *c, struct json_object *j)
 /* The details of an EXEC event (recorded right after it), NULL when the session has none. */
 static const struct an_exec *exec_of(const struct rep_ctx *c, const struct sess_event *ev)
 {
+	size_t lo = 0, hi = c->nexecs;
+
 	if (ev->type != SEV_EXEC)
 		return NULL;
-	for (size_t i = 0; i < c->nexecs; i++)
-		if (c->execs[i].vm == ev->vm && c->execs[i].pid == ev->pid && c->execs[i].time_ns == ev->time_ns)
+	while (lo < hi) {   /* the first of its time (execs_sort) */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->execs[mid].time_ns < ev->time_ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->nexecs && c->execs[i].time_ns == ev->time_ns; i++)
+		if (c->execs[i].vm == ev->vm && c->execs[i].pid == ev->pid)
 			return &c->execs[i].x;
 	return NULL;
 }
 
+static int cmp_exec(const void *x, const void *y)
+{
+	const struct rep_exec *a = x, *b = y;
+
+	if (a->time_ns != b->time_ns)
+		return a->time_ns < b->time_ns ? -1 : 1;
+	return (a->order > b->order) - (a->order < b->order);
+}
+
+/* Once all are read: by time for exec_of (a long trace has as many execs as it has events to print). */
+static void execs_sort(struct rep_ctx *c)
+{
+	if (c->nexecs > 1)
+		qsort(c->execs, c->nexecs, sizeof(*c->execs), cmp_exec);
+}
+
 static const char *jstr(struct json_object *o, const char *k, const char *def);
+
+static int push_events(struct rep_ctx *c, const struct sess_event *ev, size_t nrec)
+{
+	if (c->nev + nrec > c->cap) {
+		size_t ncap = (c->nev + nrec) * 2;
+		struct sess_event *n = realloc(c->ev, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		c->ev = n;
+		c->cap = ncap;
+	}
+	memcpy(c->ev + c->nev, ev, nrec * sizeof(*c->ev));
+	c->nev += nrec;
+	return 0;
+}
+
+/* One event line of a JSON-lines file (checked by the reader). */
+static int on_jsonl_event(void *ctx, const struct sess_event *ev, struct json_object *line)
+{
+	struct rep_ctx *c = ctx;
+
+	if (push_events(c, ev, 1))
+		return -ENOMEM;
+	if (ev->type == SEV_EXEC)
+		add_exec(c, line, ev);
+	return 0;
+}
+
+/* The VMs a JSON-lines file named (one per vm_pid), as the analysis and the "vms" rows. */
+static void jsonl_vms(struct rep_ctx *c)
+{
+	for (size_t i = 0; i < c->js->nvms; i++) {
+		const struct jsonl_vm *v = &c->js->vms[i];
+		struct json_object *o = json_object_new_object();
+
+		an_set_vm(&c->an, (uint32_t)i, v->name, v->pid, v->nvcpus);
+		an_set_sched_note(&c->an, (uint32_t)i, "not in a JSON-lines event file");
+		if (!o)
+			continue;
+		json_object_object_add(o, "index", json_object_new_int64((int64_t)i));
+		json_object_object_add(o, "name", json_object_new_string(v->name));
+		json_object_object_add(o, "pid", json_object_new_int64(v->pid));
+		json_object_object_add(o, "vcpus", json_object_new_int64(v->nvcpus));
+		json_object_object_add(o, "uuid", v->uuid[0] ? json_object_new_string(v->uuid) : NULL);
+		json_object_object_add(o, "boot_id", v->boot_id[0] ? json_object_new_string(v->boot_id) : NULL);
+		json_object_object_add(o, "boot_ids", json_object_new_int64(v->boots));
+		json_object_object_add(o, "events", json_object_new_int64((int64_t)v->events));
+		json_object_array_add(c->vms, o);
+	}
+}
 
 static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *data, size_t len, uint32_t nrec)
 {
@@ -125,16 +239,8 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 
 	switch (type) {
 	case SB_EVENTS:
-		if (c->nev + nrec > c->cap) {
-			size_t ncap = (c->nev + nrec) * 2;
-			struct sess_event *n = realloc(c->ev, ncap * sizeof(*n));
-			if (!n)
-				return -ENOMEM;
-			c->ev = n;
-			c->cap = ncap;
-		}
-		memcpy(c->ev + c->nev, data, (size_t)nrec * sizeof(*c->ev));
-		c->nev += nrec;
+		if (push_events(c, data, nrec))
+			return -ENOMEM;
 		break;
 	case SB_HEADER:
 		if ((j = json_tokener_parse(data))) {
@@ -172,7 +278,7 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 		break;
 	case SB_EXEC:
 		if ((j = json_tokener_parse(data))) {
-			add_exec(c, j);
+			add_exec(c, j, NULL);
 			json_object_put(j);
 		}
 		break;
@@ -205,7 +311,7 @@ static const char *jstr(struct json_object *o, const char *k, const char *def)
 {
 	struct json_object *x;
 
-	return o && json_object_object_get_ex(o, k, &x) ? json_object_get_string(x) : def;
+	return o && json_object_object_get_ex(o, k, &x) && x ? json_object_get_string(x) : def;
 }
 
 static int64_t jint(struct json_object *o, const char *k, int64_t def)
@@ -412,15 +518,34 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 	struct an_entry **list;
 	size_t n;
 
-	printf("Session %s: %s, created %s on %s\n", file, jstr(c->header, "producer", "?"),
-	       jstr(c->header, "created", "?"), jstr(c->header, "host", "?"));
-	printf("  %s\n", jstr(c->header, "mode", "mode unknown"));
+	if (c->js) {
+		printf("Events %s: JSON lines (schema %d) of live --output, host %s%s\n", file, JSONL_SCHEMA,
+		       c->js->host[0] ? c->js->host : "?", c->js->hosts_differ ? " and others" : "");
+		printf("  %s\n", JSONL_NOT_CARRIED);
+	} else {
+		printf("Session %s: %s, created %s on %s\n", file, jstr(c->header, "producer", "?"),
+		       jstr(c->header, "created", "?"), jstr(c->header, "host", "?"));
+		printf("  %s\n", jstr(c->header, "mode", "mode unknown"));
+	}
 	printf("  %zu event(s) over %.3f s: %" PRIu64 " switch, %" PRIu64 " fork, %" PRIu64 " exec, %" PRIu64
 	       " rename, %" PRIu64 " exit; %" PRIu64 " lost process(es) in %" PRIu64 " lost event(s)\n\n", c->nev,
 	       span_s(&c->an), c->an.count[SEV_SWITCH], c->an.count[SEV_FORK], c->an.count[SEV_EXEC],
 	       c->an.count[SEV_RENAME], c->an.count[SEV_EXIT], c->an.lost_pids, c->an.count[SEV_LOST]);
-	printf("VMs\n  %3s %8s %-24s %-5s %5s  %s\n", "IDX", "PID", "NAME", "ACCEL", "VCPUS", "KERNEL / OFFSETS");
-	for (size_t i = 0; i < json_object_array_length(c->vms); i++) {
+	if (c->js)
+		printf("VMs\n  %3s %8s %-24s %5s %7s  %s\n", "IDX", "PID", "NAME", "VCPUS", "EVENTS", "UUID / BOOT_ID");
+	else
+		printf("VMs\n  %3s %8s %-24s %-5s %5s  %s\n", "IDX", "PID", "NAME", "ACCEL", "VCPUS", "KERNEL / OFFSETS");
+	for (size_t i = 0; c->js && i < json_object_array_length(c->vms); i++) {
+		struct json_object *v = json_object_array_get_idx(c->vms, i);
+
+		printf("  %3" PRId64 " %8" PRId64 " %-24.24s %5" PRId64 " %7" PRId64 "  %s, boot %s", jint(v, "index", -1),
+		       jint(v, "pid", -1), jstr(v, "name", "?"), jint(v, "vcpus", 0), jint(v, "events", 0),
+		       jstr(v, "uuid", "-"), jstr(v, "boot_id", "-"));
+		if (jint(v, "boot_ids", 0) > 1)
+			printf(" (the last of %" PRId64 ")", jint(v, "boot_ids", 0));
+		putchar('\n');
+	}
+	for (size_t i = 0; !c->js && i < json_object_array_length(c->vms); i++) {
 		struct json_object *v = json_object_array_get_idx(c->vms, i), *x;
 		bool cached = json_object_object_get_ex(v, "offsets_cached", &x) && json_object_get_boolean(x);
 
@@ -485,7 +610,7 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 		}
 		free(list);
 	}
-	if (sections & SEC_EXACT)
+	if ((sections & SEC_EXACT) && !c->js)   /* a JSON-lines file: said once at the top */
 		print_exact_plain(c);
 	if (sections & SEC_TIMELINE) {
 		printf("\nTimeline%s\n", no_switch ? " (without switches)" : "");
@@ -494,7 +619,7 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 			if (!(no_switch && c->ev[i].type == SEV_SWITCH))
 				an_print_event(stdout, NULL, &c->an, &c->ev[i], lo, exec_of(c, &c->ev[i]));
 	}
-	if (sections & SEC_EXITS) {
+	if ((sections & SEC_EXITS) && !c->js) {
 		struct json_object *x;
 		bool avail = c->exit_stats && json_object_object_get_ex(c->exit_stats, "available", &x) &&
 			     json_object_get_boolean(x);
@@ -526,16 +651,53 @@ static void print_plain(struct rep_ctx *c, int sections, enum an_sort key, bool 
 	}
 }
 
-static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch,
-		       const struct sess_summary *sum, const char *lost, const struct an_line_opts *lo)
+/* What a JSON-lines report says in place of a session's header and integrity: where the events come from,
+ * what the reader skipped and what the seq numbers say is missing, and what such a file does not carry. */
+static void print_jsonl_source(const struct rep_ctx *c, json_writer_t *w, const char *lost)
 {
-	json_writer_t *w = jsonw_new(stdout);
-	struct an_entry **list;
-	size_t n;
+	const struct jsonl_summary *s = c->js;
+	char note[400];
 
-	if (!w)
-		return;
+	jsonw_string_field(w, "source", "jsonl");
+	jsonw_name(w, "input");
 	jsonw_start_object(w);
+	jsonw_string_field(w, "format", "vmoffset-trace events (JSON lines)");
+	jsonw_int_field(w, "schema", JSONL_SCHEMA);
+	jsonw_name(w, "files");
+	jsonw_start_array(w);
+	for (size_t i = 0; i < c->nfiles; i++)
+		jsonw_string(w, c->files[i]);
+	jsonw_end_array(w);
+	if (s->host[0])
+		jsonw_string_field(w, "host", s->host);
+	else
+		jsonw_null_field(w, "host");
+	jsonw_end_object(w);
+	jsonw_name(w, "integrity");
+	jsonw_start_object(w);
+	jsonw_bool_field(w, "intact", !lost[0]);
+	jsonw_string_field(w, "lost", lost);
+	jsonw_name(w, "notes");
+	jsonw_start_array(w);
+	for (int i = 0; i < JSONL_NOTES; i++)
+		if (jsonl_note(s, (enum jsonl_note)i, note, sizeof(note)))
+			jsonw_string(w, note);
+	jsonw_end_array(w);
+	jsonw_u64_field(w, "lines_read", s->lines);
+	jsonw_u64_field(w, "events_read", s->events);
+	jsonw_u64_field(w, "lines_skipped", s->skipped);
+	jsonw_u64_field(w, "first_seq", s->first_seq);
+	jsonw_u64_field(w, "last_seq", s->last_seq);
+	jsonw_u64_field(w, "events_missing", s->missing);
+	jsonw_u64_field(w, "seq_backwards", s->backwards);
+	jsonw_end_object(w);
+	jsonw_string_field(w, "not_carried", JSONL_NOT_CARRIED);
+}
+
+/* A session's header and what its reader found. */
+static void print_session_source(const struct rep_ctx *c, json_writer_t *w, const struct sess_summary *sum,
+				 const char *lost)
+{
 	jsonw_name(w, "session");
 	jsonw_printf(w, "%s", c->header ? json_object_to_json_string_ext(c->header, JSON_C_TO_STRING_PLAIN) : "null");
 	jsonw_name(w, "integrity");
@@ -547,10 +709,26 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 	jsonw_u64_field(w, "bytes_damaged", sum->bytes_damaged);
 	jsonw_bool_field(w, "trailer", sum->trailer);
 	jsonw_end_object(w);
+}
+
+static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool no_switch,
+		       const struct sess_summary *sum, const char *lost, const struct an_line_opts *lo)
+{
+	json_writer_t *w = jsonw_new(stdout);
+	struct an_entry **list;
+	size_t n;
+
+	if (!w)
+		return;
+	jsonw_start_object(w);
+	if (c->js)
+		print_jsonl_source(c, w, lost);
+	else
+		print_session_source(c, w, sum, lost);
 	jsonw_name(w, "vms");
 	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->vms, JSON_C_TO_STRING_PLAIN));
-	jsonw_name(w, "counters");
-	jsonw_printf(w, "%s", json_object_to_json_string_ext(c->counters, JSON_C_TO_STRING_PLAIN));
+	jsonw_name(w, "counters");   /* null: a JSON-lines file carries none ("not_carried") */
+	jsonw_printf(w, "%s", c->js ? "null" : json_object_to_json_string_ext(c->counters, JSON_C_TO_STRING_PLAIN));
 	if (sections & SEC_LOST) {
 		jsonw_name(w, "lost");
 		jsonw_start_object(w);
@@ -628,7 +806,9 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 		jsonw_end_array(w);
 		free(list);
 	}
-	if (sections & SEC_EXACT)
+	if ((sections & SEC_EXACT) && c->js)
+		jsonw_null_field(w, "exact");
+	else if (sections & SEC_EXACT)
 		print_exact_json(c, w);
 	if (sections & SEC_TIMELINE) {
 		jsonw_name(w, "events");
@@ -640,7 +820,8 @@ static void print_json(struct rep_ctx *c, int sections, enum an_sort key, bool n
 	}
 	if (sections & SEC_EXITS) {
 		jsonw_name(w, "exit_stats");
-		jsonw_printf(w, "%s", c->exit_stats ? json_object_to_json_string_ext(c->exit_stats, JSON_C_TO_STRING_PLAIN) :
+		jsonw_printf(w, "%s", c->js ? "null" :
+			     c->exit_stats ? json_object_to_json_string_ext(c->exit_stats, JSON_C_TO_STRING_PLAIN) :
 			     "{\"available\":false,\"reason\":\"not available on this host (none recorded)\"}");
 	}
 	jsonw_end_object(w);
@@ -757,17 +938,25 @@ int cmd_report(int argc, char **argv)
 		{},
 	};
 	struct rep_ctx c = { 0 };
-	struct sess_summary sum;
+	struct sess_summary sum = { 0 };
+	struct jsonl_summary js;
 	struct an_line_opts lo = { 0 };
 	enum an_sort key = AN_SORT_TIME;
-	const char *file = NULL;
-	bool json = log_json, csv = false, no_switch = false;
+	const char *file = NULL, *files[REPORT_MAX_INPUTS];
+	size_t nfiles = 0;
+	bool json = log_json, csv = false, no_switch = false, session = false, other = false;
 	int sections = 0, ch, err, ret = EXIT_FAIL;
-	char lost[512];
+	char lost[1024], desc[600];
 
 	while ((ch = getopt_long(argc, argv, "i:js:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'i': file = optarg; break;
+		case 'i':
+			if (nfiles == REPORT_MAX_INPUTS) {
+				p_err("-i: at most %d files", REPORT_MAX_INPUTS);
+				return EXIT_USAGE;
+			}
+			files[nfiles++] = optarg;
+			break;
 		case 'j': json = log_json = true; break;
 		case 0x100: csv = true; break;
 		case 's':
@@ -789,8 +978,13 @@ int cmd_report(int argc, char **argv)
 	}
 	if (cmd_no_operands(argc, argv))
 		return EXIT_USAGE;
-	if (!file)
-		file = CMD_DEFAULT_SESSION;   /* what record writes without -o */
+	if (!nfiles)
+		files[nfiles++] = CMD_DEFAULT_SESSION;   /* what record writes without -o */
+	file = files[nfiles - 1];
+	if (nfiles > 1)
+		snprintf(desc, sizeof(desc), "%s .. %s (%zu files)", files[0], file, nfiles);
+	else
+		snprintf(desc, sizeof(desc), "%s", file);
 	if (json && csv) {
 		p_err("give --json or --csv, not both");
 		return EXIT_USAGE;
@@ -805,32 +999,84 @@ int cmd_report(int argc, char **argv)
 		p_err("out of memory");
 		goto cleanup;
 	}
-	err = sess_read_file(file, on_block, &c, &sum);
-	sess_damage_line(&sum, lost, sizeof(lost));
-	if (err == -ENODATA) {
-		p_err("%s: %s", file, sum.file_size ? lost : "empty file: nothing readable");
-		goto cleanup;
+	/* a session file or JSON lines, by content (several -i: JSON lines only) */
+	for (size_t i = 0; i < nfiles; i++) {
+		int kind = jsonl_sniff(files[i]);
+
+		if (kind < 0) {
+			p_err("cannot read %s: %s", files[i], strerror(-kind));
+			goto cleanup;
+		}
+		if (kind == JSONL_KIND_JSONL || kind == JSONL_KIND_BLANK || (kind == JSONL_KIND_EMPTY && nfiles > 1))
+			continue;
+		if (nfiles > 1) {
+			p_err("%s: not a JSON-lines event file (its first non-blank byte is not '{'): -i given more than "
+			      "once takes the JSON-lines files of one trace, not session files", files[i]);
+			goto cleanup;
+		}
+		session = true;   /* "VMTB", or damage the session reader will describe */
+		other = kind == JSONL_KIND_OTHER;
 	}
-	if (err) {
-		p_err("cannot read %s: %s", file, strerror(-err));
-		goto cleanup;
+	if (session) {
+		err = sess_read_file(file, on_block, &c, &sum);
+		sess_damage_line(&sum, lost, sizeof(lost));
+		if (err == -ENODATA && other)
+			p_err("%s: %s: neither a session file (no \"" SESS_MAGIC "\" at its start) nor JSON lines (its first "
+			      "non-blank byte is not '{')", file, lost);
+		else if (err == -ENODATA)
+			p_err("%s: %s", file, sum.file_size ? lost : "empty file: nothing readable");
+		if (err == -ENODATA)
+			goto cleanup;
+		if (err) {
+			p_err("cannot read %s: %s", file, strerror(-err));
+			goto cleanup;
+		}
+		lo.t0 = (uint64_t)jint(c.header, "t_start_ns", c.nev ? (int64_t)c.ev[0].time_ns : 0);
+		lo.wall_offset_ns = jint(c.header, "wall_offset_ns", 0);
+		if (lost[0])
+			p_warn("%s: damaged or incomplete: %s", file, lost);
+	} else {
+		size_t bad = 0;
+
+		c.js = &js;
+		c.files = files;
+		c.nfiles = nfiles;
+		err = jsonl_read_files(files, nfiles, on_jsonl_event, &c, &js, &bad);
+		jsonl_lost_line(&js, lost, sizeof(lost));
+		if (err == -ENODATA) {
+			p_err("%s: nothing readable%s%s", desc, lost[0] ? ": " : " (no event lines)", lost);
+			goto cleanup;
+		}
+		if (err) {
+			p_err("cannot read %s: %s", files[bad], strerror(-err));
+			goto cleanup;
+		}
+		jsonl_vms(&c);
+		if (js.time_backwards && jsonl_sort_events(c.ev, c.nev))
+			p_warn("%s: out of memory sorting the events by time: left in file order", desc);
+		lo.t0 = js.t0_ns;   /* "ts" is wall-clock time already: the same wall times as live printed */
+		for (int i = 0; i < JSONL_NOTES; i++) {
+			char note[400];
+
+			if (jsonl_note(&js, (enum jsonl_note)i, note, sizeof(note)))
+				p_warn("%s: %s", desc, note);
+		}
+		if (csv && (sections & (SEC_EXACT | SEC_EXITS)))
+			p_warn("%s: %s", desc, JSONL_NOT_CARRIED);
 	}
+	execs_sort(&c);
 	/* file order is time order: every VM is polled in the same loop with the same clock */
 	for (size_t i = 0; i < c.nev; i++)
 		an_event(&c.an, &c.ev[i]);
 	an_close_runs(&c.an, c.an.t_last);
-	lo.t0 = (uint64_t)jint(c.header, "t_start_ns", c.nev ? (int64_t)c.ev[0].time_ns : 0);
-	lo.wall_offset_ns = jint(c.header, "wall_offset_ns", 0);
 	lo.json = json;
 
-	if (lost[0])
-		p_warn("%s: damaged or incomplete: %s", file, lost);
 	if (json)
 		print_json(&c, sections, key, no_switch, &sum, lost, &lo);
 	else if (csv)
 		print_csv(&c, sections, key, no_switch, &lo);
 	else
-		print_plain(&c, sections, key, no_switch, file, &lo);
+		print_plain(&c, sections, key, no_switch, session ? file : desc, &lo);
 	fflush(stdout);
 	ret = ferror(stdout) ? EXIT_FAIL : EXIT_OK;
 cleanup:
