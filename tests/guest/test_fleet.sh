@@ -15,7 +15,8 @@
 #   - every event carries schema 1, seq, ts (RFC 3339 UTC), host (this host's name), vm, vm_uuid (A's, and
 #     null for B), boot_id (constant while a kernel runs; A's guest reboots — QMP system_reset — and the
 #     events after the restart carry a new boot_id);
-#   - `report -i FILE` reads the JSON-lines file.
+#   - `report -i` of every file of the run, oldest first, reads them as one stream: nothing missing, the same
+#     forks, execs and exits as the files.
 # VMOT_FLEET_KERNELS="A B" (default "bookworm trixie"). Exit 0 pass, 77 skip (one line why), else fail.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -243,10 +244,22 @@ done
 ls "$T/textfile" | grep -q tmp && bad "a temporary metrics file was left behind" || ok "no temporary file left next to the textfile"
 
 # --- report reads the JSON lines ------------------------------------------------------------------------------
-if vmot report -i "$OUT" --json >"$T/report.json" 2>"$T/report.err" && jq -e . "$T/report.json" >/dev/null; then
-	ok "report -i $(basename "$OUT"): a JSON report ($(head -c 80 "$T/report.err" | tr '\n' ' '))"
+# every file of the run, oldest first (by first seq: the moved file sits between rotated ones)
+mapfile -t ordered < <(for f in "${files[@]}"; do [[ -s $f ]] && echo "$(head -n1 "$f" | jq .seq) $f"; done | sort -n | cut -d' ' -f2-)
+iargs=(); for f in "${ordered[@]}"; do iargs+=(-i "$f"); done
+if vmot report "${iargs[@]}" --json >"$T/report.json" 2>"$T/report.err" && jq -e . "$T/report.json" >/dev/null; then
+	missing=$(jq '.integrity.events_missing // 0' "$T/report.json")
+	line=""
+	for ev in fork exec exit; do
+		want=$(jq -s --arg e "$ev" '[.[] | select(.event == $e)] | length' "$T/all.jsonl")
+		got=$(jq --arg e "$ev" '[.events[] | select(.event == $e)] | length' "$T/report.json")
+		[[ $got == "$want" ]] && line+=" ${ev}s $got" || bad "report -i (${#ordered[@]} files): ${ev}s $got, the files $want"
+	done
+	[[ $(jq -r .source "$T/report.json") == jsonl ]] && ((missing == 0)) && [[ -n $line ]] &&
+		ok "report -i of the ${#ordered[@]} files in order: source jsonl, nothing missing,$line" ||
+		bad "report -i: source $(jq -r .source "$T/report.json"), $missing missing: $(head -c 200 "$T/report.err")"
 else
-	bad "report -i on the JSON-lines file: $(tail -n2 "$T/report.err")"
+	bad "report -i on the JSON-lines files: $(tail -n2 "$T/report.err")"
 fi
 
 echo "fleet test: $((SECONDS - t0)) s, $fails failure(s)"
