@@ -28,6 +28,10 @@ struct fleet {
 	struct metrics_server *srv;
 	struct metrics_snapshot snap;
 	uint64_t next_render, next_slow;
+	struct boot_state {       /* per VM slot: the restart count its boot_id was computed at */
+		bool have;
+		uint64_t restarts;
+	} boot[METRICS_MAX_VMS];
 	bool failed;              /* a write to the file failed: said once */
 };
 
@@ -94,14 +98,17 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* The guest kernel's boot identity: this QEMU run (its UUID, else pid and start time) and what a booting
- * kernel randomises — the KASLR text base, init_task, and the physical kernel page-table root — so it is the
- * same for every trace of one boot and changes when the kernel restarts. A restart seen while tracing always
- * changes it, even on a kernel without KASLR (the restart count is mixed in then). */
-static void boot_id(const struct vm_tracer *t, const char *prev, char out[17])
+ * kernel randomises — the KASLR text base and init_task's address — so it is the same for every trace of one
+ * boot and changes when the kernel restarts. Computed once per boot seen (vm_ready also comes when the
+ * scheduler's counters are found: same boot, same id); a restart seen while tracing always changes it, even
+ * on a kernel without KASLR (the restart count is mixed in when the addresses came back the same). */
+static void boot_id(const struct vm_tracer *t, struct boot_state *b, char id[17])
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
 	char buf[17];
 
+	if (b->have && b->restarts == t->ctr.restarts)
+		return;
 	if (t->info.uuid[0])
 		h = fnv(h, t->info.uuid, strlen(t->info.uuid));
 	else {
@@ -111,13 +118,14 @@ static void boot_id(const struct vm_tracer *t, const char *prev, char out[17])
 	h = fnv(h, &t->fingerprint, sizeof(t->fingerprint));
 	h = fnv(h, &t->text_base, sizeof(t->text_base));
 	h = fnv(h, &t->res.init_task, sizeof(t->res.init_task));
-	h = fnv(h, &t->res.kernel_cr3, sizeof(t->res.kernel_cr3));
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)h);
-	if (prev[0] && !strcmp(prev, buf) && t->ctr.restarts) {
+	if (b->have && !strcmp(id, buf)) {
 		h = fnv(h, &t->ctr.restarts, sizeof(t->ctr.restarts));
 		snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)h);
 	}
-	memcpy(out, buf, 17);
+	memcpy(id, buf, 17);
+	b->have = true;
+	b->restarts = t->ctr.restarts;
 }
 
 void fleet_vm_ready(struct fleet *f, struct analysis *a, const struct vm_tracer *t)
@@ -127,15 +135,17 @@ void fleet_vm_ready(struct fleet *f, struct analysis *a, const struct vm_tracer 
 	if (t->index >= METRICS_MAX_VMS)
 		return;
 	v = &f->snap.vm[t->index];
-	if (v->pid != t->info.pid)   /* a slot --follow gave a new VM: its own counters */
+	if (v->pid != t->info.pid) {   /* a slot --follow gave a new VM: its own counters */
 		memset(v, 0, sizeof(*v));
+		f->boot[t->index] = (struct boot_state){ 0 };
+	}
 	if (t->index >= f->snap.nvms)
 		f->snap.nvms = t->index + 1;
 	snprintf(v->name, sizeof(v->name), "%s", t->info.name[0] ? t->info.name : "?");
 	v->pid = t->info.pid;
 	snprintf(v->uuid, sizeof(v->uuid), "%s", t->info.uuid);
 	snprintf(v->accel, sizeof(v->accel), "%s", t->info.accel);
-	boot_id(t, v->boot_id, v->boot_id);
+	boot_id(t, &f->boot[t->index], v->boot_id);
 	v->cache_hits += t->cached;
 	an_set_vm_identity(a, t->index, t->info.uuid, v->boot_id);
 }
