@@ -6,7 +6,8 @@
 # that dies before its summary counts as one failure). Guest tests count one per script: exit 0 pass, 77 skip
 # (the script prints a one-line reason), anything else fail. Exit status 1 if anything failed.
 #
-# Environment: VMOT_TEST_FILTER=REGEX runs only the guest tests whose file name matches;
+# Environment: VMOT_TEST_FILTER=REGEX runs only the guest tests whose file name matches, VMOT_TEST_EXCLUDE=REGEX
+# leaves out those whose name matches;
 # VMOT_UNIT_TIMEOUT (default 300 s) and VMOT_GUEST_TIMEOUT (default 1500 s) bound each test.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +43,7 @@ if ((guest)); then
 	for t in tests/guest/test_*.sh; do
 		[[ -e "$t" ]] || continue
 		[[ -z "${VMOT_TEST_FILTER:-}" || "$(basename "$t")" =~ ${VMOT_TEST_FILTER} ]] || continue
+		[[ -z "${VMOT_TEST_EXCLUDE:-}" || ! "$(basename "$t")" =~ ${VMOT_TEST_EXCLUDE} ]] || continue
 		echo "=== guest: $t"
 		t0=$SECONDS
 		timeout -k 10 "${VMOT_GUEST_TIMEOUT:-1500}" bash "$t" </dev/null 2>&1 | tee "$out"
