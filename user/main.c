@@ -23,6 +23,7 @@ static const struct cmd cmds[] = {
 	{ "live",    cmd_live,    "stream the guests' process activity (switch, fork, exec, exit)" },
 	{ "record",  cmd_record,  "record that activity into a session file" },
 	{ "report",  cmd_report,  "per-process/vCPU activity, timeline and exit statistics of a session file" },
+	{ "timechart", cmd_timechart, "a session as one SVG picture: what ran on which vCPU when" },
 };
 
 static void usage(FILE *f)

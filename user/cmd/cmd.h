@@ -11,6 +11,7 @@ int cmd_maps(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_timechart(int argc, char **argv);
 
 /* A getopt error (an unknown option, a missing value): one error line (JSON in JSON mode), the usage on
  * stderr otherwise. Returns EXIT_USAGE. */

@@ -112,6 +112,8 @@ static void attribute(struct analysis *a, struct an_vcpu *s, uint64_t t)
 		e2->time_ns += d;
 		e2->iv_time_ns += div;
 	}
+	if (a->on_run)
+		a->on_run(a->on_run_ctx, s, s->since, t);
 	s->since = t;
 }
 
@@ -167,6 +169,8 @@ void an_event(struct analysis *a, const struct sess_event *ev)
 			break;
 		attribute(a, s, ev->time_ns);
 		s->pid = ev->pid;
+		s->tgid = ev->tgid;
+		memcpy(s->comm, ev->comm, 16);
 		s->since = ev->time_ns;
 		s->running = true;
 		s->switches++;

@@ -29,6 +29,8 @@ struct an_vcpu {
 	uint32_t vm, vcpu;
 	bool running;                /* a switch was seen: pid runs since `since` */
 	int32_t pid;
+	int32_t tgid;                /* of pid, and its comm, as the switch to it said */
+	char comm[16];
 	uint64_t since;
 	uint64_t switches, iv_switches;
 };
@@ -79,6 +81,11 @@ struct analysis {
 	uint64_t iv_start;
 	struct an_sched_task *st;    /* open addressing on (vm, task, tid) */
 	size_t st_cap, st_n;
+	/* Optional: called with every run as it is attributed (s->pid, s->tgid, s->comm ran on s->vm/s->vcpu
+	 * from `from` to `to`, to > from), before the vCPU state moves on. A run is cut where the next switch
+	 * of that vCPU, a restart of its VM or an_close_runs() falls (timechart, report --format trace). */
+	void (*on_run)(void *ctx, const struct an_vcpu *s, uint64_t from, uint64_t to);
+	void *on_run_ctx;
 };
 
 void an_init(struct analysis *a);
