@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "session/jsonl.h"
 #include "session/session.h"
+#include "output/trace_event.h"
 #include "trace/analysis.h"
 
 enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LOST = 16, SEC_EXACT = 32,
@@ -20,8 +21,8 @@ enum { SEC_PROCESSES = 1, SEC_VCPUS = 2, SEC_TIMELINE = 4, SEC_EXITS = 8, SEC_LO
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: vmoffset-trace report [-i FILE]... [--json | --csv] [--sort KEY] [--section S[,S...]]\n"
-		"                             [--no-switch]\n"
+		"Usage: vmoffset-trace report [-i FILE]... [--json | --csv | --format trace] [-o OUT] [--sort KEY]\n"
+		"                             [--section S[,S...]] [--no-switch]\n"
 		"\n"
 		"Read a session file written by `record`, or the JSON-lines event file of `live --output` (told apart\n"
 		"by content: first non-blank byte '{'), and show: per process and per vCPU activity SAMPLED from the\n"
@@ -42,6 +43,10 @@ static void usage(FILE *f)
 		"                         oldest first (-i ev.jsonl.2 -i ev.jsonl.1 -i ev.jsonl): JSON lines only\n"
 		"  -j, --json             one JSON document (as does the global -j)\n"
 		"      --csv              CSV of the chosen sections (default: processes), one header row each\n"
+		"      --format FMT       text, json, csv, or trace: Trace Event JSON for Perfetto's UI and\n"
+		"                         chrome://tracing (a track per vCPU with each run of a task, instant events for\n"
+		"                         fork/exec/rename/exit/restart/lost; every section, sort and --no-switch aside)\n"
+		"  -o, --output FILE      write to FILE instead of stdout\n"
 		"  -s, --sort KEY         time (default), switches, pid, comm, vm\n"
 		"      --section LIST     processes, vcpus, exact, timeline, exits, lost, all (default all)\n"
 		"      --no-switch        timeline without switch events\n"
@@ -52,7 +57,8 @@ static void usage(FILE *f)
 		"  vmoffset-trace report -i web.vmot --sort switches --section processes,vcpus\n"
 		"  vmoffset-trace report -i web.vmot --csv --section timeline > events.csv\n"
 		"  vmoffset-trace -j report -i web.vmot | jq '.events[] | select(.event == \"exec\")'\n"
-		"  vmoffset-trace report -i events.jsonl.1 -i events.jsonl --section processes,lost\n");
+		"  vmoffset-trace report -i events.jsonl.1 -i events.jsonl --section processes,lost\n"
+		"  vmoffset-trace report -i web.vmot --format trace -o web.json   # open in ui.perfetto.dev\n");
 }
 
 struct rep_ctx {
@@ -934,6 +940,8 @@ int cmd_report(int argc, char **argv)
 		{ "sort",      required_argument, NULL, 's' },
 		{ "section",   required_argument, NULL, 0x101 },
 		{ "no-switch", no_argument,       NULL, 0x102 },
+		{ "format",    required_argument, NULL, 0x103 },
+		{ "output",    required_argument, NULL, 'o' },
 		{ "help",      no_argument,       NULL, 'h' },
 		{},
 	};
@@ -944,11 +952,12 @@ int cmd_report(int argc, char **argv)
 	enum an_sort key = AN_SORT_TIME;
 	const char *file = NULL, *files[REPORT_MAX_INPUTS];
 	size_t nfiles = 0;
-	bool json = log_json, csv = false, no_switch = false, session = false, other = false;
+	bool json = log_json, csv = false, no_switch = false, session = false, other = false, trace = false;
+	const char *out = NULL;
 	int sections = 0, ch, err, ret = EXIT_FAIL;
 	char lost[1024], desc[600];
 
-	while ((ch = getopt_long(argc, argv, "i:js:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "i:js:o:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'i':
 			if (nfiles == REPORT_MAX_INPUTS) {
@@ -972,6 +981,16 @@ int cmd_report(int argc, char **argv)
 			}
 			break;
 		case 0x102: no_switch = true; break;
+		case 0x103:
+			if (!strcmp(optarg, "json")) json = log_json = true;
+			else if (!strcmp(optarg, "csv")) csv = true;
+			else if (!strcmp(optarg, "trace")) trace = true;
+			else if (strcmp(optarg, "text")) {
+				p_err("--format: '%s' is not text, json, csv or trace", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'o': out = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: return cmd_bad_option(argv, usage);
 		}
@@ -985,8 +1004,8 @@ int cmd_report(int argc, char **argv)
 		snprintf(desc, sizeof(desc), "%s .. %s (%zu files)", files[0], file, nfiles);
 	else
 		snprintf(desc, sizeof(desc), "%s", file);
-	if (json && csv) {
-		p_err("give --json or --csv, not both");
+	if (json + csv + trace > 1) {
+		p_err("give one of --json, --csv, --format trace");
 		return EXIT_USAGE;
 	}
 	if (!sections)
@@ -1071,14 +1090,23 @@ int cmd_report(int argc, char **argv)
 	an_close_runs(&c.an, c.an.t_last);
 	lo.json = json;
 
-	if (json)
+	if (out && !freopen(out, "w", stdout)) {
+		p_err("cannot write %s: %s", out, strerror(errno));
+		goto cleanup;
+	}
+	err = 0;
+	if (trace)   /* output/trace_event.c */
+		err = trace_event_write(stdout, &c.an, c.ev, c.nev, lo.t0);
+	else if (json)
 		print_json(&c, sections, key, no_switch, &sum, lost, &lo);
 	else if (csv)
 		print_csv(&c, sections, key, no_switch, &lo);
 	else
 		print_plain(&c, sections, key, no_switch, session ? file : desc, &lo);
 	fflush(stdout);
-	ret = ferror(stdout) ? EXIT_FAIL : EXIT_OK;
+	ret = err || ferror(stdout) ? EXIT_FAIL : EXIT_OK;
+	if (err && out)
+		p_err("writing %s: %s", out, strerror(-err));
 cleanup:
 	json_object_put(c.header);
 	json_object_put(c.vms);
