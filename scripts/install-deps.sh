@@ -18,6 +18,9 @@ PKGS=(
 	# the fleet test (tests/guest/test_fleet.sh): a real Prometheus scrapes live --metrics, promtool lints it,
 	# node_exporter's textfile collector reads --metrics-file
 	prometheus prometheus-node-exporter
+	# the timechart test (tests/guest/test_timechart.sh): headless Chromium renders the SVG to PNG and checks the
+	# Trace Event JSON in a page (what Perfetto's UI and chrome://tracing open)
+	chromium
 	# the randstruct test kernel (scripts/build-randstruct-kernel.sh, which also installs these itself)
 	linux-source-6.1 gcc-12-plugin-dev flex bison bc libelf-dev libssl-dev dwarves
 )

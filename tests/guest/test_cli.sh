@@ -26,9 +26,9 @@ json_error() { [[ $(jq -s 'length == 1 and (.[0].error | type == "string")' "$T/
 # command : a bad value for one of its options
 declare -A BADVAL=(
 	[offsets]="--pid abc" [ps]="--pid 0" [probe]="--duration -5" [list]="" [live]="--pid 12x"
-	[record]="-d forever" [report]="--sort nosuchkey" [maps]="--task x1"
+	[record]="-d forever" [report]="--sort nosuchkey" [maps]="--task x1" [timechart]="--width 12x"
 )
-for cmd in offsets ps maps probe list live record report; do
+for cmd in offsets ps maps probe list live record report timechart; do
 	run "$cmd" --help
 	((rc == 0)) && grep -q "^Usage: vmoffset-trace" "$T/out" && ok "$cmd --help: exit 0, usage on stdout" ||
 		bad "$cmd --help: exit $rc, stdout $(head -c 80 "$T/out")"
@@ -48,6 +48,18 @@ for cmd in offsets ps maps probe list live record report; do
 	((rc == 64)) && json_error && ok "-j $cmd ${BADVAL[$cmd]}: exit 64, one JSON error on stdout" ||
 		bad "-j $cmd ${BADVAL[$cmd]}: exit $rc, stdout $(head -c 120 "$T/out")"
 done
+
+# timechart's other values and report's --format: one line, exit 64
+for args in "timechart --from soon" "timechart --from 2 --to 1" "timechart --width 50" "report --format perfetto" \
+	"report --format trace --csv"; do
+	# shellcheck disable=SC2086
+	run $args
+	((rc == 64)) && [[ ! -s $T/out ]] && [[ $(wc -l <"$T/err") == 1 ]] && ok "$args: exit 64, one line: $(head -n1 "$T/err")" ||
+		bad "$args: exit $rc, stdout $(head -c 80 "$T/out"), stderr $(head -n2 "$T/err")"
+done
+run -j timechart -i "$T/no-such.vmot" -o "$T/x.svg"
+((rc == 1)) && json_error && [[ ! -e $T/x.svg ]] && ok "-j timechart of a missing file: exit 1, one JSON error, no SVG" ||
+	bad "-j timechart of a missing file: exit $rc, $(head -c 120 "$T/out")"
 
 run live -i 1
 ((rc == 64)) && ok "live -i: exit 64 (the interval is -I, as in perf stat; -i is an input file)" ||
