@@ -6,7 +6,8 @@
 #   - a minute of two VMs with hostile process names (markup, quotes, bytes that are not UTF-8) and a guest
 #     restart, drawn at the default width and at 20000 px: every span is runs of the session and every lifecycle
 #     event has its marker (tests/guest/timechart_check.py against `report --json`), the hostile names escaped;
-#   - its Trace Event JSON parses, with ts ordered per track.
+#   - its Trace Event JSON parses, with ts ordered per track;
+#   - live's JSON-lines event file is drawn as a session is (the same checks).
 # Exit 0 pass, 77 skip (one line why), else fail.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -59,6 +60,32 @@ for e in d["traceEvents"]:
         assert e["ts"] >= last.get(k, 0), e
         last[k] = e["ts"]
 EOF
+
+echo "== live's JSON-lines event file"
+python3 - "$T/ev.jsonl" <<'PY'
+import sys
+out, seq = open(sys.argv[1], "w"), 0
+def line(ms, vcpu, event, rest):
+    global seq
+    seq += 1
+    s = 9 * 3600 + 60 + ms // 1000
+    hms = "%02d:%02d:%02d.%03d" % (s // 3600, s // 60 % 60, s % 60, ms % 1000)
+    out.write('{"schema":1,"seq":%d,"ts":"2026-12-05T%s000000Z","host":"hv1","vm":"web","vm_pid":4242,"vm_uuid":null,'
+              '"boot_id":"9f1c2b3a4d5e6f70","time":"%s000","t":%d.%03d000,"vcpu":%s,"event":"%s",%s}\n'
+              % (seq, hms, hms, ms // 1000, ms % 1000, "null" if vcpu is None else vcpu, event, rest))
+for k in range(400):
+    pid = (0, 300, 301, 302)[k % 4]
+    comm = "swapper/%d" % (k % 2) if pid == 0 else "app-%d" % pid
+    line(10 + k * 7, k % 2, "switch", '"pid":%d,"tgid":%d,"ppid":1,"comm":"%s","prev_pid":-1,"sampled":true,'
+         '"task":"0xffff888004000%03x"' % (pid, pid, comm, pid))
+    if k % 100 == 50:
+        for ev, d in (("fork", 1), ("exit", 3)):
+            line(10 + k * 7 + d, None, ev, '"pid":%d,"tgid":%d,"ppid":300,"comm":"kid","task":"0xffff888005000000"'
+                 % (900 + k, 900 + k))
+PY
+"$BIN" -j report -i "$T/ev.jsonl" >"$T/ev.json" 2>"$T/ev.err" || bad "report of the JSON-lines file: $(cat "$T/ev.err")"
+"$BIN" timechart -i "$T/ev.jsonl" -o "$T/ev.svg" 2>"$T/ev.tc" && ok "$(cat "$T/ev.tc")" || bad "timechart of JSON lines: $(cat "$T/ev.tc")"
+python3 "$CHECK" svg "$T/ev.json" "$T/ev.svg" || fails=$((fails + 1))
 
 ((fails == 0)) || { echo "FAIL: $fails check(s)"; exit 1; }
 exit 0
