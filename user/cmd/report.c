@@ -256,23 +256,21 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 		break;
 	case SB_VM:
 		if ((j = json_tokener_parse(data))) {
-			int64_t idx = json_object_object_get_ex(j, "index", &x) ? json_object_get_int64(x) : -1;
-			const char *name = json_object_object_get_ex(j, "name", &x) ? json_object_get_string(x) : "?";
-			int64_t pid = json_object_object_get_ex(j, "pid", &x) ? json_object_get_int64(x) : -1;
-			int64_t nv = json_object_object_get_ex(j, "vcpus", &x) ? json_object_get_int64(x) : 0;
-
+			struct sess_vm_id id;
 			bool dup = false;
 
+			sess_vm_id_parse(j, &id);
 			for (size_t i = 0; i < json_object_array_length(c->vms) && !dup; i++) {
 				struct json_object *o = json_object_array_get_idx(c->vms, i), *y;
-				dup = json_object_object_get_ex(o, "index", &y) && json_object_get_int64(y) == idx;
+				dup = json_object_object_get_ex(o, "index", &y) && json_object_get_int64(y) == id.index;
 			}
-			if (idx >= 0 && idx < AN_MAX_VMS) {
+			if (id.index >= 0 && id.index < AN_MAX_VMS) {
 				struct json_object *sc = NULL;
+				uint32_t idx = (uint32_t)id.index;
 
-				an_set_vm(&c->an, (uint32_t)idx, name, (int32_t)pid, (uint32_t)nv);
+				an_set_vm(&c->an, idx, id.name, id.pid, id.nvcpus);
 				/* sessions from before the exact counters have no "sched" */
-				an_set_sched_note(&c->an, (uint32_t)idx, !json_object_object_get_ex(j, "sched", &sc) ?
+				an_set_sched_note(&c->an, idx, !json_object_object_get_ex(j, "sched", &sc) ?
 						  "exact figures not recorded (a session from before they existed)" :
 						  jstr(sc, "note", ""));
 			}

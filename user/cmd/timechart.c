@@ -78,13 +78,11 @@ static int on_block(void *ctx, enum sess_block type, uint32_t seq, const void *d
 		break;
 	case SB_VM:
 		if ((j = json_tokener_parse(data))) {
-			int64_t idx = json_object_object_get_ex(j, "index", &x) ? json_object_get_int64(x) : -1;
-			const char *name = json_object_object_get_ex(j, "name", &x) ? json_object_get_string(x) : "?";
-			int64_t pid = json_object_object_get_ex(j, "pid", &x) ? json_object_get_int64(x) : -1;
-			int64_t nv = json_object_object_get_ex(j, "vcpus", &x) ? json_object_get_int64(x) : 0;
+			struct sess_vm_id id;
 
-			if (idx >= 0 && idx < AN_MAX_VMS)
-				tl_vm(&c->tl, (uint32_t)idx, name, (int32_t)pid, nv > 0 && nv < 1 << 20 ? (uint32_t)nv : 0);
+			sess_vm_id_parse(j, &id);
+			if (id.index >= 0 && id.index < AN_MAX_VMS)
+				tl_vm(&c->tl, (uint32_t)id.index, id.name, id.pid, id.nvcpus);
 			json_object_put(j);
 		}
 		break;

@@ -480,3 +480,16 @@ void sess_damage_line(const struct sess_summary *s, char *buf, size_t len)
 	ADD("%" PRIu64 " events in %u intact block(s) read", s->events_ok, s->blocks_ok);
 #undef ADD
 }
+
+void sess_vm_id_parse(struct json_object *j, struct sess_vm_id *out)
+{
+	struct json_object *x;
+	int64_t nv = json_object_object_get_ex(j, "vcpus", &x) ? json_object_get_int64(x) : 0;
+
+	out->index = json_object_object_get_ex(j, "index", &x) ? json_object_get_int64(x) : -1;
+	out->name = json_object_object_get_ex(j, "name", &x) ? json_object_get_string(x) : "?";
+	out->pid = json_object_object_get_ex(j, "pid", &x) ? (int32_t)json_object_get_int64(x) : -1;
+	out->nvcpus = nv > 0 && nv < 1 << 20 ? (uint32_t)nv : 0;
+	if (!out->name)
+		out->name = "?";
+}

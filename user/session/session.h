@@ -104,6 +104,16 @@ int sess_create(const char *path, const char *header_json, struct sess_writer **
 int sess_write_json(struct sess_writer *w, enum sess_block type, const char *json);
 /* Write an SB_SCHED block (pending events first). */
 int sess_write_sched(struct sess_writer *w, const struct sess_sched_hdr *h, const struct sess_sched_rec *r);
+/* The identity of an SB_VM block's JSON object: index (-1 when missing), name ("?"; points into j), QEMU
+ * pid (-1), vCPUs (0 when missing or out of range: the file is input, not trusted). */
+struct sess_vm_id {
+	int64_t index;
+	const char *name;
+	int32_t pid;
+	uint32_t nvcpus;
+};
+struct json_object;
+void sess_vm_id_parse(struct json_object *j, struct sess_vm_id *out);
 /* Check an SB_SCHED payload: 0 with *h and *r (n records) or -EINVAL. */
 int sess_sched_parse(const void *data, size_t len, struct sess_sched_hdr *h, const struct sess_sched_rec **r);
 /* Buffer an event; writes a block when SESS_BLOCK_EVENTS are pending. */

@@ -377,7 +377,6 @@ void an_print_header(FILE *f, const struct an_line_opts *o)
 
 #define LOST_LIST_MAX 4096   /* pids listed one by one up to this; the range says the rest */
 
-/* An event's JSON object opened with when and where: time, t, vm, vm_pid. */
 /* RFC 3339 UTC with nanoseconds, what log shippers parse: 2026-12-05T09:01:02.123456789Z */
 static void utc(uint64_t mono, int64_t off, char *buf, size_t len)
 {
@@ -390,6 +389,8 @@ static void utc(uint64_t mono, int64_t off, char *buf, size_t len)
 		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ns % 1000000000));
 }
 
+/* An event's JSON object opened with when and where: the envelope (with o->env: schema, seq, ts, host, then
+ * vm_uuid and boot_id after vm, vm_pid), time, t. */
 static void json_event_head(json_writer_t *w, const struct analysis *a, const struct sess_event *ev, const char *tbuf,
 			    double rel, const struct an_line_opts *o)
 {
