@@ -572,10 +572,8 @@ int trace_loop(const struct trace_opts *oin, struct trace_state *st, const struc
 			next_tasks += task_period;
 		if (next_tasks < now)
 			next_tasks = now + task_period;
-		if (s->tick && s->tick(s->ctx, now)) {
-			err = -EPIPE;
-			break;
-		}
+		if (s->tick && (err = s->tick(s->ctx, now)))
+			break;   /* -EPIPE (stdout closed) ends it normally, anything else is an error */
 		/* the next poll after period ±25 %: a guest whose threads run on a fixed period (a 50 Hz
 		 * duty cycle against 100 Hz polls) would otherwise be seen at the same phase every time */
 		jitter = jitter * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -30,7 +30,8 @@ struct trace_opts {
 struct trace_sink {
 	void (*vm_ready)(void *ctx, struct vm_tracer *t);
 	void (*event)(void *ctx, const struct sess_event *ev);
-	/* every tick (after the polls); a non-zero return stops the loop (e.g. stdout closed) */
+	/* every tick (after the polls); a non-zero return stops the loop: -EPIPE (stdout closed) normally, any other
+	 * -errno (an output file that cannot be written) as an error */
 	int (*tick)(void *ctx, uint64_t now);
 	void (*vm_gone)(void *ctx, struct vm_tracer *t);
 	/* the scheduler's counters of every task at t->walk_ns (VMs whose counters were found), at --sched-rate
