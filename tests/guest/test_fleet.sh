@@ -15,6 +15,7 @@
 #   - every event carries schema 1, seq, ts (RFC 3339 UTC), host (this host's name), vm, vm_uuid (A's, and
 #     null for B), boot_id (constant while a kernel runs; A's guest reboots — QMP system_reset — and the
 #     events after the restart carry a new boot_id);
+#   - a write that fails while tracing (--output /dev/full) is said once and ends live with exit 1;
 #   - `report -i` of every file of the run, oldest first, reads them as one stream: nothing missing, the same
 #     forks, execs and exits as the files.
 # VMOT_FLEET_KERNELS="A B" (default "bookworm trixie"). Exit 0 pass, 77 skip (one line why), else fail.
@@ -73,6 +74,12 @@ A_PID=$GUEST_PID A_NAME=$GUEST_NAME A_SOCK=$GUEST_SERIAL_SOCK A_SERIAL=$GUEST_SE
 guest_start --kernel "$KB" --smp 1 --name "flb$$" >/dev/null || { bad "boot guest B"; exit 1; }
 B_PID=$GUEST_PID B_NAME=$GUEST_NAME B_SOCK=$GUEST_SERIAL_SOCK
 echo "   booted in $((SECONDS - t0)) s"
+
+# a file that cannot take the events (a full disk): said once, exit 1, nothing silent
+vmot live -p "$B_PID" --output /dev/full -d 20 >"$T/full.out" 2>"$T/full.err"; rc=$?
+n=$(grep -c "events are not written" "$T/full.err")
+((rc == 1 && n == 1)) && ok "--output /dev/full: exit 1, '$(grep -m1 "events are not written" "$T/full.err")'" ||
+	bad "--output /dev/full: exit $rc, $n error line(s): $(tail -n2 "$T/full.err")"
 
 MPORT=$(free_port); PPORT=$(free_port)
 mkdir -p "$T/textfile" "$T/tsdb" "$T/out"
