@@ -3,6 +3,9 @@
  * a fixed offset (current_task, later pcpu_hot.current_task). Found without a version: the offset at
  * which, on every vCPU observed with a GS base, a pointer leads to a task whose active_mm's PGD is the
  * CR3 that vCPU was observed with at that moment. Runs only when offsets are known.
+ * Memory is read after the observations: on a busy guest every vCPU may have switched since its latest one.
+ * Then no slot fits that moment, and a second pass accepts a task whose CR3 is any of the vCPU's recent
+ * ones (the vote below still has to agree on one answer).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,15 +15,25 @@
 
 #define PERCPU_WINDOW (256 << 10)   /* current_task sits in the first 256 KiB of every known kernel */
 
-struct vcpu_obs { uint32_t vcpu; uint64_t cr3, gs; };
+#define RECENT_CR3 8                  /* per vCPU, for the second pass */
+
+struct vcpu_obs { uint32_t vcpu, ncr3; uint64_t cr3[RECENT_CR3], gs; };   /* cr3[0]: the latest */
 
 /* The task at va, if it is one whose address space is this CR3. */
 static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid, char comm[17])
 {
 	const struct discovery_result *r = c->res;
-	int64_t mm_off = offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset;
+	int64_t mm_off[2] = { offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset,
+			      -1 };
 	uint64_t mm, pgd, pa, root = cr3 & X86_CR3_ADDR_MASK;
 	uint32_t id;
+
+	/* mm/active_mm tied: a kernel thread running now has only one of the two set, either may be it */
+	for (uint32_t k = 0; k < r->npairs; k++)
+		if (r->pairs[k].fields[0] == TF_MM) {
+			mm_off[0] = r->pairs[k].offsets[0];
+			mm_off[1] = r->pairs[k].offsets[1];
+		}
 
 	if (!dctx_is_kernel_ptr(c, va) || dctx_read(c, va + r->task[TF_COMM].offset, comm, 16))
 		return false;
@@ -28,44 +41,42 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid,
 	if (!comm_valid(comm) || dctx_read(c, va + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
 		return false;
 	*pid = (int32_t)id;
-	if (dctx_read_u64(c, va + mm_off, &mm) || !dctx_is_kernel_ptr(c, mm) ||
-	    dctx_read_u64(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
-		return false;
-	return pa == root || (!(pa & 0x1fff) && (pa | 0x1000) == root);
+	for (int k = 0; k < 2 && mm_off[k] >= 0; k++) {
+		if (dctx_read_u64(c, va + mm_off[k], &mm) || !dctx_is_kernel_ptr(c, mm) ||
+		    dctx_read_u64(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
+			continue;
+		if (pa == root || (!(pa & 0x1fff) && (pa | 0x1000) == root))
+			return true;
+	}
+	return false;
 }
 
-void find_current_tasks(struct disc_ctx *c)
+/* runs_on the vCPU's latest CR3, or (recent) any of its recent ones */
+static bool runs_on_vcpu(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, bool recent, int32_t *pid,
+			 char comm[17])
 {
-	struct discovery_result *r = c->res;
-	struct vcpu_obs v[VMOT_MAX_VCPUS];
-	size_t nv = 0;
-	uint8_t page[4096];
-	int64_t found = -1;
+	for (uint32_t i = 0; i < (recent ? v->ncr3 : 1); i++)
+		if (runs_on(c, va, v->cr3[i], pid, comm))
+			return true;
+	return false;
+}
 
-	r->percpu_current = -1;
-	r->nrunning_slots = 0;
-	if (!r->task[TF_COMM].found || !r->task[TF_PID].found || !r->mm_pgd.found ||
-	    (!offset_usable(&r->task[TF_ACTIVE_MM]) && !offset_usable(&r->task[TF_MM])))
-		return;
-	/* the latest observation of each vCPU that carries a GS base */
-	for (size_t i = c->obs->n; i-- > 0;) {
-		const struct observation *o = &c->obs->v[i];
-		bool seen = false;
-		for (size_t k = 0; k < nv; k++)
-			seen |= v[k].vcpu == o->vcpu;
-		if (!seen && o->gs_base && o->cr3 && nv < VMOT_MAX_VCPUS)
-			v[nv++] = (struct vcpu_obs){ o->vcpu, o->cr3, o->gs_base };
-	}
-	if (!nv)
-		return;
-	/* Offsets that fit vCPU 0, then every other vCPU. Several usually do (current_task, the
-	 * runqueue's curr, ...); from one snapshot they cannot be told apart, so they vote: the answer
-	 * (which task per vCPU) most of them give wins, and the first offset giving it is kept. */
-	enum { MAXC = 32 };
+enum { MAXC = 32 };
+
+struct slot_fit {
+	size_t nc;
 	int64_t cand[MAXC];
-	uint64_t ans[MAXC][8];
-	size_t nc = 0, nvv = nv < 8 ? nv : 8;
-	for (int64_t o = 0; o + 8 <= PERCPU_WINDOW && nc < MAXC; o += 8) {
+	uint64_t ans[MAXC][8];   /* the task each slot names on vCPUs 0..7 */
+};
+
+/* Offsets of the per-CPU window that name, on every vCPU, a task running on that vCPU's CR3. 0, or -E2BIG
+ * (the read budget is spent). */
+static int fit_slots(struct disc_ctx *c, const struct vcpu_obs *v, size_t nv, bool recent, struct slot_fit *f)
+{
+	uint8_t page[4096];
+
+	f->nc = 0;
+	for (int64_t o = 0; o + 8 <= PERCPU_WINDOW && f->nc < MAXC; o += 8) {
 		uint64_t t;
 		int32_t pid;
 		char comm[17];
@@ -73,48 +84,104 @@ void find_current_tasks(struct disc_ctx *c)
 		if (!(o & 4095)) {   /* vCPU 0's area a page at a time; an unreadable page holds no pointer */
 			int err = dctx_read(c, v[0].gs + (uint64_t)o, page, sizeof(page));
 			if (err == -E2BIG)
-				return;
+				return err;
 			if (err)
 				memset(page, 0, sizeof(page));
 		}
 		memcpy(&t, page + (o & 4095), 8);
-		if (!runs_on(c, t, v[0].cr3, &pid, comm))
+		if (!runs_on_vcpu(c, t, &v[0], recent, &pid, comm))
 			continue;
-		ans[nc][0] = t;
+		f->ans[f->nc][0] = t;
 		for (size_t k = 1; k < nv && ok; k++) {
-			ok = !dctx_read_u64(c, v[k].gs + o, &t) && runs_on(c, t, v[k].cr3, &pid, comm);
+			ok = !dctx_read_u64(c, v[k].gs + o, &t) && runs_on_vcpu(c, t, &v[k], recent, &pid, comm);
 			if (k < 8)
-				ans[nc][k] = t;
+				f->ans[f->nc][k] = t;
 		}
 		if (ok)
-			cand[nc++] = o;
+			f->cand[f->nc++] = o;
+	}
+	return 0;
+}
+
+void find_current_tasks(struct disc_ctx *c)
+{
+	struct discovery_result *r = c->res;
+	struct vcpu_obs v[VMOT_MAX_VCPUS];
+	struct slot_fit f;
+	size_t nv = 0;
+	int64_t found = -1;
+
+	r->percpu_current = -1;
+	r->nrunning_slots = 0;
+	if (!r->task[TF_COMM].found || !r->task[TF_PID].found || !r->mm_pgd.found ||
+	    (!offset_usable(&r->task[TF_ACTIVE_MM]) && !offset_usable(&r->task[TF_MM])))
+		return;
+	/* each vCPU that carries a GS base, with its latest CR3s (newest first) */
+	for (size_t i = c->obs->n; i-- > 0;) {
+		const struct observation *o = &c->obs->v[i];
+		size_t k = 0;
+
+		if (!o->gs_base || !o->cr3)
+			continue;
+		while (k < nv && v[k].vcpu != o->vcpu)
+			k++;
+		if (k == nv) {
+			if (nv == VMOT_MAX_VCPUS)
+				continue;
+			v[nv++] = (struct vcpu_obs){ .vcpu = o->vcpu, .gs = o->gs_base };
+		}
+		bool dup = false;
+		for (uint32_t j = 0; j < v[k].ncr3 && !dup; j++)
+			dup = v[k].cr3[j] == o->cr3;
+		if (!dup && v[k].ncr3 < RECENT_CR3)
+			v[k].cr3[v[k].ncr3++] = o->cr3;
+	}
+	if (!nv)
+		return;
+	/* Offsets that fit vCPU 0, then every other vCPU. Several usually do (current_task, the
+	 * runqueue's curr, ...); from one snapshot they cannot be told apart, so they vote: the answer
+	 * (which task per vCPU) most of them give wins, and the first offset giving it is kept. */
+	size_t nvv = nv < 8 ? nv : 8;
+	bool recent = false;
+	if (fit_slots(c, v, nv, false, &f))
+		return;
+	if (!f.nc) {
+		recent = true;
+		if (fit_slots(c, v, nv, true, &f))
+			return;
+		p_dbg("current task: no slot fits the latest CR3s (the vCPUs moved on); %zu fit recent ones", f.nc);
 	}
 	size_t best = 0, best_votes = 0;
-	for (size_t i = 0; i < nc; i++) {
+	for (size_t i = 0; i < f.nc; i++) {
 		size_t votes = 0;
-		for (size_t j = 0; j < nc; j++)
-			votes += !memcmp(ans[i], ans[j], nvv * sizeof(uint64_t));
+		for (size_t j = 0; j < f.nc; j++)
+			votes += !memcmp(f.ans[i], f.ans[j], nvv * sizeof(uint64_t));
 		if (votes > best_votes) {
 			best = i;
 			best_votes = votes;
 		}
 	}
-	if (nc && best_votes * 2 > nc) {   /* a clear majority, or no answer */
-		found = cand[best];
-		p_dbg("current task: %zu per-CPU pointers fit, %zu agree", nc, best_votes);
+	if (f.nc && best_votes * 2 > f.nc) {   /* a clear majority, or no answer */
+		found = f.cand[best];
+		p_dbg("current task: %zu per-CPU pointers fit, %zu agree", f.nc, best_votes);
 	}
-	if (found < 0)
+	if (found < 0) {
+		/* No answer, but every slot that fit names running tasks: the pair watch can use them all */
+		for (size_t i = 0; i < f.nc && r->nrunning_slots < 4; i++)
+			r->running_slots[r->nrunning_slots++] = f.cand[i];
+		p_dbg("current task: %zu per-CPU pointers fit, at most %zu agree", f.nc, best_votes);
 		return;
+	}
 	/* The answer (which task each vCPU runs) stands; the offset only when no other slot fits this
 	 * snapshot too (several observations over time, as `live` takes, single it out). */
-	r->percpu_current = nc == 1 ? found : -1;
-	for (size_t i = 0; i < nc && r->nrunning_slots < 4; i++)
-		if (!memcmp(ans[i], ans[best], nvv * sizeof(uint64_t)))
-			r->running_slots[r->nrunning_slots++] = cand[i];
+	r->percpu_current = f.nc == 1 ? found : -1;
+	for (size_t i = 0; i < f.nc && r->nrunning_slots < 4; i++)
+		if (!memcmp(f.ans[i], f.ans[best], nvv * sizeof(uint64_t)))
+			r->running_slots[r->nrunning_slots++] = f.cand[i];
 	for (size_t k = 0; k < nv; k++) {
 		struct vcpu_current *cur = &r->current[r->ncurrent];
 		if (dctx_read_u64(c, v[k].gs + found, &cur->task) ||
-		    !runs_on(c, cur->task, v[k].cr3, &cur->pid, cur->comm))
+		    !runs_on_vcpu(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v[k].vcpu;
 		r->ncurrent++;

@@ -240,8 +240,12 @@ int pairs_watch(struct physmem *pm, struct discovery_result *res, const uint64_t
 	else
 		for (uint32_t i = 0; i < res->nrunning_slots && nslots < 4; i++)
 			slots[nslots++] = res->running_slots[i];
-	if (mm_pair(res) < 0 || !nslots || !ngs)
+	if (mm_pair(res) < 0)
 		return 0;
+	if (!nslots || !ngs) {
+		p_dbg("mm/active_mm tied, but no %s to watch", nslots ? "vCPU's per-CPU base" : "per-CPU current-task slot");
+		return 0;
+	}
 	if (ngs > VMOT_MAX_VCPUS)
 		ngs = VMOT_MAX_VCPUS;
 	kernel_vmem_init(&c.vm, pm, res);

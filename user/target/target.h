@@ -38,9 +38,10 @@ struct target {
 #define TARGET_DEFAULT_TIMEOUT_S 2.0
 #define TARGET_FIRST_SAMPLE_S    0.2
 #define TARGET_RETRY_SAMPLE_S    0.3
-/* then, only while mm/active_mm are an interchangeable pair, the vCPUs' current tasks are watched this long
- * for a kernel thread running (pairs_watch) */
-#define TARGET_PAIR_WATCH_S      1.5
+/* then, only while mm/active_mm are an interchangeable pair, the vCPUs' current tasks are watched up to this
+ * long for a kernel thread running (pairs_watch). A saturated guest runs one about once a second: measured on the
+ * busy randstruct guest under 2 extra host CPU hogs, 29 of 29 settled within 1.73 s (bound 10 s). */
+#define TARGET_PAIR_WATCH_S      5.0
 
 /* Open the source and gather observations (may take timeout_s for sampling). 0 or -errno (message
  * printed). target_close() is safe on a zeroed or failed target. */
