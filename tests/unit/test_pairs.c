@@ -5,7 +5,9 @@
  * borrowing an mm — and checks that pairs_settle decides each pair from that memory alone, to the true
  * offsets. The other pairs are handed to pairs_settle with their two true offsets in the wrong order (as a
  * pair carries no order), so the answer is not in the input. With no such task, nothing is decided.
- * pairs_watch: a vCPU switches to a kernel thread while the per-CPU slots are being watched. */
+ * pairs_watch: a vCPU switches to a kernel thread while the per-CPU slots are being watched.
+ * The per-CPU current task is still found when every vCPU was last observed on a process it no longer runs
+ * (memory is read after the observations: a busy guest has switched since). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include "arch/x86_64.h"
 #include "discovery/discover.h"
 #include "../synth/synth.h"
 
@@ -250,9 +253,46 @@ static void test_mm_settled_by_watching(void **state)
 	assert_int_equal(f->res.npairs, 0);
 }
 
+static void test_current_found_after_vcpus_moved_on(void **state)
+{
+	struct fixture *f = *state;
+	struct discovery_opts d = { 0 };
+	struct discovery_result r;
+	size_t n0 = f->img.obs.n;
+
+	/* each vCPU's latest observation: a process other than the task it runs now */
+	for (uint32_t v = 0; v < f->img.ncpus; v++) {
+		struct observation o = { 0 };
+		for (size_t i = 0; i < n0; i++)
+			if (f->img.obs.v[i].vcpu == v)
+				o = f->img.obs.v[i];
+		for (size_t i = 0; i < f->img.ntasks; i++) {
+			const struct synth_task *t = &f->img.tasks[i];
+			uint64_t pa = t->mm >= 0 ? f->img.mms[t->mm].pgd_pa : 0;
+			if (t->kind == SYNTH_T_PROC && t->on_tasks_list && t->va != f->img.current[v] && pa &&
+			    t->mm_va != f->img.tasks[0].mm_va && pa != (o.cr3 & X86_CR3_ADDR_MASK & ~0x1000ULL)) {
+				o.cr3 = pa;
+				break;
+			}
+		}
+		o.time_ns += 1000;
+		assert_int_equal(obs_add(&f->img.obs, &o), 0);
+	}
+	memset(&r, 0, sizeof(r));
+	int err = discover_offsets(f->img.pm, &f->img.obs, &d, &r);
+	f->img.obs.n = n0;
+	assert_true(err == 0 || err == -ENOENT);
+	assert_int_equal(r.ncurrent, f->img.ncpus);   /* before: none, no slot fit the latest CR3s */
+	for (uint32_t v = 0; v < r.ncurrent; v++)
+		assert_int_equal(r.current[v].task, f->img.current[r.current[v].vcpu]);
+	assert_true(r.nrunning_slots > 0);
+	printf("  every vCPU moved on: current tasks found, %u slot(s) to watch\n", r.nrunning_slots);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_current_found_after_vcpus_moved_on),   /* first: the others change who runs */
 		cmocka_unit_test(test_cred_settled_by_override),
 		cmocka_unit_test(test_parents_settled_by_ptrace),
 		cmocka_unit_test(test_mm_settled_by_kernel_thread),

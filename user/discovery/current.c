@@ -19,21 +19,30 @@
 
 struct vcpu_obs { uint32_t vcpu, ncr3; uint64_t cr3[RECENT_CR3], gs; };   /* cr3[0]: the latest */
 
-/* The task at va, if it is one whose address space is this CR3. */
-static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid, char comm[17])
+/* The offsets that may hold a running task's mm: active_mm (or mm), or both members of a tied mm/active_mm
+ * pair (a kernel thread running now has only one of the two set, either may be it). Returns how many. */
+static int mm_offsets(const struct discovery_result *r, int64_t off[2])
 {
-	const struct discovery_result *r = c->res;
-	int64_t mm_off[2] = { offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset,
-			      -1 };
-	uint64_t mm, pgd, pa, root = cr3 & X86_CR3_ADDR_MASK;
-	uint32_t id;
-
-	/* mm/active_mm tied: a kernel thread running now has only one of the two set, either may be it */
 	for (uint32_t k = 0; k < r->npairs; k++)
 		if (r->pairs[k].fields[0] == TF_MM) {
-			mm_off[0] = r->pairs[k].offsets[0];
-			mm_off[1] = r->pairs[k].offsets[1];
+			off[0] = r->pairs[k].offsets[0];
+			off[1] = r->pairs[k].offsets[1];
+			return 2;
 		}
+	off[0] = offset_usable(&r->task[TF_ACTIVE_MM]) ? r->task[TF_ACTIVE_MM].offset : r->task[TF_MM].offset;
+	return 1;
+}
+
+/* The task at va, if it is one whose address space is the vCPU's latest CR3, or (recent) any of its recent
+ * ones. */
+static bool runs_on(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, bool recent, int32_t *pid,
+		    char comm[17])
+{
+	const struct discovery_result *r = c->res;
+	int64_t mm_off[2];
+	int nmm;
+	uint64_t mm, pgd, pa;
+	uint32_t id;
 
 	if (!dctx_is_kernel_ptr(c, va) || dctx_read(c, va + r->task[TF_COMM].offset, comm, 16))
 		return false;
@@ -41,23 +50,17 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, uint64_t cr3, int32_t *pid,
 	if (!comm_valid(comm) || dctx_read(c, va + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
 		return false;
 	*pid = (int32_t)id;
-	for (int k = 0; k < 2 && mm_off[k] >= 0; k++) {
+	nmm = mm_offsets(r, mm_off);   /* only for what reads like a task: most slots are not */
+	for (int k = 0; k < nmm; k++) {
 		if (dctx_read_u64(c, va + mm_off[k], &mm) || !dctx_is_kernel_ptr(c, mm) ||
 		    dctx_read_u64(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
 			continue;
-		if (pa == root || (!(pa & 0x1fff) && (pa | 0x1000) == root))
-			return true;
+		for (uint32_t i = 0; i < (recent ? v->ncr3 : 1); i++) {
+			uint64_t root = v->cr3[i] & X86_CR3_ADDR_MASK;
+			if (pa == root || (!(pa & 0x1fff) && (pa | 0x1000) == root))
+				return true;
+		}
 	}
-	return false;
-}
-
-/* runs_on the vCPU's latest CR3, or (recent) any of its recent ones */
-static bool runs_on_vcpu(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, bool recent, int32_t *pid,
-			 char comm[17])
-{
-	for (uint32_t i = 0; i < (recent ? v->ncr3 : 1); i++)
-		if (runs_on(c, va, v->cr3[i], pid, comm))
-			return true;
 	return false;
 }
 
@@ -89,11 +92,11 @@ static int fit_slots(struct disc_ctx *c, const struct vcpu_obs *v, size_t nv, bo
 				memset(page, 0, sizeof(page));
 		}
 		memcpy(&t, page + (o & 4095), 8);
-		if (!runs_on_vcpu(c, t, &v[0], recent, &pid, comm))
+		if (!runs_on(c, t, &v[0], recent, &pid, comm))
 			continue;
 		f->ans[f->nc][0] = t;
 		for (size_t k = 1; k < nv && ok; k++) {
-			ok = !dctx_read_u64(c, v[k].gs + o, &t) && runs_on_vcpu(c, t, &v[k], recent, &pid, comm);
+			ok = !dctx_read_u64(c, v[k].gs + o, &t) && runs_on(c, t, &v[k], recent, &pid, comm);
 			if (k < 8)
 				f->ans[f->nc][k] = t;
 		}
@@ -181,7 +184,7 @@ void find_current_tasks(struct disc_ctx *c)
 	for (size_t k = 0; k < nv; k++) {
 		struct vcpu_current *cur = &r->current[r->ncurrent];
 		if (dctx_read_u64(c, v[k].gs + found, &cur->task) ||
-		    !runs_on_vcpu(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
+		    !runs_on(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v[k].vcpu;
 		r->ncurrent++;
