@@ -130,14 +130,15 @@ vmot_ps() {
 	for p in $traced; do echo "VMOT-TRACE $1 ${p%%:*} ${p#*:}"; done
 }
 
-# Every process's argv: "pid ARGS" with the NULs of /proc/PID/cmdline turned into \037 (unit separator), so
-# the argument boundaries survive; kernel threads have none.
+# Every process's argv: "pid LEN ARGS" with the NULs of /proc/PID/cmdline turned into \037 (unit separator), so
+# the argument boundaries survive; kernel threads have none. LEN (the length of ARGS) lets the host notice a line
+# the serial transport damaged (seen: a byte doubled in a long listing) and ask again.
 vmot_cmdline() {
 	echo "VMOT-CMDLINE-BEGIN $1"
 	for d in /proc/[0-9]*; do
 		[ -r "$d/cmdline" ] || continue
 		a=$(tr '\000' '\037' <"$d/cmdline" 2>/dev/null)
-		echo "${d#/proc/} $a"
+		echo "${d#/proc/} ${#a} $a"
 	done
 	echo "VMOT-CMDLINE-END $1"
 }
@@ -156,14 +157,15 @@ vmot_ids() {
 	echo "VMOT-IDS-END $1"
 }
 
-# Every process's executable (/proc/PID/exe: "E pid path", empty for kernel threads) and the maps of the
-# workload's processes ("M pid line" for each line of /proc/PID/maps of every vmot-* process).
+# Every process's executable (/proc/PID/exe: "E pid LEN path", empty for kernel threads) and the maps of the
+# workload's processes ("M pid LEN line" for each line of /proc/PID/maps of every vmot-* process); LEN as above.
 vmot_maps() {
 	echo "VMOT-MAPS-BEGIN $1"
 	for d in /proc/[0-9]*; do
 		read -r c <"$d/comm" 2>/dev/null || continue
-		echo "E ${d#/proc/} $(readlink "$d/exe" 2>/dev/null)"
-		case $c in vmot-churn*|vmot-spawn) ;; vmot-*) while read -r l; do echo "M ${d#/proc/} $l"; done <"$d/maps" 2>/dev/null ;; esac
+		x=$(readlink "$d/exe" 2>/dev/null)
+		echo "E ${d#/proc/} ${#x} $x"
+		case $c in vmot-churn*|vmot-spawn) ;; vmot-*) while read -r l; do echo "M ${d#/proc/} ${#l} $l"; done <"$d/maps" 2>/dev/null ;; esac
 	done
 	echo "VMOT-MAPS-END $1"
 }
@@ -550,10 +552,7 @@ cmd_acct() {
 
 cmd_cmdline() {   # "pid ARGS" lines, ARGS separated by \037 (kernel threads: "pid " alone)
 	load_env "${1:-}"
-	local seq
-	seq=$(serial_request "command lines" cmdline VMOT-CMDLINE-END c) || exit 1
-	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-CMDLINE-BEGIN " s { on = 1; next } $0 == "VMOT-CMDLINE-END " s { exit } on && /^[0-9]+ / { print }' |
-		sort -n -k1,1
+	checked_listing "command lines" cmdline VMOT-CMDLINE-BEGIN VMOT-CMDLINE-END c 1 | sort -n -k1,1
 }
 
 cmd_ids() {   # "pid uid euid gid egid" lines from /proc/PID/status
@@ -566,9 +565,32 @@ cmd_ids() {   # "pid uid euid gid egid" lines from /proc/PID/status
 
 cmd_maps() {   # "E pid exe" and "M pid maps-line" lines
 	load_env "${1:-}"
-	local seq
-	seq=$(serial_request "memory maps" maps VMOT-MAPS-END m) || exit 1
-	tr -d '\r' <"$GUEST_SERIAL" | awk -v s="$seq" '$0 == "VMOT-MAPS-BEGIN " s { on = 1; next } $0 == "VMOT-MAPS-END " s { exit } on && /^[EM] [0-9]+/ { print }'
+	checked_listing "memory maps" maps VMOT-MAPS-BEGIN VMOT-MAPS-END m 2
+}
+
+# checked_listing WHAT COMMAND BEGIN END PREFIX K: a listing whose lines carry, as field K+1, the length of
+# the text after it; prints the lines without that field. A line whose text has another length was damaged on
+# the serial line: the whole listing is asked for again (up to 3 times), and stderr says so.
+checked_listing() {
+	local what=$1 command=$2 begin=$3 end=$4 prefix=$5 k=$6 seq try out
+	for try in 1 2 3; do
+		seq=$(serial_request "$what" "$command" "$end" "$prefix") || exit 1
+		if out=$(tr -d '\r' <"$GUEST_SERIAL" | LC_ALL=C awk -v s="$seq" -v b="$begin" -v e="$end" -v k="$k" '
+			$0 == b " " s { on = 1; next }
+			$0 == e " " s { exit }
+			!on || $0 !~ /^[A-Z]? ?[0-9]+ / { next }
+			{ head = ""; rest = $0
+			  for (i = 0; i < k; i++) { p = index(rest, " "); head = head substr(rest, 1, p); rest = substr(rest, p + 1) }
+			  p = index(rest, " "); if (p == 0) { n = rest; rest = "" } else { n = substr(rest, 1, p - 1); rest = substr(rest, p + 1) }
+			  if (n !~ /^[0-9]+$/ || length(rest) != n + 0) { bad++; next }
+			  print head rest }
+			END { exit bad > 0 }'); then
+			printf '%s\n' "$out"
+			return 0
+		fi
+		echo "guest.sh: $what: a line arrived damaged over the serial console (try $try of 3)" >&2
+	done
+	die "$what arrived damaged 3 times"
 }
 
 cmd_traced() {
