@@ -21,6 +21,8 @@ PKGS=(
 	# the timechart test (tests/guest/test_timechart.sh): headless Chromium renders the SVG to PNG and checks the
 	# Trace Event JSON in a page (what Perfetto's UI and chrome://tracing open)
 	chromium
+	# arm64 guests (tests/guest/test_arm64_memory.sh): the emulator, and a debugger that reads their TTBRs/TCR
+	qemu-system-arm gdb-multiarch
 	# the randstruct test kernel (scripts/build-randstruct-kernel.sh, which also installs these itself)
 	linux-source-6.1 gcc-12-plugin-dev flex bison bc libelf-dev libssl-dev dwarves
 )

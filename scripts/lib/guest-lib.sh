@@ -48,7 +48,7 @@ guest_maps() { "$GUEST_SH" maps "${1:-$GUEST_RUN_DIR}"; }
 # that belongs to no mm, is left out). The workload must show a mapping
 # of a file at an offset, [heap], [stack], [vdso], a path across a mount (/tmp) and a deleted executable.
 check_exes_maps() {
-	local label=$1 bin=$3 truth res n nbad pid nmaps=0 mbad=0 lines=0 ours theirs
+	local label=$1 bin=$3 truth res n nbad pid nmaps=0 mbad=0 lines=0 ours theirs raw
 	truth=$(guest_maps)
 	# "pid<TAB>path" both sides (paths may hold spaces: " (deleted)")
 	res=$(awk -F'\t' 'NR == FNR { o[$1] = $2; next }
@@ -68,11 +68,13 @@ check_exes_maps() {
 	for pid in $(awk '$1 == "M" { print $2 }' <<<"$truth" | sort -un); do
 		# [vsyscall] is the kernel's gate area, in no mm (see README: not shown)
 		theirs=$(awk -v p="$pid" '$1 == "M" && $2 == p && !/\[vsyscall\]$/ { sub(/^M [0-9]+ /, ""); print }' <<<"$truth" | _maps_norm)
-		ours=$("$bin" maps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --task "$pid" 2>&1 | _maps_norm)
+		raw=$("$bin" maps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --task "$pid" 2>&1)
+		ours=$(_maps_norm <<<"$raw")
 		nmaps=$((nmaps + 1)); lines=$((lines + $(wc -l <<<"$theirs")))
 		if [[ "$ours" != "$theirs" ]]; then
 			mbad=$((mbad + 1))
 			echo "    pid $pid: maps differ (< /proc, > ours):"; diff <(echo "$theirs") <(echo "$ours") | head -8
+			(($(wc -l <<<"$raw") < 3)) && echo "    ours: $raw"
 		fi
 	done
 	local kinds

@@ -2,17 +2,19 @@
  * libFuzzer target: x86-64 address translation over arbitrary page tables.
  *
  * Input: cr3 (8 bytes LE), flags (1 byte: bit 0 = la57, bit 1 = cut a hole into RAM, bit 2 = RAM starts
- * at 1 MiB like a real PC's second range), nva (1 byte, ≤ 16), nva VAs (8 bytes each), then the
- * guest-physical memory image (GPA 0 = first image byte; at most 32 KiB).
+ * at 1 MiB like a real PC's second range, bit 3 = PAE for the 32-bit walkers), nva (1 byte, ≤ 16), nva VAs
+ * (8 bytes each), then the guest-physical memory image (GPA 0 = first image byte; at most 32 KiB).
  * x86_translate, vmem_read, x86_walk (whole space and a sub-range), x86_find_direct_map and
- * x86_detect_la57 run over it; none may crash, hang, read outside RAM (the buffer source faults instead),
- * break its leaf cap, or return an impossible mapping.
+ * x86_detect_la57 run over it, and their 32-bit counterparts (x86_32_translate in both modes, vmem over
+ * 32-bit tables, x86_32_walk, x86_32_find_lowmem, x86_32_detect_pae); none may crash, hang, read outside
+ * RAM (the buffer source faults instead), break its leaf cap, or return an impossible mapping.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 
 #define MAX_IMAGE (32u << 10)   /* 8 pages: enough tables for every shape, fast enough for 10^7 runs */
@@ -45,6 +47,56 @@ static int leaf_cb(uint64_t va, const struct x86_map *m, void *arg)
 	c->last_va = va;
 	c->have_last = true;
 	return 0;
+}
+
+static int leaf32_cb(uint64_t va, const struct x86_map *m, void *arg)
+{
+	struct leaf_check *c = arg;
+
+	c->n++;
+	if (c->n > c->max)
+		abort();
+	if (m->page_size != 4096 && m->page_size != (2u << 20) && m->page_size != (4u << 20))
+		abort();
+	if ((va & (m->page_size - 1)) || (m->pa & (m->page_size - 1)) || va >= (1ULL << 32))
+		abort();
+	if (c->have_last && va <= c->last_va)
+		abort();   /* VA order */
+	c->last_va = va;
+	c->have_last = true;
+	return 0;
+}
+
+/* The 32-bit walkers over the same image. */
+static void fuzz_32(struct physmem *pm, uint64_t cr3, bool pae, const uint64_t *vas, size_t nva)
+{
+	unsigned char buf[64];
+	uint64_t off, size;
+
+	for (size_t i = 0; i < nva; i++) {
+		for (int p = 0; p < 2; p++) {
+			struct x86_map m;
+
+			if (!x86_32_translate(pm, cr3, p, vas[i], &m)) {
+				if (m.page_size != 4096 && m.page_size != (2u << 20) && m.page_size != (4u << 20))
+					abort();
+				if ((m.pa & (m.page_size - 1)) != (vas[i] & (m.page_size - 1)) || vas[i] >> 32)
+					abort();
+			}
+		}
+		struct vmem vm;
+		vmem_init_32(&vm, pm, cr3, pae ? 3 : 2);
+		vmem_read(&vm, (uint32_t)vas[i] - 7, buf, sizeof(buf));
+		vmem_read(&vm, (uint32_t)vas[i], buf, sizeof(buf));
+	}
+	struct leaf_check c = { .max = 4096 };
+	int n = x86_32_walk(pm, cr3, pae, 0, 0, c.max, leaf32_cb, &c);
+	if (n >= 0 && (uint64_t)n != c.n)
+		abort();
+	if (!x86_32_find_lowmem(pm, cr3, pae, &off, &size) && (off < (1ULL << 30) || off >> 32 || !size))
+		abort();
+	x86_32_detect_pae(pm, cr3);
+	x86_32_paging_levels(vas[0], cr3, pae);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -116,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();   /* the direct map is in the kernel half */
 	x86_detect_la57(pm, cr3);
 	x86_paging_levels(vas[0], cr3, flags);
+	fuzz_32(pm, cr3, flags & 8, vas, nva);
 	physmem_close(pm);
 	free(img);
 	return 0;

@@ -4,7 +4,9 @@
  *   elfcore    QEMU-style cores: two vCPUs with CORE+QEMU notes, an old QEMU note, overlapping loads,
  *              PN_XNUM program header count
  *   qmp        captured HMP text (tests/unit/data) and whole QMP conversations (greeting, event, replies)
- *   x86        page tables built with tests/unit/x86_pt.h: 4- and 5-level, 4K/2M/1G, PTI pair, loops
+ *   x86        page tables built with tests/unit/x86_pt.h: 4- and 5-level, 4K/2M/1G, PTI pair, loops; and
+ *              32-bit ones (x86_pt32.h): 2-level and PAE lowmem, a PDPT inside its page, loops
+ *   arm64      AArch64 tables (arm64_pt.h): 48-bit kernel and user halves, 39-bit, 52-bit LPA2, a self-loop
  *   discovery  mutated-synthetic-guest inputs (no patch, a few patches) and raw crafted images
  *   session    session files written by the real writer, and structured block lists
  */
@@ -18,6 +20,8 @@
 #include <unistd.h>
 #include "mem/physmem.h"
 #include "x86_pt.h"
+#include "x86_pt32.h"
+#include "arm64_pt.h"
 #if __has_include("session/session.h")
 #include "session/session.h"
 #define HAVE_SESSION 1
@@ -250,10 +254,11 @@ static void gen_qmp(void)
 
 /* ---- page tables ---- */
 
-static void x86_seed(const char *name, uint64_t cr3, bool la57, const uint64_t *vas, int nva, const void *img, size_t len)
+static void x86_seed_flags(const char *name, uint64_t cr3, uint8_t flags, const uint64_t *vas, int nva, const void *img,
+			   size_t len)
 {
 	struct buf b = { 0 };
-	uint8_t flags = la57 ? 1 : 0, n = (uint8_t)nva;
+	uint8_t n = (uint8_t)nva;
 
 	put(&b, &cr3, 8);
 	put(&b, &flags, 1);
@@ -262,6 +267,11 @@ static void x86_seed(const char *name, uint64_t cr3, bool la57, const uint64_t *
 	put(&b, img, len);
 	put_file("x86", name, b.p, b.len);
 	free(b.p);
+}
+
+static void x86_seed(const char *name, uint64_t cr3, bool la57, const uint64_t *vas, int nva, const void *img, size_t len)
+{
+	x86_seed_flags(name, cr3, la57 ? 1 : 0, vas, nva, img, len);
 }
 
 #define IMG (64u << 10)
@@ -302,6 +312,75 @@ static void gen_x86(void)
 		((uint64_t *)(m + 0x2000))[i] = ((uint64_t)i << 30) | PT_P | PT_RW | PT_PS;
 	}
 	x86_seed("map-all-1g.x86", 0x1000, false, vas, 3, m, 16384);
+
+	/* 32-bit: lowmem at 3G in 4 MiB pages (2-level), at 2G in 4 KiB pages with the PDPT 0x20 into its page
+	 * (PAE), user pages low; then a directory whose every entry points at itself */
+	uint64_t v32[4] = { 0xc0001234, 0x08048010, 0x80003ff9, 0xfffffff0 };
+	struct pt32_builder b32;
+
+	memset(m, 0, IMG);
+	pt32_init(&b32, m, IMG, 0x8000, false);
+	pt32_map(&b32, 0xc0000000, 0, PT32_4M, PT32_RW);
+	pt32_map_range(&b32, 0x08048000, 0x3000, 0x2000, PT32_4K, PT32_US);
+	x86_seed_flags("2level.x86", b32.root, 0, v32, 4, m, IMG);
+	memset(m, 0, IMG);
+	pt32_init_at(&b32, m, IMG, 0x8000, true, 0x20);
+	pt32_map_range(&b32, 0x80000000, 0, 0x8000, PT32_4K, PT32_RW | PT32_NX);
+	pt32_map(&b32, 0x08048000, 0x3000, PT32_4K, PT32_US);
+	x86_seed_flags("pae.x86", b32.root, 8, v32, 4, m, IMG);
+	memset(m, 0, 16384);
+	for (int i = 0; i < 1024; i++)
+		((uint32_t *)(m + 0x1000))[i] = 0x1000 | PT32_P | PT32_RW;
+	x86_seed_flags("self-loop-32.x86", 0x1000, 0, v32, 4, m, 16384);
+	x86_seed_flags("self-loop-pae.x86", 0x1000, 8, v32, 4, m, 16384);
+	free(m);
+}
+
+static void arm64_seed(const char *name, uint64_t ttbr0, uint64_t ttbr1, uint8_t mode, const uint64_t *vas, int nva,
+		       const void *img, size_t len)
+{
+	struct buf b = { 0 };
+	uint8_t n = (uint8_t)nva;
+
+	put(&b, &ttbr0, 8);
+	put(&b, &ttbr1, 8);
+	put(&b, &mode, 1);
+	put(&b, &n, 1);
+	put(&b, vas, (size_t)nva * 8);
+	put(&b, img, len);
+	put_file("arm64", name, b.p, b.len);
+	free(b.p);
+}
+
+static void gen_arm64(void)
+{
+	unsigned char *m = calloc(1, IMG);
+	struct a64_builder k, u;
+	uint64_t vas[5] = { 0xffff000000201000ULL, 0x400008, 0xffff800008001ff9ULL, 0xffffffc000200000ULL,
+			    0xfff0000000003000ULL };
+
+	/* 48-bit: a linear map block, kernel pages, a user page (mode: TTBR0 48, TTBR1 48) */
+	a64_init(&k, m, IMG, 0x8000, 48);
+	a64_init(&u, m, IMG, 0xc000, 48);
+	a64_map(&k, 0xffff000000200000ULL, 0, A64_2M, A64_PXN);
+	a64_map_range(&k, 0xffff800008000000ULL, 0x2000, 0x2000, A64_4K, A64_RO);
+	a64_map(&u, 0x400000, 0x3000, A64_4K, A64_EL0);
+	arm64_seed("48bit.arm64", u.root | (5ULL << 48), k.root, 2 | 2 << 2, vas, 4, m, IMG);
+	/* 39-bit kernel half only */
+	memset(m, 0, IMG);
+	a64_init(&k, m, IMG, 0x8000, 39);
+	a64_map(&k, 0xffffffc000200000ULL, 0x1000, A64_4K, 0);
+	arm64_seed("39bit.arm64", 0, k.root, 1 << 2, vas, 4, m, IMG);
+	/* 52-bit LPA2 */
+	memset(m, 0, IMG);
+	a64_init(&k, m, IMG, 0x8000, 52);
+	a64_map(&k, 0xfff0000000003000ULL, 0x5000, A64_4K, 3ULL << 8);
+	arm64_seed("52bit-lpa2.arm64", 0, k.root, 3 << 2 | 16, vas, 5, m, IMG);
+	/* a root whose every descriptor points at itself */
+	memset(m, 0, 16384);
+	for (int i = 0; i < 512; i++)
+		((uint64_t *)(m + 0x1000))[i] = 0x1000 | A64_VALID | A64_TABLE;
+	arm64_seed("self-loop.arm64", 0x1000, 0x1000, 2 | 2 << 2, vas, 3, m, 16384);
 	free(m);
 }
 
@@ -408,6 +487,7 @@ int main(int argc, char **argv)
 	gen_elfcore();
 	gen_qmp();
 	gen_x86();
+	gen_arm64();
 	gen_discovery();
 	gen_session();
 	return 0;

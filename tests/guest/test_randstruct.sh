@@ -15,6 +15,8 @@
 # Exit 0 pass, 77 skip (one line why), else fail. VMOT_RANDSTRUCT=0 skips (the build takes 5-10 minutes).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TMPD=$(mktemp -d /tmp/vmot-randstruct.XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT   # guest-lib chains this after its own
 # shellcheck source=../../scripts/lib/guest-lib.sh
 source "$ROOT/scripts/lib/guest-lib.sh"
 
@@ -74,13 +76,16 @@ for ((boot = 1; boot <= BOOTS; boot++)); do
 		sleep 1
 		label+=" busy"
 	fi
-	got=$("$BIN" offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format json); rc=$?
+	got=$("$BIN" -v offsets --pid "$GUEST_PID" --qmp "$GUEST_QMP" --format json 2>"$TMPD/offsets.err"); rc=$?
 	if ((rc == 0)) && [[ $(jq -r .validated <<<"$got") == true ]]; then
 		ok "$label: validated, $(jq -r '"\(.roots_explained)/\(.roots_observed) roots, \(.interchangeable | length) pair(s), \(.elapsed_s) s"' <<<"$got")"
 	else
 		bad "$label: offsets exit $rc: $(jq -r .reason <<<"$got" 2>/dev/null)"
 	fi
+	before=$fails
 	for f in $FIELDS; do check_member "$label" "$got" "$f"; done
+	# why a pair stayed open: what the current-task search and the watch saw (debug lines of offsets -v)
+	((fails > before)) && grep -E 'watch|slot|current|settled|tied' "$TMPD/offsets.err" | head -n 8 | sed 's/^/       /'
 	g=$(jq -r .mm_struct.pgd <<<"$got"); w=$(jq -r .mm_pgd <<<"$truth")
 	[[ $g == "$w" ]] && ok "$label: mm_struct.pgd = $g" || bad "$label: mm_struct.pgd = $g, offsetof says $w"
 
@@ -115,13 +120,20 @@ for ((boot = 1; boot <= BOOTS; boot++)); do
 	if ((boot == BOOTS)); then   # the pairs survive the offsets cache: live discovers, then starts from it
 		cache=$GUEST_RUN_DIR/cache
 		for run in 1 2; do
-			VMOFFSET_CACHE=$cache timeout 60 "$BIN" live --pid "$GUEST_PID" --json -d 3 >"$cache.$run.jsonl" 2>"$cache.$run.err"
+			VMOFFSET_CACHE=$cache timeout 60 "$BIN" -v live --pid "$GUEST_PID" --json -d 3 >"$cache.$run.jsonl" 2>"$cache.$run.err"
 			n=$(jq -s '[.[] | select(.event == "switch")] | length' "$cache.$run.jsonl" 2>/dev/null)
 			from=$(grep -o 'offsets \(discovered\|from the cache\)' "$cache.$run.err" | head -n1)
 			want=$([[ $run == 1 ]] && echo "offsets discovered" || echo "offsets from the cache")
 			[[ $from == "$want" && ${n:-0} -gt 0 ]] && ok "$label: live run $run: $from, $n switch events" ||
-				bad "$label: live run $run: '${from:-?}' (want '$want'), ${n:-0} switches: $(tail -n1 "$cache.$run.err")"
+				{ bad "$label: live run $run: '${from:-?}' (want '$want'), ${n:-0} switches";
+				  grep -Ei 'cache|rediscover|warning|error' "$cache.$run.err" | head -n 8 | sed 's/^/       /'; }
 		done
+		# the pid allocator (lost counting) is found on this 5-level, randomised kernel too
+		if grep -h 'pid allocator not found' "$cache".[12].err >/dev/null; then
+			bad "$label: live: $(grep -h 'pid allocator not found' "$cache".[12].err | head -n1)"
+		else
+			ok "$label: live found the pid allocator (no 'not found' warning in either run)"
+		fi
 		# every pair offsets reported is in the cache still, or live settled it there to the true offsets
 		entry=$(cat "$cache"/offsets/*.json 2>/dev/null)
 		pairs=$(jq -c '.pairs' <<<"$entry" 2>/dev/null)

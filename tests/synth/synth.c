@@ -85,6 +85,11 @@ static int64_t parse_current(const char *s, bool *hot)
 
 int synth_load_layouts(const char *csv_path, struct synth_layout **out, size_t *n)
 {
+	return synth_load_layouts_arch(csv_path, "x86_64", out, n);
+}
+
+int synth_load_layouts_arch(const char *csv_path, const char *arch, struct synth_layout **out, size_t *n)
+{
 	FILE *f = fopen(csv_path, "r");
 	char line[1024];
 	struct synth_layout *v = NULL;
@@ -111,7 +116,7 @@ int synth_load_layouts(const char *csv_path, struct synth_layout **out, size_t *
 				break;
 			*p++ = 0;
 		}
-		if (nc < 19 || strcmp(col[2], "x86_64"))
+		if (nc < 19 || strcmp(col[2], arch))
 			continue;
 		memset(&L, 0, sizeof(L));
 		snprintf(L.source, sizeof(L.source), "%s", col[0]);
@@ -125,6 +130,9 @@ int synth_load_layouts(const char *csv_path, struct synth_layout **out, size_t *
 		L.mm_mt = parse_off(col[17]);
 		L.current_task = parse_current(col[18], &L.pcpu_hot);
 		L.kver = parse_kver(L.release);
+		L.psz = strcmp(arch, "i386") ? 8 : 4;
+		if (L.psz == 4)   /* i386 "System.map c0…" is current_task's link address, not a per-CPU offset */
+			L.current_task = -1;
 		if (!L.size || L.off[TF_TASKS] < 0 || L.mm_pgd < 0)
 			continue;
 		if (cnt == cap) {
@@ -179,11 +187,14 @@ const char *synth_find_layouts_csv(void)
 #define E_G     (1ULL << 8)
 #define E_NX    (1ULL << 63)
 #define E_ADDR  0x000ffffffffff000ULL
+/* mm_users follows pgd (x86-64 ≥ 4.x: membarrier_state between; i386 2.6/3.x: right after it) */
+#define MM_USERS_AFTER_PGD(b) ((b)->psz == 4 ? 4u : 12u)
 #define KERNPG_TABLE (E_P | E_RW | E_A | E_D)          /* 0x63 */
 #define USERPG_TABLE (E_P | E_RW | E_US | E_A | E_D)   /* 0x67 */
 #define START_KERNEL_MAP 0xffffffff80000000ULL
 #define POISON1 0xdead000000000100ULL
 #define POISON2 0xdead000000000122ULL
+#define POISON2_32 0x00000200ULL   /* LIST_POISON2 on i386 (no POISON_POINTER_DELTA) */
 
 #define K_TEXT_SZ   (8 * MiB)
 #define K_RODATA_SZ (4 * MiB)
@@ -272,6 +283,8 @@ struct sb {
 	uint8_t *pused;
 	uint32_t kv;
 	int levels;
+	unsigned psz;             /* guest pointer size: 8, or 4 for an i386 row (a 32-bit guest) */
+	int p32;                  /* 32-bit paging: 0 (x86-64), 2 (2-level), 3 (PAE) */
 	bool pti, pcid, kaslr, la57, vmap_stack, pda, utrace;
 	bool pti_config;          /* CONFIG_PAGE_TABLE_ISOLATION: PGDs are order 1 (8 KiB) even if PTI is off */
 	uint64_t pob;
@@ -309,6 +322,7 @@ struct sb {
 	uint32_t ncpus;
 	uint64_t pcpu_pa[SYNTH_MAX_CPUS];
 	uint64_t rq_off, rq_curr_off, rq_idle_off, rq_cfs_tasks_off;
+	struct cache c_pgd;       /* PAE: 32-byte PDPTs */
 	struct cache c_task, c_mm, c_cred, c_signal, c_sighand, c_pid, c_files, c_fs, c_vma, c_css, c_gen[5];
 	int err;
 };
@@ -329,10 +343,18 @@ static void w32(struct sb *b, uint64_t pa, uint32_t v) { chk(b, pa, 4); memcpy(b
 static void w16(struct sb *b, uint64_t pa, uint16_t v) { chk(b, pa, 2); memcpy(b->mem + pa, &v, 2); }
 static void wbytes(struct sb *b, uint64_t pa, const void *p, size_t n) { chk(b, pa, n); memcpy(b->mem + pa, p, n); }
 static uint64_t r64(struct sb *b, uint64_t pa) { uint64_t v; chk(b, pa, 8); memcpy(&v, b->mem + pa, 8); return v; }
+/* pointers and longs: 8 bytes on x86-64, 4 on a 32-bit guest (b->psz) */
+static void wptr(struct sb *b, uint64_t pa, uint64_t v)
+{
+	if (b->psz == 4)
+		w32(b, pa, (uint32_t)v);
+	else
+		w64(b, pa, v);
+}
 
 static uint64_t dm(struct sb *b, uint64_t pa) { return b->pob + pa; }
 static uint64_t kimg(struct sb *b, uint64_t pa) { return b->kva + (pa - b->kpa); }
-static void wlist_self(struct sb *b, uint64_t pa, uint64_t va) { w64(b, pa, va); w64(b, pa + 8, va); }
+static void wlist_self(struct sb *b, uint64_t pa, uint64_t va) { wptr(b, pa, va); wptr(b, pa + b->psz, va); }
 
 /* order-N physically contiguous, naturally aligned pages, zero (fresh) */
 static uint64_t alloc_pages(struct sb *b, unsigned order)
@@ -381,10 +403,61 @@ static uint64_t pt_new_table(struct sb *b)
 	return b->pt_in_kdata ? kdata_alloc(b, PG, PG) : alloc_pages(b, 0);
 }
 
+/* 32-bit paging. 2-level: a 1024-entry page directory of 4-byte entries, 4 MiB leaves (PS), no NX.
+ * PAE: a 4-entry PDPT (32-byte aligned, entries carry only P), 512-entry PMDs and PTs of 8-byte entries,
+ * 2 MiB leaves. Table flags and leaf flags are the x86-64 ones (same bit positions). */
+static void pt_map32(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64_t psz, uint64_t leaf,
+		     uint64_t tflags)
+{
+	if (b->p32 == 2) {
+		uint64_t pde = root + ((va >> 22) & 1023) * 4, pt;
+		uint32_t e = 0;
+
+		leaf &= ~E_NX;
+		if (psz == 4 * MiB) {
+			w32(b, pde, (uint32_t)(pa & 0xffc00000u) | (uint32_t)leaf | (uint32_t)E_PS);
+			return;
+		}
+		memcpy(&e, b->mem + pde, 4);
+		if (!(e & E_P)) {
+			e = (uint32_t)pt_new_table(b) | (uint32_t)tflags;
+			w32(b, pde, e);
+		}
+		pt = e & 0xfffff000u;
+		w32(b, pt + ((va >> 12) & 1023) * 4, (uint32_t)(pa & 0xfffff000u) | (uint32_t)leaf);
+		return;
+	}
+	{
+		uint64_t pdpte = root + ((va >> 30) & 3) * 8, e = r64(b, pdpte), pmd, pte;
+
+		if (!(e & E_P)) {
+			e = pt_new_table(b) | E_P;
+			w64(b, pdpte, e);
+		}
+		pmd = (e & E_ADDR) + ((va >> 21) & 511) * 8;
+		if (psz == 2 * MiB) {
+			w64(b, pmd, (pa & E_ADDR) | leaf | E_PS);
+			return;
+		}
+		e = r64(b, pmd);
+		if (!(e & E_P)) {
+			e = pt_new_table(b) | tflags;
+			w64(b, pmd, e);
+		}
+		pte = (e & E_ADDR) + ((va >> 12) & 511) * 8;
+		w64(b, pte, (pa & E_ADDR) | leaf);
+	}
+}
+
 static void pt_map(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64_t psz, uint64_t leaf,
 		   uint64_t tflags)
 {
 	uint64_t table = root;
+
+	if (b->p32) {
+		pt_map32(b, root, va, pa, psz, leaf, tflags);
+		return;
+	}
 
 	for (int lvl = b->levels; lvl >= 1; lvl--) {
 		int shift = 12 + 9 * (lvl - 1);
@@ -522,6 +595,23 @@ static uint16_t anchor_align(int a)
 	}
 }
 
+/* bytes of a noise field: pointer-sized kinds follow the guest's pointer size (i386: a mutex is 16 bytes) */
+static uint8_t kind_size(const struct sb *b, uint8_t kind)
+{
+	const uint8_t P = (uint8_t)b->psz;
+
+	switch (kind) {
+	case FK_LIST: case FK_HLIST: return 2 * P;
+	case FK_RB: return 3 * P;
+	case FK_MUTEX: return 4 * P;
+	case FK_U8: return 1;
+	case FK_U16: return 2;
+	case FK_U32: return 4;
+	case FK_ZERO: case FK_TIME: case FK_ASCII: return 8;
+	default: return P;
+	}
+}
+
 /* fill [p, e) with noise fields; region: 0 header, 1 randomisable, 2 thread_struct tail */
 static void fill_gap(struct sb *b, uint32_t p, uint32_t e, int region)
 {
@@ -570,16 +660,14 @@ static void fill_gap(struct sb *b, uint32_t p, uint32_t e, int region)
 				}
 				pick -= w;
 			}
-			size = kind == FK_LIST || kind == FK_HLIST ? 16 : kind == FK_RB ? 24 : kind == FK_MUTEX ? 32 :
-			       kind == FK_U8 ? 1 : kind == FK_U16 ? 2 : kind == FK_U32 ? 4 : 8;
+			size = kind_size(b, kind);
 			if (size <= left)
 				break;
 			kind = FK_ZERO;
 			size = 8;
 		}
-		size = kind == FK_LIST || kind == FK_HLIST ? 16 : kind == FK_RB ? 24 : kind == FK_MUTEX ? 32 :
-		       kind == FK_U8 ? 1 : kind == FK_U16 ? 2 : kind == FK_U32 ? 4 : 8;
-		add_field(b, p, size, size >= 8 ? 8 : size, kind, -1, (uint32_t)rn(&b->r));
+		size = kind_size(b, kind);
+		add_field(b, p, size, size >= b->psz ? (uint16_t)b->psz : size, kind, -1, (uint32_t)rn(&b->r));
 		p += size;
 	}
 }
@@ -603,20 +691,27 @@ static void build_schema(struct sb *b)
 		abort();
 	for (int i = 0; i < SM_NR; i++)
 		b->aoff[i] = -1;
-	b->asize[TF_TASKS] = 16; b->asize[TF_PID] = 4; b->asize[TF_TGID] = 4; b->asize[TF_COMM] = 16;
-	b->asize[TF_MM] = 8; b->asize[TF_ACTIVE_MM] = 8; b->asize[TF_REAL_PARENT] = 8; b->asize[TF_PARENT] = 8;
-	b->asize[TF_CHILDREN] = 16; b->asize[TF_SIBLING] = 16; b->asize[TF_CRED] = 8;
-	b->asize[SM_GROUP_LEADER] = 8; b->asize[SM_REAL_CRED] = 8; b->asize[SM_THREAD_GROUP] = 16;
-	b->asize[SM_THREAD_NODE] = 16; b->asize[SM_PTRACED] = 16; b->asize[SM_PTRACE_ENTRY] = 16;
-	b->asize[SM_CG_LIST] = 16; b->asize[SM_SE_GROUP_NODE] = 16; b->asize[SM_PUSHABLE] = 40;
-	b->asize[SM_STACK] = 8; b->asize[SM_PIDS] = 72; b->asize[SM_SIGNAL] = 8; b->asize[SM_SIGHAND] = 8;
-	b->asize[SM_FILES] = 8; b->asize[SM_FS] = 8; b->asize[SM_NSPROXY] = 8; b->asize[SM_CGROUPS] = 8;
+	/* sizes scale with the pointer size P: pointers and longs P, list heads 2P (i386: 4 and 8) */
+	const uint8_t P = (uint8_t)b->psz;
+	b->asize[TF_TASKS] = 2 * P; b->asize[TF_PID] = 4; b->asize[TF_TGID] = 4; b->asize[TF_COMM] = 16;
+	b->asize[TF_MM] = P; b->asize[TF_ACTIVE_MM] = P; b->asize[TF_REAL_PARENT] = P; b->asize[TF_PARENT] = P;
+	b->asize[TF_CHILDREN] = 2 * P; b->asize[TF_SIBLING] = 2 * P; b->asize[TF_CRED] = P;
+	b->asize[SM_GROUP_LEADER] = P; b->asize[SM_REAL_CRED] = P; b->asize[SM_THREAD_GROUP] = 2 * P;
+	b->asize[SM_THREAD_NODE] = 2 * P; b->asize[SM_PTRACED] = 2 * P; b->asize[SM_PTRACE_ENTRY] = 2 * P;
+	b->asize[SM_CG_LIST] = 2 * P; b->asize[SM_SE_GROUP_NODE] = 2 * P;
+	b->asize[SM_PUSHABLE] = 4 * P + 8;     /* plist_node: int prio, two list heads (padded) */
+	b->asize[SM_STACK] = P;
+	b->asize[SM_PIDS] = 9 * P;             /* thread_pid + 4 hlist_nodes, or 3 × { hlist_node, pid * } */
+	b->asize[SM_SIGNAL] = P; b->asize[SM_SIGHAND] = P;
+	b->asize[SM_FILES] = P; b->asize[SM_FS] = P; b->asize[SM_NSPROXY] = P; b->asize[SM_CGROUPS] = P;
 	b->asize[SM_EXIT_SIGNAL] = 4; b->asize[SM_PFLAGS] = 4; b->asize[SM_START_TIME] = 8;
-	b->asize[SM_LAST_WAKEE] = 8; b->asize[SM_SCHED_CLASS] = 8; b->asize[SM_PRIO] = 16; b->asize[SM_CPU] = 4;
+	b->asize[SM_LAST_WAKEE] = P; b->asize[SM_SCHED_CLASS] = P; b->asize[SM_PRIO] = 16; b->asize[SM_CPU] = 4;
 	b->asize[SM_USAGE] = 4;
 
 	/* header: thread_info (THREAD_INFO_IN_TASK, ≥ 4.9) and state stay put under randstruct */
-	if (b->kv >= SYNTH_KV(5, 16, 0)) {
+	if (P == 4) {   /* i386: long state, void *stack (every i386 row predates THREAD_INFO_IN_TASK) */
+		state_off = b->kv >= SYNTH_KV(4, 9, 0) ? 8 : 0; state_sz = 4; stack_off = state_off + 4;
+	} else if (b->kv >= SYNTH_KV(5, 16, 0)) {
 		state_off = 24; state_sz = 4; stack_off = 32;
 		b->aoff[SM_CPU] = 20;
 	} else if (b->kv >= SYNTH_KV(5, 11, 0)) {
@@ -665,33 +760,33 @@ static void build_schema(struct sb *b)
 	for (int i = 0; i < SM_NR; i++)
 		pref[i] = -1;
 	pref[SM_STACK] = stack_off;
-	pref[SM_USAGE] = stack_off + 8;
-	pref[SM_PFLAGS] = stack_off + 12;
+	pref[SM_USAGE] = stack_off + P;
+	pref[SM_PFLAGS] = stack_off + P + 4;
 	if (L->off[TF_CRED] >= 0)
-		pref[SM_REAL_CRED] = L->off[TF_CRED] - 8;
+		pref[SM_REAL_CRED] = L->off[TF_CRED] - P;
 	if (L->off[TF_SIBLING] >= 0) {
-		int32_t s = L->off[TF_SIBLING] + 16;
+		int32_t s = L->off[TF_SIBLING] + 2 * P;
 
 		pref[SM_GROUP_LEADER] = s;
-		s += 8;
+		s += P;
 		if (b->kv >= SYNTH_KV(2, 6, 26)) {
 			pref[SM_PTRACED] = s;
-			pref[SM_PTRACE_ENTRY] = s + 16;
-			s += 32;
+			pref[SM_PTRACE_ENTRY] = s + 2 * P;
+			s += 4 * P;
 		}
 		pref[SM_PIDS] = s;
-		s += 72;
+		s += 9 * P;
 		if (has[SM_THREAD_GROUP]) {
 			pref[SM_THREAD_GROUP] = s;
-			s += 16;
+			s += 2 * P;
 		}
 		pref[SM_THREAD_NODE] = s;
 	}
 	if (b->kv >= SYNTH_KV(2, 6, 25))
-		pref[SM_PUSHABLE] = L->off[TF_TASKS] + 16;
+		pref[SM_PUSHABLE] = L->off[TF_TASKS] + 2 * P;
 	else if (b->kv < SYNTH_KV(2, 6, 26)) {
-		pref[SM_PTRACED] = L->off[TF_TASKS] + 16;       /* ptrace_children */
-		pref[SM_PTRACE_ENTRY] = L->off[TF_TASKS] + 32;  /* ptrace_list */
+		pref[SM_PTRACED] = L->off[TF_TASKS] + 2 * P;       /* ptrace_children */
+		pref[SM_PTRACE_ENTRY] = L->off[TF_TASKS] + 4 * P;  /* ptrace_list */
 	}
 	for (int i = TF_NR; i < SM_NR; i++) {
 		uint32_t len = b->asize[i];
@@ -701,7 +796,7 @@ static void build_schema(struct sb *b)
 		if (pref[i] >= 0 && (uint32_t)pref[i] >= b->rs && range_free(occ, size, pref[i], len)) {
 			b->aoff[i] = pref[i];
 		} else {
-			uint16_t al = anchor_align(i);
+			uint16_t al = anchor_align(i) > P ? P : anchor_align(i);
 			uint32_t span = b->re - b->rs;
 			int64_t off = -1;
 
@@ -724,7 +819,8 @@ static void build_schema(struct sb *b)
 	b->nf = 0;
 	for (int i = 0; i < SM_NR; i++)
 		if (b->aoff[i] >= 0)
-			add_field(b, b->aoff[i], b->asize[i], anchor_align(i), FK_ANCHOR, (int16_t)i, 0);
+			add_field(b, b->aoff[i], b->asize[i], anchor_align(i) > P ? P : anchor_align(i), FK_ANCHOR,
+				  (int16_t)i, 0);
 	{
 		uint32_t p = 0;
 
@@ -746,7 +842,7 @@ static void build_schema(struct sb *b)
 	/* the header's unanchored bytes hold thread_info fields: flags words, never pointers */
 	for (size_t i = 0; i < b->nf; i++)
 		if (b->f[i].kind != FK_ANCHOR && b->f[i].off < (int32_t)b->rs)
-			b->f[i].kind = b->f[i].size == 8 ? FK_CNT : b->f[i].kind == FK_ZERO ? FK_ZERO : b->f[i].kind;
+			b->f[i].kind = b->f[i].size == 8 || b->f[i].size == P ? FK_CNT : b->f[i].kind == FK_ZERO ? FK_ZERO : b->f[i].kind;
 
 	/* randstruct: permute everything in [rs, re) and pack it again with natural alignment */
 	if (b->o->shuffle) {
@@ -875,7 +971,7 @@ static void setup_kernel_image(struct sb *b)
 	b->idle_class_va = b->fair_class_va + 0x1a0;
 	b->stop_class_va = b->fair_class_va + 0x270;
 	for (int i = 0; i < 4 * 26; i++)      /* sched_class: tables of text pointers */
-		w64(b, b->rodata_cur + i * 8, kimg(b, text + rr(&b->r, K_TEXT_SZ)) & ~15ULL);
+		wptr(b, b->rodata_cur + i * 8, kimg(b, text + rr(&b->r, K_TEXT_SZ)) & ~15ULL);
 	b->rodata_cur += 4 * 0xd0;
 	b->vdso_pa = (b->rodata_cur + PG - 1) & ~(PG - 1);
 	fill_random(b, b->vdso_pa, 2 * PG);
@@ -890,17 +986,17 @@ static void setup_kernel_image(struct sb *b)
 		if (k < 40)
 			continue;
 		else if (k < 55)
-			w64(b, p, kimg(b, data + (v & (K_DATA_SZ - 1))) & ~7ULL);
+			wptr(b, p, kimg(b, data + (v & (K_DATA_SZ - 1))) & ~7ULL);
 		else if (k < 62)
-			w64(b, p, kimg(b, text + (v & (K_TEXT_SZ - 1))));
+			wptr(b, p, kimg(b, text + (v & (K_TEXT_SZ - 1))));
 		else if (k < 72)
-			w64(b, p, dm(b, (v % b->ram)) & ~7ULL);
+			wptr(b, p, dm(b, (v % b->ram)) & ~7ULL);
 		else if (k < 80 && p + 16 <= data + K_DATA_SZ)
 			wlist_self(b, p, kimg(b, p)), p += 8;
 		else if (k < 95)
-			w64(b, p, v & 1023);
+			wptr(b, p, v & 1023);
 		else
-			w64(b, p, rn(&b->r));
+			wptr(b, p, rn(&b->r));
 	}
 	b->data_cur = data;
 	b->data_end = data + K_DATA_SZ;
@@ -913,7 +1009,7 @@ static void setup_kernel_image(struct sb *b)
 		put_str(b, uts + 4 + 65, "(none)");
 		put_str(b, uts + 4 + 130, b->L->release);
 		put_str(b, uts + 4 + 195, "#1 SMP PREEMPT_DYNAMIC");
-		put_str(b, uts + 4 + 260, "x86_64");
+		put_str(b, uts + 4 + 260, b->p32 ? "i686" : "x86_64");
 		put_str(b, uts + 4 + 325, "(none)");
 	}
 	b->data_cur += 256 + rr(&b->r, 4096);
@@ -922,6 +1018,13 @@ static void setup_kernel_image(struct sb *b)
 	b->kpgd_pa = kdata_alloc(b, b->pti_config ? 2 * PG : PG, b->pti_config ? 2 * PG : PG);
 	b->data_cur += rr(&b->r, 8) * PG;
 
+	if (b->p32) {
+		/* 32-bit: the image lies in lowmem and is mapped with it (setup_direct_map); the fixmap's local
+		 * APIC page, not RAM, near the top of the address space */
+		pt_map(b, b->kpgd_pa, 0xffffb000ULL, 0xfee00000ULL, PG, E_P | E_RW | E_A | E_D | 0x18 | E_NX,
+		       KERNPG_TABLE);
+		return;
+	}
 	/* kernel image mapping (level3_kernel_pgt / level2_kernel_pgt live in .data) */
 	b->pt_in_kdata = true;
 	for (uint64_t off = 0; off < K_TEXT_SZ; off += 2 * MiB)
@@ -940,8 +1043,38 @@ static void setup_kernel_image(struct sb *b)
 	       KERNPG_TABLE);
 }
 
+/* 32-bit lowmem: all of RAM (< 896 MiB) at PAGE_OFFSET, large pages (4 MiB 2-level, 2 MiB PAE) except where
+ * the kernel image splits them: text read-only and executable, rodata read-only (NX), then .data and .bss
+ * writable in 4 KiB pages (mark_rodata_ro, set_memory_*). 2-level paging has no NX: pt_map32 drops it. */
+static void setup_lowmem32(struct sb *b)
+{
+	const uint64_t big = b->p32 == 2 ? 4 * MiB : 2 * MiB;
+	const uint64_t ro_end = b->kpa + K_TEXT_SZ + K_RODATA_SZ, img_end = b->kpa + K_SIZE;
+	const uint64_t rw = E_P | E_RW | E_A | E_D | E_G | E_NX;
+
+	for (uint64_t pa = 0; pa < b->ram;) {
+		if (pa >= b->kpa && pa < b->kpa + K_TEXT_SZ) {
+			pt_map(b, b->kpgd_pa, b->pob + pa, pa, big, E_P | E_A | E_G, KERNPG_TABLE);
+			pa += big;
+		} else if (pa >= b->kpa + K_TEXT_SZ && pa < ro_end) {
+			pt_map(b, b->kpgd_pa, b->pob + pa, pa, big, E_P | E_A | E_G | E_NX, KERNPG_TABLE);
+			pa += big;
+		} else if (pa >= ro_end && pa < ((img_end + big - 1) & ~(big - 1))) {
+			pt_map(b, b->kpgd_pa, b->pob + pa, pa, PG, rw, KERNPG_TABLE);
+			pa += PG;
+		} else {
+			pt_map(b, b->kpgd_pa, b->pob + pa, pa, big, rw, KERNPG_TABLE);
+			pa += big;
+		}
+	}
+}
+
 static void setup_direct_map(struct sb *b)
 {
+	if (b->p32) {
+		setup_lowmem32(b);
+		return;
+	}
 	uint64_t gbit = b->pti ? 0 : E_G;
 	uint64_t fl = E_P | E_RW | E_A | E_D | gbit | E_NX;
 
@@ -962,6 +1095,9 @@ static void setup_direct_map(struct sb *b)
 static void setup_pti_and_cea(struct sb *b)
 {
 	uint64_t cea = 0xfffffe0000000000ULL;
+
+	if (b->p32)   /* no PTI and no cpu_entry_area in the kernels of the i386 rows (all < 4.15) */
+		return;
 
 	if (b->kv >= SYNTH_KV(4, 15, 0)) {
 		for (uint32_t c = 0; c < b->ncpus; c++)
@@ -1018,6 +1154,30 @@ static uint64_t va2pa(struct sb *b, uint64_t va)
 		return va - b->pob;
 	if (va >= b->kva && va - b->kva < K_SIZE)
 		return b->kpa + (va - b->kva);
+	if (b->p32 == 2) {   /* above lowmem: the fixmap */
+		uint32_t e;
+
+		memcpy(&e, b->mem + table + ((va >> 22) & 1023) * 4, 4);
+		if (!(e & E_P))
+			return ~0ULL;
+		if (e & E_PS)
+			return (e & 0xffc00000u) + (va & (4 * MiB - 1));
+		memcpy(&e, b->mem + (e & 0xfffff000u) + ((va >> 12) & 1023) * 4, 4);
+		return e & E_P ? (e & 0xfffff000u) + (va & (PG - 1)) : ~0ULL;
+	}
+	if (b->p32 == 3) {
+		uint64_t e = r64(b, table + ((va >> 30) & 3) * 8);
+
+		if (!(e & E_P))
+			return ~0ULL;
+		e = r64(b, (e & E_ADDR) + ((va >> 21) & 511) * 8);
+		if (!(e & E_P))
+			return ~0ULL;
+		if (e & E_PS)
+			return (e & E_ADDR & ~(2 * MiB - 1)) + (va & (2 * MiB - 1));
+		e = r64(b, (e & E_ADDR) + ((va >> 12) & 511) * 8);
+		return e & E_P ? (e & E_ADDR) + (va & (PG - 1)) : ~0ULL;
+	}
 	for (int lvl = b->levels; lvl >= 1; lvl--) {
 		int shift = 12 + 9 * (lvl - 1);
 		uint64_t e = r64(b, table + ((va >> shift) & 511) * 8);
@@ -1301,13 +1461,13 @@ static uint64_t obj_noise(struct sb *b, uint64_t pa, uint32_t size, uint64_t bac
 		if (k < 4)
 			continue;
 		if (k < 6)
-			w64(b, pa + o, rr(&b->r, 4096));
+			wptr(b, pa + o, rr(&b->r, 4096));
 		else if (k < 7 && o + 16 <= size)
 			wlist_self(b, pa + o, dm(b, pa + o)), o += 8;
 		else if (k < 8)
-			w64(b, pa + o, back ? back : dm(b, rr(&b->r, b->ram) & ~63ULL));
+			wptr(b, pa + o, back ? back : dm(b, rr(&b->r, b->ram) & ~63ULL));
 		else
-			w64(b, pa + o, rn(&b->r) & 0xffffffffULL);
+			wptr(b, pa + o, rn(&b->r) & 0xffffffffULL);
 	}
 	return dm(b, pa);
 }
@@ -1351,6 +1511,12 @@ static uint64_t obj_ptr(struct sb *b, int ti, uint32_t cls)
 	return t->objs[cls % NOBJCLASS];
 }
 
+/* a user mmap address: x86-64 near 0x7f…, i386 from 1 GiB */
+static uint64_t user_mmap_va(struct sb *b, uint64_t off)
+{
+	return b->p32 ? 0x40000000ULL + (off & 0x3ffffff) : 0x7f0000000000ULL + off;
+}
+
 static void alloc_user_mappings(struct sb *b, struct mmx *m, const char *comm)
 {
 	uint64_t kpgd = m->pgd_pa;
@@ -1358,6 +1524,12 @@ static void alloc_user_mappings(struct sb *b, struct mmx *m, const char *comm)
 	uint64_t libc = 0x7f0000000000ULL + (rr(&b->r, 1ULL << 27) << 12);
 	uint64_t stack = 0x7ffc00000000ULL + (rr(&b->r, 1ULL << 20) << 12);
 	uint64_t ufl = USERPG_TABLE;
+
+	if (b->p32) {   /* i386: ELF at 0x08048000, mmap base at 1 GiB, the stack just below PAGE_OFFSET */
+		text = 0x08048000ULL + (text & 0xff000);
+		libc = 0x40000000ULL + (libc & 0x3fff000);
+		stack = b->pob - 16 * MiB + (stack & 0x3ff000);
+	}
 
 	(void)comm;
 	m->text_base = text;
@@ -1400,18 +1572,32 @@ static void alloc_mm(struct sb *b, int mi, const char *comm)
 
 		s->used[(fpa - s->pa) / b->c_mm.stride] = 0;
 		memcpy(b->mem + fpa, b->mem + old, sz);
-		w64(b, fpa + L->mm_pgd, dm(b, (1 * MiB + rr(&b->r, b->ram - 1 * MiB)) & ~(PG - 1)));
-		w32(b, fpa + L->mm_pgd + 12, 0);
-		w64(b, fpa + b->c_mm.freeptr_off, b->c_mm.random ^ rn(&b->r));
+		wptr(b, fpa + L->mm_pgd, dm(b, (1 * MiB + rr(&b->r, b->ram - 1 * MiB)) & ~(PG - 1)));
+		w32(b, fpa + L->mm_pgd + MM_USERS_AFTER_PGD(b), 0);
+		wptr(b, fpa + b->c_mm.freeptr_off, b->c_mm.random ^ rn(&b->r));
 	}
 	pa = slab_alloc(b, &b->c_mm);
 
 	m->pa = pa;
 	m->va = dm(b, pa);
-	m->pgd_pa = alloc_pages(b, b->pti_config ? 1 : 0);   /* PGD_ALLOCATION_ORDER */
+	if (b->p32 == 3) {
+		/* PAE: a 32-byte PDPT from the pgd cache; pgd_ctor copies the kernel's entries (SHARED_KERNEL_PMD) */
+		unsigned first = (unsigned)(b->pob >> 30) & 3;
+
+		m->pgd_pa = slab_alloc(b, &b->c_pgd);
+		memset(b->mem + m->pgd_pa, 0, 32);
+		memcpy(b->mem + m->pgd_pa + first * 8, b->mem + b->kpgd_pa + first * 8, (4 - first) * 8);
+	} else if (b->p32 == 2) {
+		unsigned first = (unsigned)(b->pob >> 22) & 1023;
+
+		m->pgd_pa = alloc_pages(b, 0);
+		memcpy(b->mem + m->pgd_pa + first * 4, b->mem + b->kpgd_pa + first * 4, (1024 - first) * 4);
+	} else {
+		m->pgd_pa = alloc_pages(b, b->pti_config ? 1 : 0);   /* PGD_ALLOCATION_ORDER */
+		/* pgd_ctor: copy the kernel half (and the PTI user copy's kernel half) from swapper_pg_dir */
+		memcpy(b->mem + m->pgd_pa + 256 * 8, b->mem + b->kpgd_pa + 256 * 8, 256 * 8);
+	}
 	m->pgd_va = dm(b, m->pgd_pa);
-	/* pgd_ctor: copy the kernel half (and the PTI user copy's kernel half) from swapper_pg_dir */
-	memcpy(b->mem + m->pgd_pa + 256 * 8, b->mem + b->kpgd_pa + 256 * 8, 256 * 8);
 	if (b->pti)
 		memcpy(b->mem + m->pgd_pa + PG + 256 * 8, b->mem + b->kpgd_pa + PG + 256 * 8, 256 * 8);
 	alloc_user_mappings(b, m, comm);
@@ -1423,50 +1609,52 @@ static void alloc_mm(struct sb *b, int mi, const char *comm)
 		if (k < 45)
 			continue;
 		if (k < 60)
-			w64(b, pa + o, m->text_base + rr(&b->r, 0x4000000));        /* start_code, brk, … */
+			wptr(b, pa + o, m->text_base + rr(&b->r, 0x4000000));        /* start_code, brk, … */
 		else if (k < 70)
-			w64(b, pa + o, m->stack_top - rr(&b->r, 0x1000));
+			wptr(b, pa + o, m->stack_top - rr(&b->r, 0x1000));
 		else if (k < 85)
-			w64(b, pa + o, rr(&b->r, 100000));
+			wptr(b, pa + o, rr(&b->r, 100000));
 		else if (k < 92 && o + 16 <= sz)
 			wlist_self(b, pa + o, m->va + o), o += 8;
 		else
-			w64(b, pa + o, 0x7f0000000000ULL + (rr(&b->r, 1ULL << 27) << 12));
+			wptr(b, pa + o, user_mmap_va(b, rr(&b->r, 1ULL << 27) << 12));
 	}
 	if (L->mm_mt >= 0) {
 		uint64_t node = slab_alloc(b, &b->c_gen[4]);       /* maple_node, 256-aligned */
 
 		w32(b, pa + L->mm_mt, 0);                          /* ma_lock */
 		w32(b, pa + L->mm_mt + 4, 0x33);                   /* ma_flags: ALLOC_RANGE|USE_RCU|LOCK_EXTERN */
-		w64(b, pa + L->mm_mt + 8, dm(b, node) | 0x1e);     /* ma_root: encoded maple_arange_64 node */
-		w64(b, pa + L->mm_mt + 16, 0);
+		wptr(b, pa + L->mm_mt + 8, dm(b, node) | 0x1e);     /* ma_root: encoded maple_arange_64 node */
+		wptr(b, pa + L->mm_mt + 16, 0);
 	}
 	if (L->mm_mmap >= 0) {
 		/* vm_area_struct chain: vm_start, vm_end, vm_next, vm_prev, …, vm_mm at +64 */
-		uint64_t prev = 0, first = 0, vstart[3] = { m->text_base, 0x7f0000000000ULL, m->stack_top - 2 * PG };
+		uint64_t prev = 0, first = 0, vstart[3] = { m->text_base, user_mmap_va(b, 0), m->stack_top - 2 * PG };
 		uint64_t vpa[3];
 
 		for (int i = 0; i < 3; i++)
 			vpa[i] = slab_alloc(b, &b->c_vma);
 		for (int i = 0; i < 3; i++) {
-			w64(b, vpa[i], vstart[i]);
-			w64(b, vpa[i] + 8, vstart[i] + 3 * PG);
-			w64(b, vpa[i] + 16, i < 2 ? dm(b, vpa[i + 1]) : 0);
-			w64(b, vpa[i] + 24, prev);
-			w64(b, vpa[i] + 64, m->va);
-			w64(b, vpa[i] + 72, 0x8000000000000025ULL);
-			w64(b, vpa[i] + 80, 0x8100073);
+			wptr(b, vpa[i], vstart[i]);
+			const uint64_t P = b->psz;
+
+			wptr(b, vpa[i] + P, vstart[i] + 3 * PG);
+			wptr(b, vpa[i] + 2 * P, i < 2 ? dm(b, vpa[i + 1]) : 0);
+			wptr(b, vpa[i] + 3 * P, prev);
+			wptr(b, vpa[i] + 8 * P, m->va);
+			wptr(b, vpa[i] + 9 * P, 0x8000000000000025ULL);
+			wptr(b, vpa[i] + 10 * P, 0x8100073);
 			prev = dm(b, vpa[i]);
 			if (!i)
 				first = prev;
 		}
-		w64(b, pa + L->mm_mmap, first);
+		wptr(b, pa + L->mm_mmap, first);
 	}
-	w64(b, pa + L->mm_pgd, m->pgd_va);
-	if ((uint32_t)L->mm_pgd >= 8)
-		w64(b, pa + L->mm_pgd - 8, 0x7ffffffff000ULL);     /* task_size */
-	w32(b, pa + L->mm_pgd + 12, (uint32_t)m->users);        /* mm_users */
-	w32(b, pa + L->mm_pgd + 16, 1);                         /* mm_count */
+	wptr(b, pa + L->mm_pgd, m->pgd_va);
+	if ((uint32_t)L->mm_pgd >= b->psz)   /* task_size (32-bit: PAGE_OFFSET) */
+		wptr(b, pa + L->mm_pgd - b->psz, b->p32 ? b->pob : 0x7ffffffff000ULL);
+	w32(b, pa + L->mm_pgd + MM_USERS_AFTER_PGD(b), (uint32_t)m->users);        /* mm_users */
+	w32(b, pa + L->mm_pgd + MM_USERS_AFTER_PGD(b) + 4, 1);                       /* mm_count */
 }
 
 static void alloc_init_objects(struct sb *b)
@@ -1475,9 +1663,9 @@ static void alloc_init_objects(struct sb *b)
 
 	pa = kdata_alloc(b, b->mm_size, 64);
 	b->init_mm_va = kimg(b, pa);
-	w64(b, pa + b->L->mm_pgd, kimg(b, b->kpgd_pa));         /* .pgd = swapper_pg_dir (image VA) */
-	w32(b, pa + b->L->mm_pgd + 12, 2);
-	w32(b, pa + b->L->mm_pgd + 16, 1);
+	wptr(b, pa + b->L->mm_pgd, kimg(b, b->kpgd_pa));         /* .pgd = swapper_pg_dir (image VA) */
+	w32(b, pa + b->L->mm_pgd + MM_USERS_AFTER_PGD(b), 2);
+	w32(b, pa + b->L->mm_pgd + MM_USERS_AFTER_PGD(b) + 4, 1);
 	if (b->L->mm_mt >= 0)
 		w32(b, pa + b->L->mm_mt + 4, 0x33);
 	b->data_cur += rr(&b->r, 1024) & ~63ULL;
@@ -1552,9 +1740,9 @@ static void write_cred(struct sb *b, uint64_t pa, uint32_t usage, uint32_t uid, 
 	w64(b, pa + 56, euid == 0 ? eff : 0);
 	w64(b, pa + 64, eff);
 	w64(b, pa + 72, 0);
-	w64(b, pa + 128, b->init_user_ns_va + 0x100);   /* user: root_user / a user_struct */
-	w64(b, pa + 136, b->init_user_ns_va);
-	w64(b, pa + 152, b->init_user_ns_va + 0x180);   /* group_info: init_groups */
+	wptr(b, pa + 128, b->init_user_ns_va + 0x100);   /* user: root_user / a user_struct */
+	wptr(b, pa + 136, b->init_user_ns_va);
+	wptr(b, pa + 152, b->init_user_ns_va + 0x180);   /* group_info: init_groups */
 }
 
 /* struct pid: count, level, tasks[PIDTYPE_MAX] hlist heads, …, numbers[0] = { nr, ns } */
@@ -1568,7 +1756,7 @@ static uint64_t alloc_pid(struct sb *b, int32_t nr)
 	w32(b, pa + 4, 0);
 	wlist_self(b, pa + 56, dm(b, pa + 56));                 /* wait_pidfd */
 	w32(b, pa + PID_NR_OFF, (uint32_t)nr);
-	w64(b, pa + PID_NR_OFF + 8, b->init_pid_ns_va);
+	wptr(b, pa + PID_NR_OFF + b->psz, b->init_pid_ns_va);
 	return dm(b, pa);
 }
 
@@ -1594,7 +1782,7 @@ static void alloc_task_objects(struct sb *b)
 	}
 	for (size_t i = 0; i < b->nt; i++) {
 		struct tsk *t = &b->t[i];
-		uint64_t spa;
+		uint64_t spa = 0;
 
 		/* kernel stack */
 		if (t->kind == SYNTH_T_INIT) {
@@ -1606,19 +1794,21 @@ static void alloc_task_objects(struct sb *b)
 			spa = alloc_pages(b, b->thread_size == 4 * PG ? 2 : 1);
 			t->stack_va = dm(b, spa);
 		}
-		if (!b->vmap_stack) {
+		if (b->kv < SYNTH_KV(4, 9, 0)) {
 			/* thread_info at the bottom of the stack: task, exec_domain, flags, status, cpu, … */
-			w64(b, spa, t->va);
-			w64(b, spa + 8, b->kv < SYNTH_KV(4, 1, 0) ? b->init_user_ns_va + 0x40 : 0);
-			w32(b, spa + 16, 0x80000 * (t->kind == SYNTH_T_PROC));
-			w32(b, spa + 24, (uint32_t)t->lastcpu);
-			w64(b, spa + 32, is_kernel_task(t) ? ~0ULL : 0x7ffffffff000ULL);
+			const uint64_t P = b->psz;
+
+			wptr(b, spa, t->va);
+			wptr(b, spa + P, b->kv < SYNTH_KV(4, 1, 0) ? b->init_user_ns_va + 0x40 : 0);
+			w32(b, spa + 2 * P, 0x80000 * (t->kind == SYNTH_T_PROC));
+			w32(b, spa + 2 * P + 8, (uint32_t)t->lastcpu);
+			wptr(b, spa + 2 * P + 16, is_kernel_task(t) ? ~0ULL : b->p32 ? b->pob : 0x7ffffffff000ULL);
 		}
 		{   /* some stack contents near the top */
 			uint64_t top = va2pa(b, t->stack_va + b->thread_size - PG);
 
 			for (int k = 0; k < 64; k++)
-				w64(b, top + PG - 8 * (k + 1), rp(&b->r, 50) ? kimg(b, b->kpa + rr(&b->r, K_TEXT_SZ))
+				wptr(b, top + PG - 8 * (k + 1), rp(&b->r, 50) ? kimg(b, b->kpa + rr(&b->r, K_TEXT_SZ))
 								 : rn(&b->r));
 		}
 		/* struct pid, shared objects */
@@ -1724,7 +1914,7 @@ static void write_noise(struct sb *b, int ti)
 			w32(b, pa, (uint32_t)v);
 			break;
 		case FK_CNT:
-			w64(b, pa, rr(&b->r, kern ? 5000 : 1000000));
+			wptr(b, pa, rr(&b->r, kern ? 5000 : 1000000));
 			break;
 		case FK_TIME:
 			w64(b, pa, t->start_ns + rr(&b->r, 100000000000ULL));
@@ -1733,32 +1923,32 @@ static void write_noise(struct sb *b, int ti)
 			wlist_self(b, pa, va);
 			break;
 		case FK_MUTEX:
-			w64(b, pa, 0);
-			w32(b, pa + 8, 0);
-			wlist_self(b, pa + 16, va + 16);
+			wptr(b, pa, 0);
+			w32(b, pa + b->psz, 0);
+			wlist_self(b, pa + 2 * b->psz, va + 2 * b->psz);
 			break;
 		case FK_OBJ:
-			w64(b, pa, obj_ptr(b, ti, f->sub));
+			wptr(b, pa, obj_ptr(b, ti, f->sub));
 			break;
 		case FK_TASKPTR:
 			if (rp(&b->r, 60))
-				w64(b, pa, b->t[rr(&b->r, b->nt)].va);
+				wptr(b, pa, b->t[rr(&b->r, b->nt)].va);
 			break;
 		case FK_RB:
-			w64(b, pa, va);         /* RB_CLEAR_NODE: parent = self */
+			wptr(b, pa, va);         /* RB_CLEAR_NODE: parent = self */
 			break;
 		case FK_KTEXT:
-			w64(b, pa, b->ktext_vals[(f->sub + (kern ? 1 : 0)) & 15]);
+			wptr(b, pa, b->ktext_vals[(f->sub + (kern ? 1 : 0)) & 15]);
 			break;
 		case FK_KDATA:
-			w64(b, pa, b->kdata_vals[f->sub & 15]);
+			wptr(b, pa, b->kdata_vals[f->sub & 15]);
 			break;
 		case FK_UPTR:
 			if (!kern && t->mm >= 0)
-				w64(b, pa, 0x7f0000000000ULL + (rr(&b->r, 1ULL << 27) << 12) + rr(&b->r, 4096));
+				wptr(b, pa, user_mmap_va(b, rr(&b->r, 1ULL << 27) << 12) + rr(&b->r, 4096));
 			break;
 		case FK_STACKPTR:
-			w64(b, pa, t->stack_va + b->thread_size - 8 * (1 + rr(&b->r, 64)));
+			wptr(b, pa, t->stack_va + b->thread_size - 8 * (1 + rr(&b->r, 64)));
 			break;
 		case FK_HLIST:
 			break;
@@ -1766,19 +1956,19 @@ static void write_noise(struct sb *b, int ti)
 			wbytes(b, pa, ascii_words[rr(&b->r, sizeof(ascii_words) / sizeof(ascii_words[0]))], 8);
 			break;
 		case FK_RAND:
-			w64(b, pa, rn(&b->r));
+			wptr(b, pa, rn(&b->r));
 			break;
 		case FK_NEG:
-			w64(b, pa, ~0ULL);
+			wptr(b, pa, ~0ULL);
 			break;
 		}
 	}
 }
 
-static void wa64(struct sb *b, int ti, int m, uint64_t v)
+static void waptr(struct sb *b, int ti, int m, uint64_t v)
 {
 	if (b->aoff[m] >= 0)
-		w64(b, b->t[ti].pa + b->aoff[m], v);
+		wptr(b, b->t[ti].pa + b->aoff[m], v);
 }
 static void wa32(struct sb *b, int ti, int m, uint32_t v)
 {
@@ -1788,8 +1978,8 @@ static void wa32(struct sb *b, int ti, int m, uint32_t v)
 static void wa_list(struct sb *b, int ti, int m, uint64_t next, uint64_t prev)
 {
 	if (b->aoff[m] >= 0) {
-		w64(b, b->t[ti].pa + b->aoff[m], next);
-		w64(b, b->t[ti].pa + b->aoff[m] + 8, prev);
+		wptr(b, b->t[ti].pa + b->aoff[m], next);
+		wptr(b, b->t[ti].pa + b->aoff[m] + b->psz, prev);
 	}
 }
 static void wa_self(struct sb *b, int ti, int m)
@@ -1804,8 +1994,8 @@ static void link_ring(struct sb *b, const uint64_t *nodes, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t pa = va2pa(b, nodes[i]);
 
-		w64(b, pa, nodes[(i + 1) % n]);
-		w64(b, pa + 8, nodes[(i + n - 1) % n]);
+		wptr(b, pa, nodes[(i + 1) % n]);
+		wptr(b, pa + b->psz, nodes[(i + n - 1) % n]);
 	}
 }
 
@@ -1821,20 +2011,20 @@ static void write_anchors(struct sb *b, int ti)
 		wbytes(b, t->pa + b->aoff[TF_COMM], comm, 16);
 	wa32(b, ti, TF_PID, (uint32_t)t->pid);
 	wa32(b, ti, TF_TGID, (uint32_t)t->tgid);
-	wa64(b, ti, TF_MM, mm_va_of(b, t->mm));
-	wa64(b, ti, TF_ACTIVE_MM, mm_va_of(b, t->act));
-	wa64(b, ti, TF_REAL_PARENT, b->t[t->rp].va);
-	wa64(b, ti, TF_PARENT, b->aoff[TF_REAL_PARENT] >= 0 ? b->t[t->par].va : b->t[t->rp].va);
-	wa64(b, ti, TF_CRED, t->cred_va);
-	wa64(b, ti, SM_REAL_CRED, t->real_cred_va);
-	wa64(b, ti, SM_GROUP_LEADER, b->t[t->leader].va);
-	wa64(b, ti, SM_STACK, t->stack_va);
+	waptr(b, ti, TF_MM, mm_va_of(b, t->mm));
+	waptr(b, ti, TF_ACTIVE_MM, mm_va_of(b, t->act));
+	waptr(b, ti, TF_REAL_PARENT, b->t[t->rp].va);
+	waptr(b, ti, TF_PARENT, b->aoff[TF_REAL_PARENT] >= 0 ? b->t[t->par].va : b->t[t->rp].va);
+	waptr(b, ti, TF_CRED, t->cred_va);
+	waptr(b, ti, SM_REAL_CRED, t->real_cred_va);
+	waptr(b, ti, SM_GROUP_LEADER, b->t[t->leader].va);
+	waptr(b, ti, SM_STACK, t->stack_va);
 	if (b->aoff[SM_STATE] >= 0) {
 		uint64_t st = t->cpu >= 0 || t->runnable ? 0 : t->kind == SYNTH_T_ZOMBIE ? 0x80 :
 			      t->kind == SYNTH_T_KTHREAD && b->kv >= SYNTH_KV(4, 2, 0) ? 0x402 : 1;
 
 		if (b->asize[SM_STATE] == 8)
-			w64(b, t->pa + b->aoff[SM_STATE], st);
+			wptr(b, t->pa + b->aoff[SM_STATE], st);
 		else
 			w32(b, t->pa + b->aoff[SM_STATE], (uint32_t)st);
 	}
@@ -1843,15 +2033,16 @@ static void write_anchors(struct sb *b, int ti)
 		 0x00200102 : t->kind == SYNTH_T_ZOMBIE ? 0x0040000c : 0x00400100;
 	wa32(b, ti, SM_PFLAGS, pflags);
 	wa32(b, ti, SM_EXIT_SIGNAL, leader ? 17 : 0xffffffffu);
-	wa64(b, ti, SM_START_TIME, t->start_ns);
-	wa64(b, ti, SM_SIGNAL, t->signal_va);
-	wa64(b, ti, SM_SIGHAND, t->sighand_va);      /* cleared only when the zombie is reaped */
-	wa64(b, ti, SM_FILES, t->kind == SYNTH_T_ZOMBIE ? 0 : t->files_va);
-	wa64(b, ti, SM_FS, t->kind == SYNTH_T_ZOMBIE ? 0 : t->fs_va);
-	wa64(b, ti, SM_NSPROXY, t->nsproxy_va);
-	wa64(b, ti, SM_CGROUPS, t->css < 0 ? b->init_css_va : b->css_va[t->css]);
-	wa64(b, ti, SM_LAST_WAKEE, rp(&b->r, 50) ? b->t[rr(&b->r, b->nt)].va : 0);
-	wa64(b, ti, SM_SCHED_CLASS, t->kind == SYNTH_T_INIT || t->kind == SYNTH_T_IDLE ? b->idle_class_va :
+	if (b->aoff[SM_START_TIME] >= 0)
+		w64(b, b->t[ti].pa + b->aoff[SM_START_TIME], t->start_ns);   /* u64 */
+	waptr(b, ti, SM_SIGNAL, t->signal_va);
+	waptr(b, ti, SM_SIGHAND, t->sighand_va);      /* cleared only when the zombie is reaped */
+	waptr(b, ti, SM_FILES, t->kind == SYNTH_T_ZOMBIE ? 0 : t->files_va);
+	waptr(b, ti, SM_FS, t->kind == SYNTH_T_ZOMBIE ? 0 : t->fs_va);
+	waptr(b, ti, SM_NSPROXY, t->nsproxy_va);
+	waptr(b, ti, SM_CGROUPS, t->css < 0 ? b->init_css_va : b->css_va[t->css]);
+	waptr(b, ti, SM_LAST_WAKEE, rp(&b->r, 50) ? b->t[rr(&b->r, b->nt)].va : 0);
+	waptr(b, ti, SM_SCHED_CLASS, t->kind == SYNTH_T_INIT || t->kind == SYNTH_T_IDLE ? b->idle_class_va :
 		t->prio_class == 2 ? (strncmp(t->comm, "migration", 9) ? b->rt_class_va : b->stop_class_va) :
 		b->fair_class_va);
 	if (b->aoff[SM_PRIO] >= 0) {
@@ -1868,9 +2059,11 @@ static void write_anchors(struct sb *b, int ti)
 	if (b->aoff[SM_PUSHABLE] >= 0) {
 		uint64_t pa = t->pa + b->aoff[SM_PUSHABLE], va = t->va + b->aoff[SM_PUSHABLE];
 
+		uint32_t l1 = b->psz, l2 = 3 * b->psz;   /* after int prio (padded to a pointer) */
+
 		w32(b, pa, 140);                 /* plist_node_init(&p->pushable_tasks, MAX_PRIO) */
-		wlist_self(b, pa + 8, va + 8);
-		wlist_self(b, pa + 24, va + 24);
+		wlist_self(b, pa + l1, va + l1);
+		wlist_self(b, pa + l2, va + l2);
 	}
 	if (b->aoff[SM_PIDS] >= 0) {
 		uint64_t pa = t->pa + b->aoff[SM_PIDS], pid_pa = va2pa(b, t->pid_va);
@@ -1878,25 +2071,29 @@ static void write_anchors(struct sb *b, int ti)
 
 		if (b->kv >= SYNTH_KV(4, 19, 0)) {
 			/* thread_pid, pid_links[PIDTYPE_MAX] */
-			w64(b, pa, t->pid_va);
+			const uint64_t P = b->psz;
+
+			wptr(b, pa, t->pid_va);
 			for (int k = 0; k < 4; k++) {
 				bool linked = t->kind != SYNTH_T_IDLE && t->kind != SYNTH_T_INIT && (k == 0 || leader);
 
-				w64(b, pa + 8 + 16 * k, 0);
-				w64(b, pa + 16 + 16 * k, linked ? t->pid_va + PID_TASKS_OFF + 8 * k : 0);
+				wptr(b, pa + P + 2 * P * k, 0);
+				wptr(b, pa + 2 * P + 2 * P * k, linked ? t->pid_va + PID_TASKS_OFF + P * k : 0);
 				if (linked && k < 2)
-					w64(b, pid_pa + PID_TASKS_OFF + 8 * k, nodeva + 8 + 16 * k);
+					wptr(b, pid_pa + PID_TASKS_OFF + P * k, nodeva + P + 2 * P * k);
 			}
 		} else {
 			/* pids[PIDTYPE_MAX]: { hlist_node node; struct pid *pid; } */
 			for (int k = 0; k < 3; k++) {
 				bool linked = t->kind != SYNTH_T_IDLE && (k == 0 || leader);
 
-				w64(b, pa + 24 * k, 0);
-				w64(b, pa + 24 * k + 8, linked ? t->pid_va + PID_TASKS_OFF + 8 * k : 0);
-				w64(b, pa + 24 * k + 16, linked || k == 0 ? t->pid_va : 0);
+				const uint64_t P = b->psz;
+
+				wptr(b, pa + 3 * P * k, 0);
+				wptr(b, pa + 3 * P * k + P, linked ? t->pid_va + PID_TASKS_OFF + P * k : 0);
+				wptr(b, pa + 3 * P * k + 2 * P, linked || k == 0 ? t->pid_va : 0);
 				if (linked && k == 0)
-					w64(b, pid_pa + PID_TASKS_OFF, nodeva);
+					wptr(b, pid_pa + PID_TASKS_OFF, nodeva);
 			}
 		}
 	}
@@ -1937,9 +2134,9 @@ static void write_lists(struct sb *b)
 		if (t->kind == SYNTH_T_INIT || (t->leader == (int32_t)i && t->pid != 0))
 			continue;
 		src = t->kind == SYNTH_T_IDLE ? 1 : t->leader;
-		memcpy(b->mem + t->pa + b->aoff[TF_TASKS], b->mem + b->t[src].pa + b->aoff[TF_TASKS], 16);
+		memcpy(b->mem + t->pa + b->aoff[TF_TASKS], b->mem + b->t[src].pa + b->aoff[TF_TASKS], 2 * b->psz);
 		if (rp(&b->r, 40))   /* the list moved on since */
-			w64(b, t->pa + b->aoff[TF_TASKS] + 8, task_field_va(b, (int)rr(&b->r, n), TF_TASKS));
+			wptr(b, t->pa + b->aoff[TF_TASKS] + b->psz, task_field_va(b, (int)rr(&b->r, n), TF_TASKS));
 	}
 	/* children / sibling: leaders with a pid hang off their real parent (tracer before 2.6.26) */
 	for (size_t p = 0; p < n; p++) {
@@ -2060,22 +2257,22 @@ static void write_stale_tasks(struct sb *b)
 				strncpy(comm, rand_words[rr(&b->r, sizeof(rand_words) / sizeof(rand_words[0]))], 15);
 				wbytes(b, pa + b->aoff[TF_COMM], comm, 16);
 			}
-			w64(b, pa + b->aoff[TF_TASKS] + 8, POISON2);                  /* list_del_rcu */
-			w64(b, pa + b->aoff[TF_MM], 0);                                  /* exit_mm */
+			wptr(b, pa + b->aoff[TF_TASKS] + b->psz, b->psz == 4 ? POISON2_32 : POISON2);                  /* list_del_rcu */
+			wptr(b, pa + b->aoff[TF_MM], 0);                                  /* exit_mm */
 			if (b->aoff[TF_SIBLING] >= 0)
 				wlist_self(b, pa + b->aoff[TF_SIBLING], va + b->aoff[TF_SIBLING]);
 			if (b->aoff[TF_CHILDREN] >= 0)
 				wlist_self(b, pa + b->aoff[TF_CHILDREN], va + b->aoff[TF_CHILDREN]);
 			if (b->aoff[SM_THREAD_GROUP] >= 0)
-				w64(b, pa + b->aoff[SM_THREAD_GROUP] + 8, POISON2);
+				wptr(b, pa + b->aoff[SM_THREAD_GROUP] + b->psz, b->psz == 4 ? POISON2_32 : POISON2);
 			if (b->aoff[SM_GROUP_LEADER] >= 0)
-				w64(b, pa + b->aoff[SM_GROUP_LEADER], va);
+				wptr(b, pa + b->aoff[SM_GROUP_LEADER], va);
 			for (size_t i = 0; i < b->nf; i++)   /* self-pointing members point into this object now */
 				if (b->f[i].kind == FK_LIST || b->f[i].kind == FK_RB)
-					w64(b, pa + b->f[i].off, va + b->f[i].off);
+					wptr(b, pa + b->f[i].off, va + b->f[i].off);
 			if (b->aoff[SM_USAGE] >= 0)
 				w32(b, pa + b->aoff[SM_USAGE], 0);
-			w64(b, pa + c->freeptr_off, c->random ^ rn(&b->r));        /* hardened free pointer */
+			wptr(b, pa + c->freeptr_off, c->random ^ rn(&b->r));        /* hardened free pointer */
 			b->img->n_stale++;
 		}
 	}
@@ -2254,8 +2451,12 @@ static void setup_percpu(struct sb *b)
 	uint64_t unit = 0x40000;
 	const struct synth_layout *L = b->L;
 
-	b->pda = b->kv < SYNTH_KV(2, 6, 30);
-	if (b->pda) {
+	b->pda = b->kv < SYNTH_KV(2, 6, 30) && !b->p32;
+	if (b->p32) {
+		/* i386: gdt_page opens the per-CPU unit (.data..percpu..page_aligned); current_task a few pages
+		 * on. (Before 2.6.22 i386 found current through the stack; the slot is kept for every row.) */
+		b->img->current_off = 0x1000 + (rr(&b->r, 0x4000) & ~3ULL);
+	} else if (b->pda) {
 		b->img->current_off = 0;
 	} else if (L->current_task >= 0) {
 		b->img->current_off = (uint64_t)L->current_task;
@@ -2290,13 +2491,30 @@ static void setup_percpu(struct sb *b)
 			if (k < 920)
 				continue;
 			if (k < 950)
-				w64(b, pa + o, v % 100000);
+				wptr(b, pa + o, v % 100000);
 			else if (k < 970 && o + 16 <= unit)
 				wlist_self(b, pa + o, dm(b, pa + o)), o += 8;
 			else if (k < 995)
-				w64(b, pa + o, dm(b, v % b->ram) & ~63ULL);
+				wptr(b, pa + o, dm(b, v % b->ram) & ~63ULL);
 			else
-				w64(b, pa + o, rn(&b->r));
+				wptr(b, pa + o, rn(&b->r));
+		}
+		if (b->p32) {
+			/* the GDT: flat code/data segments, __KERNEL_PERCPU (entry 27) based at the unit; the CPU's
+			 * GDTR names a read-only fixmap alias of the page, which is all an observer sees */
+			uint64_t gdt_va = 0xff401000ULL + (uint64_t)c * 2 * PG;
+			uint64_t seg = dm(b, pa);
+
+			memset(b->mem + pa, 0, PG);
+			w64(b, pa + 12 * 8, 0x00cf9a000000ffffULL);   /* __KERNEL_CS */
+			w64(b, pa + 13 * 8, 0x00cf92000000ffffULL);   /* __KERNEL_DS */
+			w64(b, pa + 14 * 8, 0x00cffa000000ffffULL);   /* __USER_CS */
+			w64(b, pa + 15 * 8, 0x00cff2000000ffffULL);   /* __USER_DS */
+			w64(b, pa + 27 * 8, 0x008f92000000ffffULL | ((seg & 0xffffff) << 16) |
+					   ((seg >> 24) << 56));
+			pt_map(b, b->kpgd_pa, gdt_va, pa, PG, E_P | E_A | E_G | E_NX, KERNPG_TABLE);
+			b->img->gs_base[c] = gdt_va;
+			continue;
 		}
 		w64(b, pa + 40, rn(&b->r));                       /* stack canary, %gs:40 */
 		if (b->pda) {
@@ -2326,29 +2544,29 @@ static void write_percpu(struct sb *b)
 		if (b->pda) {
 			uint64_t pda = va2pa(b, b->img->gs_base[c]);
 
-			w64(b, pda, b->t[cur].va);                          /* pcurrent */
-			w64(b, pda + 8, dm(b, pa));                         /* data_offset */
-			w64(b, pda + 16, b->t[cur].stack_va + b->thread_size - 88);   /* kernelstack */
-			w64(b, pda + 24, 0x7ffd00000000ULL + rr(&b->r, 1ULL << 32));  /* oldrsp */
+			wptr(b, pda, b->t[cur].va);                          /* pcurrent */
+			wptr(b, pda + 8, dm(b, pa));                         /* data_offset */
+			wptr(b, pda + 16, b->t[cur].stack_va + b->thread_size - 88);   /* kernelstack */
+			wptr(b, pda + 24, 0x7ffd00000000ULL + rr(&b->r, 1ULL << 32));  /* oldrsp */
 			w32(b, pda + 32, 0xffffffffu);                      /* irqcount */
 			w32(b, pda + 36, c);                                /* cpunumber */
-			w64(b, pda + 40, dm(b, alloc_pages(b, 2)) + 4 * PG - 64);     /* irqstackptr */
-			w64(b, pda + 64, mm_va_of(b, b->t[cur].act));       /* active_mm */
+			wptr(b, pda + 40, dm(b, alloc_pages(b, 2)) + 4 * PG - 64);     /* irqstackptr */
+			wptr(b, pda + 64, mm_va_of(b, b->t[cur].act));       /* active_mm */
 		} else {
-			w64(b, pa + b->img->current_off, b->t[cur].va);
+			wptr(b, pa + b->img->current_off, b->t[cur].va);
 			if (b->L->pcpu_hot) {
 				w32(b, pa + b->img->current_off + 8, 0x80000000u);   /* preempt_count */
 				w32(b, pa + b->img->current_off + 12, c);            /* cpu_number */
-				w64(b, pa + b->img->current_off + 24, b->t[cur].stack_va + b->thread_size);
+				wptr(b, pa + b->img->current_off + 24, b->t[cur].stack_va + b->thread_size);
 			}
 		}
 		/* runqueues: curr, idle, cfs_tasks (filled by write_lists) */
-		w64(b, pa + b->rq_off + b->rq_curr_off, b->t[cur].va);
-		w64(b, pa + b->rq_off + b->rq_idle_off, b->t[idle].va);
+		wptr(b, pa + b->rq_off + b->rq_curr_off, b->t[cur].va);
+		wptr(b, pa + b->rq_off + b->rq_idle_off, b->t[idle].va);
 		w32(b, pa + b->rq_off + 4, 1 + (uint32_t)rr(&b->r, 3));
 		/* this_cpu_off, cpu_tlbstate.loaded_mm */
-		w64(b, pa + b->rq_off - 0x400, dm(b, pa));
-		w64(b, pa + b->rq_off - 0x380, mm_va_of(b, b->t[cur].act >= 0 ? b->t[cur].act : -2));
+		wptr(b, pa + b->rq_off - 0x400, dm(b, pa));
+		wptr(b, pa + b->rq_off - 0x380, mm_va_of(b, b->t[cur].act >= 0 ? b->t[cur].act : -2));
 	}
 }
 
@@ -2389,11 +2607,11 @@ static void junk_fill(struct sb *b)
 
 				v &= (1ULL << 60) - 1;
 				if (q < 5)
-					w64(b, pa + o, dm(b, v % b->ram) & ~7ULL);
+					wptr(b, pa + o, dm(b, v % b->ram) & ~7ULL);
 				else if (q < 6)
-					w64(b, pa + o, dm(b, pa + o));
+					wptr(b, pa + o, dm(b, pa + o));
 				else if (q < 9)
-					w64(b, pa + o, v & 65535);
+					wptr(b, pa + o, v & 65535);
 			}
 		}
 	}
@@ -2413,6 +2631,16 @@ static void choose_platform(struct sb *b)
 			   (kv == SYNTH_KV(4, 4, 0) && atoi(rel + 6) >= 108) ||
 			   (kv == SYNTH_KV(4, 9, 0) && atoi(rel + 6) >= 5);
 
+	if (b->p32) {
+		/* i386 rows (2.6.17 … 4.2): no KASLR, PTI, PCID or 5-level paging here; stacks are 8 KiB lowmem
+		 * pages with thread_info at the bottom (no VMAP_STACK on 32-bit) */
+		b->levels = b->p32;
+		b->thread_size = 2 * PG;
+		/* utrace kernels dropped ptrace's fields with one of the two parent pointers: RHEL5 kept parent,
+		 * Fedora 9 (2.6.25) kept real_parent */
+		b->utrace = b->L->off[TF_REAL_PARENT] < 0 || b->L->off[TF_PARENT] < 0;
+		return;
+	}
 	b->kaslr = o->kaslr == SYNTH_ON || (o->kaslr == SYNTH_AUTO && kv >= SYNTH_KV(3, 14, 0) &&
 					     rp(&b->r, kv >= SYNTH_KV(4, 12, 0) ? 95 : 50));
 	b->pti = o->pti == SYNTH_ON || (o->pti == SYNTH_AUTO && pti_capable && rp(&b->r, 60));
@@ -2452,6 +2680,10 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 		b->ram = 64 * MiB;
 	b->npages = b->ram / PG;
 	b->ncpus = o->ncpus ? (o->ncpus > SYNTH_MAX_CPUS ? SYNTH_MAX_CPUS : o->ncpus) : 4;
+	/* an i386 row makes a 32-bit guest: 4-byte pointers, PAE or 2-level paging (by the seed unless asked) */
+	b->psz = L->psz == 4 ? 4 : 8;
+	if (b->psz == 4)
+		b->p32 = o->paging32 == 2 || o->paging32 == 3 ? o->paging32 : rp(&b->r, 50) ? 3 : 2;
 	b->mem = calloc(1, b->ram);
 	b->pused = calloc(b->npages, 1);
 	if (!b->mem || !b->pused) {
@@ -2467,7 +2699,12 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	choose_platform(b);
 
 	/* KASLR: physical and virtual base independently, page_offset_base (RANDOMIZE_MEMORY, ≥ 4.8) */
-	if (b->kaslr) {
+	if (b->p32) {
+		/* 32-bit: the image at CONFIG_PHYSICAL_START in lowmem, which starts at PAGE_OFFSET */
+		b->pob = o->page_offset32 ? o->page_offset32 : 0xc0000000ULL;
+		b->kpa = b->kv >= SYNTH_KV(2, 6, 31) ? 16 * MiB : 4 * MiB;
+		b->kva = b->pob + b->kpa;
+	} else if (b->kaslr) {
 		uint64_t slots = (b->ram - K_SIZE - 16 * MiB) / (2 * MiB);
 
 		b->kpa = 16 * MiB + rr(&b->r, slots) * 2 * MiB;
@@ -2479,11 +2716,13 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 		b->kpa = 16 * MiB;
 		b->kva = START_KERNEL_MAP + 16 * MiB;
 	}
-	if (b->la57)
+	if (b->p32)
+		;
+	else if (b->la57)
 		b->pob = 0xff11000000000000ULL;
 	else
 		b->pob = b->kv >= SYNTH_KV(4, 20, 0) ? 0xffff888000000000ULL : 0xffff880000000000ULL;
-	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0))
+	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->p32)
 		b->pob += rr(&b->r, 1ULL << 13) * GiB;
 	b->vmalloc_base = b->la57 ? 0xffa0000000000000ULL : 0xffffc90000000000ULL;
 	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->la57)
@@ -2509,6 +2748,8 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 		b->mm_size = ((uint32_t)mx + 900 + (uint32_t)rr(&b->r, 500) + 63) & ~63u;   /* + cpumask */
 	}
 	cache_init(b, &b->c_task, "task_struct", L->size, 64, 3);
+	if (b->p32 == 3)
+		cache_init(b, &b->c_pgd, "pgd_cache", 32, 32, 0);
 	cache_init(b, &b->c_mm, "mm_struct", b->mm_size, 64, 3);
 	cache_init(b, &b->c_cred, "cred_jar", 192, 64, 0);
 	cache_init(b, &b->c_signal, "signal_cache", 1024, 64, 3);
@@ -2642,6 +2883,7 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	img->kaslr = b->kaslr;
 	img->pda = b->pda;
 	img->paging_levels = b->levels;
+	img->psz = b->psz;
 	img->page_offset_base = b->pob;
 	img->kernel_va = b->kva;
 	img->kernel_pa = b->kpa;
@@ -2694,6 +2936,29 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	err = physmem_open_buffer(b->mem, b->ram, img->ranges, 2, &img->pm);
 	if (err)
 		goto fail;
+	if (b->p32) {
+		/* the register state a core or QMP would carry: 32-bit paging (CR0.PG, no EFER.LMA), CR4.PAE or
+		 * not, EFER.NXE with PAE; the last CR3 each vCPU loaded and its GDTR base */
+		img->pm->vcpus = calloc(b->ncpus, sizeof(*img->pm->vcpus));
+		if (!img->pm->vcpus) {
+			err = -ENOMEM;
+			goto fail;
+		}
+		img->pm->nvcpus = b->ncpus;
+		for (uint32_t c = 0; c < b->ncpus; c++) {
+			struct vcpu_state *v = &img->pm->vcpus[c];
+
+			v->id = c;
+			v->valid = true;
+			v->cr0 = 0x80050033ULL;
+			v->cr4 = b->p32 == 3 ? 0x6b0 : 0x690;
+			v->efer = b->p32 == 3 ? 0x800 : 0;
+			v->gdt_base = img->gs_base[c];
+			for (size_t i = 0; i < img->obs.n; i++)
+				if (img->obs.v[i].vcpu == c)
+					v->cr3 = img->obs.v[i].cr3;
+		}
+	}
 	return 0;
 fail:
 	synth_free(img);
@@ -2716,6 +2981,7 @@ void synth_free(struct synth_image *img)
 		free(b->css_va);
 		free(b->pused);
 		cache_free_all(&b->c_task);
+		cache_free_all(&b->c_pgd);
 		cache_free_all(&b->c_mm);
 		cache_free_all(&b->c_cred);
 		cache_free_all(&b->c_signal);

@@ -41,11 +41,14 @@ struct synth_layout {
 	int64_t current_task;     /* per-CPU offset of current_task (pcpu_hot.current_task), -1 unknown */
 	bool pcpu_hot;
 	uint32_t kver;            /* SYNTH_KV(major, minor, patch) parsed from release */
+	uint8_t psz;              /* pointer size: 8 (x86_64 rows), 4 (i386 rows: a 32-bit guest) */
 };
 #define SYNTH_KV(a, b, c) (((uint32_t)(a) << 16) | ((uint32_t)(b) << 8) | (uint32_t)((c) > 255 ? 255 : (c)))
 
 /* Load every x86_64 row of the layout table. 0 or -errno; *out is malloc'd. */
 int synth_load_layouts(const char *csv_path, struct synth_layout **out, size_t *n);
+/* The same for the rows of one arch column value ("x86_64", "i386"). */
+int synth_load_layouts_arch(const char *csv_path, const char *arch, struct synth_layout **out, size_t *n);
 /* $VMOT_LAYOUTS, else ../shared/layouts/task_struct_layouts.csv seen from the repo root or from below it;
  * NULL when absent. */
 const char *synth_find_layouts_csv(void);
@@ -66,6 +69,10 @@ struct synth_opts {
 	int junk_pct;             /* % of free RAM pages filled with stale data (0 = 10, <0 = none) */
 	int nexited;              /* exited processes whose CR3 was observed (0 = 1, <0 = none) */
 	bool no_noise;            /* debugging only: leave unfilled task_struct bytes zero */
+	/* i386 rows only (L->psz == 4): paging mode, 2 = 2-level (4 MiB pages, no NX), 3 = PAE (2 MiB pages, NX),
+	 * 0 = by the seed; PAGE_OFFSET (0 = 0xC0000000, the 3G/1G split; 0x80000000 = VMSPLIT_2G) */
+	int paging32;
+	uint64_t page_offset32;
 };
 
 enum synth_task_kind { SYNTH_T_INIT, SYNTH_T_IDLE, SYNTH_T_KTHREAD, SYNTH_T_PROC, SYNTH_T_THREAD, SYNTH_T_ZOMBIE };
@@ -101,16 +108,18 @@ struct synth_image {
 	int32_t off[SM_NR];           /* true offsets in this image (shuffled when opts.shuffle), -1 absent */
 	uint32_t mm_struct_size;
 	bool shuffled, la57, pti, pcid, kaslr, pda;
-	int paging_levels;
+	int paging_levels;            /* 2 or 3 on a 32-bit guest */
+	unsigned psz;                 /* pointer size of the guest: 8 or 4 */
 
 	uint64_t page_offset_base;    /* direct map */
 	uint64_t kernel_va, kernel_pa, kernel_size;   /* _text and the mapped image */
 	uint64_t swapper_pgd_va, swapper_pgd_pa;
 	uint64_t init_task_va, init_mm_va, init_cred_va;
 	uint32_t ncpus;
-	uint64_t gs_base[SYNTH_MAX_CPUS];
+	uint64_t gs_base[SYNTH_MAX_CPUS];      /* 32-bit: the GDTR base, a fixmap alias of the CPU's gdt_page */
 	uint64_t current[SYNTH_MAX_CPUS];      /* task running on each vCPU */
-	uint64_t current_off;                  /* gs_base + current_off holds current */
+	uint64_t current_off;                  /* gs_base + current_off holds current (32-bit: from gdt_page's
+	                                        * lowmem address) */
 
 	struct synth_task *tasks;
 	size_t ntasks;

@@ -11,7 +11,8 @@
  * the pid allocator's places (issue 11): thread_pid (task_struct), pid_numbers (struct pid: numbers[0].nr),
  * pidns_idr_next (pid_namespace.idr.idr_next, 4.15+), pidns_last_pid (before), pidns_child_reaper;
  * and the scheduler's counters: se_sum_exec_runtime, se_prev_sum_exec_runtime, se_vruntime, se_exec_start
- * (se + the sched_entity member), nvcsw, nivcsw, sched_info_pcount.
+ * (se + the sched_entity member), nvcsw, nivcsw, sched_info_pcount; and sizes to hold the offsets to:
+ * pointer_size (an ELF's class, or libbpf's guess from a raw BTF's long), sizeof_list_head, sizeof_mm_struct.
  * Offsets are bytes from the start of the struct; a member the kernel lacks is null. Members inside anonymous
  * structs/unions (randstruct wrappers, `struct { ... };` groups) are found by recursing and summing offsets.
  * current_task is written as the CSV writes it: "percpu+0xOFF" for the per-CPU variable current_task, or
@@ -183,6 +184,14 @@ int main(int argc, char **argv)
 		printf("null");
 	}
 	print_off("sizeof_task_struct", task->size, &first);
+	{   /* a 32-bit or foreign kernel's BTF says its own word size; offsets are held to these */
+		const struct btf_type *lh = find_struct(btf, "list_head");
+		size_t ptr = btf__pointer_size(btf);   /* 0: the BTF has no long to tell */
+
+		print_off("pointer_size", ptr ? (long)ptr : -1, &first);
+		print_off("sizeof_list_head", lh ? (long)lh->size : -1, &first);
+		print_off("sizeof_mm_struct", mm ? (long)mm->size : -1, &first);
+	}
 	for (i = 0; i < sizeof(task_members) / sizeof(task_members[0]); i++)
 		print_off(task_members[i], member_offset(btf, task, task_members[i], 0), &first);
 	{   /* task_struct.se.X and task_struct.sched_info.pcount: the member's offset plus the struct's */

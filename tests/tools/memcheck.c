@@ -6,11 +6,20 @@
  *     --virt            ADDRs are guest-virtual, translated with --cr3 (default: vCPU 0's CR3)
  *     --cr3 X           page-table root (raw CR3 value; PCID/PTI bits are fine)
  *     --la57 / --no-la57  paging mode (default: from the vCPU's CR4, else x86_detect_la57)
+ *     --paging32 2|3    a 32-bit guest's paging, 2-level or PAE (default: from the vCPU's CR0/CR4/EFER when it
+ *                       runs 32-bit paging, else x86-64); --info then prints the lowmem map, and --sample
+ *                       --virt samples it
  *     --compare SOCK    compare each read with QMP xp/x through SOCK; exit 1 on any difference
  *     --cpu N           vCPU for --compare of virtual reads and for the default CR3 (default 0)
  *     --info            print ranges, vCPU registers, paging mode, direct map
  *     --sample N        also read N pseudo-random addresses (in RAM, or in the direct map with --virt)
+ *     --ttbr0 X --ttbr1 X --tcr X
+ *                       an arm64 guest: virtual addresses go through arch/arm64.c with these registers (as a
+ *                       debugger reads them; --sample does not apply, --leaves does)
  *     --range START:END restrict --sample to guest-physical [START, END)
+ *     --leaves N        with --virt: also read at N random places in random present leaves of the whole page
+ *                       table that map RAM (user pages, vmalloc, large pages: what --sample's direct map does
+ *                       not reach)
  *     --memslots        (--pid) cross-check the QMP-derived RAM map against KVM's memslots (BPF reader)
  *     --memslots-only   (--pid) build the source from KVM's memslots alone, without QMP
  *     --pause           stop the VM over --compare's socket before reading, `cont` at the end
@@ -24,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "arch/arm64.h"
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "capture/capture.h"
 #include "common/log.h"
@@ -76,6 +87,61 @@ static int count_leaf(uint64_t va, const struct x86_map *m, void *arg)
 	return 0;
 }
 
+/* Present leaves of a whole walk that map RAM, for --leaves (QEMU reads device registers behind MMIO leaves
+ * such as the local APIC's; a memory source has no such thing to read). */
+struct leaf_list {
+	struct physmem *pm;
+	uint64_t *va, *size;
+	size_t n, cap;
+};
+
+static int keep_leaf(uint64_t va, const struct x86_map *m, void *arg)
+{
+	struct leaf_list *l = arg;
+
+	if (physmem_overlap(l->pm, m->pa, m->page_size) != m->page_size)
+		return 0;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 4096;
+		uint64_t *nv = realloc(l->va, ncap * sizeof(*nv)), *ns;
+
+		if (!nv)
+			return 1;
+		l->va = nv;
+		ns = realloc(l->size, ncap * sizeof(*ns));
+		if (!ns)
+			return 1;
+		l->size = ns;
+		l->cap = ncap;
+	}
+	l->va[l->n] = va;
+	l->size[l->n++] = m->page_size;
+	return 0;
+}
+
+/* A virtual read through arm64 tables, page by page. */
+static int arm64_read(struct physmem *pm, const struct arm64_mmu *mmu, uint64_t va, unsigned char *buf, size_t len)
+{
+	while (len) {
+		struct x86_map m;
+		int err = arm64_translate(pm, mmu, va, &m);
+		size_t chunk;
+
+		if (err)
+			return err;
+		chunk = m.page_size - (va & (m.page_size - 1));
+		if (chunk > len)
+			chunk = len;
+		err = physmem_read(pm, m.pa, buf, chunk);
+		if (err)
+			return err;
+		buf += chunk;
+		len -= chunk;
+		va += chunk;
+	}
+	return 0;
+}
+
 static void hex(const unsigned char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -85,8 +151,8 @@ static void hex(const unsigned char *b, size_t n)
 static int usage(void)
 {
 	fprintf(stderr, "usage: memcheck (--raw FILE | --core FILE | --pid PID [--qmp SOCK]) [--virt] [--cr3 X]\n"
-			"                [--la57|--no-la57] [--compare SOCK] [--cpu N] [--info] [--sample N]\n"
-			"                [--bench SECONDS] [ADDR[:LEN] ...]\n");
+			"                [--la57|--no-la57] [--paging32 2|3] [--compare SOCK] [--cpu N] [--info]\n"
+			"                [--sample N] [--leaves N] [--bench SECONDS] [ADDR[:LEN] ...]\n");
 	return 64;
 }
 
@@ -102,10 +168,18 @@ int main(int argc, char **argv)
 		{ "bench", required_argument, NULL, 'b' }, { "verbose", no_argument, NULL, 'v' },
 		{ "range", required_argument, NULL, 'R' }, { "pause", no_argument, NULL, 'P' },
 		{ "memslots", no_argument, NULL, 'm' }, { "memslots-only", no_argument, NULL, 'M' },
+		{ "paging32", required_argument, NULL, '2' }, { "leaves", required_argument, NULL, 'L' },
+		{ "ttbr0", required_argument, NULL, 'T' }, { "ttbr1", required_argument, NULL, 't' },
+		{ "tcr", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *raw = NULL, *core = NULL, *qmp_path = NULL, *compare = NULL;
-	int pid = 0, cpu = 0, la57 = -1, c, err, rc = 0;
+	int pid = 0, cpu = 0, la57 = -1, levels32 = -1, c, err, rc = 0;
+	uint64_t nleaves = 0, lowmem = 0, lowmem_size = 0;
+	struct leaf_list leaves_seen = { 0 };
+	struct arm64_mmu a64 = { 0 };
+	bool arm64 = false;
+	uint64_t tcr = 0;
 	bool virt = false, info = false, have_cr3 = false, pause = false;
 	int memslots = 0;   /* 1 cross-check, 2 memslots only */
 	struct kvm_memslot_map kslots[256];
@@ -133,6 +207,11 @@ int main(int argc, char **argv)
 		case 'b': bench = atof(optarg); break;
 		case 'v': log_verbose++; break;
 		case 'P': pause = true; break;
+		case '2': levels32 = atoi(optarg); break;
+		case 'L': nleaves = strtoull(optarg, NULL, 0); break;
+		case 'T': a64.ttbr0 = strtoull(optarg, NULL, 0); arm64 = true; break;
+		case 't': a64.ttbr1 = strtoull(optarg, NULL, 0); arm64 = true; break;
+		case 'X': tcr = strtoull(optarg, NULL, 0); arm64 = true; break;
 		case 'm': memslots = 1; break;
 		case 'M': memslots = 2; break;
 		case 'R': {
@@ -188,19 +267,59 @@ int main(int argc, char **argv)
 		cr3 = v->cr3;
 		have_cr3 = true;
 	}
+	if (levels32 < 0 && v && v->cr0)
+		levels32 = x86_32_paging_levels(v->cr0, v->cr4, v->efer);   /* -EINVAL in long mode */
+	if (levels32 != 2 && levels32 != 3)
+		levels32 = 0;
 	if (la57 < 0 && v && v->cr4)
 		la57 = (v->cr4 >> 12) & 1;
-	if (la57 < 0 && have_cr3)
+	if (la57 < 0 && have_cr3 && !levels32)
 		la57 = x86_detect_la57(pm, cr3);
 	if (la57 < 0)
 		la57 = 0;
-	if (virt && !have_cr3) {
+	if (arm64)
+		arm64_mmu_from_tcr(&a64, tcr);
+	if (virt && !have_cr3 && !arm64) {
 		p_err("--virt needs --cr3 (the source carries no vCPU state)");
 		return 1;
 	}
-	vmem_init(&vm, pm, cr3, la57);
+	if (levels32) {
+		vmem_init_32(&vm, pm, cr3, levels32);
+		if (have_cr3 && x86_32_find_lowmem(pm, cr3, levels32 == 3, &lowmem, &lowmem_size))
+			lowmem = lowmem_size = 0;
+	} else {
+		vmem_init(&vm, pm, cr3, la57);
+	}
+	if (nleaves && virt) {
+		leaves_seen.pm = pm;
+		int n = arm64 ? arm64_walk(pm, &a64, 0, 0, 0, keep_leaf, &leaves_seen)
+			: levels32 ? x86_32_walk(pm, cr3, levels32 == 3, 0, 0, 0, keep_leaf, &leaves_seen)
+				   : x86_walk(pm, cr3, la57, 0, 0, 0, keep_leaf, &leaves_seen);
 
-	if (info) {
+		if (n <= 0 || !leaves_seen.n) {
+			if (arm64)
+				p_err("--leaves: the tables of TTBR0 %#" PRIx64 " / TTBR1 %#" PRIx64 " map no RAM", a64.ttbr0,
+				      a64.ttbr1);
+			else
+				p_err("--leaves: the page tables at %#" PRIx64 " map no RAM", cr3);
+			return 1;
+		}
+	}
+
+	if (info && levels32) {
+		printf("source %s ranges %zu total %" PRIu64 "\n", pm->ops->kind, pm->nranges, physmem_total(pm));
+		for (size_t i = 0; i < pm->nvcpus; i++) {
+			const struct vcpu_state *x = &pm->vcpus[i];
+
+			printf("vcpu %u valid %d cr0 %#" PRIx64 " cr3 %#" PRIx64 " cr4 %#" PRIx64 " efer %#" PRIx64
+			       " fs_base %#" PRIx64 " rip %#" PRIx64 " levels32 %d\n", x->id, x->valid, x->cr0, x->cr3,
+			       x->cr4, x->efer, x->fs_base, x->rip, x86_32_paging_levels(x->cr0, x->cr4, x->efer));
+		}
+		if (have_cr3)
+			printf("cr3 %#" PRIx64 " levels32 %d detect_pae %d lowmem %s%#" PRIx64 " lowmem_bytes %" PRIu64 "\n",
+			       cr3, levels32, x86_32_detect_pae(pm, cr3), lowmem_size ? "" : "none ", lowmem,
+			       lowmem_size);
+	} else if (info) {
 		uint64_t pob = 0;
 
 		printf("source %s ranges %zu total %" PRIu64 "\n", pm->ops->kind, pm->nranges, physmem_total(pm));
@@ -236,7 +355,11 @@ int main(int argc, char **argv)
 			return 1;
 	}
 
-	for (int i = optind; i < argc || nsample; ) {
+	if (arm64 && nsample) {
+		p_err("--sample does not apply to an arm64 guest (give addresses, or --leaves)");
+		return 1;
+	}
+	for (int i = optind; i < argc || nsample || (nleaves && leaves_seen.n); ) {
 		uint64_t addr, len = 16;
 		unsigned char buf[4096], ref[4096];
 
@@ -247,10 +370,24 @@ int main(int argc, char **argv)
 			if (*colon == ':')
 				len = strtoull(colon + 1, NULL, 0);
 			i++;
+		} else if (!nsample) {
+			size_t k = (size_t)(rnd() % leaves_seen.n);
+
+			nleaves--;
+			len = 16;
+			addr = leaves_seen.va[k] + (rnd() % leaves_seen.size[k] & ~15ULL);
 		} else {
 			nsample--;
 			addr = random_gpa(pm);
-			if (virt) {
+			if (virt && levels32) {
+				if (!lowmem_size) {
+					p_err("--sample with --virt needs the lowmem map");
+					return 1;
+				}
+				while (addr + 64 > lowmem_size)
+					addr = random_gpa(pm);
+				addr += lowmem;
+			} else if (virt) {
 				static uint64_t pob;
 
 				if (!pob && x86_find_direct_map(pm, cr3, la57, &pob)) {
@@ -263,7 +400,8 @@ int main(int argc, char **argv)
 		}
 		if (len > sizeof(buf))
 			len = sizeof(buf);
-		err = virt ? vmem_read(&vm, addr, buf, len) : physmem_read(pm, addr, buf, len);
+		err = !virt ? physmem_read(pm, addr, buf, len)
+		      : arm64 ? arm64_read(pm, &a64, addr, buf, len) : vmem_read(&vm, addr, buf, len);
 		if (err == -ESRCH)
 			return 1;   /* the source is gone; the error was printed */
 		if (err) {
@@ -365,6 +503,8 @@ int main(int argc, char **argv)
 	if (ndiff)
 		rc = 1;
 	physmem_close(pm);
+	free(leaves_seen.va);
+	free(leaves_seen.size);
 	(void)nfault;
 	return rc;
 }

@@ -195,6 +195,90 @@ static void test_qemu_core(void **state)
 	free(high);
 }
 
+/* A 32-bit guest's core as QEMU writes it without long mode: ELF32, EM_386, the i386 NT_PRSTATUS (EIP, ESP)
+ * and the same QEMUCPUState (a PAE CR3: a PDPT 32-byte aligned inside its page). EFER stays 0 (not long mode). */
+static struct core build_i386(const void *notes, uint32_t notes_len, const void *ram, uint32_t ram_len)
+{
+	struct core c = { 0 };
+	Elf32_Ehdr eh = { 0 };
+	Elf32_Phdr ph[2] = {
+		{ .p_type = PT_NOTE, .p_offset = sizeof(eh) + 2 * sizeof(Elf32_Phdr), .p_filesz = notes_len },
+		{ .p_type = PT_LOAD, .p_paddr = 0x100000, .p_vaddr = 0xc0100000, .p_filesz = ram_len,
+		  .p_memsz = ram_len, .p_offset = sizeof(eh) + 2 * sizeof(Elf32_Phdr) + notes_len },
+	};
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS32;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	eh.e_type = ET_CORE;
+	eh.e_machine = EM_386;
+	eh.e_version = EV_CURRENT;
+	eh.e_phoff = sizeof(eh);
+	eh.e_ehsize = sizeof(eh);
+	eh.e_phentsize = sizeof(Elf32_Phdr);
+	eh.e_phnum = 2;
+	put(&c, &eh, sizeof(eh));
+	put(&c, ph, sizeof(ph));
+	put(&c, notes, notes_len);
+	put(&c, ram, ram_len);
+	return c;
+}
+
+static void test_i386_core(void **state)
+{
+	struct core notes = { 0 };
+	unsigned char *ram = pattern(0x20000, 7), out[32];
+	struct physmem *pm;
+
+	for (int i = 0; i < 2; i++) {
+		unsigned char pr[144] = { 0 };
+		uint32_t eip = 0xc1000000u + (uint32_t)i, esp = 0xc7c53f28u;
+
+		memcpy(pr + 72 + 12 * 4, &eip, 4);
+		memcpy(pr + 72 + 15 * 4, &esp, 4);
+		put_note(&notes, "CORE", NT_PRSTATUS, pr, sizeof(pr));
+	}
+	struct qstate q = { .version = 1, .size = sizeof(q) };
+
+	q.cr[0] = 0x80050033;
+	q.cr[3] = 0x12a5b00;
+	q.cr[4] = 0x350ef0;
+	q.fs.base = 0x1e163000;
+	put_note(&notes, "QEMU", 0, &q, q.size);
+
+	struct core c = build_i386(notes.buf, (uint32_t)notes.len, ram, 0x20000);
+
+	assert_int_equal(open_core(&c, c.len, &pm), 0);
+	assert_int_equal(pm->nranges, 1);
+	assert_int_equal(physmem_read(pm, 0x11fff0, out, 16), 0);
+	assert_memory_equal(out, ram + 0x1fff0, 16);
+	assert_int_equal(physmem_read(pm, 0x120000, out, 1), -EFAULT);
+	assert_int_equal(pm->nvcpus, 2);
+	assert_true(pm->vcpus[0].valid);
+	assert_int_equal(pm->vcpus[0].cr3, 0x12a5b00);
+	assert_int_equal(pm->vcpus[0].cr4, 0x350ef0);
+	assert_int_equal(pm->vcpus[0].efer, 0);                 /* not long mode: nothing inferred */
+	assert_int_equal(pm->vcpus[0].fs_base, 0x1e163000);
+	assert_int_equal(pm->vcpus[1].rip, 0xc1000001u);        /* from the i386 NT_PRSTATUS */
+	assert_int_equal(pm->vcpus[1].rsp, 0xc7c53f28u);
+	assert_false(pm->vcpus[1].valid);                       /* one QEMU note: vCPU 1 has no CR3 */
+	physmem_close(pm);
+	/* truncated inside the program headers; an x86-64 prstatus size in an EM_386 core */
+	assert_int_equal(open_core(&c, sizeof(Elf32_Ehdr) + 8, &pm), -EINVAL);
+	free(c.buf);
+	free(notes.buf);
+	notes = (struct core){ 0 };
+	unsigned char pr64[336] = { 0 };
+
+	put_note(&notes, "CORE", NT_PRSTATUS, pr64, 100);
+	c = build_i386(notes.buf, (uint32_t)notes.len, ram, 0x1000);
+	assert_int_equal(open_core(&c, c.len, &pm), -EINVAL);
+	free(c.buf);
+	free(notes.buf);
+	free(ram);
+}
+
 /* Old QEMU (QEMUCPUState without kernel_gs_base) is accepted; kernel_gs_base stays 0. */
 static void test_old_qemu_note(void **state)
 {
@@ -393,6 +477,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_qemu_core),
 		cmocka_unit_test(test_old_qemu_note),
+		cmocka_unit_test(test_i386_core),
 		cmocka_unit_test(test_overlapping_loads),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_corrupt),

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include "mem/gdbstub.h"
 #include "mem/qmp.h"
 
 #ifndef DATA_DIR
@@ -81,6 +82,20 @@ static void test_parse_registers(void **state)
 	assert_int_equal(v[0].cr3, 0xa3e2805);
 	assert_int_equal(v[0].kernel_gs_base, 0xffff88807fd80000ULL);
 	free(v);
+	/* a 32-bit PAE guest (Debian's 686-pae under qemu-system-i386): 32-bit names, PDPTs 32-byte aligned */
+	t = slurp("qmp-info-registers-a-i386-pae.txt");
+	assert_int_equal(qmp_parse_registers(t, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].rip, 0xd792fcf3);
+	assert_int_equal(v[0].rsp, 0xd7c53f28);
+	assert_int_equal(v[0].cr0, 0x80050033);
+	assert_int_equal(v[0].cr4, 0x350ef0);
+	assert_int_equal(v[0].efer, 0x800);
+	assert_int_equal(v[0].fs_base, 0x1e142000);
+	assert_int_equal(v[1].cr3, 0x12a5b00);
+	assert_true(v[1].valid);
+	free(v);
+	free(t);
 	assert_int_equal(qmp_parse_registers("garbage\n", &v, &n), -ENOENT);
 	assert_int_equal(qmp_parse_registers("", &v, &n), -ENOENT);
 }
@@ -341,6 +356,53 @@ static void test_client_failures(void **state)
 	assert_int_equal(qmp_open("/nonexistent/qmp.sock", 100, &q), -ENOENT);
 }
 
+/* The gdbstub's framing (arm64 guests' registers): a reply after acks and an unasked stop packet, a bad
+ * checksum, a packet cut short, one longer than the buffer, stray '$'. */
+static void test_gdb_packets(void **state)
+{
+	char out[32];
+	size_t used;
+	const char *two = "+$T02thread:01;#04+$OK#9a";
+
+	(void)state;
+	assert_int_equal(gdb_parse_packet(two, strlen(two), out, sizeof(out), &used), 0);
+	assert_string_equal(out, "T02thread:01;");
+	assert_int_equal(gdb_parse_packet(two + used, strlen(two + used), out, sizeof(out), &used), 0);
+	assert_string_equal(out, "OK");
+	assert_int_equal(gdb_parse_packet("$OK#9b", 6, out, sizeof(out), &used), -EPROTO);    /* checksum */
+	assert_int_equal(gdb_parse_packet("$OK#9", 5, out, sizeof(out), &used), -EAGAIN);     /* cut short */
+	assert_int_equal(used, 0);
+	assert_int_equal(gdb_parse_packet("+++", 3, out, sizeof(out), &used), -EAGAIN);       /* acks only */
+	assert_int_equal(used, 3);
+	assert_int_equal(gdb_parse_packet("$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa#00", 48, out, sizeof(out), &used),
+			 -EPROTO);                                                              /* too long */
+	assert_int_equal(gdb_parse_packet("$O$OK#9a", 8, out, sizeof(out), &used), -EPROTO); /* '$' inside */
+	assert_int_equal(gdb_parse_packet("$OK#zz", 6, out, sizeof(out), &used), -EPROTO);
+}
+
+/* Register numbers from target descriptions: GDB's order where no regnum is given, QEMU's regnum attributes in
+ * its system-register file; hostile tags (no '>', a name too long) end or skip cleanly. */
+static void test_gdb_regnums(void **state)
+{
+	static const char *const names[] = { "pc", "cpsr", "TTBR0_EL1", "TCR_EL1", "SP_EL0" };
+	const char *core = "<feature><reg name=\"x0\" bitsize=\"64\"/><reg name=\"sp\" bitsize=\"64\"/>"
+			   "<reg name=\"pc\" bitsize=\"64\"/><reg name=\"cpsr\" bitsize=\"32\"/></feature>";
+	const char *sys = "<feature><reg name=\"TTBR0_EL1\" bitsize=\"64\" regnum=\"120\" group=\"cp_regs\"/>"
+			  "<reg name=\"TCR_EL1\" bitsize=\"64\" regnum=\"121\"/><reg name=\"SP_EL0\" regnum=\"200\"/>"
+			  "<reg name=\"" "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "\"/><reg name=\"pc";
+	int nums[5] = { -1, -1, -1, -1, -1 }, next = 0;
+
+	(void)state;
+	gdb_xml_regnums(core, names, nums, 5, &next);
+	assert_int_equal(next, 4);
+	gdb_xml_regnums(sys, names, nums, 5, &next);
+	assert_int_equal(nums[0], 2);
+	assert_int_equal(nums[1], 3);
+	assert_int_equal(nums[2], 120);
+	assert_int_equal(nums[3], 121);
+	assert_int_equal(nums[4], 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +412,8 @@ int main(void)
 		cmocka_unit_test(test_parse_memdump),
 		cmocka_unit_test(test_client_events_and_ids),
 		cmocka_unit_test(test_client_failures),
+		cmocka_unit_test(test_gdb_packets),
+		cmocka_unit_test(test_gdb_regnums),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

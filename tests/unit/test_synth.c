@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "../synth/synth.h"
 
@@ -396,6 +397,76 @@ static void test_deterministic_and_fast(void **state)
 	synth_free(&b);
 }
 
+/* i386 rows make 32-bit guests: checked with the 32-bit translator, not the generator's bookkeeping alone.
+ * Both paging modes and both splits: lowmem found at PAGE_OFFSET, the image's text read-only and its data
+ * writable (NX under PAE), every task_struct and PGD where the generator says, 4-byte current_task pointers
+ * behind each GDTR alias, vCPU registers that say 32-bit paging. */
+static void test_i386_invariants(void **state)
+{
+	struct synth_layout *L = NULL;
+	size_t n = 0;
+	const char *csv = synth_find_layouts_csv();
+
+	(void)state;
+	if (!csv)
+		skip();
+	assert_int_equal(synth_load_layouts_arch(csv, "i386", &L, &n), 0);
+	assert_true(n > 0);
+	for (int k = 0; k < 4; k++) {
+		const struct synth_layout *row = &L[(size_t)k * (n - 1) / 3];
+		struct synth_opts o = { .seed = 5 + k, .shuffle = k & 1, .paging32 = k & 1 ? 2 : 3,
+					.page_offset32 = k >= 2 ? 0x80000000ULL : 0 };
+		struct synth_image img;
+		struct x86_map m;
+		bool pae = !(k & 1);
+		uint64_t root, pob = 0, size = 0;
+
+		assert_int_equal(synth_build(row, &o, &img), 0);
+		assert_int_equal(img.psz, 4);
+		assert_int_equal(img.paging_levels, pae ? 3 : 2);
+		assert_int_equal(img.page_offset_base, k >= 2 ? 0x80000000ULL : 0xc0000000ULL);
+		root = img.swapper_pgd_pa;
+		assert_int_equal(x86_32_find_lowmem(img.pm, root, pae, &pob, &size), 0);
+		assert_int_equal(pob, img.page_offset_base);
+		assert_true(x86_32_detect_pae(img.pm, root) == pae);
+		/* text read-only, init_task in writable data */
+		assert_int_equal(x86_32_translate(img.pm, root, pae, img.kernel_va, &m), 0);
+		assert_false(m.writable);
+		assert_int_equal(x86_32_translate(img.pm, root, pae, img.init_task_va, &m), 0);
+		assert_true(m.writable);
+		assert_true(m.nx == pae);
+		assert_int_equal(m.pa, synth_kva_to_pa(&img, img.init_task_va));
+		for (size_t i = 0; i < img.ntasks; i++) {
+			assert_int_equal(x86_32_translate(img.pm, root, pae, img.tasks[i].va, &m), 0);
+			assert_int_equal(m.pa, synth_kva_to_pa(&img, img.tasks[i].va));
+			assert_true(img.tasks[i].va < 0x100000000ULL);
+		}
+		for (size_t i = 0; i < img.nmms; i++) {
+			assert_int_equal(img.mms[i].pgd_pa & (pae ? 31 : 4095), 0);
+			assert_int_equal(img.mms[i].pgd_va, img.page_offset_base + img.mms[i].pgd_pa);
+			/* the process PGD maps the kernel's lowmem too */
+			assert_int_equal(x86_32_translate(img.pm, img.mms[i].pgd_pa, pae, img.init_task_va, &m), 0);
+		}
+		for (uint32_t c = 0; c < img.ncpus; c++) {
+			uint32_t cur;
+
+			assert_true(img.gs_base[c] >= 0xff400000ULL);
+			assert_int_equal(x86_32_translate(img.pm, root, pae, img.gs_base[c], &m), 0);
+			assert_false(m.writable);   /* the read-only GDT alias */
+			memcpy(&cur, img.mem + m.pa + img.current_off, 4);
+			assert_int_equal(cur, img.current[c]);
+			assert_int_equal(img.pm->nvcpus, img.ncpus);
+			assert_int_equal(x86_32_paging_levels(img.pm->vcpus[c].cr0, img.pm->vcpus[c].cr4,
+							      img.pm->vcpus[c].efer), pae ? 3 : 2);
+			assert_int_equal(img.pm->vcpus[c].gdt_base, img.gs_base[c]);
+		}
+		for (size_t i = 0; i < img.obs.n; i++)
+			assert_true(img.obs.v[i].cr3 < 0x100000000ULL && !(img.obs.v[i].cr3 & (pae ? 31 : 4095)));
+		synth_free(&img);
+	}
+	free(L);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_platform_variants),
 		cmocka_unit_test(test_cr3_shapes),
 		cmocka_unit_test(test_deterministic_and_fast),
+		cmocka_unit_test(test_i386_invariants),
 	};
 
 	if (!synth_find_layouts_csv())

@@ -1,11 +1,15 @@
 /*
- * Cached virtual view over x86_translate: a 256-entry direct-mapped TLB keyed by 4 KiB page number
+ * Cached virtual view over x86_translate (x86_32_translate for a 32-bit guest, arm64_translate for an AArch64
+ * one): a 256-entry direct-mapped TLB
+ * keyed by 4 KiB page number
  * (an entry remembers the real page size, so one entry serves a whole 4 KiB slot of a large page),
  * plus a direct-map shortcut once page_offset_base is known. The TLB belongs to one (cr3, mode):
  * vmem_init/vmem_flush reset it. Counters tlb_hits/tlb_misses are for benchmarks.
  */
 #include <errno.h>
 #include <string.h>
+#include "arch/arm64.h"
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 
 #define TLB_SLOTS (sizeof(((struct vmem *)0)->tlb) / sizeof(((struct vmem *)0)->tlb[0]))
@@ -16,6 +20,36 @@ void vmem_init(struct vmem *vm, struct physmem *pm, uint64_t cr3, bool la57)
 	vm->pm = pm;
 	vm->cr3 = cr3;
 	vm->la57 = la57;
+}
+
+void vmem_init_32(struct vmem *vm, struct physmem *pm, uint64_t cr3, int levels)
+{
+	vmem_init(vm, pm, cr3, false);
+	vm->levels32 = levels == 3 ? 3 : 2;
+}
+
+void vmem_init_arm64(struct vmem *vm, struct physmem *pm, uint64_t ttbr0, uint64_t ttbr1, unsigned va_bits0,
+		     unsigned va_bits1, bool lpa2)
+{
+	vmem_init(vm, pm, ttbr1, false);
+	vm->arm64 = true;
+	vm->ttbr0 = ttbr0;
+	vm->va_bits0 = (uint8_t)va_bits0;
+	vm->va_bits1 = (uint8_t)va_bits1;
+	vm->lpa2 = lpa2;
+}
+
+static int vmem_walk(struct vmem *vm, uint64_t va, struct x86_map *m)
+{
+	if (vm->arm64) {
+		struct arm64_mmu mmu = { .ttbr0 = vm->ttbr0, .ttbr1 = vm->cr3, .va_bits0 = vm->va_bits0,
+					 .va_bits1 = vm->va_bits1, .lpa2 = vm->lpa2 };
+
+		return arm64_translate(vm->pm, &mmu, va, m);
+	}
+	if (vm->levels32)
+		return x86_32_translate(vm->pm, vm->cr3, vm->levels32 == 3, va, m);
+	return x86_translate(vm->pm, vm->cr3, vm->la57, va, m);
 }
 
 void vmem_flush(struct vmem *vm)
@@ -53,7 +87,7 @@ int vmem_translate_page(struct vmem *vm, uint64_t va, uint64_t *pa, uint64_t *pa
 		return 0;
 	}
 	vm->tlb_misses++;
-	err = x86_translate(vm->pm, vm->cr3, vm->la57, va, &m);
+	err = vmem_walk(vm, va, &m);
 	if (err)
 		return err;
 	e->size = m.page_size;

@@ -83,6 +83,11 @@ struct vmem {
 	struct physmem *pm;
 	uint64_t cr3;
 	bool la57;
+	int levels32;               /* 0: IA-32e (4/5 levels, la57); 2 or 3: 32-bit paging without/with PAE */
+	/* AArch64 (user/arch/arm64.h): cr3 holds TTBR1 (the kernel root), ttbr0 a process's root or 0 */
+	bool arm64, lpa2;
+	uint8_t va_bits0, va_bits1;
+	uint64_t ttbr0;
 	uint64_t page_offset_base;  /* 0 if unknown; lets vmem_read skip walks for direct-map VAs */
 	uint64_t direct_map_size;
 	uint64_t tlb_hits, tlb_misses;
@@ -90,6 +95,12 @@ struct vmem {
 };
 
 void vmem_init(struct vmem *vm, struct physmem *pm, uint64_t cr3, bool la57);
+/* The same view over a 32-bit guest's page tables (user/arch/x86_32.h): levels 2 (no PAE) or 3 (PAE). */
+void vmem_init_32(struct vmem *vm, struct physmem *pm, uint64_t cr3, int levels);
+/* The same view over an AArch64 guest's tables: ttbr1 the kernel's root, ttbr0 a process's (0 with va_bits0 0:
+ * kernel addresses only); va_bits and lpa2 as TCR_EL1 says (arm64_mmu_from_tcr). */
+void vmem_init_arm64(struct vmem *vm, struct physmem *pm, uint64_t ttbr0, uint64_t ttbr1, unsigned va_bits0,
+		     unsigned va_bits1, bool lpa2);
 void vmem_flush(struct vmem *vm);
 int vmem_translate(struct vmem *vm, uint64_t va, uint64_t *pa);
 int vmem_read(struct vmem *vm, uint64_t va, void *buf, size_t len);   /* may cross pages */

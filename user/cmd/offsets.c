@@ -84,7 +84,8 @@ int cmd_offsets(int argc, char **argv)
 	}
 	if (!err && !res.validated && !res.reason[0])
 		snprintf(res.reason, sizeof(res.reason), "offsets found but not validated by observations");
-	oopts.kaslr_known = res.kernel_cr3 && !target_kaslr_shift(tg.pm, &res, &oopts.kaslr_shift);
+	/* x86-64 only: a 32-bit kernel's shift LibVMI computes from init_task's symbol (the ISF's) */
+	oopts.kaslr_known = res.kernel_cr3 && !res.paging32 && !target_kaslr_shift(tg.pm, &res, &oopts.kaslr_shift);
 	if (!err) {   /* mm_struct's command-line members, cred's ids and the maps/paths members, from the processes (optional: null if not found) */
 		struct discovery_opts dopts;
 		struct guest_task *tasks = NULL;

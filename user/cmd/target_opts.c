@@ -106,7 +106,7 @@ int target_discover_reported(const struct target_opts *t, struct target *tg, str
 	if (!tg->pm)   /* the source or its observations failed; the error is printed (not "undetermined") */
 		return err && err != -ENOENT ? err : -EIO;
 	if (err && err != -ENOENT && !physmem_source_gone(tg->pm))   /* else the source said so, once */
-		p_err("discovery on %s failed: %s", tg->desc, strerror(-err));
+		p_err("discovery on %s failed: %s", tg->desc, res->reason[0] ? res->reason : strerror(-err));
 	return err;
 }
 

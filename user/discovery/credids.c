@@ -31,9 +31,23 @@ struct cred_img {
 
 static uint32_t at(const struct cred_img *c, int off) { return c->w[off / 4]; }
 
-static uint64_t ptr_at(const struct cred_img *c, int off)
+/* a pointer (psz bytes) at off */
+static uint64_t ptr_at(const struct cred_img *c, int off, unsigned psz)
 {
-	return (uint64_t)c->w[off / 4] | (uint64_t)c->w[off / 4 + 1] << 32;
+	return psz == 4 ? c->w[off / 4] : (uint64_t)c->w[off / 4] | (uint64_t)c->w[off / 4 + 1] << 32;
+}
+
+/* a kernel pointer of this guest (32-bit: at or above PAGE_OFFSET) */
+static bool kptr(const struct discovery_result *r, uint64_t v)
+{
+	return guest_kernel_ptr(r, v);
+}
+
+/* the task's cred pointer (psz bytes), or -EFAULT */
+static int read_cred_ptr(struct vmem *vm, const struct discovery_result *r, uint64_t task, int64_t coff, uint64_t *cred)
+{
+	*cred = 0;
+	return vmem_read(vm, task + (uint64_t)coff, cred, guest_ptr_size(r)) || !kptr(r, *cred) ? -EFAULT : 0;
 }
 
 /* the cred pointer of a task: cred, or the first offset of a real_cred/cred pair (the values are equal) */
@@ -61,17 +75,19 @@ static bool block_fits(const struct cred_img *c, size_t n, int b, bool *nonroot)
 }
 
 /* some pointer slot p of cred leads to a user_struct holding the uid at b, on every cred (q the same) */
-static bool uid_anchored(struct vmem *vm, const struct cred_img *c, size_t n, int b, int *pp, int *qq)
+static bool uid_anchored(struct vmem *vm, const struct discovery_result *r, const struct cred_img *c, size_t n, int b,
+			 int *pp, int *qq)
 {
 	uint32_t u[MAX_CREDS][USER_WINDOW / 4];
+	const int psz = (int)guest_ptr_size(r);
 
-	for (int p = 0; p + 8 <= CRED_WINDOW; p += 8) {
+	for (int p = 0; p + psz <= CRED_WINDOW; p += psz) {
 		bool ok = true;
 
-		if (p + 8 > b && p < b + 32)
+		if (p + psz > b && p < b + 32)
 			continue;
 		for (size_t k = 0; k < n && ok; k++)
-			ok = x86_kernel_ptr(ptr_at(&c[k], p), true) && !vmem_read(vm, ptr_at(&c[k], p), u[k], USER_WINDOW);
+			ok = kptr(r, ptr_at(&c[k], p, psz)) && !vmem_read(vm, ptr_at(&c[k], p, psz), u[k], USER_WINDOW);
 		for (int q = 0; ok && q < USER_WINDOW; q += 4) {
 			bool all = true;
 			for (size_t k = 0; k < n && all; k++)
@@ -95,6 +111,7 @@ int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const st
 	size_t nc = 0;
 	int found = -ENOENT, nfit = 0, bfit = -1, p = -1, q = -1;
 	bool any_nonroot = false;
+
 	const char *why = "no struct cred pointer";
 
 	for (int k = 0; k < 4; k++) {
@@ -115,7 +132,7 @@ int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const st
 
 		if (i > 0 && (tasks[i - 1].kernel_thread || tasks[i - 1].pid != tasks[i - 1].tgid))
 			continue;
-		if (vmem_read_u64(vm, task + (uint64_t)coff, &cred) || !x86_kernel_ptr(cred, true))
+		if (read_cred_ptr(vm, res, task, coff, &cred))
 			continue;
 		for (size_t k = 0; k < nc && !dup; k++)
 			dup = seen[k] == cred;
@@ -138,7 +155,7 @@ int discover_cred_ids(struct physmem *pm, struct discovery_result *res, const st
 		any_nonroot |= nonroot;
 		if (!nonroot)
 			continue;
-		anchored = uid_anchored(vm, c, nc, b, &pp, &qq);
+		anchored = uid_anchored(vm, res, c, nc, b, &pp, &qq);
 		p_dbg("cred ids? block at %d fits %zu creds, uid %sanchored in user_struct", b, nc, anchored ? "" : "not ");
 		if (anchored && nfit++ == 0) {
 			bfit = b;
@@ -185,7 +202,7 @@ int guest_task_ids(struct physmem *pm, const struct discovery_result *res, const
 	vm = kernel_vmem_new(pm, res);
 	if (!vm)
 		return -ENOMEM;
-	if (vmem_read_u64(vm, t->addr + (uint64_t)coff, &cred) || !x86_kernel_ptr(cred, true))
+	if (read_cred_ptr(vm, res, t->addr, coff, &cred))
 		err = -EFAULT;
 	for (int k = 0; k < 4 && !err; k++)
 		if (vmem_read_u32(vm, cred + (uint64_t)res->cred_ids[k].offset, &ids[k]))

@@ -14,6 +14,7 @@
 #include "discovery/internal.h"
 
 #define PERCPU_WINDOW (256 << 10)   /* current_task sits in the first 256 KiB of every known kernel */
+#define PERCPU_BEFORE (16 << 10)    /* 32-bit: the base is gdt_page's per-CPU copy, variables may precede it */
 
 #define RECENT_CR3 8                  /* per vCPU, for the second pass */
 
@@ -52,15 +53,20 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, b
 	*pid = (int32_t)id;
 	nmm = mm_offsets(r, mm_off);   /* only for what reads like a task: most slots are not */
 	for (int k = 0; k < nmm; k++) {
-		if (dctx_read_u64(c, va + mm_off[k], &mm) || !dctx_is_kernel_ptr(c, mm) ||
-		    dctx_read_u64(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
+		if (dctx_read_ptr(c, va + mm_off[k], &mm) || !dctx_is_kernel_ptr(c, mm) ||
+		    dctx_read_ptr(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
 			continue;
 		for (uint32_t i = 0; i < (recent ? v->ncr3 : 1); i++) {
-			uint64_t root = v->cr3[i] & X86_CR3_ADDR_MASK;
-			if (pa == root || (!(pa & 0x1fff) && (pa | 0x1000) == root))
+			uint64_t root = dctx_root_of(c, v->cr3[i]);
+			if (root_matches_pgd(r, pa, root))
 				return true;
 		}
 	}
+	/* arm64: a CPU with no user mm loaded (TTBR0 = the empty reserved_pg_dir) runs a task without an mm */
+	if (r->arm64 && offset_usable(&r->task[TF_MM]) && !dctx_read_ptr(c, va + r->task[TF_MM].offset, &mm) && !mm)
+		for (uint32_t i = 0; i < (recent ? v->ncr3 : 1); i++)
+			if (arm64_table_empty(c->pm, dctx_root_of(c, v->cr3[i]), r->va_bits0))
+				return true;
 	return false;
 }
 
@@ -77,9 +83,15 @@ struct slot_fit {
 static int fit_slots(struct disc_ctx *c, const struct vcpu_obs *v, size_t nv, bool recent, struct slot_fit *f)
 {
 	uint8_t page[4096];
+	int64_t first = c->psz == 4 ? -PERCPU_BEFORE : 0, last = PERCPU_WINDOW;
 
+	/* arm64: TPIDR_EL1 is an offset, the variables' link addresses lie where the init section was */
+	if (c->res->arm64) {
+		first = (int64_t)c->image_gap_lo;
+		last = (int64_t)c->image_gap_hi;
+	}
 	f->nc = 0;
-	for (int64_t o = 0; o + 8 <= PERCPU_WINDOW && f->nc < MAXC; o += 8) {
+	for (int64_t o = first; o + c->psz <= last && f->nc < MAXC; o += c->psz) {
 		uint64_t t;
 		int32_t pid;
 		char comm[17];
@@ -91,12 +103,12 @@ static int fit_slots(struct disc_ctx *c, const struct vcpu_obs *v, size_t nv, bo
 			if (err)
 				memset(page, 0, sizeof(page));
 		}
-		memcpy(&t, page + (o & 4095), 8);
+		t = buf_ptr(c, page + (o & 4095));
 		if (!runs_on(c, t, &v[0], recent, &pid, comm))
 			continue;
 		f->ans[f->nc][0] = t;
 		for (size_t k = 1; k < nv && ok; k++) {
-			ok = !dctx_read_u64(c, v[k].gs + o, &t) && runs_on(c, t, &v[k], recent, &pid, comm);
+			ok = !dctx_read_ptr(c, v[k].gs + o, &t) && runs_on(c, t, &v[k], recent, &pid, comm);
 			if (k < 8)
 				f->ans[f->nc][k] = t;
 		}
@@ -106,19 +118,48 @@ static int fit_slots(struct disc_ctx *c, const struct vcpu_obs *v, size_t nv, bo
 	return 0;
 }
 
-void find_current_tasks(struct disc_ctx *c)
+/* arm64 keeps `current` in SP_EL0 while a CPU runs in the kernel: a vCPU read at EL1 names its task directly
+ * (checked to read like a task: a kernel pointer to a valid comm and pid). */
+static void current_from_sp_el0(struct disc_ctx *c)
+{
+	struct discovery_result *r = c->res;
+
+	for (size_t i = 0; i < c->pm->nvcpus && r->ncurrent < VMOT_MAX_VCPUS; i++) {
+		const struct vcpu_state *v = &c->pm->vcpus[i];
+		struct vcpu_current *cur = &r->current[r->ncurrent];
+		uint32_t id;
+
+		if (!v->valid || !v->aarch64 || !v->el1 || !dctx_is_kernel_ptr(c, v->sp_el0) ||
+		    dctx_read(c, v->sp_el0 + r->task[TF_COMM].offset, cur->comm, 16) ||
+		    dctx_read(c, v->sp_el0 + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
+			continue;
+		cur->comm[16] = 0;
+		if (!comm_valid(cur->comm))
+			continue;
+		cur->vcpu = v->id;
+		cur->task = v->sp_el0;
+		cur->pid = (int32_t)id;
+		r->ncurrent++;
+	}
+	p_dbg("current task from SP_EL0 on %u vCPU(s) at EL1", r->ncurrent);
+}
+
+static void current_from_percpu(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
 	struct vcpu_obs v[VMOT_MAX_VCPUS];
 	struct slot_fit f;
 	size_t nv = 0;
-	int64_t found = -1;
+	int64_t found = -1;   /* an arm64 slot is a link address, negative as int64: `have` says found */
+	bool have = false;
 
 	r->percpu_current = -1;
 	r->nrunning_slots = 0;
 	if (!r->task[TF_COMM].found || !r->task[TF_PID].found || !r->mm_pgd.found ||
 	    (!offset_usable(&r->task[TF_ACTIVE_MM]) && !offset_usable(&r->task[TF_MM])))
 		return;
+	if (r->arm64 && (!c->image_gap_lo || c->image_gap_hi - c->image_gap_lo > (64 << 20)))
+		return;   /* the per-CPU variables' link addresses are not known */
 	/* each vCPU that carries a GS base, with its latest CR3s (newest first) */
 	for (size_t i = c->obs->n; i-- > 0;) {
 		const struct observation *o = &c->obs->v[i];
@@ -129,9 +170,14 @@ void find_current_tasks(struct disc_ctx *c)
 		while (k < nv && v[k].vcpu != o->vcpu)
 			k++;
 		if (k == nv) {
-			if (nv == VMOT_MAX_VCPUS)
+			uint64_t base = r->paging32 ? percpu_base_vm(&c->vm, r, o->gs_base) : o->gs_base;
+
+			if (!base)
+				p_dbg("current task: vCPU %u's per-CPU hint %#llx does not resolve", o->vcpu,
+				      (unsigned long long)o->gs_base);
+			if (nv == VMOT_MAX_VCPUS || !base)
 				continue;
-			v[nv++] = (struct vcpu_obs){ .vcpu = o->vcpu, .gs = o->gs_base };
+			v[nv++] = (struct vcpu_obs){ .vcpu = o->vcpu, .gs = base };
 		}
 		bool dup = false;
 		for (uint32_t j = 0; j < v[k].ncr3 && !dup; j++)
@@ -139,8 +185,10 @@ void find_current_tasks(struct disc_ctx *c)
 		if (!dup && v[k].ncr3 < RECENT_CR3)
 			v[k].cr3[v[k].ncr3++] = o->cr3;
 	}
-	if (!nv)
+	if (!nv) {
+		p_dbg("current task: no vCPU observed with a usable per-CPU base");
 		return;
+	}
 	/* Offsets that fit vCPU 0, then every other vCPU. Several usually do (current_task, the
 	 * runqueue's curr, ...); from one snapshot they cannot be told apart, so they vote: the answer
 	 * (which task per vCPU) most of them give wins, and the first offset giving it is kept. */
@@ -166,9 +214,10 @@ void find_current_tasks(struct disc_ctx *c)
 	}
 	if (f.nc && best_votes * 2 > f.nc) {   /* a clear majority, or no answer */
 		found = f.cand[best];
+		have = true;
 		p_dbg("current task: %zu per-CPU pointers fit, %zu agree", f.nc, best_votes);
 	}
-	if (found < 0) {
+	if (!have) {
 		/* No answer, but every slot that fit names running tasks: the pair watch can use them all */
 		for (size_t i = 0; i < f.nc && r->nrunning_slots < 4; i++)
 			r->running_slots[r->nrunning_slots++] = f.cand[i];
@@ -183,11 +232,19 @@ void find_current_tasks(struct disc_ctx *c)
 			r->running_slots[r->nrunning_slots++] = f.cand[i];
 	for (size_t k = 0; k < nv; k++) {
 		struct vcpu_current *cur = &r->current[r->ncurrent];
-		if (dctx_read_u64(c, v[k].gs + found, &cur->task) ||
+		if (dctx_read_ptr(c, v[k].gs + found, &cur->task) ||
 		    !runs_on(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v[k].vcpu;
 		r->ncurrent++;
 	}
 	p_dbg("current task at per-CPU offset %#llx on %u vCPU(s)", (unsigned long long)found, r->ncurrent);
+}
+
+void find_current_tasks(struct disc_ctx *c)
+{
+	current_from_percpu(c);
+	/* arm64: a vCPU stopped at EL1 names its task in SP_EL0 when no per-CPU slot answered */
+	if (c->res->arm64 && !c->res->ncurrent)
+		current_from_sp_el0(c);
 }

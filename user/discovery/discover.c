@@ -65,7 +65,7 @@ static void settle_pairs(struct disc_ctx *c)
 int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct discovery_opts *opts,
 		     struct discovery_result *res)
 {
-	struct disc_ctx c = { .pm = pm, .obs = obs, .res = res, .thread_ring_off = -1 };
+	struct disc_ctx c = { .pm = pm, .obs = obs, .res = res, .thread_ring_off = -1, .psz = 8 };
 	uint64_t hits[MAX_COMM_HITS];
 	size_t nhits = 0;
 	double t0 = now_s();
@@ -94,18 +94,27 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 	STEP("kernel space");
 	err = kspace_setup(&c);
 	p_dbg("after kernel space setup: %llu bytes read", (unsigned long long)(pm->bytes_read - c.budget_start));
-	if (!err) {
+	/* The scan stops a little after its first hits (init_task opens .data); when none of them starts a task
+	 * list (seen on arm64 right after boot: the freed init section's data still mapped before .data), it goes
+	 * on after the last one. */
+	for (int round = 0; !err && round < 4; round++) {
+		uint64_t after = round ? hits[nhits - 1] : 0;
+
 		STEP("init_task");
-		err = kspace_find_init_comm(&c, hits, MAX_COMM_HITS, &nhits);
-	}
-	p_dbg("after comm scan: %llu bytes read, %zu hits", (unsigned long long)(pm->bytes_read - c.budget_start), nhits);
-	if (!err && !nhits) {
-		snprintf(res->reason, sizeof(res->reason), "no \"swapper/0\" task name in the kernel's writable data");
-		err = -ENOENT;
-	}
-	if (!err) {
+		err = kspace_find_init_comm(&c, after, hits, MAX_COMM_HITS, &nhits);
+		p_dbg("after comm scan: %llu bytes read, %zu hits", (unsigned long long)(pm->bytes_read - c.budget_start), nhits);
+		if (!err && !nhits) {
+			if (!round)
+				snprintf(res->reason, sizeof(res->reason), "no \"swapper/0\" task name in the kernel's writable data");
+			err = -ENOENT;
+		}
+		if (err)
+			break;
 		STEP("task_struct fields");
+		res->reason[0] = 0;
 		err = fields_solve(&c, hits, nhits);
+		if (!err || !c.no_task_list)
+			break;
 	}
 	if (!err) {
 		STEP("validation");

@@ -7,6 +7,8 @@
 #define VMOT_DISCOVER_H
 #include <stdbool.h>
 #include <stdint.h>
+#include "arch/arm64.h"
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "mem/observe.h"
 #include "mem/physmem.h"
@@ -80,12 +82,22 @@ struct discovery_result {
 	struct offset_result maps[MAPS_NR];
 	bool maple;                  /* VMAs in a maple tree (maps[MM_MAP_ROOT] is mm_mt), else a list (mmap) */
 	uint32_t maple_root;         /* ma_root's offset in struct maple_tree (8; 40 with PREEMPT_RT's spinlock) */
+	/* One parent pointer member only (utrace kernels: RHEL5 kept "parent", Fedora 9 "real_parent"; memory
+	 * cannot tell which name the source used). It holds the real parent, so both real_parent and parent are
+	 * reported at its offset. */
+	bool single_parent;
 	uint32_t npairs;             /* interchangeable pairs among the members (see struct offset_pair) */
 	struct offset_pair pairs[VMOT_MAX_PAIRS];
 	uint64_t init_task;          /* VA of init_task */
 	uint64_t page_offset_base;   /* direct map base */
 	uint64_t kernel_cr3;         /* root used to read kernel memory */
 	bool la57;
+	int paging32;                /* a 32-bit x86 guest: 2 (no PAE) or 3 (PAE) levels; 0: x86-64 */
+	uint64_t lowmem_size;        /* 32-bit: bytes of RAM the lowmem map (page_offset_base on) covers */
+	/* An arm64 guest (AArch64 vCPUs): kernel_cr3 is TTBR1's root, observed "CR3s" are TTBR0 values, and
+	 * page_offset_base is the linear map's VA of PA 0. VA sizes and LPA2 as the vCPUs' TCR_EL1 says. */
+	bool arm64, lpa2;
+	uint8_t va_bits0, va_bits1;
 	/* Found along the way, needed to walk threads; not part of the output formats. */
 	int64_t thread_ring;         /* list_head linking a thread group's tasks (thread_group/thread_node), -1 none */
 	uint32_t task_stride;        /* smallest distance between two task_structs seen: >= sizeof */
@@ -127,10 +139,70 @@ int discover_offsets(struct physmem *pm, const struct obs_set *obs, const struct
 int kernel_root_find(struct physmem *pm, const uint64_t *roots, size_t nroots, bool *la57, uint64_t *root,
 		     uint64_t *page_offset_base);
 
+/* The per-CPU area an observation's hint (observation.gs_base) names: on x86-64 the kernel's GS base itself; on
+ * a 32-bit guest the hint is the GDTR base, a read-only fixmap alias of the vCPU's per-CPU gdt_page, and the
+ * area is that page's lowmem address (every per-CPU variable sits at a fixed distance from it). 0 when the
+ * hint does not resolve. percpu_base_vm: the same through a kernel vmem already set up. */
+struct vmem;
+uint64_t percpu_base(struct physmem *pm, const struct discovery_result *r, uint64_t hint);
+uint64_t percpu_base_vm(struct vmem *vm, const struct discovery_result *r, uint64_t hint);
+
+/* An observed CR3 as a page-table root: bits 51:12 (PTI bit kept), or a 32-bit guest's root (PAE: a 32-byte
+ * aligned PDPT, its low bits matter). */
+static inline uint64_t cr3_root_of(const struct discovery_result *r, uint64_t cr3)
+{
+	if (r->paging32)
+		return cr3 & (r->paging32 == 3 ? 0xffffffe0ULL : 0xfffff000ULL);
+	if (r->arm64)   /* TTBR0: ASID and CnP dropped */
+		return arm64_ttbr_root(cr3, r->va_bits0, r->lpa2);
+	return cr3 & X86_CR3_ADDR_MASK;
+}
+
+/* A kernel pointer of this guest: x86-64's kernel half (la57: above 0xff00000000000000), a 32-bit guest's at or
+ * above PAGE_OFFSET (4-byte aligned), arm64's TTBR1 half. The one rule every layer uses. */
+static inline bool guest_kernel_ptr(const struct discovery_result *r, uint64_t va)
+{
+	if (r->paging32)
+		return x86_32_kernel_ptr(va, r->page_offset_base);
+	if (r->arm64)
+		return arm64_kernel_ptr(va, r->va_bits1);
+	return x86_kernel_ptr(va, r->la57);
+}
+
+/* The end of the user half: a user address is non-zero and below it (x86-64: 2^47, 2^56 with LA57; 32-bit:
+ * PAGE_OFFSET; arm64: 2^va_bits0). */
+static inline uint64_t guest_user_top(const struct discovery_result *r)
+{
+	if (r->paging32)
+		return r->page_offset_base;
+	if (r->arm64)
+		return r->va_bits0 ? 1ULL << r->va_bits0 : 0;
+	return r->la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL;
+}
+
+/* Alignment mask of a process's page-table root: a PAE PDPT is 32-byte aligned, an arm64 pgd its top table's
+ * size (128 bytes with 52-bit VAs), others a page. */
+static inline uint64_t guest_pgd_align(const struct discovery_result *r)
+{
+	if (r->paging32 == 3)
+		return 0x1f;
+	if (r->arm64)
+		return arm64_top_table_bytes(r->va_bits0) - 1;
+	return 0xfff;
+}
+
+/* Pointer size of the guest discovery read: 4 on a 32-bit x86 guest, else 8. */
+static inline unsigned guest_ptr_size(const struct discovery_result *r) { return r->paging32 ? 4 : 8; }
+
 /* An observed CR3 root belongs to the PGD at pgd_pa: the same page, or (PTI) its user half at +4 KiB. */
 static inline bool pgd_matches_root(uint64_t pgd_pa, uint64_t root)
 {
 	return pgd_pa == root || (!(pgd_pa & 0x1fff) && (pgd_pa | 0x1000) == root);
+}
+/* The same for a guest whose kind discovery knows: arm64 has no PTI pairs (its mm's pgd is TTBR0 itself). */
+static inline bool root_matches_pgd(const struct discovery_result *r, uint64_t pgd_pa, uint64_t root)
+{
+	return r->arm64 ? pgd_pa == root : pgd_matches_root(pgd_pa, root);
 }
 /* A root whose user half maps nothing: the kernel's own (init_mm), loaded between processes. */
 bool pgd_user_half_empty(struct physmem *pm, uint64_t root);
@@ -148,6 +220,9 @@ struct guest_task {
 /* The kernel's address space as discovery found it (kernel root, paging mode, direct map): for reads after
  * discovery. kernel_vmem_new mallocs one (8 KiB: its TLB); NULL when out of memory. */
 void kernel_vmem_init(struct vmem *vm, struct physmem *pm, const struct discovery_result *res);
+/* A process's address space: its own page-table root (pgd_pa) in the guest's paging mode (arm64: TTBR0, with
+ * the kernel's TTBR1). */
+void process_vmem_init(struct vmem *vm, struct physmem *pm, const struct discovery_result *res, uint64_t pgd_pa);
 struct vmem *kernel_vmem_new(struct physmem *pm, const struct discovery_result *res);
 
 /* Walk the task list (and each group's threads); bounded by opts->max_tasks. Caller frees *tasks. */
@@ -185,7 +260,8 @@ struct guest_vma {
 	char name[32];         /* "[heap]", "[stack]", "[vdso]", ... for anonymous ones, else "" */
 };
 /* A process's mappings in address order (malloc'd *out); bounded and checked walks: -ELOOP / -EINVAL with
- * *why on a looping or lying tree or list, -ENOENT without the members (or a kernel thread). */
+ * *why on a looping or lying tree or list, -ENOENT without the members (or a kernel thread). A read found
+ * inconsistent (the process changed its tree meanwhile) is done again, up to 4 reads. */
 int guest_task_maps(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
 		    struct guest_vma **out, size_t *nout, const char **why);
 /* mm->exe_file of a process (0: none). -ENOENT without exe_file or an mm. */

@@ -24,9 +24,9 @@ int ring_walk(struct disc_ctx *c, uint64_t head, size_t max, struct ring *r)
 	r->el = NULL;
 	r->n = 0;
 	for (size_t i = 0; i <= max; i++) {
-		if (dctx_read_u64(c, cur, &next) || !dctx_is_kernel_ptr(c, next))
+		if (dctx_read_ptr(c, cur, &next) || !dctx_is_kernel_ptr(c, next))
 			goto bad;
-		if (dctx_read_u64(c, next + 8, &back) || back != cur)
+		if (dctx_read_ptr(c, next + c->psz, &back) || back != cur)
 			goto bad;
 		if (next == head)
 			return 0;
@@ -217,14 +217,14 @@ static int find_tasks_ring(struct disc_ctx *c, uint64_t comm_va, const uint8_t *
 
 	best->el = NULL;
 	best->n = 0;
-	for (uint64_t L = iw_base; L + 16 <= iw_base + 2 * TASK_WINDOW; L += 8) {
+	for (uint64_t L = iw_base; L + 2 * c->psz <= iw_base + 2 * TASK_WINDOW; L += c->psz) {
 		uint64_t next, prev;
 		struct ring r;
 		char comm[17];
 		bool ok = true;
 
-		memcpy(&next, iw + (L - iw_base), 8);
-		memcpy(&prev, iw + (L - iw_base) + 8, 8);
+		next = buf_ptr(c, iw + (L - iw_base));
+		prev = buf_ptr(c, iw + (L - iw_base) + c->psz);
 		if (next == L || !dctx_is_kernel_ptr(c, next) || !dctx_is_kernel_ptr(c, prev))
 			continue;
 		if (L <= comm_va && comm_va - L < 16)   /* overlaps the comm itself */
@@ -250,21 +250,21 @@ static int find_tasks_ring(struct disc_ctx *c, uint64_t comm_va, const uint8_t *
 /* Candidate bases of init_task: values pointing into the window before both the comm and the tasks
  * head, stored somewhere other than an empty list head at that address (real_parent, parent and
  * group_leader of init_task all point at init_task itself). */
-static size_t base_candidates(const uint8_t *iw, uint64_t iw_base, uint64_t lo, uint64_t hi, uint64_t *out,
-			      size_t max)
+static size_t base_candidates(const struct disc_ctx *c, const uint8_t *iw, uint64_t iw_base, uint64_t lo,
+			      uint64_t hi, uint64_t *out, size_t max)
 {
-	size_t nslots = (hi - lo) / 8 + 1, n = 0;
+	const unsigned P = c->psz;
+	size_t nslots = (hi - lo) / P + 1, n = 0;
 	uint16_t *cnt = calloc(nslots, sizeof(*cnt));
 
 	if (!cnt)
 		return 0;
-	for (uint64_t p = iw_base; p + 8 <= iw_base + 2 * TASK_WINDOW; p += 8) {
-		uint64_t v;
-		memcpy(&v, iw + (p - iw_base), 8);
-		if (v < lo || v > hi || (v & 7) || p == v || p == v + 8)
+	for (uint64_t p = iw_base; p + P <= iw_base + 2 * TASK_WINDOW; p += P) {
+		uint64_t v = buf_ptr(c, iw + (p - iw_base));
+		if (v < lo || v > hi || (v & (P - 1)) || p == v || p == v + P)
 			continue;
-		if (cnt[(v - lo) / 8] < 0xffff)
-			cnt[(v - lo) / 8]++;
+		if (cnt[(v - lo) / P] < 0xffff)
+			cnt[(v - lo) / P]++;
 	}
 	/* highest counts first, at least two references */
 	while (n < max) {
@@ -274,7 +274,7 @@ static size_t base_candidates(const uint8_t *iw, uint64_t iw_base, uint64_t lo, 
 				bi = i;
 		if (cnt[bi] < 2)
 			break;
-		out[n++] = lo + bi * 8;
+		out[n++] = lo + bi * P;
 		cnt[bi] = 0;
 	}
 	free(cnt);
@@ -288,9 +288,10 @@ static size_t base_candidates(const uint8_t *iw, uint64_t iw_base, uint64_t lo, 
 static void check_canonical(struct solve *s)
 {
 	const struct offset_result *t = s->c->res->task;
-	bool canonical = s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && t[TF_CHILDREN].found &&
-			 t[TF_CHILDREN].offset == s->rp[1] + 8 && t[TF_SIBLING].found &&
-			 t[TF_SIBLING].offset == t[TF_CHILDREN].offset + 16;
+	const int64_t P = s->c->psz;
+	bool canonical = s->nrp == 2 && s->rp[1] == s->rp[0] + P && t[TF_CHILDREN].found &&
+			 t[TF_CHILDREN].offset == s->rp[1] + P && t[TF_SIBLING].found &&
+			 t[TF_SIBLING].offset == t[TF_CHILDREN].offset + 2 * P;
 
 	if (canonical)
 		return;
@@ -336,7 +337,7 @@ static int solve_with_base(struct disc_ctx *c, uint64_t base, uint64_t comm_va, 
 	c->nthreads = 0;
 	rebuild_all(&s);
 	bound_window(&s);
-	if (s.comm + 16 > s.win || s.tasks + 16 > s.win || !check_comms(&s)) {
+	if (s.comm + 16 > s.win || s.tasks + 2 * (int64_t)c->psz > s.win || !check_comms(&s)) {
 		p_dbg("  base %#llx: comm/tasks beyond the %lld-byte window, or a bad comm", (unsigned long long)base,
 		      (long long)s.win);
 		free(s.all);
@@ -387,14 +388,14 @@ static bool base_plausible(struct disc_ctx *c, uint64_t base, const uint8_t *iw,
 	for (size_t i = 0; i < n; i++)
 		leaders[i] = tr->el[i] - tasks_off;
 	leaders[n] = base;
-	for (uint64_t p = base; p + 8 <= iw_base + 2 * TASK_WINDOW && p < base + TASK_WINDOW; p += 8) {
+	for (uint64_t p = base; p + c->psz <= iw_base + 2 * TASK_WINDOW && p < base + TASK_WINDOW; p += c->psz) {
 		uint64_t v, x;
 		size_t good = 0, notself = 0;
-		memcpy(&v, iw + (p - iw_base), 8);
-		if (v != base || p == base || p == base + 8)
+		v = buf_ptr(c, iw + (p - iw_base));
+		if (v != base || p == base || p == base + c->psz)
 			continue;
 		for (size_t i = 0; i < n; i++) {
-			if (dctx_read_u64(c, leaders[i] + (p - base), &x))
+			if (dctx_read_ptr(c, leaders[i] + (p - base), &x))
 				break;
 			good += in_set(leaders, n + 1, x) || x == base;
 			notself += x != leaders[i];
@@ -432,9 +433,9 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 			continue;
 		if (nrings > 1)
 			p_dbg("comm hit %#llx: %d rings fit tasks, taking the longest", (unsigned long long)comm_va, nrings);
-		uint64_t lo = ((head > comm_va ? head : comm_va + 16) - TASK_WINDOW + 7) & ~7ULL;   /* comm may be unaligned */
+		uint64_t lo = ((head > comm_va ? head : comm_va + 16) - TASK_WINDOW + c->psz - 1) & ~(uint64_t)(c->psz - 1);   /* comm may be unaligned */
 		uint64_t hi = head < comm_va ? head : comm_va;
-		size_t nb = base_candidates(iw, iw_base, lo, hi, bases, MAX_BASES);
+		size_t nb = base_candidates(c, iw, iw_base, lo, hi, bases, MAX_BASES);
 		p_dbg("comm %#llx: tasks ring at %#llx with %zu tasks, %zu base candidates", (unsigned long long)comm_va,
 		      (unsigned long long)head, tr.n, nb);
 		/* Usually one base is plausible. When several are, every constraint holds for each (they are
@@ -482,7 +483,8 @@ int fields_solve(struct disc_ctx *c, const uint64_t *hits, size_t nhits)
 	}
 out:
 	free(iw);
-	if (!solved && err == -ENOENT && !c->res->reason[0])
+	c->no_task_list = !solved && err == -ENOENT && !c->res->reason[0];
+	if (c->no_task_list)
 		snprintf(c->res->reason, sizeof(c->res->reason),
 			 "no \"swapper/0\" in the kernel's data starts a task list (%zu candidates)", nhits);
 	return solved ? 0 : err;

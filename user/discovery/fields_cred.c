@@ -101,8 +101,8 @@ size_t solve_cred(struct solve *s)
 	int64_t cand[8];
 	size_t n = 0;
 
-	for (int64_t o = 0; o + 8 <= s->win && n < 8; o += 8) {
-		uint64_t v = win_u64(&c->win[0], o);
+	for (int64_t o = 0; o + (int64_t)c->psz <= s->win && n < 8; o += c->psz) {
+		uint64_t v = win_ptr(c, &c->win[0], o);
 		size_t total = 0, plausible = 0;
 		int caps = -1, slot[3], nslots = 0;
 		uint64_t full = 0;
@@ -113,7 +113,7 @@ size_t solve_cred(struct solve *s)
 		 * freed between the list walk and the read of its window may hold anything by then. */
 		size_t ptrs = 0;
 		for (size_t i = 1; i < c->nwin; i++) {
-			uint64_t t = win_u64(&c->win[i], o);
+			uint64_t t = win_ptr(c, &c->win[i], o);
 			bool p = dctx_is_kernel_ptr(c, t) && (t < c->win[i].base || t >= c->win[i].base + (uint64_t)s->win);
 			total++;
 			ptrs += p;
@@ -132,15 +132,15 @@ size_t solve_cred(struct solve *s)
 	 * while the real one is shared with the task's family: the member holding a private value is cred. */
 	int vote[2] = { 0, 0 };
 	for (size_t i = 0; n == 2 && i < c->nwin; i++) {
-		uint64_t a = win_u64(&c->win[i], cand[0]), b = win_u64(&c->win[i], cand[1]);
+		uint64_t a = win_ptr(c, &c->win[i], cand[0]), b = win_ptr(c, &c->win[i], cand[1]);
 		bool sa = false, sb = false;
 		if (a == b)
 			continue;
 		for (size_t j = 0; j < c->nwin; j++) {
 			if (j == i)
 				continue;
-			sa |= win_u64(&c->win[j], cand[0]) == a || win_u64(&c->win[j], cand[1]) == a;
-			sb |= win_u64(&c->win[j], cand[0]) == b || win_u64(&c->win[j], cand[1]) == b;
+			sa |= win_ptr(c, &c->win[j], cand[0]) == a || win_ptr(c, &c->win[j], cand[1]) == a;
+			sb |= win_ptr(c, &c->win[j], cand[0]) == b || win_ptr(c, &c->win[j], cand[1]) == b;
 		}
 		if (sa != sb)
 			vote[sb]++;   /* the private one (not shared) is cred */
@@ -150,7 +150,7 @@ size_t solve_cred(struct solve *s)
 	else if (n == 2 && (vote[0] || vote[1]) && !(vote[0] && vote[1]))
 		set_offset(&r->task[TF_CRED], cand[vote[1] ? 1 : 0], 0.9,
 			   "an overriding cred, private to its task, is held here (real_cred is shared)");
-	else if (n == 2 && cand[1] == cand[0] + 8) {
+	else if (n == 2 && cand[1] == cand[0] + (int64_t)c->psz) {
 		struct offset_pair cp = { { "real_cred", "cred" }, { cand[0], cand[1] }, { TF_NR, TF_CRED } };
 		set_pair_by_order(s, &cp, NULL, "two cred pointers; declaration order (real_cred, cred)");
 	} else if (n == 2) {

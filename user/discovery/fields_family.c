@@ -12,12 +12,12 @@ void parent_candidates(struct solve *s)
 	struct disc_ctx *c = s->c;
 
 	s->nrp = 0;
-	for (int64_t o = 0; o + 8 <= s->win; o += 8) {
+	for (int64_t o = 0; o + (int64_t)c->psz <= s->win; o += c->psz) {
 		size_t total = 0, hit = 0, notself = 0;
-		if (win_u64(&c->win[0], o) != s->init)
+		if (win_ptr(c, &c->win[0], o) != s->init)
 			continue;
 		for (size_t i = 1; i < c->nwin; i++) {
-			uint64_t v = win_u64(&c->win[i], o);
+			uint64_t v = win_ptr(c, &c->win[i], o);
 			if (!c->win[i].leader)
 				continue;
 			total++;
@@ -47,25 +47,25 @@ int solve_children(struct solve *s)
 		set_undetermined(&r->task[TF_SIBLING], "no parent pointer to check children against");
 		return -1;
 	}
-	for (int64_t co = 0; co + 16 <= s->win; co += 8) {
+	for (int64_t co = 0; co + 2 * (int64_t)c->psz <= s->win; co += c->psz) {
 		struct ring ring;
 		uint64_t head = s->init + co;
-		if (co == s->tasks || win_u64(&c->win[0], co) == head)
+		if (co == s->tasks || win_ptr(c, &c->win[0], co) == head)
 			continue;
 		if (ring_walk(c, head, c->opts.max_tasks, &ring) || !ring.n)
 			continue;
 		/* sibling offset: the first element minus some leader whose parent is init_task */
 		for (size_t i = 1; i < c->nwin; i++) {
 			int64_t so = (int64_t)(ring.el[0] - c->win[i].base);
-			bool ok = c->win[i].leader && so >= 0 && so + 16 <= s->win && so != co;
-			if (!ok || (win_u64(&c->win[i], s->rp[0]) != s->init &&
-				    (s->nrp < 2 || win_u64(&c->win[i], s->rp[1]) != s->init)))
+			bool ok = c->win[i].leader && so >= 0 && so + 2 * (int64_t)c->psz <= s->win && so != co;
+			if (!ok || (win_ptr(c, &c->win[i], s->rp[0]) != s->init &&
+				    (s->nrp < 2 || win_ptr(c, &c->win[i], s->rp[1]) != s->init)))
 				continue;
 			/* every element of init's ring is a task whose parent is init */
 			for (size_t k = 0; k < ring.n && ok; k++) {
 				uint64_t x = ring.el[k] - so, p0 = 0, p1 = 0;
-				ok = is_task(s, x) && !dctx_read_u64(c, x + s->rp[0], &p0) &&
-				     (s->nrp < 2 || !dctx_read_u64(c, x + s->rp[1], &p1));
+				ok = is_task(s, x) && !dctx_read_ptr(c, x + s->rp[0], &p0) &&
+				     (s->nrp < 2 || !dctx_read_ptr(c, x + s->rp[1], &p1));
 				ok = ok && (p0 == s->init || (s->nrp >= 2 && p1 == s->init));
 			}
 			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent. The
@@ -78,7 +78,7 @@ int solve_children(struct solve *s)
 				struct task_win *w = &c->win[j];
 				bool all_known = true;
 
-				if (!w->leader || win_u64(w, co) == w->base + co)
+				if (!w->leader || win_ptr(c, w, co) == w->base + co)
 					continue;   /* no children: no evidence either way */
 				if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr)) {
 					unknown++;
@@ -87,8 +87,8 @@ int solve_children(struct solve *s)
 				for (size_t k = 0; k < cr.n && ok; k++) {
 					uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
 
-					if (!is_task(s, x) || dctx_read_u64(c, x + s->rp[0], &p0) ||
-					    (s->nrp >= 2 && dctx_read_u64(c, x + s->rp[1], &p1))) {
+					if (!is_task(s, x) || dctx_read_ptr(c, x + s->rp[0], &p0) ||
+					    (s->nrp >= 2 && dctx_read_ptr(c, x + s->rp[1], &p1))) {
 						all_known = false;
 						continue;
 					}
@@ -124,7 +124,7 @@ int solve_children(struct solve *s)
 	/* A task whose two parent pointers differ (ptraced) sits on its real parent's children ring. */
 	for (size_t i = 0; i < c->nleaders; i++) {
 		uint64_t x = c->leaders[i], p0, p1;
-		if (dctx_read_u64(c, x + s->rp[0], &p0) || dctx_read_u64(c, x + s->rp[1], &p1) || p0 == p1)
+		if (dctx_read_ptr(c, x + s->rp[0], &p0) || dctx_read_ptr(c, x + s->rp[1], &p1) || p0 == p1)
 			continue;
 		struct ring cr;
 		if (ring_walk(c, p0 + found_c, c->opts.max_tasks, &cr))
@@ -145,12 +145,16 @@ int solve_children(struct solve *s)
 void solve_parents(struct solve *s, int real_idx)
 {
 	struct discovery_result *r = s->c->res;
-	bool order = s->nrp == 2 && s->rp[1] == s->rp[0] + 8 && r->task[TF_CHILDREN].found &&
-		     r->task[TF_CHILDREN].offset == s->rp[1] + 8;
+	bool order = s->nrp == 2 && s->rp[1] == s->rp[0] + (int64_t)s->c->psz && r->task[TF_CHILDREN].found &&
+		     r->task[TF_CHILDREN].offset == s->rp[1] + (int64_t)s->c->psz;
 
 	if (s->nrp == 1) {
-		set_offset(&r->task[TF_PARENT], s->rp[0], 0.6, "the only parent pointer");
-		set_undetermined(&r->task[TF_REAL_PARENT], "a single parent pointer member: it is reported as parent");
+		/* utrace kernels dropped one of the two and left ptrace parents to utrace: the one left is the
+		 * real parent whatever its name (RHEL5 "parent", Fedora 9 "real_parent") */
+		const char *how = "the only parent pointer (the kernel keeps no separate ptrace parent): real_parent and parent";
+		set_offset(&r->task[TF_REAL_PARENT], s->rp[0], 0.8, how);
+		set_offset(&r->task[TF_PARENT], s->rp[0], 0.8, how);
+		r->single_parent = true;
 	} else if (order) {
 		const char *how = real_idx == 0 ? "declaration order (real_parent, parent, children); a ptraced task agrees"
 				: real_idx == 1 ? "declaration order (real_parent, parent, children); ptrace moved a child (pre-2.6.25)"

@@ -32,7 +32,7 @@ static size_t pid_candidates(struct solve *s, int64_t *out, size_t max)
 		for (size_t i = 0; i < nv && ok; i++)
 			for (size_t j = i + 1; j < nv && ok; j++)
 				ok = vals[i] != vals[j];
-		if (ok && !(o >= s->comm && o < s->comm + 16) && !(o >= s->tasks && o < s->tasks + 16))
+		if (ok && !(o >= s->comm && o < s->comm + 16) && !(o >= s->tasks && o < s->tasks + 2 * (int64_t)c->psz))
 			out[n++] = o;
 	}
 	free(vals);
@@ -64,10 +64,10 @@ int solve_pid_tgid(struct solve *s)
 		uint32_t xv, lv;
 		/* leader: the group member on the tasks list with the same mm */
 		uint64_t xmm;
-		if (dctx_read_u64(c, x + s->mm, &xmm))
+		if (dctx_read_ptr(c, x + s->mm, &xmm))
 			continue;
 		for (size_t i = 0; i < c->nwin && !leader; i++)
-			if (c->win[i].leader && win_u64(&c->win[i], s->mm) == xmm)
+			if (c->win[i].leader && win_ptr(c, &c->win[i], s->mm) == xmm)
 				leader = c->win[i].base;
 		if (!leader)
 			continue;

@@ -6,18 +6,91 @@
 #include "common/log.h"
 #include "discovery/solve.h"
 
-/* A PGD: a page whose kernel half repeats the kernel root's (every process PGD copies it). */
-static bool looks_like_pgd(struct disc_ctx *c, uint64_t pa, const uint64_t *kpgd)
+/* The kernel root's entries for the kernel half, read once: 256 of 512 (x86-64), from PAGE_OFFSET's index of
+ * 1024 (2-level) or of the 4 PDPT entries (PAE). */
+struct kernel_half {
+	uint64_t e[512];
+	unsigned first, n;
+};
+
+static int read_kernel_half(struct disc_ctx *c, struct kernel_half *k)
 {
+	const struct discovery_result *r = c->res;
+
+	memset(k, 0, sizeof(*k));
+	if (r->paging32 == 3) {
+		uint64_t pdpt[4];
+
+		k->first = (unsigned)(r->page_offset_base >> 30) & 3;
+		k->n = 4 - k->first;
+		if (physmem_read(c->pm, r->kernel_cr3 & 0xffffffe0ULL, pdpt, sizeof(pdpt)))
+			return -EIO;
+		for (unsigned i = 0; i < k->n; i++)
+			k->e[i] = pdpt[k->first + i];
+		return 0;
+	}
+	if (r->paging32 == 2) {
+		uint32_t e32[1024];
+
+		k->first = (unsigned)(r->page_offset_base >> 22) & 1023;
+		k->n = 1024 - k->first;
+		if (k->n > 512)   /* a 1G/3G split: its last 512 entries suffice */
+			k->first = 1024 - (k->n = 512);
+		if (physmem_read(c->pm, r->kernel_cr3 & 0xfffff000ULL, e32, sizeof(e32)))
+			return -EIO;
+		for (unsigned i = 0; i < k->n; i++)
+			k->e[i] = e32[k->first + i];
+		return 0;
+	}
+	if (r->arm64)   /* a process's table has no kernel half (TTBR1 maps it): nothing to compare */
+		return 0;
+	k->first = 256;
+	k->n = 256;
 	uint64_t pgd[512];
+	if (physmem_read(c->pm, r->kernel_cr3 & X86_CR3_ADDR_MASK, pgd, sizeof(pgd)))
+		return -EIO;
+	memcpy(k->e, pgd + 256, 256 * 8);
+	return 0;
+}
+
+/* Two PAE kernel PMDs alike: PTI gives every pgd its own copy of the kernel's PMD pages. */
+static bool same_pmd(struct disc_ctx *c, uint64_t a, uint64_t b)
+{
+	uint64_t x[512], y[512];
 	int same = 0, present = 0;
 
-	if (pa & 0xfff || c->pm->bytes_read - c->budget_start + 4096 > c->opts.max_bytes ||
-	    physmem_read(c->pm, pa, pgd, sizeof(pgd)))
+	if (c->pm->bytes_read - c->budget_start + 8192 > c->opts.max_bytes ||
+	    physmem_read(c->pm, a & 0xffffff000ULL, x, sizeof(x)) || physmem_read(c->pm, b & 0xffffff000ULL, y, sizeof(y)))
 		return false;
-	for (int i = 256; i < 512; i++) {
-		present += kpgd[i] & 1;
-		same += (kpgd[i] & 1) && pgd[i] == kpgd[i];
+	for (int i = 0; i < 512; i++) {
+		present += y[i] & 1;
+		same += (y[i] & 1) && x[i] == y[i];
+	}
+	return present && same * 4 >= present * 3;
+}
+
+/* A PGD: a table whose kernel half repeats the kernel root's (every process PGD copies it). */
+static bool looks_like_pgd(struct disc_ctx *c, uint64_t pa, const struct kernel_half *k)
+{
+	const int levels = c->res->paging32;
+	uint64_t pgd[512];
+	int same = 0, present = 0;
+	size_t len = levels == 3 ? 32 : 4096;
+
+	if (c->res->arm64)
+		return c->pm->bytes_read - c->budget_start + 4096 <= c->opts.max_bytes &&
+		       arm64_user_root_plausible(c->pm, pa, c->res->va_bits0, c->res->lpa2);
+	if ((pa & (levels == 3 ? 0x1f : 0xfff)) || c->pm->bytes_read - c->budget_start + len > c->opts.max_bytes ||
+	    physmem_read(c->pm, pa, pgd, len))
+		return false;
+	for (unsigned i = 0; i < k->n; i++) {
+		uint64_t e = levels == 2 ? ((const uint32_t *)pgd)[k->first + i] : pgd[k->first + i];
+
+		present += k->e[i] & 1;
+		/* PAE: the CPU sets a PDPT entry's accessed bit; the PMD it names is what counts */
+		bool eq = levels == 3 ? !((e ^ k->e[i]) & 0xffffff001ULL) : e == k->e[i];
+
+		same += (k->e[i] & 1) && (eq || (levels == 3 && (e & 1) && same_pmd(c, e, k->e[i])));
 	}
 	return present && same * 4 >= present * 3;
 }
@@ -25,7 +98,7 @@ static bool looks_like_pgd(struct disc_ctx *c, uint64_t pa, const uint64_t *kpgd
 static bool root_observed(const struct disc_ctx *c, uint64_t pa)
 {
 	for (size_t i = 0; i < c->nroots; i++)
-		if (c->roots[i] == pa || (!(pa & 0x1fff) && c->roots[i] == (pa | 0x1000)))
+		if (root_matches_pgd(c->res, pa, c->roots[i]))
 			return true;
 	return false;
 }
@@ -49,7 +122,9 @@ int solve_mm(struct solve *s)
 	int64_t *cand = malloc(2 * MAX_CANDS * sizeof(*cand)), *good = cand + MAX_CANDS, pgds[8];
 	int support[8];   /* members leading to mm_structs with a PGD at pgds[k] */
 	size_t ncand = 0, ngood = 0, npgds = 0;
-	uint64_t kpgd[512];
+	struct kernel_half kpgd;
+	const unsigned P = c->psz;
+	const uint64_t pgd_align = guest_pgd_align(r);
 	uint8_t *mmbuf = malloc(MM_WINDOW);
 
 	if (!cand || !mmbuf) {
@@ -57,23 +132,23 @@ int solve_mm(struct solve *s)
 		free(mmbuf);
 		return -ENOMEM;
 	}
-	if (physmem_read(c->pm, r->kernel_cr3 & X86_CR3_ADDR_MASK, kpgd, sizeof(kpgd))) {
+	if (read_kernel_half(c, &kpgd)) {
 		free(cand);
 		free(mmbuf);
 		return -EIO;
 	}
 
-	for (int64_t o = 0; o + 8 <= s->win && ncand < MAX_CANDS; o += 8) {
+	for (int64_t o = 0; o + P <= s->win && ncand < MAX_CANDS; o += P) {
 		size_t nonzero = 0;
 		bool ok = true;
 		for (size_t i = 0; i < c->nwin && ok; i++) {
-			uint64_t v = win_u64(&c->win[i], o);
+			uint64_t v = win_ptr(c, &c->win[i], o);
 			if (!c->win[i].leader)
 				continue;
 			ok = !v || dctx_is_kernel_ptr(c, v);
 			nonzero += v != 0;
 		}
-		if (ok && nonzero && o != s->tasks && o != s->tasks + 8)
+		if (ok && nonzero && o != s->tasks && o != s->tasks + P)
 			cand[ncand++] = o;
 	}
 
@@ -86,7 +161,7 @@ int solve_mm(struct solve *s)
 			uint64_t targets[MM_OBS_TARGETS];
 			size_t nt = 0, nall = 0;
 			for (size_t i = 0; i < c->nwin && nall < MM_OBS_TARGETS; i++) {
-				uint64_t v = win_u64(&c->win[i], cand[k]);
+				uint64_t v = win_ptr(c, &c->win[i], cand[k]);
 				if (c->win[i].leader && v && !in_set(targets, nall, v))
 					targets[nall++] = v;
 			}
@@ -102,22 +177,22 @@ int solve_mm(struct solve *s)
 					end = (int64_t)(sorted[a] - sorted[a - 1]);
 			if (!nt || end <= lo || dctx_read(c, targets[0] + lo, mmbuf, hi - lo))
 				continue;
-			for (int64_t g = lo; g + 8 <= end; g += 8) {
+			for (int64_t g = lo; g + P <= end; g += P) {
 				uint64_t v, pa = 0;
 				int obs = 0;
 				bool ok = true;
-				memcpy(&v, mmbuf + (g - lo), 8);
-				if (!dctx_is_kernel_ptr(c, v) || (v & 0xfff))
+				v = buf_ptr(c, mmbuf + (g - lo));
+				if (!dctx_is_kernel_ptr(c, v) || (v & pgd_align))
 					continue;
 				for (size_t t = 0; t < nt && ok; t++) {
-					if (t && dctx_read_u64(c, targets[t] + g, &v))
+					if (t && dctx_read_ptr(c, targets[t] + g, &v))
 						ok = false;
 					else
-						ok = !(v & 0xfff) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, kpgd);
+						ok = !(v & pgd_align) && va_to_pa(c, v, &pa) && looks_like_pgd(c, pa, &kpgd);
 					obs += ok && root_observed(c, pa);
 				}
 				for (size_t t = nt; ok && !obs && t < nall; t++)
-					obs += !dctx_read_u64(c, targets[t] + g, &v) && v && !(v & 0xfff) &&
+					obs += !dctx_read_ptr(c, targets[t] + g, &v) && v && !(v & pgd_align) &&
 					       dctx_is_kernel_ptr(c, v) && va_to_pa(c, v, &pa) && root_observed(c, pa);
 				if (!ok || !obs)
 					continue;
@@ -170,10 +245,10 @@ int solve_mm(struct solve *s)
 	for (size_t k = 0; k < ngood; k++) {
 		bool ok = true;
 		for (size_t i = 0; i < c->nwin && ok; i++) {
-			uint64_t v = win_u64(&c->win[i], good[k]), pgd, pa;
+			uint64_t v = win_ptr(c, &c->win[i], good[k]), pgd, pa;
 			if (!c->win[i].leader || !v)
 				continue;
-			ok = !dctx_read_u64(c, v + best_pgd, &pgd) && va_to_pa(c, pgd, &pa) && !(pa & 0xfff);
+			ok = !dctx_read_ptr(c, v + best_pgd, &pgd) && va_to_pa(c, pgd, &pa) && !(pa & pgd_align);
 		}
 		if (ok && nm < 64)
 			m[nm++] = good[k];
@@ -194,7 +269,7 @@ int solve_mm(struct solve *s)
 	/* mm is NULL wherever active_mm is NULL; a running kernel thread has only active_mm. */
 	int a_only = 0, b_only = 0;
 	for (size_t i = 0; i < c->nwin; i++) {
-		uint64_t a = win_u64(&c->win[i], m[0]), b = win_u64(&c->win[i], m[1]);
+		uint64_t a = win_ptr(c, &c->win[i], m[0]), b = win_ptr(c, &c->win[i], m[1]);
 		if (!c->win[i].leader)
 			continue;
 		a_only += a && !b;
@@ -214,7 +289,7 @@ int solve_mm(struct solve *s)
 	}
 	struct offset_pair mp = { { "mm", "active_mm" }, { m[0], m[1] }, { TF_MM, TF_ACTIVE_MM } };
 	s->mm = m[0];   /* either will do for walking processes */
-	if (m[1] == m[0] + 8) {
+	if (m[1] == m[0] + P) {
 		s->active_mm = m[1];
 		set_pair_by_order(s, &mp, "equal to active_mm everywhere; declaration order (mm, active_mm)",
 				  "equal to mm everywhere; declaration order (mm, active_mm)");
@@ -238,18 +313,18 @@ void solve_threads(struct solve *s)
 	c->thread_ring_off = -1;
 	if (s->mm < 0)
 		return;
-	for (int64_t o = 0; o + 16 <= s->win; o += 8) {
+	for (int64_t o = 0; o + 2 * (int64_t)c->psz <= s->win; o += c->psz) {
 		size_t threads = 0, bad = 0;
 		if (o == s->tasks)
 			continue;
 		for (size_t i = 1; i < c->nwin && bad == 0; i++) {
 			struct task_win *w = &c->win[i];
-			uint64_t head = w->base + o, next = win_u64(w, o), mm = win_u64(w, s->mm);
+			uint64_t head = w->base + o, next = win_ptr(c, w, o), mm = win_ptr(c, w, s->mm);
 			struct ring r;
 			/* a non-empty list_head: next and prev both kernel pointers (prev checked here, from the
 			 * window, so pointer members that are not list heads cost no reads) */
 			if (!w->leader || !mm || next == head || !dctx_is_kernel_ptr(c, next) ||
-			    !dctx_is_kernel_ptr(c, win_u64(w, o + 8)))
+			    !dctx_is_kernel_ptr(c, win_ptr(c, w, o + c->psz)))
 				continue;
 			if (ring_walk(c, head, 4096, &r))
 				continue;
@@ -257,7 +332,7 @@ void solve_threads(struct solve *s)
 			for (size_t k = 0; k < r.n; k++) {
 				uint64_t x = r.el[k] - o, xmm;
 				char comm[17];
-				if (read_comm(c, x + s->comm, comm) && !dctx_read_u64(c, x + s->mm, &xmm) && xmm == mm &&
+				if (read_comm(c, x + s->comm, comm) && !dctx_read_ptr(c, x + s->mm, &xmm) && xmm == mm &&
 				    !is_task(s, x))
 					threads++;
 				else
@@ -280,14 +355,14 @@ void solve_threads(struct solve *s)
 	for (size_t i = 0; i < c->nleaders; i++) {
 		uint64_t mm;
 		struct ring r;
-		if (dctx_read_u64(c, c->leaders[i] + s->mm, &mm) || !mm)
+		if (dctx_read_ptr(c, c->leaders[i] + s->mm, &mm) || !mm)
 			continue;
 		if (ring_walk(c, c->leaders[i] + best, 4096, &r))
 			continue;
 		for (size_t k = 0; k < r.n; k++) {
 			uint64_t x = r.el[k] - best, xmm;
 			char comm[17];
-			if (!read_comm(c, x + s->comm, comm) || dctx_read_u64(c, x + s->mm, &xmm) || xmm != mm ||
+			if (!read_comm(c, x + s->comm, comm) || dctx_read_ptr(c, x + s->mm, &xmm) || xmm != mm ||
 			    is_task(s, x))
 				continue;
 			uint64_t *p = realloc(c->threads, (c->nthreads + 1) * sizeof(*p));

@@ -41,6 +41,11 @@ struct disc_ctx {
 	uint64_t *threads;
 	size_t nthreads;
 	int64_t thread_ring_off;     /* list_head linking a group's threads, -1 if not found */
+	unsigned psz;                /* the guest's pointer size: 8, or 4 on a 32-bit x86 guest */
+	/* arm64: the hole in the image's mapping between its read-only part and its data, where the freed init
+	 * section (with the per-CPU variables' link addresses) was; 0 when not seen */
+	uint64_t image_gap_lo, image_gap_hi;
+	bool no_task_list;           /* fields_solve: none of the comm hits starts a task list */
 };
 
 /* Budgeted, checked reads of kernel virtual memory (inline: the solvers call them in their inner loops). */
@@ -56,17 +61,32 @@ static inline int dctx_read_u64(struct disc_ctx *c, uint64_t va, uint64_t *v)
 	return dctx_read(c, va, v, sizeof(*v));
 }
 
-/* Canonical kernel-half address, 8-byte aligned: what every kernel pointer we follow must be. */
+/* A pointer-sized value (4 bytes on a 32-bit guest, c->psz) at va, zero-extended. */
+static inline int dctx_read_ptr(struct disc_ctx *c, uint64_t va, uint64_t *v)
+{
+	*v = 0;
+	return dctx_read(c, va, v, c->psz);
+}
+
+/* A kernel pointer of the guest (guest_kernel_ptr). */
 static inline bool dctx_is_kernel_ptr(const struct disc_ctx *c, uint64_t va)
 {
-	return x86_kernel_ptr(va, c->res->la57);
+	return guest_kernel_ptr(c->res, va);
+}
+
+/* A pointer-sized value in a byte buffer. */
+static inline uint64_t buf_ptr(const struct disc_ctx *c, const uint8_t *p)
+{
+	uint64_t v = 0;
+	__builtin_memcpy(&v, p, c->psz);
+	return v;
 }
 
 bool comm_valid(const char *s);
 
 /* steps */
 int kspace_setup(struct disc_ctx *c);                 /* kernel root, paging mode, direct map */
-int kspace_find_init_comm(struct disc_ctx *c, uint64_t *hits, size_t max, size_t *nhits);
+int kspace_find_init_comm(struct disc_ctx *c, uint64_t after, uint64_t *hits, size_t max, size_t *nhits);
 int fields_solve(struct disc_ctx *c, const uint64_t *comm_hits, size_t nhits);
 void validate_observations(struct disc_ctx *c);
 void find_current_tasks(struct disc_ctx *c);
@@ -89,6 +109,18 @@ static inline uint32_t win_u32(const struct task_win *w, int64_t off)
 	if (w->buf && off >= 0 && off + 4 <= TASK_WINDOW)
 		__builtin_memcpy(&v, w->buf + off, 4);
 	return v;
+}
+/* An observed CR3 as c->roots holds it: bits 51:12 (PTI bit kept), or a 32-bit guest's root (PAE: 32-byte
+ * aligned). */
+static inline uint64_t dctx_root_of(const struct disc_ctx *c, uint64_t cr3)
+{
+	return cr3_root_of(c->res, cr3);
+}
+
+/* A pointer-sized member of a window. */
+static inline uint64_t win_ptr(const struct disc_ctx *c, const struct task_win *w, int64_t off)
+{
+	return c->psz == 4 ? win_u32(w, off) : win_u64(w, off);
 }
 
 #endif

@@ -14,14 +14,18 @@
 #include <string.h>
 #include "common/log.h"
 #include "discovery/discover.h"
+#include "discovery/internal.h"   /* set_undetermined */
 
 #define ARGS_WINDOW 2048          /* the members lie in mm_struct's first 2 KiB (0x100..0x200 in known kernels) */
 #define ARGS_MAX    (256 << 10)   /* longest argv or environment believed (Linux's ARG_MAX is 128 KiB..) */
 #define MAX_PROCS   64            /* processes checked */
 
-static bool user_addr(uint64_t v, bool la57)
+/* A user-space address: below the kernel's half (a 32-bit guest's: below PAGE_OFFSET) */
+static bool user_addr(uint64_t v, const struct discovery_result *r)
 {
-	return v && v < (la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL);
+	if (r->paging32)
+		return v && v < r->page_offset_base;
+	return v && v < guest_user_top(r);
 }
 
 /* A process to read: its task and its address space (a vmem through its own page tables, made once). */
@@ -29,7 +33,17 @@ struct proc {
 	const struct guest_task *t;
 	struct vmem *vm;
 	uint64_t *w;   /* its mm_struct's first ARGS_WINDOW bytes */
+	unsigned psz;  /* the guest's pointer and long size */
 };
+
+/* the pointer-sized member at byte offset off of a process's window */
+static uint64_t W(const struct proc *p, int64_t off)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, (const uint8_t *)p->w + off, p->psz);
+	return v;
+}
 
 /* the first string of [a, a+len): does its basename begin with comm? */
 static bool argv0_names(struct proc *p, uint64_t a, uint64_t len)
@@ -74,6 +88,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	int found = -ENOENT;
 	struct vmem *kvm = kernel_vmem_new(pm, res);
 
+	const unsigned psz = guest_ptr_size(res);
 	for (int k = 0; k < 4; k++) {
 		res->mm_args[k].found = false;
 		res->mm_args[k].offset = -1;
@@ -90,13 +105,13 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 			dup = p[k].t->mm == tasks[i].mm;
 		if (dup)
 			continue;
-		p[np] = (struct proc){ &tasks[i], malloc(sizeof(struct vmem)), calloc(ARGS_WINDOW / 8, 8) };
+		p[np] = (struct proc){ &tasks[i], malloc(sizeof(struct vmem)), calloc(ARGS_WINDOW / 8, 8), psz };
 		if (!p[np].vm || !p[np].w || vmem_read(kvm, tasks[i].mm, p[np].w, ARGS_WINDOW)) {
 			free(p[np].vm);
 			free(p[np].w);
 			continue;
 		}
-		vmem_init(p[np].vm, pm, tasks[i].pgd_pa, res->la57);
+		process_vmem_init(p[np].vm, pm, res, tasks[i].pgd_pa);
 		np++;
 	}
 	free(kvm);
@@ -108,47 +123,57 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	 * env_end above, whose spans read as argv (argv[0] names comm on most) and as KEY=VALUE strings */
 	int64_t best[4] = { -1, -1, -1, -1 };
 	int nbest = 0;
-	for (int64_t e = 0; e < ARGS_WINDOW; e += 8) {
-		for (int64_t s = e + 8; s < ARGS_WINDOW; s += 8) {   /* the pair unordered: e below s */
-			bool same = true;
-			for (size_t k = 0; k < nw && same; k++)
-				same = p[k].w[e / 8] == p[k].w[s / 8] && user_addr(p[k].w[e / 8], res->la57);
-			if (!same)
+	for (int64_t e = 0; e < ARGS_WINDOW; e += psz) {
+		for (int64_t s = e + psz; s < ARGS_WINDOW; s += psz) {   /* the pair unordered: e below s */
+			/* a process in the middle of an exec has a new mm whose arguments are not set up yet (both
+			 * members 0): it says nothing either way; the others must agree, and be at least half */
+			bool same = true, use[MAX_PROCS];
+			size_t nuse = 0;
+			for (size_t k = 0; k < nw && same; k++) {
+				use[k] = W(&p[k], e) || W(&p[k], s);
+				nuse += use[k];
+				same = !use[k] || (W(&p[k], e) == W(&p[k], s) && user_addr(W(&p[k], e), res));
+			}
+			if (!same || nuse < 2 || nuse * 2 < nw)
 				continue;
-			for (int64_t a = 0; a < ARGS_WINDOW; a += 8) {
+			for (int64_t a = 0; a < ARGS_WINDOW; a += psz) {
 				size_t named = 0, ok = 0;
 				if (a == e || a == s)
 					continue;
 				for (size_t k = 0; k < nw; k++) {
-					uint64_t A = p[k].w[a / 8], E = p[k].w[e / 8];
-					if (!user_addr(A, res->la57) || A >= E || !strings_ok(&p[k], A, E - A, false))
+					uint64_t A = W(&p[k], a), E = W(&p[k], e);
+					if (!use[k])
+						continue;
+					if (!user_addr(A, res) || A >= E || !strings_ok(&p[k], A, E - A, false))
 						break;
 					ok++;
 					named += argv0_names(&p[k], A, E - A);
 				}
 				/* programs may rename themselves (prctl): a third naming comm is enough */
-				if (ok != nw || !named || named * 3 < nw)
+				if (ok != nuse || !named || named * 3 < nuse)
 					continue;
 				p_dbg("mm args? arg_start %lld, arg_end %lld: argv on all %zu, %zu naming comm", (long long)a,
 				      (long long)e, nw, named);
-				for (int64_t d = 0; d < ARGS_WINDOW; d += 8) {
+				for (int64_t d = 0; d < ARGS_WINDOW; d += psz) {
 					size_t good = 0;
 					if (d == a || d == e || d == s)
 						continue;
 					/* saved_auxv's AT_EXECFN (tag 31, then the value) points where env_end does: the
 					 * executable's name follows the environment on the stack */
-					bool auxv = d >= 8;
+					bool auxv = d >= (int64_t)psz;
 					for (size_t k = 0; k < nw && auxv; k++)
-						auxv = p[k].w[d / 8 - 1] == 31;
+						auxv = !use[k] || W(&p[k], d - psz) == 31;
 					if (auxv)
 						continue;
 					for (size_t k = 0; k < nw; k++) {
-						uint64_t S = p[k].w[s / 8], D = p[k].w[d / 8];
-						if (!user_addr(D, res->la57) || D <= S || !strings_ok(&p[k], S, D - S, true))
+						uint64_t S = W(&p[k], s), D = W(&p[k], d);
+						if (!use[k])
+							continue;
+						if (!user_addr(D, res) || D <= S || !strings_ok(&p[k], S, D - S, true))
 							break;
 						good++;
 					}
-					if (good != nw)
+					if (good != nuse)
 						continue;
 					p_dbg("mm args fit: arg_start %lld, arg_end/env_start %lld/%lld, env_end %lld", (long long)a,
 					      (long long)e, (long long)s, (long long)d);
@@ -165,7 +190,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 	if (nbest == 1) {
 		/* arg_end and env_start hold one value: which offset is which only declaration order says, kept
 		 * where the four sit in that order; otherwise both are usable, tied (the value is the same) */
-		bool ordered = best[1] == best[0] + 8 && best[2] == best[1] + 8 && best[3] == best[2] + 8;
+		bool ordered = best[1] == best[0] + psz && best[2] == best[1] + psz && best[3] == best[2] + psz;
 		static const char *const how[4] = {
 			"argv: NUL-terminated strings up to arg_end, argv[0] naming comm",
 			"equal to env_start on every process: the environment follows the arguments",
@@ -208,16 +233,17 @@ int guest_task_cmdline(struct physmem *pm, const struct discovery_result *res, c
 	vm = kernel_vmem_new(pm, res);
 	if (!vm)
 		return -ENOMEM;
-	err = vmem_read_u64(vm, t->mm + res->mm_args[0].offset, &a) ||
-	      vmem_read_u64(vm, t->mm + res->mm_args[1].offset, &e) ? -EFAULT : 0;
-	if (!err && (!user_addr(a, res->la57) || e <= a || e - a > ARGS_MAX))
+	a = e = 0;
+	err = vmem_read(vm, t->mm + res->mm_args[0].offset, &a, guest_ptr_size(res)) ||
+	      vmem_read(vm, t->mm + res->mm_args[1].offset, &e, guest_ptr_size(res)) ? -EFAULT : 0;
+	if (!err && (!user_addr(a, res) || e <= a || e - a > ARGS_MAX))
 		err = -EINVAL;   /* not set up yet (exec in progress) or not a command line */
 	if (err) {
 		free(vm);
 		return err;
 	}
 	size_t n = e - a < cap - 1 ? (size_t)(e - a) : cap - 1;
-	vmem_init(vm, pm, t->pgd_pa, res->la57);   /* now through the process's own page tables */
+	process_vmem_init(vm, pm, res, t->pgd_pa);   /* now through the process's own page tables */
 	err = vmem_read(vm, a, buf, n);
 	free(vm);
 	if (err)

@@ -27,13 +27,21 @@ struct pair_ctx {
 	size_t n;
 };
 
+/* a pointer of the guest's size, zero-extended */
+static int rd_ptr(struct pair_ctx *c, uint64_t va, uint64_t *v)
+{
+	*v = 0;
+	return vmem_read(&c->vm, va, v, guest_ptr_size(c->r));
+}
+
+/* sz 4: an id; else a pointer (of the guest's size) */
 static bool read_pair(struct pair_ctx *c, uint64_t task, const struct offset_pair *p, uint64_t v[2], size_t sz)
 {
 	for (int k = 0; k < 2; k++) {
 		uint32_t v32;
 		v[k] = 0;
 		if (sz == 4 ? vmem_read_u32(&c->vm, task + p->offsets[k], &v32) :
-			      vmem_read_u64(&c->vm, task + p->offsets[k], &v[k]))
+			      rd_ptr(c, task + p->offsets[k], &v[k]))
 			return false;
 		if (sz == 4)
 			v[k] = v32;
@@ -58,7 +66,7 @@ static bool is_mm(struct pair_ctx *c, uint64_t mm)
 {
 	uint64_t pgd, pa;
 
-	return c->r->mm_pgd.found && !vmem_read_u64(&c->vm, mm + c->r->mm_pgd.offset, &pgd) && !(pgd & 0xfff) &&
+	return c->r->mm_pgd.found && !rd_ptr(c, mm + c->r->mm_pgd.offset, &pgd) && !(pgd & guest_pgd_align(c->r)) &&
 	       !vmem_translate(&c->vm, pgd, &pa);
 }
 
@@ -69,14 +77,14 @@ static bool on_ring(struct pair_ctx *c, uint64_t head, uint64_t node)
 	uint64_t cur = head, slow = head, next, back;
 
 	for (size_t i = 0; i < RING_MAX; i++) {
-		if (vmem_read_u64(&c->vm, cur, &next) || vmem_read_u64(&c->vm, next + 8, &back) || back != cur)
+		if (rd_ptr(c, cur, &next) || rd_ptr(c, next + guest_ptr_size(c->r), &back) || back != cur)
 			return false;
 		if (next == node)
 			return true;
 		if (next == head)
 			return false;
 		cur = next;
-		if ((i & 1) && vmem_read_u64(&c->vm, slow, &slow))
+		if ((i & 1) && rd_ptr(c, slow, &slow))
 			return false;
 		if (cur == slow)
 			return false;   /* a cycle without head */

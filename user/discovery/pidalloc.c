@@ -12,7 +12,31 @@
 #define SAMPLE         32
 #define MAX_PAIRS      256
 
-static bool kptr(uint64_t v) { return v >> 47 == 0x1ffff && !(v & 7) && v != ~0ULL - 7; }
+/* a kernel pointer in this guest's paging mode (5-level kernels live above 0xff00000000000000; a 32-bit guest's
+ * at or above PAGE_OFFSET, 4-byte aligned) */
+static bool kptr(const struct vmem *vm, uint64_t v)
+{
+	if (vm->levels32)
+		return x86_32_kernel_ptr(v, vm->page_offset_base);
+	return x86_kernel_ptr(v, vm->la57);
+}
+
+/* the guest's pointer size, and a pointer read from a buffer or from memory */
+static unsigned psz_of(const struct vmem *vm) { return vm->levels32 ? 4 : 8; }
+
+static uint64_t buf_ptr(const struct vmem *vm, const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, p, psz_of(vm));
+	return v;
+}
+
+static int read_ptr(struct vmem *vm, uint64_t va, uint64_t *v)
+{
+	*v = 0;
+	return vmem_read(vm, va, v, psz_of(vm));
+}
 
 static void fail(struct pidalloc *pa, const char *why)
 {
@@ -50,19 +74,19 @@ static int find_ns(struct pidalloc *pa, struct vmem *vm, const struct pida_walk 
 			break;
 		have += chunk;
 	}
-	for (size_t o = 0; o + 8 <= have && np < MAX_PAIRS; o += 8) {
-		uint64_t ptr;
+	const unsigned P = psz_of(vm);   /* struct upid: { int nr; struct pid_namespace *ns }, ns at +P */
 
-		memcpy(&ptr, win + o, 8);
-		if (!kptr(ptr) || vmem_read(vm, ptr, sp, sizeof(sp)))
+	for (size_t o = 0; o + P <= have && np < MAX_PAIRS; o += P) {
+		uint64_t ptr = buf_ptr(vm, win + o);
+
+		if (!kptr(vm, ptr) || vmem_read(vm, ptr, sp, sizeof(sp)))
 			continue;
-		for (size_t x = 0; x + 16 <= sizeof(sp) && np < MAX_PAIRS; x += 8) {
+		for (size_t x = 0; x + 2 * P <= sizeof(sp) && np < MAX_PAIRS; x += P) {
 			uint32_t nr;
-			uint64_t n;
+			uint64_t n = buf_ptr(vm, sp + x + P);
 
 			memcpy(&nr, sp + x, 4);
-			memcpy(&n, sp + x + 8, 8);
-			if (nr == 1 && kptr(n))
+			if (nr == 1 && kptr(vm, n))
 				p[np++] = (struct pair){ (int64_t)o, (int64_t)x, n, false };
 		}
 	}
@@ -74,9 +98,9 @@ static int find_ns(struct pidalloc *pa, struct vmem *vm, const struct pida_walk 
 
 			if (p[i].dead)
 				continue;
-			if (vmem_read_u64(vm, s[k]->addr + p[i].o, &ptr) || !kptr(ptr) ||
+			if (read_ptr(vm, s[k]->addr + p[i].o, &ptr) || !kptr(vm, ptr) ||
 			    vmem_read_u32(vm, ptr + p[i].x, &nr) || nr != (uint32_t)s[k]->pid ||
-			    vmem_read_u64(vm, ptr + p[i].x + 8, &n) || n != p[i].ns)
+			    read_ptr(vm, ptr + p[i].x + P, &n) || n != p[i].ns)
 				p[i].dead = true;
 		}
 	pa->ns = 0;
@@ -135,10 +159,11 @@ static void find_candidates(struct pidalloc *pa, struct vmem *vm, const struct p
 		return;
 	}
 	pa->reaper = -1;
-	for (size_t o = 0; o + 8 <= len && pa->reaper < 0; o += 8) {
-		uint64_t v;
+	const unsigned P = psz_of(vm);
 
-		memcpy(&v, b + o, 8);
+	for (size_t o = 0; o + P <= len && pa->reaper < 0; o += P) {
+		uint64_t v = buf_ptr(vm, b + o);
+
 		if (v == one->addr)
 			pa->reaper = (int64_t)o;
 	}
@@ -152,9 +177,9 @@ static void find_candidates(struct pidalloc *pa, struct vmem *vm, const struct p
 		uint32_t v;
 
 		memcpy(&v, b + o, 4);
-		if ((o & ~7ul) + 8 <= len)
-			memcpy(&q, b + (o & ~7ul), 8);
-		if (kptr(q))   /* half of a pointer */
+		if ((o & ~(size_t)(P - 1)) + P <= len)
+			q = buf_ptr(vm, b + (o & ~(size_t)(P - 1)));
+		if (kptr(vm, q))   /* (half of) a pointer */
 			continue;
 		if (v > PID_LIMIT || (int64_t)v < top)
 			continue;

@@ -450,6 +450,10 @@ int sched_window_open(struct physmem *pm, struct vmem *vm, const struct discover
 
 	*out = NULL;
 	memset(res, 0, sizeof(*res));
+	if (r->paging32) {   /* 4-byte pointers and longs: not ported yet (issue 16) */
+		snprintf(res->reason, sizeof(res->reason), "not searched on 32-bit guests yet");
+		return -ENOTSUP;
+	}
 	for (int f = 0; f < SF_NR; f++)
 		set_field(res, (enum sched_field)f, -1, 0, "undetermined");
 	if (!nvcpu || nvcpu > VMOT_MAX_VCPUS || r->percpu_current == -1 || !offset_usable(&r->task[TF_PID])) {

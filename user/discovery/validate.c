@@ -22,6 +22,48 @@ bool pgd_user_half_empty(struct physmem *pm, uint64_t root)
 	return true;
 }
 
+/* 32-bit: no user-half entry (2-level), or no present PMD entry below PAGE_OFFSET (PAE: the user PDPT
+ * entries are always present, their PMDs empty for the kernel's own tables). */
+static bool pgd_user_half_empty32(struct physmem *pm, uint64_t root, int levels, uint64_t page_offset)
+{
+	if (levels == 2) {
+		uint32_t pgd[1024];
+		unsigned n = (unsigned)(page_offset >> 22);
+
+		if (n > 1024 || physmem_read(pm, root & 0xfffff000ULL, pgd, n * 4))
+			return false;
+		for (unsigned i = 0; i < n; i++)
+			if (pgd[i] & 1)
+				return false;
+		return true;
+	}
+	uint64_t pdpt[4], pmd[512];
+	unsigned n = (unsigned)(page_offset >> 30);
+
+	if (physmem_read(pm, root & 0xffffffe0ULL, pdpt, sizeof(pdpt)))
+		return false;
+	for (unsigned i = 0; i < n && i < 4; i++) {
+		if (!(pdpt[i] & 1))
+			continue;
+		if (physmem_read(pm, pdpt[i] & 0xffffff000ULL, pmd, sizeof(pmd)))
+			return false;
+		for (int k = 0; k < 512; k++)
+			if (pmd[k] & 1)
+				return false;
+	}
+	return true;
+}
+
+/* The kernel's own tables, loaded between processes: nothing mapped in the user half. */
+static bool root_user_half_empty(struct disc_ctx *c, uint64_t root)
+{
+	if (c->res->paging32)
+		return pgd_user_half_empty32(c->pm, root, c->res->paging32, c->res->page_offset_base);
+	if (c->res->arm64)   /* reserved_pg_dir: an empty TTBR0 table (idle, kernel threads) */
+		return arm64_table_empty(c->pm, root, c->res->va_bits0);
+	return pgd_user_half_empty(c->pm, root & ~0x1fffULL);
+}
+
 void validate_observations(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
@@ -41,8 +83,8 @@ void validate_observations(struct disc_ctx *c)
 		for (int k = 0; k < 2; k++) {
 			uint64_t mm, pgd, pa;
 			bool dup = false;
-			if (offs[k] < 0 || dctx_read_u64(c, t + offs[k], &mm) || !mm ||
-			    dctx_read_u64(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
+			if (offs[k] < 0 || dctx_read_ptr(c, t + offs[k], &mm) || !mm ||
+			    dctx_read_ptr(c, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&c->vm, pgd, &pa))
 				continue;
 			for (size_t j = 0; j < npgd && !dup; j++)
 				dup = pgds[j] == pa;
@@ -56,10 +98,10 @@ void validate_observations(struct disc_ctx *c)
 		for (size_t j = 0; j < npgd; j++)
 			owners += pgds[j] == c->roots[i];
 		for (size_t j = 0; j < npgd && !owners; j++)
-			owners += pgd_matches_root(pgds[j], c->roots[i]);
+			owners += root_matches_pgd(r, pgds[j], c->roots[i]);
 		if (owners > 1)
 			contradiction = true;
-		explained[i] = owners == 1 || (!owners && pgd_user_half_empty(c->pm, c->roots[i] & ~0x1fffULL));
+		explained[i] = owners == 1 || (!owners && root_user_half_empty(c, c->roots[i]));
 		r->roots_explained += explained[i];
 		if (!owners && !explained[i] && r->nunexplained++ < 8)
 			r->unexplained[r->nunexplained - 1] = c->roots[i];
@@ -67,20 +109,20 @@ void validate_observations(struct disc_ctx *c)
 	/* switches: a change of root on one vCPU (its first observation counts as one) */
 	for (size_t i = 0; i < c->obs->n; i++) {
 		const struct observation *o = &c->obs->v[i];
-		uint64_t root = x86_cr3_root(o->cr3) | (o->cr3 & 0x1000);
+		uint64_t root = dctx_root_of(c, o->cr3);
 		bool first = true, changed = true;
 		for (size_t j = i; j-- > 0;) {
 			if (c->obs->v[j].vcpu != o->vcpu)
 				continue;
 			first = false;
-			changed = (x86_cr3_root(c->obs->v[j].cr3) | (c->obs->v[j].cr3 & 0x1000)) != root;
+			changed = dctx_root_of(c, c->obs->v[j].cr3) != root;
 			break;
 		}
 		if (!first && !changed)
 			continue;
 		r->switches_observed++;
 		for (size_t k = 0; k < c->nroots; k++)
-			if (c->roots[k] == (o->cr3 & X86_CR3_ADDR_MASK) && explained[k])
+			if (c->roots[k] == root && explained[k])
 				r->switches_explained++;
 	}
 out:

@@ -22,6 +22,7 @@
 #include <string.h>
 #include "common/log.h"
 #include "discovery/discover.h"
+#include "discovery/internal.h"   /* set_undetermined */
 
 #define MM_WINDOW    2048     /* mm_struct members we look for lie in its first 2 KiB */
 #define VMA_WINDOW   256      /* and a vm_area_struct's in its first 256 bytes */
@@ -39,9 +40,9 @@ const char *const maps_member_names[MAPS_NR] = {
 	[MOUNT_MNT] = "mnt", [MOUNT_PARENT] = "mnt_parent", [MOUNT_MOUNTPOINT] = "mnt_mountpoint",
 };
 
-static bool user_addr(uint64_t v, bool la57)
+static bool user_addr(uint64_t v, uint64_t user_top)
 {
-	return v && v < (la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL);
+	return v && v < user_top;
 }
 
 static void set_found(struct offset_result *r, int64_t off, const char *fmt, ...)
@@ -342,7 +343,7 @@ static int64_t find_map_count(struct mproc *p, size_t np)
 }
 
 /* vm_start/vm_end on a list: page-aligned user addresses, start < end, each VMA after the one before */
-static int find_list_bounds(struct mproc *p, size_t np, bool la57, int64_t *a, int64_t *b)
+static int find_list_bounds(struct mproc *p, size_t np, uint64_t utop, int64_t *a, int64_t *b)
 {
 	int nfit = 0;
 
@@ -353,7 +354,7 @@ static int find_list_bounds(struct mproc *p, size_t np, bool la57, int64_t *a, i
 				uint64_t prev = 0;
 				for (size_t i = 0; i < p[k].vmas.n && all; i++) {
 					uint64_t S = vword(&p[k], i, s), E = vword(&p[k], i, e);
-					all = user_addr(E, la57) && !(S % PAGE) && !(E % PAGE) && S < E && S >= prev;
+					all = user_addr(E, utop) && !(S % PAGE) && !(E % PAGE) && S < E && S >= prev;
 					prev = E;
 				}
 			}
@@ -503,9 +504,9 @@ static int find_start_stack(struct physmem *pm, const struct discovery_result *r
 		for (size_t k = 0; k < np && all; k++) {
 			uint64_t v = p[k].w[o / 8], argc_argv0[2];
 			uint64_t a = p[k].w[res->mm_args[0].offset / 8];
-			all = user_addr(v, res->la57) && v < a && a - v < (1 << 20);
+			all = user_addr(v, guest_user_top(res)) && v < a && a - v < (1 << 20);
 			if (all) {
-				vmem_init(uv, pm, p[k].t->pgd_pa, res->la57);
+				process_vmem_init(uv, pm, res, p[k].t->pgd_pa);
 				all = !vmem_read(uv, v, argc_argv0, sizeof(argc_argv0)) && argc_argv0[0] >= 1 &&
 				      argc_argv0[0] < (1 << 20) && argc_argv0[1] == a;
 			}
@@ -521,7 +522,7 @@ static int find_start_stack(struct physmem *pm, const struct discovery_result *r
  * members such as arg_end/env_start fit otherwise) an anonymous mapping is [start_brk, brk) rounded to pages.
  * More than one pair fitting (start_code/end_code with the text of a program without a file), the one in
  * declaration order (brk right after start_brk) if only one is. */
-static int find_brk(struct mproc *p, size_t np, bool la57, int64_t start, int64_t end, int64_t file, int64_t *sb,
+static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, int64_t end, int64_t file, int64_t *sb,
 		    int64_t *b)
 {
 	int nfit = 0, nadj = 0;
@@ -533,7 +534,7 @@ static int find_brk(struct mproc *p, size_t np, bool la57, int64_t start, int64_
 			bool all = q != o;
 			for (size_t k = 0; k < np && all; k++) {
 				uint64_t S = p[k].w[o / 8], B = p[k].w[q / 8];
-				all = user_addr(S, la57) && S <= B && B - S < (1ULL << 40);
+				all = user_addr(S, utop) && S <= B && B - S < (1ULL << 40);
 				if (all && B > S) {
 					bool heap = false;
 					for (size_t i = 0; i < p[k].vmas.n && !heap; i++)
@@ -623,6 +624,14 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 	int err = -ENOENT;
 	const char *why = "no process to read";
 
+	if (res->paging32) {   /* 4-byte pointers: not ported yet (issue 16) */
+		for (int k = 0; k < MAPS_NR; k++)
+			set_undetermined(&res->maps[k], "not searched on 32-bit guests yet");
+		free(p);
+		free(kv);
+		return -ENOTSUP;
+	}
+
 	for (int k = 0; k < MAPS_NR; k++) {
 		res->maps[k].found = res->maps[k].tied = false;
 		res->maps[k].offset = -1;
@@ -696,7 +705,7 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 			}
 	}
 	why = "vm_start/vm_end: no single pair fits";
-	if ((res->maple ? find_maple_bounds(p, np, &a, &b) : find_list_bounds(p, np, res->la57, &a, &b)) != 1)
+	if ((res->maple ? find_maple_bounds(p, np, &a, &b) : find_list_bounds(p, np, guest_user_top(res), &a, &b)) != 1)
 		goto out;
 	set_found(&res->maps[VMA_START], a, res->maple ? "the start of its maple range" : "page-aligned, in list order");
 	set_found(&res->maps[VMA_END], b, res->maple ? "the end of its maple range + 1" : "page-aligned, after vm_start");
@@ -723,7 +732,7 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 	int64_t ss = -1, sb = -1, br = -1;
 	if (res->mm_args[0].found && find_start_stack(pm, res, p, np, &ss) == 1)
 		set_found(&res->maps[MM_START_STACK], ss, "argc then argv[0] == arg_start there, on every mm");
-	if (vf >= 0 && find_brk(p, np, res->la57, a, b, vf, &sb, &br) == 1) {
+	if (vf >= 0 && find_brk(p, np, guest_user_top(res), a, b, vf, &sb, &br) == 1) {
 		set_found(&res->maps[MM_START_BRK], sb, "the [heap] mapping's start where brk moved");
 		set_found(&res->maps[MM_BRK], br, "the [heap] mapping's end (page-rounded)");
 	}
@@ -748,8 +757,8 @@ out:
 
 static bool have(const struct discovery_result *res, enum maps_member m) { return res->maps[m].found; }
 
-int guest_task_maps(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
-		    struct guest_vma **out, size_t *nout, const char **why)
+static int task_maps_once(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+			  struct guest_vma **out, size_t *nout, const char **why)
 {
 	struct vma_list l = { 0 };
 	struct vmem *kv;
@@ -821,6 +830,20 @@ out:
 	free(v);
 	vl_free(&l);
 	free(kv);
+	return err;
+}
+
+/* A running process changes its tree while it is read (the kernel's own readers retry under RCU): a read that
+ * found the tree or a VMA inconsistent is done again, a bounded number of times. */
+#define MAPS_READ_TRIES 4
+
+int guest_task_maps(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t,
+		    struct guest_vma **out, size_t *nout, const char **why)
+{
+	int err = -EINVAL;
+
+	for (int i = 0; i < MAPS_READ_TRIES && (err == -EINVAL || err == -EFAULT); i++)
+		err = task_maps_once(pm, res, t, out, nout, why);
 	return err;
 }
 

@@ -3,11 +3,14 @@
  * `virsh dump --memory-only` (which asks QEMU for the same thing).
  *
  * Layout (QEMU dump/dump.c, target/i386/arch_dump.c):
- *   - ELF64, ET_CORE, EM_X86_64 (QEMU picks EM_X86_64 when the first vCPU is in long mode).
+ *   - ELF64, ET_CORE, EM_X86_64 (QEMU picks EM_X86_64 when the first vCPU is in long mode); for a 32-bit
+ *     guest EM_386, ELF32 unless RAM reaches above 4 GiB (then ELF64). Both classes are read into the
+ *     ELF64 structures below.
  *   - PT_LOAD: p_paddr = guest-physical address, p_offset/p_filesz = the bytes. With `-p` (paging)
  *     p_vaddr is a guest VA and several segments may describe the same physical pages.
- *   - PT_NOTE: one NT_PRSTATUS "CORE" note per vCPU (general registers, pid = cpu index + 1), then one
- *     "QEMU" note per vCPU (struct QEMUCPUState: control registers, segment bases, kernel_gs_base),
+ *   - PT_NOTE: one NT_PRSTATUS "CORE" note per vCPU (general registers, pid = cpu index + 1; the i386
+ *     elf_prstatus for EM_386), then one "QEMU" note per vCPU (struct QEMUCPUState, the same for both
+ *     machines: control registers, segment bases, kernel_gs_base),
  *     possibly a "VMCOREINFO" note.
  *   - e_phnum == PN_XNUM: the real count is in section header 0's sh_info.
  * kdump-compressed dumps (-z/-l/-s) are a different format and are rejected with a clear message.
@@ -66,6 +69,16 @@ struct x86_64_elf_prstatus {
 	char pad3[8];
 };
 _Static_assert(sizeof(struct x86_64_elf_prstatus) == 336, "x86_64 prstatus layout");
+
+/* EM_386: the i386 elf_prstatus (17 32-bit user registers) */
+struct i386_elf_prstatus {
+	char pad1[24];
+	uint32_t pid;
+	char pad2[44];
+	uint32_t ebx, ecx, edx, esi, edi, ebp, eax, ds, es, fs, gs, orig_eax, eip, cs, eflags, esp, ss;
+	char pad3[4];
+};
+_Static_assert(sizeof(struct i386_elf_prstatus) == 144, "i386 prstatus layout");
 
 struct elf_piece {
 	uint64_t paddr, len, offset;
@@ -129,6 +142,7 @@ static int piece_cmp(const void *a, const void *b)
 }
 
 struct note_state {
+	bool i386;            /* EM_386: the i386 NT_PRSTATUS */
 	struct vcpu_state *v;
 	size_t n_prstatus, n_qemu, cap;
 };
@@ -179,24 +193,34 @@ static int parse_notes(const char *path, const unsigned char *p, uint64_t len, s
 			goto corrupt;
 		name = (const char *)p + name_off;
 		if (namesz == 5 && !memcmp(name, "CORE", 5) && type == NT_PRSTATUS) {
-			struct x86_64_elf_prstatus st;
+			size_t want = ns->i386 ? sizeof(struct i386_elf_prstatus) : sizeof(struct x86_64_elf_prstatus);
 			struct vcpu_state *v;
 
-			if (descsz < sizeof(st)) {
-				p_err("%s: NT_PRSTATUS note of %u bytes, expected %zu (not an x86-64 QEMU dump?)", path,
-				      descsz, sizeof(st));
+			if (descsz < want) {
+				p_err("%s: NT_PRSTATUS note of %u bytes, expected %zu (not an %s QEMU dump?)", path, descsz,
+				      want, ns->i386 ? "i386" : "x86-64");
 				return -EINVAL;
 			}
-			memcpy(&st, p + desc_off, sizeof(st));
 			v = vcpu_slot(ns, ns->n_prstatus);
 			if (!v)
 				goto too_many;
 			v->id = (uint32_t)ns->n_prstatus;
-			v->rip = st.regs.rip;
-			v->rsp = st.regs.rsp;
-			v->fs_base = st.regs.fs_base;
-			if (!v->gs_base)
-				v->gs_base = st.regs.gs_base;
+			if (ns->i386) {
+				struct i386_elf_prstatus st;
+
+				memcpy(&st, p + desc_off, sizeof(st));
+				v->rip = st.eip;
+				v->rsp = st.esp;
+			} else {
+				struct x86_64_elf_prstatus st;
+
+				memcpy(&st, p + desc_off, sizeof(st));
+				v->rip = st.regs.rip;
+				v->rsp = st.regs.rsp;
+				v->fs_base = st.regs.fs_base;
+				if (!v->gs_base)
+					v->gs_base = st.regs.gs_base;
+			}
 			ns->n_prstatus++;
 		} else if (namesz == 5 && !memcmp(name, "QEMU", 5)) {
 			struct qemu_cpu_state st = { 0 };
@@ -239,14 +263,55 @@ too_many:
 	return -E2BIG;
 }
 
+/* The ELF header fields used here, from either class. */
+struct core_hdr {
+	unsigned cls, machine, type;
+	uint64_t phoff, shoff, phnum;
+	unsigned phentsize, shentsize;
+};
+
+static void read_hdr(const unsigned char *map, struct core_hdr *h)
+{
+	h->cls = map[EI_CLASS];
+	if (h->cls == ELFCLASS32) {
+		Elf32_Ehdr e;
+
+		memcpy(&e, map, sizeof(e));
+		*h = (struct core_hdr){ .cls = h->cls, .machine = e.e_machine, .type = e.e_type, .phoff = e.e_phoff,
+					.shoff = e.e_shoff, .phnum = e.e_phnum, .phentsize = e.e_phentsize,
+					.shentsize = e.e_shentsize };
+	} else {
+		Elf64_Ehdr e;
+
+		memcpy(&e, map, sizeof(e));
+		*h = (struct core_hdr){ .cls = h->cls, .machine = e.e_machine, .type = e.e_type, .phoff = e.e_phoff,
+					.shoff = e.e_shoff, .phnum = e.e_phnum, .phentsize = e.e_phentsize,
+					.shentsize = e.e_shentsize };
+	}
+}
+
+/* Program header i (in the file: checked by the caller) as an Elf64_Phdr. */
+static void read_phdr(const unsigned char *map, const struct core_hdr *h, uint64_t i, Elf64_Phdr *ph)
+{
+	if (h->cls == ELFCLASS32) {
+		Elf32_Phdr p;
+
+		memcpy(&p, map + h->phoff + i * sizeof(p), sizeof(p));
+		*ph = (Elf64_Phdr){ .p_type = p.p_type, .p_offset = p.p_offset, .p_vaddr = p.p_vaddr,
+				    .p_paddr = p.p_paddr, .p_filesz = p.p_filesz, .p_memsz = p.p_memsz };
+	} else {
+		memcpy(ph, map + h->phoff + i * sizeof(*ph), sizeof(*ph));
+	}
+}
+
 int physmem_open_elfcore(const char *path, struct physmem **out)
 {
 	struct elfcore_priv *c;
 	struct physmem *pm = NULL;
 	struct note_state ns = { 0 };
 	struct elf_piece *pieces = NULL;
-	const Elf64_Ehdr *eh;
-	size_t npieces = 0;
+	struct core_hdr h;
+	size_t npieces = 0, phsize;
 	uint64_t phnum;
 	struct stat st;
 	int err;
@@ -280,49 +345,59 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 		p_err("cannot map %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	eh = (const Elf64_Ehdr *)c->map;
 	if (!memcmp(c->map, "KDUMP   ", 8) || !memcmp(c->map, "makedumpfile", 12)) {
 		err = -EINVAL;
 		p_err("%s: kdump-compressed dump; write an ELF dump (dump-guest-memory without -z/-l/-s)", path);
 		goto fail;
 	}
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG)) {
+	if (memcmp(c->map, ELFMAG, SELFMAG)) {
 		err = -EINVAL;
 		p_err("%s: not an ELF file", path);
 		goto fail;
 	}
-	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh->e_type != ET_CORE || eh->e_machine != EM_X86_64) {
+	read_hdr(c->map, &h);
+	if ((h.cls != ELFCLASS64 && h.cls != ELFCLASS32) || c->map[EI_DATA] != ELFDATA2LSB || h.type != ET_CORE ||
+	    (h.machine != EM_X86_64 && h.machine != EM_386)) {
 		err = -EINVAL;
-		p_err("%s: not a little-endian ELF64 x86-64 core (class %u, type %u, machine %u)", path,
-		      eh->e_ident[EI_CLASS], eh->e_type, eh->e_machine);
+		p_err("%s: not a little-endian x86-64 or i386 ELF core (class %u, type %u, machine %u)", path,
+		      h.cls, h.type, h.machine);
 		goto fail;
 	}
-	if (eh->e_phentsize != sizeof(Elf64_Phdr)) {
+	phsize = h.cls == ELFCLASS32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr);
+	if (h.phentsize != phsize) {
 		err = -EINVAL;
-		p_err("%s: bad program header size %u", path, eh->e_phentsize);
+		p_err("%s: bad program header size %u", path, h.phentsize);
 		goto fail;
 	}
-	phnum = eh->e_phnum;
+	phnum = h.phnum;
 	if (phnum == PN_XNUM) {
-		Elf64_Shdr sh0;   /* copied: e_shoff comes from the file and need not be aligned */
+		/* section header 0's sh_info; copied: e_shoff comes from the file and need not be aligned */
+		size_t shsize = h.cls == ELFCLASS32 ? sizeof(Elf32_Shdr) : sizeof(Elf64_Shdr);
 
-		if (!eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) ||
-		    !in_file(c->size, eh->e_shoff, sizeof(Elf64_Shdr))) {
+		if (!h.shoff || h.shentsize != shsize || !in_file(c->size, h.shoff, shsize)) {
 			err = -EINVAL;
 			p_err("%s: e_phnum is PN_XNUM but section header 0 is missing or truncated", path);
 			goto fail;
 		}
-		memcpy(&sh0, c->map + eh->e_shoff, sizeof(sh0));
-		phnum = sh0.sh_info;
+		if (h.cls == ELFCLASS32) {
+			Elf32_Shdr sh0;
+
+			memcpy(&sh0, c->map + h.shoff, sizeof(sh0));
+			phnum = sh0.sh_info;
+		} else {
+			Elf64_Shdr sh0;
+
+			memcpy(&sh0, c->map + h.shoff, sizeof(sh0));
+			phnum = sh0.sh_info;
+		}
 	}
-	if (!phnum || phnum > MAX_PHDRS || eh->e_phoff > c->size ||
-	    phnum > (c->size - eh->e_phoff) / sizeof(Elf64_Phdr)) {
+	if (!phnum || phnum > MAX_PHDRS || h.phoff > c->size || phnum > (c->size - h.phoff) / phsize) {
 		err = -EINVAL;
 		p_err("%s: %llu program headers at offset %llu do not fit in the file (truncated core?)", path,
-		      (unsigned long long)phnum, (unsigned long long)eh->e_phoff);
+		      (unsigned long long)phnum, (unsigned long long)h.phoff);
 		goto fail;
 	}
+	ns.i386 = h.machine == EM_386;
 	pieces = calloc(phnum, sizeof(*pieces));
 	if (!pieces) {
 		err = -ENOMEM;
@@ -331,7 +406,7 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 	for (uint64_t i = 0; i < phnum; i++) {
 		Elf64_Phdr ph;
 
-		memcpy(&ph, c->map + eh->e_phoff + i * sizeof(ph), sizeof(ph));
+		read_phdr(c->map, &h, i, &ph);
 		if (ph.p_type == PT_NOTE) {
 			if (!in_file(c->size, ph.p_offset, ph.p_filesz)) {
 				err = -EINVAL;
@@ -415,8 +490,9 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 	pm->nvcpus = ns.n_qemu > ns.n_prstatus ? ns.n_qemu : ns.n_prstatus;
 	pm->vcpus = ns.v;
 	/* QEMU writes an EM_X86_64 core only for a long-mode guest but has no EFER in its note: infer
-	 * LME|LMA for every vCPU whose CR0.PG and CR4.PAE are set, so x86_paging_levels() works. */
-	for (size_t i = 0; i < pm->nvcpus; i++) {
+	 * LME|LMA for every vCPU whose CR0.PG and CR4.PAE are set, so x86_paging_levels() works (an EM_386
+	 * core's vCPUs are not in long mode: EFER stays 0 and x86_32_paging_levels() reads CR0/CR4). */
+	for (size_t i = 0; i < pm->nvcpus && !ns.i386; i++) {
 		struct vcpu_state *v = &pm->vcpus[i];
 
 		if (v->valid && (v->cr0 & (1ULL << 31)) && (v->cr4 & (1ULL << 5)))

@@ -24,8 +24,25 @@ struct vcpu_state {
 	bool     valid;
 	uint64_t cr0, cr3, cr4, efer;
 	uint64_t gs_base, kernel_gs_base, fs_base;
+	uint64_t gdt_base;          /* GDTR base: a 32-bit guest's way to its per-CPU area (discover.h) */
 	uint64_t rip, rsp;
+	/* An AArch64 vCPU (aarch64 set; the x86 fields above stay 0): the EL1 translation registers and what
+	 * Linux keeps in two system registers. Observations of such a vCPU carry TTBR0_EL1 (ASID included) as
+	 * their "cr3" and TPIDR_EL1 as their "gs_base". */
+	bool aarch64;
+	bool el1;                   /* the vCPU was at EL1 (kernel) when read: sp_el0 is its current task */
+	uint64_t ttbr0, ttbr1, tcr; /* TTBR0_EL1 (user root, ASID 63:48), TTBR1_EL1 (kernel root), TCR_EL1 */
+	uint64_t tpidr_el1;         /* this CPU's per-CPU offset (__per_cpu_offset[cpu]) */
+	uint64_t sp_el0;            /* at EL1: the current task_struct (arm64 keeps `current` there) */
+	uint64_t pc;
 };
+
+/* A vCPU running 32-bit paging (CR0.PG on, EFER.LMA off): its per-CPU area is reached through its GDT (the
+ * observation keeps the GDTR base instead of a GS base; see discover.h, percpu_base). */
+static inline bool vcpu_paging32(const struct vcpu_state *v)
+{
+	return (v->cr0 >> 31 & 1) && !(v->efer & (1ULL << 10));
+}
 
 struct physmem;
 struct physmem_ops {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "common/log.h"
+#include "mem/gdbstub.h"
 #include "mem/qmp.h"
 
 #define QMP_MAX_MSG (64u << 20)
@@ -33,6 +34,8 @@ struct qmp {
 	bool defer_errors;  /* transport errors kept in error[] for the caller, not printed */
 	char error[256];    /* the last transport error */
 	char path[108];
+	int arch;              /* the guest's: 0 not asked yet, QMP_ARCH_* */
+	struct gdbstub *gdb;   /* an arm64 guest's register source, opened at its first read */
 };
 
 /* A transport or framing error: printed, or kept for the caller (qmp_defer_errors). */
@@ -343,6 +346,8 @@ void qmp_close(struct qmp *q)
 {
 	if (!q)
 		return;
+	if (q->gdb)
+		gdbstub_close(q->gdb, q);
 	close(q->fd);
 	free(q->buf);
 	free(q);
@@ -371,4 +376,28 @@ int qmp_hmp(struct qmp *q, const char *cmdline, int cpu_index, char **out)
 	*out = strdup(json_object_get_string(ret));
 	json_object_put(ret);
 	return *out ? 0 : -ENOMEM;
+}
+
+int qmp_guest_arch(struct qmp *q)
+{
+	struct json_object *ret = NULL, *a;
+
+	if (q->arch)
+		return q->arch;
+	q->arch = QMP_ARCH_OTHER;
+	if (!qmp_command(q, "query-target", NULL, &ret) && json_object_object_get_ex(ret, "arch", &a)) {
+		const char *s = json_object_get_string(a);
+
+		q->arch = !s ? QMP_ARCH_OTHER : !strcmp(s, "aarch64") ? QMP_ARCH_AARCH64
+			: !strcmp(s, "x86_64") || !strcmp(s, "i386") ? QMP_ARCH_X86 : QMP_ARCH_OTHER;
+	}
+	json_object_put(ret);
+	return q->arch;
+}
+
+int qmp_read_arm64_vcpus(struct qmp *q, struct vcpu_state **out, size_t *n)
+{
+	int err = q->gdb ? 0 : gdbstub_open(q, &q->gdb);
+
+	return err ? err : gdbstub_read_arm64_vcpus(q->gdb, out, n);
 }

@@ -41,7 +41,14 @@ int qmp_command(struct qmp *q, const char *execute, struct json_object *args, st
 /* human-monitor-command; cpu_index < 0 = the monitor's default CPU. *out is malloc'd text. */
 int qmp_hmp(struct qmp *q, const char *cmdline, int cpu_index, char **out);
 
-/* `info registers -a` → one vcpu_state per CPU (CR3 raw: PCID/PTI bits kept). *out is malloc'd. */
+/* The guest's architecture (query-target, asked once). */
+enum { QMP_ARCH_X86 = 1, QMP_ARCH_AARCH64, QMP_ARCH_OTHER };
+int qmp_guest_arch(struct qmp *q);
+/* An arm64 guest's vCPUs through QEMU's gdbstub (user/mem/gdbstub.h), started at the first call and stopped by
+ * qmp_close. */
+int qmp_read_arm64_vcpus(struct qmp *q, struct vcpu_state **out, size_t *n);
+/* `info registers -a` → one vcpu_state per CPU (CR3 raw: PCID/PTI bits kept); an arm64 guest's through its
+ * gdbstub (qmp_read_arm64_vcpus). *out is malloc'd. */
 int qmp_read_vcpus(struct qmp *q, struct vcpu_state **out, size_t *n);
 /* Sample every vCPU `count` times, interval_ms apart, appending OBS_QMP observations (raw CR3 and the
  * kernel GS base: GS base in kernel mode, KernelGSbase when QEMU prints it, else 0). */

@@ -87,16 +87,17 @@ int qmp_parse_registers(const char *text, struct vcpu_state **out, size_t *n)
 		}
 		if (!cur) {
 			/* `info registers` without -a has no CPU# header */
-			if (strncmp(line, "RAX=", 4))
+			if (strncmp(line, "RAX=", 4) && strncmp(line, "EAX=", 4))
 				continue;
 			v = calloc(1, sizeof(*v));
 			if (!v)
 				return -ENOMEM;
 			cur = &v[cnt++];
 		}
-		if (reg_value(line, "RIP", &x))
+		/* a vCPU outside long mode prints 32-bit names (EIP, ESP) */
+		if (reg_value(line, "RIP", &x) || reg_value(line, "EIP", &x))
 			cur->rip = x;
-		if (reg_value(line, "RSP", &x))
+		if (reg_value(line, "RSP", &x) || reg_value(line, "ESP", &x))
 			cur->rsp = x;
 		if (reg_value(line, "CR0", &x))
 			cur->cr0 = x;
@@ -111,6 +112,14 @@ int qmp_parse_registers(const char *text, struct vcpu_state **out, size_t *n)
 		if (reg_value(line, "KernelGSbase", &x) || reg_value(line, "KernelGSBase", &x) ||
 		    reg_value(line, "KERNELGSBASE", &x))
 			cur->kernel_gs_base = x;
+		if (!strncmp(line, "GDT=", 4)) {   /* "GDT=     base limit" */
+			const char *b = line + 4;
+
+			while (*b == ' ')
+				b++;
+			if (parse_hex(b, &x))
+				cur->gdt_base = x;
+		}
 		if (!strncmp(line, "GS =", 4) || !strncmp(line, "FS =", 4)) {
 			/* "GS =sel base limit flags" */
 			const char *b = strchr(line + 4, ' ');
@@ -139,6 +148,8 @@ int qmp_read_vcpus(struct qmp *q, struct vcpu_state **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
+	if (qmp_guest_arch(q) == QMP_ARCH_AARCH64)   /* `info registers` shows no system registers there */
+		return qmp_read_arm64_vcpus(q, out, n);
 	err = qmp_hmp(q, "info registers -a", -1, &text);
 	if (err)
 		return err;
@@ -177,7 +188,11 @@ int qmp_sample_observations(struct qmp *q, struct obs_set *s, unsigned count, un
 
 			if (!v[j].valid)
 				continue;
-			if (v[j].gs_base >> 63)
+			if (v[j].aarch64)   /* TTBR0 is in cr3 */
+				o.gs_base = v[j].tpidr_el1;
+			else if (vcpu_paging32(&v[j]))
+				o.gs_base = v[j].gdt_base;
+			else if (v[j].gs_base >> 63)
 				o.gs_base = v[j].gs_base;
 			else if (v[j].kernel_gs_base >> 63)
 				o.gs_base = v[j].kernel_gs_base;

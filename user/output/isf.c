@@ -37,14 +37,15 @@ static const enum isf_type task_field_type[TF_NR] = {
 	[TF_CRED] = T_PTR_VOID,   /* struct cred described only when its ids were found (T_PTR_CRED then) */
 };
 
-static uint64_t isf_type_size(enum isf_type t)
+/* psz: the guest's pointer (and long) size, 4 on a 32-bit guest */
+static uint64_t isf_type_size(enum isf_type t, unsigned psz)
 {
 	switch (t) {
-	case T_LIST_HEAD: return 16;
+	case T_LIST_HEAD: return 2 * psz;
 	case T_INT:       return 4;
 	case T_UINT:      return 4;
 	case T_COMM:      return 16;
-	default:          return 8;
+	default:          return psz;
 	}
 }
 
@@ -221,21 +222,22 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 {
 	const char *version = o && o->version ? o->version : "0.0.0";
 	uint64_t task_size = 0, mm_size;
+	const unsigned psz = guest_ptr_size(res);
 	json_writer_t *w;
 	int err;
 
 	if (!output_libvmi_ready(res))
 		return -ENOENT;
 	for (int i = 0; i < TF_NR; i++) {
-		uint64_t end = (uint64_t)res->task[i].offset + isf_type_size(task_field_type[i]);
+		uint64_t end = (uint64_t)res->task[i].offset + isf_type_size(task_field_type[i], psz);
 
 		if (offset_usable(&res->task[i]) && end > task_size)
 			task_size = end;
 	}
-	mm_size = (uint64_t)res->mm_pgd.offset + 8;
+	mm_size = (uint64_t)res->mm_pgd.offset + psz;
 	for (int k = 0; k < 4; k++)
-		if (offset_usable(&res->mm_args[k]) && (uint64_t)res->mm_args[k].offset + 8 > mm_size)
-			mm_size = (uint64_t)res->mm_args[k].offset + 8;
+		if (offset_usable(&res->mm_args[k]) && (uint64_t)res->mm_args[k].offset + psz > mm_size)
+			mm_size = (uint64_t)res->mm_args[k].offset + psz;
 	for (int k = MM_MAP_ROOT; k <= MM_START_STACK; k++)
 		if (res->maps[k].found && (uint64_t)res->maps[k].offset + 16 > mm_size)
 			mm_size = (uint64_t)res->maps[k].offset + 16;
@@ -271,16 +273,16 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_start_object(w);
 	base_type(w, "char", 1, true, "char");
 	base_type(w, "int", 4, true, "int");
-	base_type(w, "pointer", 8, false, "int");
+	base_type(w, "pointer", psz, false, "int");
 	base_type(w, "unsigned int", 4, false, "int");
-	base_type(w, "unsigned long", 8, false, "int");
+	base_type(w, "unsigned long", psz, false, "int");
 	base_type(w, "void", 0, false, "void");
 	jsonw_end_object(w);
 
 	jsonw_name(w, "user_types");
 	jsonw_start_object(w);
 
-	struct_begin(w, "list_head", 16);
+	struct_begin(w, "list_head", 2 * psz);
 	jsonw_name(w, "next");
 	jsonw_start_object(w);
 	jsonw_name(w, "type");
@@ -291,7 +293,7 @@ int output_isf(FILE *f, const struct discovery_result *res, const struct output_
 	jsonw_start_object(w);
 	jsonw_name(w, "type");
 	pointer_to(w, "struct", "list_head");
-	jsonw_int_field(w, "offset", 8);
+	jsonw_int_field(w, "offset", (int)psz);
 	jsonw_end_object(w);
 	jsonw_end_object(w);
 	jsonw_end_object(w);

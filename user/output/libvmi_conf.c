@@ -70,6 +70,10 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 	uint64_t shift = kaslr_known ? o->kaslr_shift : 0;
 	const char *isf = o ? o->isf_path : NULL;
 
+	/* LibVMI's page modes: IA-32e; 32-bit with PAE; 32-bit without (legacy) */
+	const char *pagemode = res->arm64 ? "VMI_PM_AARCH64" : res->paging32 == 3 ? "VMI_PM_PAE"
+			       : res->paging32 == 2 ? "VMI_PM_LEGACY" : "VMI_PM_IA32E";
+
 	if (!libvmi_name_ok(name) || (isf && !libvmi_path_ok(isf)))
 		return -EINVAL;
 	if (!output_libvmi_ready(res))
@@ -79,8 +83,10 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 	fprintf(f, "# validated: %s (%" PRIu64 "/%" PRIu64 " CR3 switches, %u/%u roots explained)\n",
 		res->validated ? "yes" : "NO", res->switches_explained, res->switches_observed,
 		res->roots_explained, res->roots_observed);
-	fprintf(f, "# paging: %s; LibVMI page mode %s\n", res->la57 ? "5-level (LA57)" : "4-level",
-		res->la57 ? "for 5-level paging (check your LibVMI supports it)" : "VMI_PM_IA32E");
+	fprintf(f, "# paging: %s; LibVMI page mode %s\n", res->arm64 ? (res->lpa2 ? "AArch64, 52-bit VAs (LPA2)" : "AArch64, 4 KiB granule")
+		: res->paging32 ? (res->paging32 == 3 ? "32-bit PAE" : "32-bit 2-level") :
+		res->la57 ? "5-level (LA57)" : "4-level",
+		res->la57 ? "for 5-level paging (check your LibVMI supports it)" : pagemode);
 	if (!kaslr_known)
 		fprintf(f, "# KASLR shift unknown: LibVMI computes it from init_task's symbol (System.map or ISF)\n");
 	else if (!shift && !isf)
@@ -97,7 +103,7 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 	fprintf(f, "%s {\n", name);
 	fprintf(f, "    ostype = \"Linux\";\n");
 	if (!res->la57)
-		fprintf(f, "    pagemode = \"VMI_PM_IA32E\";\n");
+		fprintf(f, "    pagemode = \"%s\";\n", pagemode);
 	fprintf(f, "    linux_tasks = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_TASKS].offset);
 	fprintf(f, "    linux_mm = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_MM].offset);
 	fprintf(f, "    linux_pid = 0x%" PRIx64 ";\n", (uint64_t)res->task[TF_PID].offset);
@@ -106,8 +112,8 @@ int output_libvmi_conf(FILE *f, const struct discovery_result *res, const struct
 	fprintf(f, "    linux_init_task = 0x%" PRIx64 ";\n", res->init_task);
 	if (shift)
 		fprintf(f, "    linux_kaslr = 0x%" PRIx64 ";\n", shift);
-	if (res->kernel_cr3)
-		fprintf(f, "    kpgd = 0x%" PRIx64 ";\n", (uint64_t)(res->kernel_cr3 & X86_CR3_ADDR_MASK));
+	if (res->kernel_cr3)   /* a 32-bit PAE root is 32-byte aligned */
+		fprintf(f, "    kpgd = 0x%" PRIx64 ";\n", cr3_root_of(res, res->kernel_cr3));
 	if (isf)
 		fprintf(f, "    volatility_ist = \"%s\";\n", isf);
 	fprintf(f, "}\n");

@@ -142,7 +142,12 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	jsonw_u64_field(w, "nthreads", res->nthreads);
 	hex_or_null(w, "page_offset_base", res->page_offset_base);
 	hex_or_null(w, "kernel_cr3", res->kernel_cr3 & X86_CR3_ADDR_MASK);
-	jsonw_string_field(w, "paging", res->la57 ? "5-level" : "4-level");
+	char arm[40];
+
+	snprintf(arm, sizeof(arm), "aarch64 %u-bit VA%s", res->va_bits1, res->lpa2 ? " (LPA2)" : "");
+	jsonw_string_field(w, "paging", res->arm64 ? arm : res->paging32 == 2 ? "2-level" : res->paging32 == 3 ? "3-level (PAE)"
+				      : res->la57 ? "5-level" : "4-level");
+	jsonw_bool_field(w, "single_parent", res->single_parent);
 	if (o && o->kaslr_known)
 		jsonw_hex_field(w, "kaslr_shift", o->kaslr_shift);
 	else

@@ -35,7 +35,8 @@ static int add_source_vcpus(struct target *tg)
 	for (size_t i = 0; i < tg->pm->nvcpus; i++) {
 		const struct vcpu_state *v = &tg->pm->vcpus[i];
 		struct observation o = {
-			.time_ns = 0, .cr3 = v->cr3, .gs_base = x86_kernel_gs(v->rip, v->gs_base, v->kernel_gs_base), .vcpu = v->id, .source = source,
+			.time_ns = 0, .cr3 = v->cr3, .vcpu = v->id, .source = source,
+			.gs_base = vcpu_paging32(v) ? v->gdt_base : x86_kernel_gs(v->rip, v->gs_base, v->kernel_gs_base),
 		};
 		int err;
 
@@ -250,7 +251,7 @@ static void note_explained_roots(const struct obs_set *o, const struct discovery
 	s->pgd_off = res->mm_pgd.offset;
 	s->mm_off = res->task[TF_MM].offset;
 	for (size_t i = 0; i < o->n && s->n < 64; i++) {
-		uint64_t root = o->v[i].cr3 & X86_CR3_ADDR_MASK;
+		uint64_t root = cr3_root_of(res, o->v[i].cr3);
 		bool skip = !root || o->v[i].source == OBS_CLI;
 
 		for (uint32_t k = 0; k < res->nunexplained && !skip; k++)
@@ -276,7 +277,7 @@ static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct disc
 		bool again = false, was = false;
 
 		for (size_t i = fresh; i < o->n && !again; i++)
-			again = (o->v[i].cr3 & X86_CR3_ADDR_MASK) == root;
+			again = cr3_root_of(res, o->v[i].cr3) == root;
 		/* an earlier look with the same offsets found its owner on the task list: the PGD page was
 		 * handed from one short-lived process to the next, seen again but owned by none when read */
 		for (size_t j = 0; j < before->n && !was; j++)
@@ -284,7 +285,7 @@ static size_t drop_gone_roots(struct obs_set *o, size_t fresh, const struct disc
 		if (again && !was)
 			continue;
 		for (size_t i = 0; i < (was ? o->n : fresh); i++)
-			if ((o->v[i].cr3 & X86_CR3_ADDR_MASK) == root)
+			if (cr3_root_of(res, o->v[i].cr3) == root)
 				o->v[i].cr3 = 0;   /* marked; compacted below */
 		dropped++;
 		if (nl < len)
@@ -332,20 +333,27 @@ static void watch_pairs(struct target *tg, struct discovery_result *res)
 /* A slice sampled only to look at the unexplained roots again keeps just its observations of roots seen before
  * it: under churn every slice brings new short-lived processes, whose roots would be unexplained in turn by
  * the time memory is read, so counting them would never converge. */
-static void keep_known_roots(struct obs_set *o, size_t fresh)
+static void keep_known_roots(struct obs_set *o, size_t fresh, const struct discovery_result *res)
 {
 	size_t w = fresh;
 
 	for (size_t i = fresh; i < o->n; i++) {
-		uint64_t root = o->v[i].cr3 & X86_CR3_ADDR_MASK;
+		uint64_t root = cr3_root_of(res, o->v[i].cr3);
 		bool known = false;
 
 		for (size_t j = 0; j < fresh && !known; j++)
-			known = (o->v[j].cr3 & X86_CR3_ADDR_MASK) == root;
+			known = cr3_root_of(res, o->v[j].cr3) == root;
 		if (known)
 			o->v[w++] = o->v[i];
 	}
 	o->n = w;
+}
+
+int target_sample_more(struct target *tg, const struct target_opts *t, double seconds)
+{
+	if (t->pid <= 0 || !tg->pm || tg->pm->source_err)
+		return -ENODEV;
+	return sample_qmp(tg, t, seconds, seconds);
 }
 
 int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
@@ -370,7 +378,7 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 			break;
 		tries++;
 		if (roots_only) {
-			keep_known_roots(&tg->obs, fresh);
+			keep_known_roots(&tg->obs, fresh, res);
 			dropped = drop_gone_roots(&tg->obs, fresh, res, &before, gone, sizeof(gone));
 			dropped_total += dropped;
 		}

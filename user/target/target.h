@@ -40,8 +40,9 @@ struct target {
 #define TARGET_RETRY_SAMPLE_S    0.3
 /* then, only while mm/active_mm are an interchangeable pair, the vCPUs' current tasks are watched up to this
  * long for a kernel thread running (pairs_watch). A saturated guest runs one about once a second: measured on the
- * busy randstruct guest under 2 extra host CPU hogs, 29 of 29 settled within 1.73 s (bound 10 s). */
-#define TARGET_PAIR_WATCH_S      5.0
+ * busy randstruct guest under 2 extra host CPU hogs, 29 of 29 settled within 1.73 s (bound 10 s); with a 5 s bound,
+ * 1 busy attach in about 45 stayed tied while the host also ran two more TCG guests. */
+#define TARGET_PAIR_WATCH_S      10.0
 
 /* Open the source and gather observations (may take timeout_s for sampling). 0 or -errno (message
  * printed). target_close() is safe on a zeroed or failed target. */
@@ -63,6 +64,9 @@ void target_discovery_opts(const struct target_opts *t, struct discovery_opts *o
  * discovery's result. */
 int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
 			  struct discovery_result *res, int err);
+
+/* A live guest's vCPUs sampled `seconds` more (appended to tg->obs): 0, -ENODEV (not a live guest), -errno. */
+int target_sample_more(struct target *tg, const struct target_opts *t, double seconds);
 
 /* KASLR shift as LibVMI computes it (get_kaslr_offset_ia32e): the first mapped 2 MiB page of the kernel
  * image at or above 0xffffffff81000000, minus that address. 0 or -ENOENT. */

@@ -87,7 +87,7 @@ int vmt_poll_current(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *
 		const struct vmt_task *known;
 		struct sess_event e;
 		uint64_t cur;
-		int err = vmem_read_u64(&t->vm, c->gs + t->res.percpu_current, &cur);
+		int err = vmt_read_ptr(t, c->gs + t->res.percpu_current, &cur);
 
 		if (err) {
 			if (vmt_source_gone(err) || kill(t->info.pid, 0)) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "common/log.h"
 #include "trace/tracer.h"
@@ -25,7 +26,10 @@ bool vmt_kernel_still_there(struct vm_tracer *t)
 
 		if (n > sizeof(comm) - done)
 			n = sizeof(comm) - done;
-		if (x86_translate(t->tg.pm, t->res.kernel_cr3, t->res.la57, va + done, &m) ||
+		int err = t->res.paging32 ? x86_32_translate(t->tg.pm, t->res.kernel_cr3, t->res.paging32 == 3, va + done, &m)
+					  : x86_translate(t->tg.pm, t->res.kernel_cr3, t->res.la57, va + done, &m);
+
+		if (err ||
 		    physmem_read(t->tg.pm, m.pa, comm + done, n))
 			return false;
 		done += n;
@@ -39,10 +43,10 @@ bool vmt_kernel_still_there(struct vm_tracer *t)
 bool vmt_percpu_bases_moved(const struct vm_tracer *t, const struct vcpu_state *vs, size_t nv)
 {
 	for (size_t i = 0; i < nv; i++) {
-		uint64_t gs = x86_kernel_gs(vs[i].rip, vs[i].gs_base, vs[i].kernel_gs_base);
+		uint64_t gs = vcpu_paging32(&vs[i]) ? vs[i].gdt_base : x86_kernel_gs(vs[i].rip, vs[i].gs_base, vs[i].kernel_gs_base);
 
 		for (uint32_t v = 0; v < t->nvcpu; v++)
-			if (vs[i].valid && t->vcpu[v].id == vs[i].id && gs && gs != t->vcpu[v].gs)
+			if (vs[i].valid && t->vcpu[v].id == vs[i].id && gs && gs != t->vcpu[v].hint)
 				return true;
 	}
 	return false;

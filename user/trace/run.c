@@ -187,7 +187,9 @@ static int open_vm(struct trace_state *st, size_t index, pid_t pid, const struct
 			p_warn("skipping pid %d", (int)pid);
 		return err;
 	}
-	if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
+	if (t->res.paging32)   /* 32-bit: relative to the per-CPU copy of gdt_page, which the GDTR names */
+		snprintf(where, sizeof(where), "per-CPU gdt_page %+" PRId64, t->res.percpu_current);
+	else if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
 		snprintf(where, sizeof(where), "GS base + %#" PRIx64, (uint64_t)t->res.percpu_current);
 	else
 		snprintf(where, sizeof(where), "GS base %+" PRId64, t->res.percpu_current);

@@ -10,8 +10,10 @@
 #include "mem/qmp.h"
 #include "trace/cache.h"
 #include "trace/tracer.h"
+#include "trace/tracer_internal.h"
 
 #define PERCPU_SPAN        (256 << 10)   /* bytes of each per-CPU area searched for task pointers */
+#define SLOT_BEFORE_GDT    (16 << 10)    /* 32-bit: searched before gdt_page's per-CPU copy as well */
 #define SETUP_MIN_ROUNDS   5
 #define ROUND_GAP_NS       10000000ULL   /* between set-up rounds: let the vCPUs move on */
 #define FAST_PER_GAP       5             /* fast samples of every slot in that gap */
@@ -55,7 +57,7 @@ static bool is_task(struct vm_tracer *t, const struct taskset *s, uint64_t p)
 	struct vmt_task k;
 	char comm[16];
 
-	if (!x86_kernel_ptr(p, true))
+	if (!vmt_kptr(t, p))
 		return false;
 	if (s && in_set(s, p))
 		return true;
@@ -76,8 +78,8 @@ static bool task_root(struct vm_tracer *t, uint64_t p, bool user, uint64_t *pa)
 	const struct discovery_result *r = &t->res;
 	uint64_t mm, pgd;
 
-	return !vmem_read_u64(&t->vm, p + r->task[user ? TF_MM : TF_ACTIVE_MM].offset, &mm) &&
-	       x86_kernel_ptr(mm, true) && !vmem_read_u64(&t->vm, mm + r->mm_pgd.offset, &pgd) &&
+	return !vmt_read_ptr(t, p + r->task[user ? TF_MM : TF_ACTIVE_MM].offset, &mm) &&
+	       vmt_kptr(t, mm) && !vmt_read_ptr(t, mm + r->mm_pgd.offset, &pgd) &&
 	       !vmem_translate(&t->vm, pgd, pa);
 }
 
@@ -91,12 +93,15 @@ static void scan_window(struct vm_tracer *t, const struct taskset *set, uint64_t
 		for (uint64_t off = 0; off < PERCPU_SPAN; off += 4096)
 			if (vmem_read(&t->vm, t->vcpu[v].gs + base + off, area + (size_t)v * PERCPU_SPAN + off, 4096))
 				memset(area + (size_t)v * PERCPU_SPAN + off, 0, 4096);
-	for (int64_t off = 0; off + 8 <= PERCPU_SPAN && s->n < SLOT_MAX_CAND; off += 8) {
+	const unsigned psz = guest_ptr_size(&t->res);
+
+	for (int64_t off = 0; off + psz <= PERCPU_SPAN && s->n < SLOT_MAX_CAND; off += psz) {
 		uint64_t p[VM_MAX_VCPUS];
 		bool ok = true;
 
 		for (uint32_t v = 0; v < t->nvcpu && ok; v++) {
-			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, 8);
+			p[v] = 0;
+			memcpy(&p[v], area + (size_t)v * PERCPU_SPAN + off, psz);
 			ok = is_task(t, set, p[v]);
 			for (uint32_t w = 0; w < v && ok; w++)
 				ok = p[w] != p[v];
@@ -177,9 +182,9 @@ static void scan(struct vm_tracer *t, const struct taskset *set)
 
 	if (image_prior)   /* an image address (not zero-based; from the cache): around it first */
 		scan_window(t, set, ((uint64_t)prior & ~0xfffULL) - PERCPU_SPAN / 2, area);
-	if (!t->slot.n)
-		scan_window(t, set, 0, area);
-	if (!t->slot.n) {
+	if (!t->slot.n)   /* 32-bit: the base is gdt_page's copy, and variables may lie before it */
+		scan_window(t, set, t->res.paging32 ? (uint64_t)-(int64_t)SLOT_BEFORE_GDT : 0, area);
+	if (!t->slot.n && !t->res.paging32) {
 		/* Not zero-based (x86-64 since 6.15): a per-CPU variable lives at GS base + its link-time
 		 * address, __per_cpu_start + offset, inside the KASLR-shifted image. Find that shift from
 		 * this_cpu_off, the per-CPU variable holding each CPU's own GS base. */
@@ -210,7 +215,7 @@ static void keep_prior(struct vm_tracer *t)
 	memset(&s->c[s->n], 0, sizeof(s->c[s->n]));
 	s->c[s->n].off = prior;
 	for (uint32_t v = 0; v < t->nvcpu; v++)
-		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + prior, &s->c[s->n].last[v]))
+		if (vmt_read_ptr(t, t->vcpu[v].gs + prior, &s->c[s->n].last[v]))
 			s->c[s->n].last[v] = 0;
 	s->n++;
 }
@@ -281,7 +286,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		return NULL;
 	for (size_t i = 0; i < s->n; i++)
 		for (uint32_t v = 0; v < t->nvcpu && !s->c[i].dead; v++)
-			if (vmem_read_u64(&t->vm, t->vcpu[v].gs + s->c[i].off, &before[i][v]))
+			if (vmt_read_ptr(t, t->vcpu[v].gs + s->c[i].off, &before[i][v]))
 				before[i][v] = 0;
 	if (qmp_read_vcpus(q, &vs, nv)) {
 		free(before);
@@ -299,8 +304,8 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 				r = &vs[k];
 		if (!r)
 			continue;
-		root = r->cr3 & X86_CR3_ADDR_MASK;
-		user = r->cr3 && !(r->rip >> 63);   /* in user space: the current task's mm runs this CR3 */
+		root = vmt_root_of(t, r->cr3);
+		user = r->cr3 && vmt_user_ip(t, r->rip);   /* in user space: the current task's mm runs this CR3 */
 		for (size_t i = 0; i < s->n; i++) {
 			struct slot_cand *c = &s->c[i];
 			uint64_t pa;
@@ -308,10 +313,10 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 			stable[i] = valid[i] = false;
 			if (c->dead)
 				continue;
-			if (vmem_read_u64(&t->vm, t->vcpu[v].gs + c->off, &after[i]) || !is_task(t, set, after[i])) {
+			if (vmt_read_ptr(t, t->vcpu[v].gs + c->off, &after[i]) || !is_task(t, set, after[i])) {
 				/* a slot that ever holds a non-task is out; while tracing only a non-pointer
 				 * is (a task may have exited and been freed between two reads) */
-				if (set || !x86_kernel_ptr(after[i], true))
+				if (set || !vmt_kptr(t, after[i]))
 					c->dead = true;
 				continue;
 			}
@@ -342,7 +347,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		 * (and the real slot, which moves, is often not still across the round to say otherwise). The
 		 * FS base (the running thread's TLS) tells them apart: the task switched in last saved it in its
 		 * thread_struct, inside its task_struct. Used where some candidate names a task that holds it. */
-		if (any_fits && r->fs_base)
+		if (any_fits && r->fs_base && !t->res.paging32)   /* a 32-bit kernel's FS is its per-CPU offset */
 			refine_by_fs_base(t, s, after, fits, match, r->fs_base);
 		for (size_t i = 0; i < s->n; i++) {
 			if (!stable[i])
@@ -378,7 +383,7 @@ static void fast_sample(struct vm_tracer *t)
 			struct slot_cand *c = &s->c[i];
 			uint64_t val;
 
-			if (c->dead || vmem_read_u64(&t->vm, t->vcpu[v].gs + c->off, &val))
+			if (c->dead || vmt_read_ptr(t, t->vcpu[v].gs + c->off, &val))
 				continue;
 			if (s->nfast >= t->nvcpu && val != c->fast_last[v])   /* not the first pass */
 				c->moved[s->nfast / 64] |= 1ULL << (s->nfast % 64);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "common/json_writer.h"
 #include "common/log.h"
@@ -62,23 +63,23 @@ int vmt_read_task(struct vm_tracer *t, uint64_t addr, struct vmt_task *k)
 	memset(k, 0, sizeof(*k));
 	k->addr = addr;
 	k->ppid = -1;
-	if (!vmt_kernel_ptr(addr) || vmem_read(&t->vm, addr + r->task[TF_COMM].offset, k->comm, 16))
+	if (!vmt_kptr(t, addr) || vmem_read(&t->vm, addr + r->task[TF_COMM].offset, k->comm, 16))
 		return -EFAULT;
 	vmt_sanitize_comm(k->comm);
 	if (vmem_read_u32(&t->vm, addr + r->task[TF_PID].offset, &v32))
 		return -EFAULT;
 	k->pid = (int32_t)v32;
 	k->tgid = !vmem_read_u32(&t->vm, addr + r->task[TF_TGID].offset, &v32) ? (int32_t)v32 : k->pid;
-	if (!vmem_read_u64(&t->vm, addr + r->task[TF_REAL_PARENT].offset, &p) && vmt_kernel_ptr(p) &&
+	if (!vmt_read_ptr(t, addr + r->task[TF_REAL_PARENT].offset, &p) && vmt_kptr(t, p) &&
 	    !vmem_read_u32(&t->vm, p + r->task[TF_TGID].offset, &v32))
 		k->ppid = (int32_t)v32;
-	if (!vmem_read_u64(&t->vm, addr + r->task[TF_MM].offset, &p))
+	if (!vmt_read_ptr(t, addr + r->task[TF_MM].offset, &p))
 		k->mm = p;
 	k->kthread = !k->mm;
 	/* guest memory can lie (a slot or pointer that is not a task): what does not read back like a task is
 	 * not reported as one */
 	if (!k->comm[0] || k->pid < 0 || k->pid > PID_MAX_LIMIT || (k->pid && (k->tgid <= 0 || k->tgid > PID_MAX_LIMIT)) ||
-	    (k->mm && !vmt_kernel_ptr(k->mm)))
+	    (k->mm && !vmt_kptr(t, k->mm)))
 		return -EINVAL;
 	return 0;
 }
@@ -92,12 +93,13 @@ static void collect_vcpus(struct vm_tracer *t)
 	for (size_t i = o->n; i-- > 0;) {
 		bool seen = false;
 
-		if (!o->v[i].gs_base || !vmt_kernel_ptr(o->v[i].gs_base))
+		if (!o->v[i].gs_base || (!vmt_kernel_ptr(o->v[i].gs_base) && o->v[i].gs_base >> 32))
 			continue;
 		for (uint32_t k = 0; k < t->nvcpu; k++)
 			seen |= t->vcpu[k].id == o->v[i].vcpu;
 		if (!seen && t->nvcpu < VM_MAX_VCPUS)
-			t->vcpu[t->nvcpu++] = (struct vmt_vcpu){ .id = o->v[i].vcpu, .gs = o->v[i].gs_base, .pid = -1 };
+			t->vcpu[t->nvcpu++] = (struct vmt_vcpu){ .id = o->v[i].vcpu, .gs = o->v[i].gs_base,
+								 .hint = o->v[i].gs_base, .pid = -1 };
 	}
 	/* by id */
 	for (uint32_t i = 1; i < t->nvcpu; i++)
@@ -108,9 +110,59 @@ static void collect_vcpus(struct vm_tracer *t)
 		}
 }
 
+/* The root the tracer reads kernel memory through: discovery takes an observed CR3, whose process may exit
+ * while tracing goes on (its page tables freed and reused: seen on 32-bit guests as a "restart" every few
+ * seconds; and a walk right after discovery, of the GDT's fixmap alias, failing on a short-lived process's freed
+ * tables). Pid 1's lives as long as the kernel: it is used instead when init_task's name reads back through it.
+ * On a 32-bit guest its own reads (init_task, pid 1, its mm) are all in lowmem: no walk. */
+static void stable_root(struct vm_tracer *t)
+{
+	const struct discovery_result *r = &t->res;
+	uint64_t next, p1, mm, pgd, pa, root;
+	uint32_t pid;
+	struct x86_map m;
+	char comm[16];
+	int64_t mm_off = offset_usable(&r->task[TF_MM]) ? r->task[TF_MM].offset : -1;
+	uint64_t comm_va = r->init_task + (uint64_t)r->task[TF_COMM].offset;
+
+	if (mm_off < 0 || !r->mm_pgd.found || vmt_read_ptr(t, r->init_task + r->task[TF_TASKS].offset, &next) ||
+	    !vmt_kptr(t, next))
+		return;
+	p1 = next - (uint64_t)r->task[TF_TASKS].offset;
+	if (vmem_read_u32(&t->vm, p1 + r->task[TF_PID].offset, &pid) || pid != 1 || vmt_read_ptr(t, p1 + mm_off, &mm) ||
+	    !vmt_kptr(t, mm) || vmt_read_ptr(t, mm + r->mm_pgd.offset, &pgd) || vmem_translate(&t->vm, pgd, &pa))
+		return;
+	root = r->paging32 ? pa : pa | X86_CR3_EXACT;
+	if ((r->paging32 ? x86_32_translate(t->tg.pm, root, r->paging32 == 3, comm_va, &m)
+			 : x86_translate(t->tg.pm, root, r->la57, comm_va, &m)) ||
+	    (comm_va & 4095) > 4096 - 8 || physmem_read(t->tg.pm, m.pa, comm, 8) || strncmp(comm, "swapper", 7))
+		return;
+	if (root != r->kernel_cr3)
+		p_dbg("%s: kernel memory read through pid 1's page tables (%#" PRIx64 ", was %#" PRIx64 ")", t->info.name,
+		      root, r->kernel_cr3);
+	t->res.kernel_cr3 = root;
+	kernel_vmem_init(&t->vm, t->tg.pm, &t->res);
+	vmem_set_direct_map(&t->vm, t->res.page_offset_base, t->res.lowmem_size);
+}
+
+void vmt_resolve_percpu(struct vm_tracer *t)
+{
+	uint32_t w = 0;
+
+	for (uint32_t v = 0; v < t->nvcpu; v++) {
+		t->vcpu[v].gs = percpu_base_vm(&t->vm, &t->res, t->vcpu[v].hint);
+		if (t->vcpu[v].gs && vmt_kptr(t, t->vcpu[v].gs))
+			t->vcpu[w++] = t->vcpu[v];
+		else
+			p_dbg("%s: vCPU %u: per-CPU hint %#" PRIx64 " does not lead to a per-CPU area", t->info.name,
+			      t->vcpu[v].id, t->vcpu[v].hint);
+	}
+	t->nvcpu = w;
+}
+
 /* Cached offsets against this guest: the task list walks from init_task ("swapper/0"), the observed roots
  * are (>= 90 %) PGDs of its mms (or the kernel's), each vCPU's current pointer is a listed or idle task. */
-static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
+static bool validate_cached(struct vm_tracer *t, size_t from, char *why, size_t len)
 {
 	struct discovery_result *r = &t->res;
 	struct discovery_opts d = { 0 };
@@ -125,7 +177,9 @@ static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
 		snprintf(why, len, "the task list does not walk from init_task with the cached offsets");
 		goto out;
 	}
-	nroots = obs_distinct_roots(&t->tg.obs, roots, 256);
+	struct obs_set recent = { t->tg.obs.v + from, t->tg.obs.n - from, 0 };   /* a view: not freed */
+
+	nroots = obs_distinct_roots(&recent, roots, 256);
 	for (size_t i = 0; i < nroots; i++) {
 		uint64_t root = roots[i];
 		int owners = 0;
@@ -145,7 +199,7 @@ static bool validate_cached(struct vm_tracer *t, char *why, size_t len)
 		struct vmt_task k;
 		bool listed = false;
 
-		if (vmem_read_u64(&t->vm, t->vcpu[v].gs + r->percpu_current, &cur) || vmt_read_task(t, cur, &k)) {
+		if (vmt_read_ptr(t, t->vcpu[v].gs + r->percpu_current, &cur) || vmt_read_task(t, cur, &k)) {
 			snprintf(why, len, "vCPU %u: no task at the cached per-CPU current offset", t->vcpu[v].id);
 			goto out;
 		}
@@ -165,11 +219,19 @@ out:
 	return ok;
 }
 
-/* Offsets from the cache, validated on this guest. */
-static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64_t kroot)
+/* Offsets from the cache, validated on this guest. A busy guest's processes exit between the sampling and the
+ * walk (their roots unexplained) or start after it (a vCPU's current task not listed yet): a check that fails
+ * is done again on fresh samples, read right after them (CACHE_CHECK_TRIES in all; wrong offsets fail each). */
+#define CACHE_CHECK_TRIES    3
+#define CACHE_RESAMPLE_S     0.3
+
+static bool try_cache(struct vm_tracer *t, const struct target_opts *topts, uint64_t text_base, bool la57,
+		      uint64_t kroot)
 {
 	struct discovery_result *r = &t->res;
-	char why[120];
+	char why[120], first_why[120] = "";
+	size_t from = 0;
+	int tries = 1;
 	int err = offsets_cache_load(t->fingerprint, text_base, r);
 
 	if (err) {
@@ -185,12 +247,28 @@ static bool try_cache(struct vm_tracer *t, uint64_t text_base, bool la57, uint64
 	}
 	vmem_init(&t->vm, t->tg.pm, r->kernel_cr3, r->la57);
 	vmem_set_direct_map(&t->vm, r->page_offset_base, 0);
-	if (r->percpu_current == -1 || !validate_cached(t, why, sizeof(why))) {
-		snprintf(t->cache_note, sizeof(t->cache_note), "cache hit rejected: %s",
-			 r->percpu_current == -1 ? "no per-CPU current offset" : why);
+	stable_root(t);   /* before anything walks: the observed root's process may be gone already */
+	vmt_resolve_percpu(t);
+	if (r->percpu_current == -1) {
+		snprintf(t->cache_note, sizeof(t->cache_note), "cache hit rejected: no per-CPU current offset");
 		return false;
 	}
-	snprintf(t->cache_note, sizeof(t->cache_note), "offsets from the cache, validated by this guest's switches");
+	while (!validate_cached(t, from, why, sizeof(why))) {
+		if (!first_why[0])
+			snprintf(first_why, sizeof(first_why), "%s", why);
+		p_dbg("offsets cache: check %d of %d failed: %s", tries, CACHE_CHECK_TRIES, why);
+		from = t->tg.obs.n;
+		if (tries++ >= CACHE_CHECK_TRIES || target_sample_more(&t->tg, topts, CACHE_RESAMPLE_S) ||
+		    t->tg.obs.n == from) {
+			snprintf(t->cache_note, sizeof(t->cache_note), "cache hit rejected: %s", why);
+			return false;
+		}
+	}
+	if (tries > 1)
+		snprintf(t->cache_note, sizeof(t->cache_note), "offsets from the cache, validated by this guest's "
+			 "switches (checked again on fresh samples after: %.60s)", first_why);
+	else
+		snprintf(t->cache_note, sizeof(t->cache_note), "offsets from the cache, validated by this guest's switches");
 	return true;
 }
 
@@ -260,7 +338,7 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 
 	if (kroot && !kernel_fingerprint(t->tg.pm, kroot, la57, &t->fingerprint, t->banner, sizeof(t->banner), &text_base)) {
 		t->text_base = text_base;
-		if (!o->no_cache && try_cache(t, text_base, la57, kroot))
+		if (!o->no_cache && try_cache(t, &topts, text_base, la57, kroot))
 			t->cached = true;
 	} else {
 		snprintf(t->cache_note, sizeof(t->cache_note), "no kernel fingerprint (banner not found)");
@@ -290,13 +368,16 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 				p_err("%s (pid %d): offsets undetermined: %s", label, (int)pid,
 				      t->res.reason[0] ? t->res.reason : "no unique answer");
 			else if (!physmem_source_gone(t->tg.pm))   /* else the source said so, once */
-				p_err("%s (pid %d): discovery failed: %s", label, (int)pid, strerror(-err));
+				p_err("%s (pid %d): discovery failed: %s", label, (int)pid,
+				      t->res.reason[0] ? t->res.reason : strerror(-err));
 			return err;
 		}
 		if (!t->res.validated)
 			p_warn("%s (pid %d): offsets not validated (%s); tracing anyway", label, (int)pid, t->res.reason);
-		vmem_init(&t->vm, t->tg.pm, t->res.kernel_cr3, t->res.la57);
-		vmem_set_direct_map(&t->vm, t->res.page_offset_base, 0);
+		kernel_vmem_init(&t->vm, t->tg.pm, &t->res);   /* 32-bit tables and lowmem included */
+		vmem_set_direct_map(&t->vm, t->res.page_offset_base, t->res.lowmem_size);
+		stable_root(t);   /* before anything walks: the observed root's process may be gone already */
+		vmt_resolve_percpu(t);
 	}
 	vmt_progress(o->progress, false, "%s (pid %d): confirming the per-CPU current-task pointer ...", label, (int)pid);
 	if (o->percpu_current_set)   /* the user's choice: no set-up rounds, checked while tracing */

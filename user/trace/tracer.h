@@ -72,7 +72,8 @@ struct vm_tracer {
 	uint32_t nvcpu;
 	struct vmt_vcpu {
 		uint32_t id;
-		uint64_t gs;          /* kernel GS base (per-CPU area) */
+		uint64_t gs;          /* per-CPU area: the kernel GS base (x86-64), gdt_page's copy (32-bit) */
+		uint64_t hint;        /* what the observation held: the GS base, or a 32-bit vCPU's GDT base */
 		uint64_t task;        /* current task_struct */
 		int32_t pid;
 		bool known;

@@ -8,6 +8,30 @@
 
 /* Either paging mode's kernel half (the top 8 bits set holds for both) */
 static inline bool vmt_kernel_ptr(uint64_t va) { return x86_kernel_ptr(va, true); }
+/* The same for this guest: on a 32-bit one, at or above PAGE_OFFSET and 4-byte aligned */
+static inline bool vmt_kptr(const struct vm_tracer *t, uint64_t va)
+{
+	return guest_kernel_ptr(&t->res, va);
+}
+/* A guest pointer (4 bytes on a 32-bit guest), zero-extended */
+static inline int vmt_read_ptr(struct vm_tracer *t, uint64_t va, uint64_t *v)
+{
+	*v = 0;
+	return vmem_read(&t->vm, va, v, guest_ptr_size(&t->res));
+}
+/* A CR3 as a page-table root (a 32-bit PAE root is 32-byte aligned), PTI bit kept */
+static inline uint64_t vmt_root_of(const struct vm_tracer *t, uint64_t cr3)
+{
+	return cr3_root_of(&t->res, cr3);
+}
+/* The vCPU runs user space (its instruction pointer below the kernel's half) */
+static inline bool vmt_user_ip(const struct vm_tracer *t, uint64_t ip)
+{
+	return t->res.paging32 ? ip < t->res.page_offset_base : !(ip >> 63);
+}
+/* Per-CPU bases from the observed hints once the offsets are known (a 32-bit guest's hint is its GDT);
+ * vCPUs whose hint does not resolve are dropped. */
+void vmt_resolve_percpu(struct vm_tracer *t);
 /* Non-printable bytes of a comm read from the guest become '?'. */
 void vmt_sanitize_comm(char c[16]);
 /* err says the memory source (the QEMU process) is gone. */
