@@ -6,6 +6,8 @@
 # come from QEMU's gdbstub, which the tool starts and stops itself):
 #   - `offsets --format json` validates, and all 11 task_struct members and mm_struct.pgd equal the kernel's own
 #     BTF (read from the Image by build/tools/btf-truth);
+#   - the current task of each vCPU is found at a per-CPU slot (TPIDR_EL1 + a variable's link address), each
+#     the idle task or a process of the guest's list;
 #   - `ps --json`: every user process of the guest's list is there with its pid, ppid and comm, and no other;
 #     the sleepers' command lines equal what init started;
 #   - the guest keeps running afterwards (the gdbstub was detached): it still answers on the serial console.
@@ -86,6 +88,19 @@ for suite in $SUITES; do
 	else
 		bad "$release: offsets exit $rc, validated $(jq -r .validated <<<"$got" 2>/dev/null), differ:${diffs:- none}"
 		head -n 3 "$TMP/offsets.err" | sed 's/^/       /'
+	fi
+
+	# the current task of each vCPU, read at a per-CPU slot (TPIDR_EL1 + a per-CPU variable's link address):
+	# one per vCPU, each the idle task (pid 0) or a process of the guest's list
+	slot=$(jq -r '.percpu_current_task // "none"' <<<"$got" 2>/dev/null)
+	curs=$(jq -r '.current[] | "\(.vcpu) \(.pid) \(.comm)"' <<<"$got" 2>/dev/null)
+	# (a pid above the list's highest was born after it: a kworker, say)
+	stray=$(awk 'NR == FNR { if ($1 == "P") { known[$2] = 1; if ($2 > top) top = $2 }; next } $2 != 0 && !known[$2] && $2 <= top' \
+		<(echo "$list") <(echo "$curs"))
+	if [[ "$slot" != none && $(wc -l <<<"$curs") == 2 && -n "$curs" && -z "$stray" ]]; then
+		ok "$release: current task at a per-CPU slot on both vCPUs ($(tr '\n' ';' <<<"$curs"))"
+	else
+		bad "$release: per-CPU current task: slot $slot, vCPUs: $(tr '\n' ';' <<<"$curs"); not in the guest's list: ${stray:-none}"
 	fi
 
 	ps=$("$BIN" ps --json --pid "$pid" --qmp "$TMP/qmp.sock" 2>"$TMP/ps.err"); rc=$?

@@ -153,8 +153,9 @@ int output_offsets_json(FILE *f, const struct discovery_result *res, const struc
 	else
 		jsonw_null_field(w, "kaslr_shift");
 
-	/* per-vCPU current task, read through the per-CPU area (GS base) */
-	if (res->percpu_current >= 0)
+	/* per-vCPU current task, read through the per-CPU area (GS base; TPIDR_EL1 on arm64, where the slot is a
+	 * variable's link address, negative as a signed number, as it is on x86-64 since 6.15) */
+	if (res->percpu_current != -1)
 		jsonw_int_field(w, "percpu_current_task", res->percpu_current);
 	else
 		jsonw_null_field(w, "percpu_current_task");
