@@ -351,7 +351,7 @@ static void test_breadth_arm64(void **state)
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	struct tally t[2] = { { 0 } };
-	unsigned nva[3] = { 0 }, nkpti = 0, nkaslr = 0, nel0 = 0, ntramp = 0;
+	unsigned nva[3] = { 0 }, nkpti = 0, nkaslr = 0, nel0 = 0, ntramp = 0, nvcpus = 0, ncur = 0;
 	bool verbose = getenv("VMOT_BREADTH_VERBOSE") != NULL;
 	char line[1024];
 
@@ -387,6 +387,19 @@ static void test_breadth_arm64(void **state)
 				snprintf(line, sizeof(line), " arm64=%d va_bits=%u/%u lpa2=%d (truth %u-bit, lpa2=%d)", res.arm64,
 					 res.va_bits1, res.va_bits0, res.lpa2, img.va_bits, img.lpa2);
 			}
+			/* the task each vCPU runs (per-CPU slot through TPIDR_EL1, or SP_EL0): none named wrong */
+			for (uint32_t k = 0; k < res.ncurrent; k++) {
+				uint32_t c = res.current[k].vcpu;
+
+				if (c >= img.ncpus || res.current[k].task != img.current[c]) {
+					v = V_WRONG;
+					snprintf(line, sizeof(line), " vCPU %u runs %#llx, not %#llx", c,
+						 (unsigned long long)res.current[k].task,
+						 (unsigned long long)(c < img.ncpus ? img.current[c] : 0));
+				}
+			}
+			nvcpus += img.ncpus;
+			ncur += res.ncurrent;
 			t[sh].n++;
 			t[sh].v[v]++;
 			t[sh].build_ms += t1 - t0;
@@ -414,13 +427,15 @@ static void test_breadth_arm64(void **state)
 		       "  variant    layouts  exact  paired  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
 		       "  as-is      %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
 		       "  shuffled   %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+		       "  the running task named on %u of %u vCPUs (none wrong)\n"
 		       "  required: wrong == 0 (both variants), as-is exact == 100%% -> %s\n",
 		       n, nva[0], nva[1], nva[2], nkaslr, nkpti, nel0, ntramp,
 		       t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], t[0].v[3], pct0,
 		       t[0].n ? t[0].build_ms / t[0].n : 0, t[0].n ? t[0].disc_ms / t[0].n : 0,
 		       t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], t[1].v[3],
 		       t[1].n ? 100.0 * t[1].v[V_EXACT] / t[1].n : 0,
-		       t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, pass ? "PASS" : "FAIL");
+		       t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, ncur, nvcpus,
+		       pass ? "PASS" : "FAIL");
 		fflush(stdout);
 		free(L);
 		assert_true(nva[0] && nva[1] && nva[2]);
