@@ -342,8 +342,9 @@ static void test_breadth_i386(void **state)
  * unmapped, data writable), process pgds as TTBR0 (ASID and CnP in the register), and the vCPUs' TTBR0, TTBR1,
  * TCR_EL1, TPIDR_EL1 and SP_EL0 as QEMU's gdbstub reads them — built from every arm64 row, as-is and shuffled.
  * The VA size cycles with the row: 48, 39, then 52 bits (LPA2, 5 levels; 48 on kernels before 6.9), the shuffled
- * image of a row taking the next one. Discovery runs its public entry on the memory and vCPU state only. Pass: no
- * wrong offset in either variant, every as-is image exact; shuffled images may pair or abstain. */
+ * image of a row taking the next one (and each further seed of VMOT_BREADTH_SEEDS the next). Discovery runs its public
+ * entry on the memory and vCPU state only. Pass: no wrong offset (nor running task) in either variant, every as-is
+ * image exact; shuffled images may pair or abstain. */
 static void test_breadth_arm64(void **state)
 {
 	static const int vbits[3] = { 48, 39, 52 };
@@ -352,6 +353,7 @@ static void test_breadth_arm64(void **state)
 	size_t n = 0;
 	struct tally t[2] = { { 0 } };
 	unsigned nva[3] = { 0 }, nkpti = 0, nkaslr = 0, nel0 = 0, ntramp = 0, nvcpus = 0, ncur = 0;
+	unsigned seeds = getenv("VMOT_BREADTH_SEEDS") ? (unsigned)atoi(getenv("VMOT_BREADTH_SEEDS")) : 1;
 	bool verbose = getenv("VMOT_BREADTH_VERBOSE") != NULL;
 	char line[1024];
 
@@ -363,10 +365,14 @@ static void test_breadth_arm64(void **state)
 	}
 	assert_int_equal(synth_load_layouts_arch(csv, "arm64", &L, &n), 0);
 	assert_true(n > 0);
+	if (seeds < 1)
+		seeds = 1;
 	for (size_t i = 0; i < n; i++) {
-		for (int sh = 0; sh < 2; sh++) {
-			struct synth_opts o = { .seed = 1000003ULL * (uint64_t)L[i].line + 7919ULL * sh, .shuffle = sh,
-						.va_bits64 = vbits[(i + sh) % 3] };
+		for (unsigned k = 0; k < 2 * seeds; k++) {   /* as-is and shuffled, per seed */
+			int sh = (int)(k % 2);
+			unsigned s = k / 2;
+			struct synth_opts o = { .seed = 1000003ULL * (uint64_t)L[i].line + 7919ULL * sh + s, .shuffle = sh,
+						.va_bits64 = vbits[(i + sh + s) % 3] };
 			struct synth_image img;
 			struct discovery_result res;
 			struct discovery_opts dopts = { 0 };
@@ -422,14 +428,14 @@ static void test_breadth_arm64(void **state)
 		double pct0 = t[0].n ? 100.0 * t[0].v[V_EXACT] / t[0].n : 0;
 		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && t[0].v[V_EXACT] == t[0].n;
 
-		printf("breadth arm64 (%zu rows; %u images with 48-bit VAs, %u with 39, %u with 52 (LPA2); %u KASLR, "
+		printf("breadth arm64 (%zu rows x %u seed(s); %u images with 48-bit VAs, %u with 39, %u with 52 (LPA2); %u KASLR, "
 		       "%u KPTI; %u vCPUs read at EL0, %u of them with KPTI's trampoline in TTBR1):\n"
 		       "  variant    layouts  exact  paired  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
 		       "  as-is      %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
 		       "  shuffled   %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
 		       "  the running task named on %u of %u vCPUs (none wrong)\n"
 		       "  required: wrong == 0 (both variants), as-is exact == 100%% -> %s\n",
-		       n, nva[0], nva[1], nva[2], nkaslr, nkpti, nel0, ntramp,
+		       n, seeds, nva[0], nva[1], nva[2], nkaslr, nkpti, nel0, ntramp,
 		       t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], t[0].v[3], pct0,
 		       t[0].n ? t[0].build_ms / t[0].n : 0, t[0].n ? t[0].disc_ms / t[0].n : 0,
 		       t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], t[1].v[3],
