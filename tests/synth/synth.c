@@ -20,6 +20,15 @@
  *  - Per-CPU areas with current_task (or the x8664_pda before 2.6.30), runqueues, cpu_tlbstate; CR3
  *    observations from a simulated scheduler with lazy TLB, PCID ASIDs, PTI user/kernel halves and the
  *    no-flush bit on CR3 writes.
+ *
+ * i386 rows make a 32-bit guest (lowmem, PAE or 2-level paging, the GDT's per-CPU segment). arm64 rows make an
+ * AArch64 guest with the same tasks, slabs, lists and creds; what differs is the address space and the registers:
+ * RAM from 1 GiB (QEMU virt), swapper_pg_dir as TTBR1 with a KASLR'd linear map of all RAM (pages with
+ * rodata_full), the image mapped apart (text and rodata read-only, the init section with the per-CPU link
+ * addresses unmapped, data writable), vmalloc'd stacks, vmemmap and a fixmap; 39-, 48- or 52-bit (LPA2) VAs; process
+ * pgds with no kernel half, observed as TTBR0 (ASID, CnP; the empty reserved table between processes); per-CPU
+ * offsets in TPIDR_EL1; KPTI's trampoline table in TTBR1 at EL0; and the vCPUs' TTBR0/TTBR1/TCR/TPIDR_EL1/SP_EL0
+ * in pm->vcpus, as QEMU's gdbstub reads them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -131,6 +140,7 @@ int synth_load_layouts_arch(const char *csv_path, const char *arch, struct synth
 		L.current_task = parse_current(col[18], &L.pcpu_hot);
 		L.kver = parse_kver(L.release);
 		L.psz = strcmp(arch, "i386") ? 8 : 4;
+		L.arm64 = !strcmp(arch, "arm64");
 		if (L.psz == 4)   /* i386 "System.map c0…" is current_task's link address, not a per-CPU offset */
 			L.current_task = -1;
 		if (!L.size || L.off[TF_TASKS] < 0 || L.mm_pgd < 0)
@@ -201,6 +211,7 @@ const char *synth_find_layouts_csv(void)
 #define K_DATA_SZ   (2 * MiB)
 #define K_BSS_SZ    (2 * MiB)
 #define K_SIZE      (K_TEXT_SZ + K_RODATA_SZ + K_DATA_SZ + K_BSS_SZ)
+#define KSIZE(b)    (K_SIZE + (b)->kinit)   /* with arm64's init section (unmapped, freed after boot) */
 
 enum fk {
 	FK_ANCHOR, FK_ZERO, FK_U8, FK_U16, FK_U32, FK_CNT, FK_TIME, FK_LIST, FK_MUTEX, FK_OBJ, FK_TASKPTR,
@@ -278,15 +289,25 @@ struct sb {
 	const struct synth_layout *L;
 	struct synth_image *img;
 	const struct synth_opts *o;
-	uint8_t *mem;
-	uint64_t ram, npages;
-	uint8_t *pused;
+	uint8_t *mem;             /* indexed by guest-physical address: ram_base + ram bytes */
+	uint64_t ram, npages;     /* RAM bytes and pages, from ram_base */
+	uint64_t ram_base;        /* first RAM address: 0 (x86), 1 GiB (arm64: QEMU virt's RAM starts there) */
+	uint8_t *pused;           /* per RAM page, from ram_base */
 	uint32_t kv;
 	int levels;
 	unsigned psz;             /* guest pointer size: 8, or 4 for an i386 row (a 32-bit guest) */
 	int p32;                  /* 32-bit paging: 0 (x86-64), 2 (2-level), 3 (PAE) */
 	bool pti, pcid, kaslr, la57, vmap_stack, pda, utrace;
 	bool pti_config;          /* CONFIG_PAGE_TABLE_ISOLATION: PGDs are order 1 (8 KiB) even if PTI is off */
+	/* arm64 (a64): 4 KiB granule, va_bits for both halves, LPA2 with 52; KPTI; ASIDs copied into TTBR0
+	 * (CONFIG_ARM64_SW_TTBR0_PAN); TTBR0's CnP bit */
+	bool a64, lpa2, kpti, sw_pan, cnp;
+	unsigned va_bits;
+	uint64_t kinit;           /* bytes of the init section between rodata and data (arm64: unmapped after boot) */
+	uint64_t reserved_ttbr0_pa, tramp_pgd_pa;   /* arm64: the empty TTBR0 table, KPTI's trampoline TTBR1 table */
+	uint64_t a64_vmemmap, a64_fixmap, a64_page_offset;
+	uint64_t percpu_link;     /* arm64: __per_cpu_start's link address (in the init section) */
+	uint16_t ttbr1_asid[SYNTH_MAX_CPUS];   /* arm64: the ASID each CPU's TTBR1 carries at the end (TCR.A1) */
 	uint64_t pob;
 	uint64_t kpa, kva;
 	uint64_t data_cur, data_end;
@@ -332,7 +353,7 @@ struct sb {
 
 static void chk(struct sb *b, uint64_t pa, uint64_t len)
 {
-	if (pa > b->ram || len > b->ram - pa) {
+	if (pa < b->ram_base || pa - b->ram_base > b->ram || len > b->ram - (pa - b->ram_base)) {
 		fprintf(stderr, "synth: internal write outside RAM at %#llx+%llu\n", (unsigned long long)pa,
 			(unsigned long long)len);
 		abort();
@@ -374,8 +395,8 @@ static uint64_t alloc_pages(struct sb *b, unsigned order)
 		if (i < n)
 			continue;
 		memset(b->pused + idx, 1, n);
-		memset(b->mem + idx * PG, 0, n * PG);
-		return idx * PG;
+		memset(b->mem + b->ram_base + idx * PG, 0, n * PG);
+		return b->ram_base + idx * PG;
 	}
 	fprintf(stderr, "synth: out of guest RAM\n");
 	abort();
@@ -449,6 +470,113 @@ static void pt_map32(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint
 	}
 }
 
+/* AArch64 stage-1 tables, 4 KiB granule: 3 levels for 39-bit VAs, 4 for 48, 5 for 52 (LPA2, whose top level
+ * has 16 entries). Callers give permissions in the x86 vocabulary above (E_P, E_RW, E_US, E_NX; E_PCD for device
+ * memory), which the descriptor writer turns into arm64 bits as Linux sets them (PAGE_KERNEL, PAGE_KERNEL_RO(X),
+ * PAGE_READONLY_EXEC, ...), so the arch-independent builders (vmalloc, user mappings) serve both. */
+#define A_VALID     (1ULL << 0)
+#define A_TABLE     (1ULL << 1)     /* table above the page level, page at it */
+#define A_EL0       (1ULL << 6)     /* AP[1] */
+#define A_RDONLY    (1ULL << 7)     /* AP[2] */
+#define A_SH_INNER  (3ULL << 8)     /* with LPA2 these bits are OA[51:50]: shareability comes from TCR */
+#define A_AF        (1ULL << 10)
+#define A_NG        (1ULL << 11)
+#define A_DBM       (1ULL << 51)    /* PTE_WRITE */
+#define A_PXN       (1ULL << 53)
+#define A_UXN       (1ULL << 54)
+#define A_SW_DIRTY  (1ULL << 55)
+#define A_T_PXN     (1ULL << 59)    /* PXNTable */
+#define A_T_UXN     (1ULL << 60)    /* UXNTable */
+#define A_OA        0x0000fffffffff000ULL
+#define E_PCD       (1ULL << 4)
+
+static unsigned a64_levels(const struct sb *b) { return (b->va_bits - 12 + 8) / 9; }
+
+static uint64_t a64_index(const struct sb *b, uint64_t va, unsigned lvl)
+{
+	unsigned shift = 12 + 9 * (lvl - 1);
+
+	return (va >> shift) & (lvl == a64_levels(b) ? (1ULL << (b->va_bits - shift)) - 1 : 511);
+}
+
+/* MAIR indices Linux uses: MT_NORMAL 0 and MT_DEVICE_nGnRE 4 since 5.12 ("arm64: mm: reorder memory types"),
+ * 4 and 1 before */
+static uint64_t a64_leaf(const struct sb *b, uint64_t fl, bool page)
+{
+	bool dev = fl & E_PCD, newmt = b->kv >= SYNTH_KV(5, 12, 0);
+	uint64_t d = A_VALID | (page ? A_TABLE : 0) | A_AF | (b->lpa2 ? 0 : A_SH_INNER) |
+		     ((uint64_t)(dev ? (newmt ? 4 : 1) : (newmt ? 0 : 4)) << 2);
+
+	if (fl & E_US)   /* user: EL0 access, never executable at EL1 (PXN), not global */
+		d |= A_EL0 | A_NG | A_PXN | ((fl & E_NX) ? A_UXN : 0);
+	else             /* kernel: never executable at EL0; not global under KPTI */
+		d |= A_UXN | ((fl & E_NX) ? A_PXN : 0) | (b->kpti ? A_NG : 0);
+	d |= (fl & E_RW) ? A_DBM | A_SW_DIRTY : A_RDONLY;
+	return d;
+}
+
+/* Table descriptors: since 5.13 kernel tables carry UXNTable and user tables PXNTable ("arm64: mm: use XN table
+ * mapping attributes for the linear region / user mappings"); bits 11:2 stay zero. */
+static uint64_t a64_table(const struct sb *b, uint64_t pa, uint64_t tflags)
+{
+	uint64_t d = (pa & A_OA) | A_VALID | A_TABLE;
+
+	if (b->kv >= SYNTH_KV(5, 13, 0))
+		d |= (tflags & E_US) ? A_T_PXN : A_T_UXN;
+	return d;
+}
+
+static void pt_map_a64(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64_t psz, uint64_t leaf,
+		       uint64_t tflags)
+{
+	uint64_t table = root;
+
+	for (unsigned lvl = a64_levels(b); lvl >= 1; lvl--) {
+		uint64_t epa = table + a64_index(b, va, lvl) * 8, e;
+
+		if ((lvl == 3 && psz == GiB) || (lvl == 2 && psz == 2 * MiB) || lvl == 1) {
+			w64(b, epa, (pa & A_OA & ~(psz - 1)) | a64_leaf(b, leaf, lvl == 1));
+			return;
+		}
+		e = r64(b, epa);
+		if (!(e & A_VALID)) {
+			e = a64_table(b, pt_new_table(b), tflags);
+			w64(b, epa, e);
+		}
+		table = e & A_OA;
+	}
+}
+
+/* [va, va + len) → [pa, ...): 2 MiB blocks where both are aligned (blocks allowed), 4 KiB pages elsewhere */
+static void map_range_a64(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64_t len, uint64_t fl,
+			  bool blocks)
+{
+	for (uint64_t off = 0; off < len;) {
+		uint64_t sz = blocks && !((va + off) & (2 * MiB - 1)) && !((pa + off) & (2 * MiB - 1)) &&
+			      len - off >= 2 * MiB ? 2 * MiB : PG;
+
+		pt_map_a64(b, root, va + off, pa + off, sz, fl, KERNPG_TABLE);
+		off += sz;
+	}
+}
+
+/* the generator's own walk of its tables (root: swapper_pg_dir), for VAs outside the linear map and image */
+static uint64_t va2pa_a64(struct sb *b, uint64_t root, uint64_t va)
+{
+	uint64_t table = root;
+
+	for (unsigned lvl = a64_levels(b); lvl >= 1; lvl--) {
+		uint64_t e = r64(b, table + a64_index(b, va, lvl) * 8), sz = 1ULL << (12 + 9 * (lvl - 1));
+
+		if (!(e & A_VALID))
+			return ~0ULL;
+		if (lvl == 1 || !(e & A_TABLE))
+			return (e & A_OA & ~(sz - 1)) + (va & (sz - 1));
+		table = e & A_OA;
+	}
+	return ~0ULL;
+}
+
 static void pt_map(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64_t psz, uint64_t leaf,
 		   uint64_t tflags)
 {
@@ -456,6 +584,10 @@ static void pt_map(struct sb *b, uint64_t root, uint64_t va, uint64_t pa, uint64
 
 	if (b->p32) {
 		pt_map32(b, root, va, pa, psz, leaf, tflags);
+		return;
+	}
+	if (b->a64) {
+		pt_map_a64(b, root, va, pa, psz, leaf, tflags);
 		return;
 	}
 
@@ -933,9 +1065,43 @@ static uint64_t rodata_str(struct sb *b, const char *s)
 	return pa;
 }
 
+/* arm64: the image's page directories and its mapping in swapper_pg_dir (TTBR1). Since 5.4 (here: since the
+ * "flipped" layout; the move happened about then) idmap_pg_dir, tramp_pg_dir, reserved_pg_dir and swapper_pg_dir
+ * close the read-only data, written through the fixmap; before, they followed .bss, writable. The empty TTBR0 of
+ * a CPU without a user mm is reserved_pg_dir since 5.14, empty_zero_page (in .bss) before. Segments: text ROX,
+ * rodata RO NX, the init section (per-CPU link addresses in it) unmapped by free_initmem(), data and bss RW NX;
+ * blocks where 2 MiB aligned (TEXT_OFFSET, 0x80000 before 5.8, leaves only pages). The lower tables come from
+ * memblock, anywhere in RAM. */
+static void map_image_a64(struct sb *b, uint64_t text, uint64_t rodata, uint64_t data, uint64_t bss)
+{
+	uint64_t ro_end = rodata + K_RODATA_SZ, pgdirs = b->kv >= SYNTH_KV(5, 4, 0) ? ro_end : bss + K_BSS_SZ;
+	uint64_t zero_page = bss + PG * (1 + rr(&b->r, 64));
+
+	b->kpgd_pa = pgdirs - PG;
+	b->reserved_ttbr0_pa = b->kv >= SYNTH_KV(5, 14, 0) ? pgdirs - 2 * PG : zero_page;
+	b->tramp_pgd_pa = pgdirs - 3 * PG;
+	memset(b->mem + pgdirs - 4 * PG, 0, 4 * PG);
+	memset(b->mem + zero_page, 0, PG);
+	map_range_a64(b, b->kpgd_pa, kimg(b, text), text, K_TEXT_SZ, E_P, true);
+	map_range_a64(b, b->kpgd_pa, kimg(b, rodata), rodata, K_RODATA_SZ, E_P | E_NX, true);
+	map_range_a64(b, b->kpgd_pa, kimg(b, data), data, K_DATA_SZ + K_BSS_SZ, E_P | E_RW | E_NX, true);
+	/* the per-CPU section's link addresses, in the init data */
+	b->percpu_link = kimg(b, ro_end) + MiB + (rr(&b->r, 256 * 1024) & ~(PG - 1));
+	/* fixmap: the early console's UART (QEMU virt's PL011), device memory, not RAM */
+	pt_map(b, b->kpgd_pa, b->a64_fixmap, 0x09000000ULL, PG, E_P | E_RW | E_NX | E_PCD, KERNPG_TABLE);
+	if (b->kpti) {
+		/* KPTI: the entry trampoline's text at TRAMP_VALIAS (a fixmap slot), in swapper_pg_dir and in
+		 * tramp_pg_dir, the only thing TTBR1 maps while a CPU is at EL0 */
+		uint64_t tramp_va = b->a64_fixmap - 4 * PG, tramp_pa = text + K_TEXT_SZ - 16 * PG;
+
+		pt_map(b, b->kpgd_pa, tramp_va, tramp_pa, PG, E_P, KERNPG_TABLE);
+		pt_map(b, b->tramp_pgd_pa, tramp_va, tramp_pa, PG, E_P, KERNPG_TABLE);
+	}
+}
+
 static void setup_kernel_image(struct sb *b)
 {
-	uint64_t text = b->kpa, rodata = text + K_TEXT_SZ, data = rodata + K_RODATA_SZ;
+	uint64_t text = b->kpa, rodata = text + K_TEXT_SZ, data = rodata + K_RODATA_SZ + b->kinit;
 	uint64_t bss = data + K_DATA_SZ;
 	uint64_t gbit = b->pti ? 0 : E_G;
 	static const char *const ro_strings[] = {
@@ -946,7 +1112,11 @@ static void setup_kernel_image(struct sb *b)
 		"Kernel panic - not syncing: %s\n", "Attempted to kill init!", "sched_debug", "runnable tasks:",
 	};
 
-	memset(b->pused + b->kpa / PG, 1, K_SIZE / PG);
+	memset(b->pused + (b->kpa - b->ram_base) / PG, 1, KSIZE(b) / PG);
+	if (b->kinit) {   /* free_initmem(): the init section's pages go back to the allocator, poisoned */
+		memset(b->pused + (rodata + K_RODATA_SZ - b->ram_base) / PG, 0, b->kinit / PG);
+		memset(b->mem + rodata + K_RODATA_SZ, 0xcc, b->kinit);
+	}
 	/* text: code bytes; rodata: strings and constant tables; data: mixed variables */
 	for (uint64_t p = 0; p < K_TEXT_SZ; p += PG)   /* a quarter of it, to stay fast */
 		if (rp(&b->r, 25))
@@ -990,7 +1160,7 @@ static void setup_kernel_image(struct sb *b)
 		else if (k < 62)
 			wptr(b, p, kimg(b, text + (v & (K_TEXT_SZ - 1))));
 		else if (k < 72)
-			wptr(b, p, dm(b, (v % b->ram)) & ~7ULL);
+			wptr(b, p, dm(b, b->ram_base + v % b->ram) & ~7ULL);
 		else if (k < 80 && p + 16 <= data + K_DATA_SZ)
 			wlist_self(b, p, kimg(b, p)), p += 8;
 		else if (k < 95)
@@ -1009,11 +1179,15 @@ static void setup_kernel_image(struct sb *b)
 		put_str(b, uts + 4 + 65, "(none)");
 		put_str(b, uts + 4 + 130, b->L->release);
 		put_str(b, uts + 4 + 195, "#1 SMP PREEMPT_DYNAMIC");
-		put_str(b, uts + 4 + 260, b->p32 ? "i686" : "x86_64");
+		put_str(b, uts + 4 + 260, b->a64 ? "aarch64" : b->p32 ? "i686" : "x86_64");
 		put_str(b, uts + 4 + 325, "(none)");
 	}
 	b->data_cur += 256 + rr(&b->r, 4096);
 
+	if (b->a64) {
+		map_image_a64(b, text, rodata, data, bss);
+		return;
+	}
 	/* swapper_pg_dir (init_top_pgt): page aligned in .data, 8 KiB with the PTI user copy */
 	b->kpgd_pa = kdata_alloc(b, b->pti_config ? 2 * PG : PG, b->pti_config ? 2 * PG : PG);
 	b->data_cur += rr(&b->r, 8) * PG;
@@ -1069,8 +1243,55 @@ static void setup_lowmem32(struct sb *b)
 	}
 }
 
+/* arm64's linear map of all RAM (VA = PA + pob, pob = PAGE_OFFSET - memstart_addr): page granular with
+ * rodata_full (CONFIG_RODATA_FULL_DEFAULT_ENABLED, 5.0+), blocks before. The alias of the image's [_stext,
+ * __init_begin) is read-only (mark_linear_text_alias_ro). Then vmemmap: the struct pages of RAM, in 2 MiB
+ * blocks. */
+static void setup_linear_a64(struct sb *b)
+{
+	const bool blocks = b->kv < SYNTH_KV(5, 0, 0);
+	const uint64_t ro_lo = b->kpa, ro_hi = b->kpa + K_TEXT_SZ + K_RODATA_SZ, end = b->ram_base + b->ram;
+	uint64_t first = b->a64_vmemmap + ((b->pob + b->ram_base - b->a64_page_offset) >> 12) * 64;
+	uint64_t last = first + (b->ram >> 12) * 64, vm_pa[16], nvm = 0;   /* 16 blocks: struct pages of 2 GiB */
+
+	/* vmemmap's 2 MiB blocks first, as memblock hands them out at boot: the page tables allocated below are
+	 * scattered through RAM and would leave no free 2 MiB */
+	for (uint64_t va = first & ~(2 * MiB - 1); va < last && nvm < 16; va += 2 * MiB)
+		vm_pa[nvm++] = alloc_pages(b, 9);
+	for (uint64_t pa = b->ram_base; pa < end;) {
+		bool ro = pa >= ro_lo && pa < ro_hi;
+		uint64_t fl = E_P | E_NX | (ro ? 0 : E_RW), sz = PG;
+
+		if (blocks && !(pa & (GiB - 1)) && pa + GiB <= end && (pa + GiB <= ro_lo || pa >= ro_hi))
+			sz = GiB;
+		else if (blocks && !(pa & (2 * MiB - 1)) && pa + 2 * MiB <= end &&
+			 (pa + 2 * MiB <= ro_lo || pa >= ro_hi || (pa >= ro_lo && pa + 2 * MiB <= ro_hi)))
+			sz = 2 * MiB;
+		pt_map(b, b->kpgd_pa, b->pob + pa, pa, sz, fl, KERNPG_TABLE);
+		pa += sz;
+	}
+	nvm = 0;
+	for (uint64_t va = first & ~(2 * MiB - 1); va < last && nvm < 16; va += 2 * MiB) {
+		uint64_t pa = vm_pa[nvm++];
+
+		pt_map(b, b->kpgd_pa, va, pa, 2 * MiB, E_P | E_RW | E_NX, KERNPG_TABLE);
+		for (uint64_t o = 0; o < 2 * MiB; o += 64) {   /* struct page: flags, lru, mapping, index, _refcount */
+			if (va + o < first || va + o >= last)
+				continue;
+			w64(b, pa + o, 0x0ffff00000000000ULL | rr(&b->r, 1 << 12));
+			if (rp(&b->r, 50))
+				wlist_self(b, pa + o + 8, va + o + 8);
+			w32(b, pa + o + 52, (uint32_t)rr(&b->r, 3));
+		}
+	}
+}
+
 static void setup_direct_map(struct sb *b)
 {
+	if (b->a64) {
+		setup_linear_a64(b);
+		return;
+	}
 	if (b->p32) {
 		setup_lowmem32(b);
 		return;
@@ -1097,6 +1318,8 @@ static void setup_pti_and_cea(struct sb *b)
 	uint64_t cea = 0xfffffe0000000000ULL;
 
 	if (b->p32)   /* no PTI and no cpu_entry_area in the kernels of the i386 rows (all < 4.15) */
+		return;
+	if (b->a64)   /* neither on arm64 (KPTI's trampoline: map_image_a64) */
 		return;
 
 	if (b->kv >= SYNTH_KV(4, 15, 0)) {
@@ -1134,6 +1357,8 @@ static uint64_t vmalloc_map(struct sb *b, uint64_t npages, uint64_t *first_pa)
 {
 	uint64_t va = b->vmalloc_next;
 
+	if (b->a64 && npages * PG == b->thread_size)   /* VMAP stacks: THREAD_ALIGN (2 x THREAD_SIZE) */
+		va = b->vmalloc_next = (va + 2 * b->thread_size - 1) & ~(2 * b->thread_size - 1);
 	for (uint64_t i = 0; i < npages; i++) {
 		uint64_t pa = alloc_pages(b, 0);
 
@@ -1150,10 +1375,12 @@ static uint64_t va2pa(struct sb *b, uint64_t va)
 {
 	uint64_t table = b->kpgd_pa;
 
-	if (va >= b->pob && va - b->pob < b->ram)
+	if (va >= b->pob + b->ram_base && va - b->pob - b->ram_base < b->ram)
 		return va - b->pob;
-	if (va >= b->kva && va - b->kva < K_SIZE)
+	if (va >= b->kva && va - b->kva < KSIZE(b))
 		return b->kpa + (va - b->kva);
+	if (b->a64)
+		return va2pa_a64(b, b->kpgd_pa, va);
 	if (b->p32 == 2) {   /* above lowmem: the fixmap */
 		uint32_t e;
 
@@ -1465,7 +1692,7 @@ static uint64_t obj_noise(struct sb *b, uint64_t pa, uint32_t size, uint64_t bac
 		else if (k < 7 && o + 16 <= size)
 			wlist_self(b, pa + o, dm(b, pa + o)), o += 8;
 		else if (k < 8)
-			wptr(b, pa + o, back ? back : dm(b, rr(&b->r, b->ram) & ~63ULL));
+			wptr(b, pa + o, back ? back : dm(b, b->ram_base + (rr(&b->r, b->ram) & ~63ULL)));
 		else
 			wptr(b, pa + o, rn(&b->r) & 0xffffffffULL);
 	}
@@ -1511,9 +1738,15 @@ static uint64_t obj_ptr(struct sb *b, int ti, uint32_t cls)
 	return t->objs[cls % NOBJCLASS];
 }
 
-/* a user mmap address: x86-64 near 0x7f…, i386 from 1 GiB */
+/* arm64's user address space: 2^39 with 39-bit VAs, else 2^48 (52-bit kernels keep user space to 48 bits,
+ * DEFAULT_MAP_WINDOW, unless asked) */
+static uint64_t a64_user_top(const struct sb *b) { return 1ULL << (b->va_bits == 39 ? 39 : 48); }
+
+/* a user mmap address: x86-64 near 0x7f…, i386 from 1 GiB, arm64 in the top sixteenth (0xfff…) */
 static uint64_t user_mmap_va(struct sb *b, uint64_t off)
 {
+	if (b->a64)
+		return a64_user_top(b) - (a64_user_top(b) >> 4) + (off & ((a64_user_top(b) >> 5) - 1) & ~(PG - 1));
 	return b->p32 ? 0x40000000ULL + (off & 0x3ffffff) : 0x7f0000000000ULL + off;
 }
 
@@ -1529,6 +1762,12 @@ static void alloc_user_mappings(struct sb *b, struct mmx *m, const char *comm)
 		text = 0x08048000ULL + (text & 0xff000);
 		libc = 0x40000000ULL + (libc & 0x3fff000);
 		stack = b->pob - 16 * MiB + (stack & 0x3ff000);
+	} else if (b->a64) {   /* PIE at 2/3 of TASK_SIZE (0xaaaa…), mmap base and stack below its top */
+		uint64_t top = a64_user_top(b);
+
+		text = (top / 3 * 2 & ~(PG - 1)) + ((text - 0x550000000000ULL) & ((top >> 8) - 1));
+		libc = user_mmap_va(b, libc);
+		stack = top - (top >> 8) + (stack & ((top >> 9) - 1) & ~(PG - 1));
 	}
 
 	(void)comm;
@@ -1572,7 +1811,7 @@ static void alloc_mm(struct sb *b, int mi, const char *comm)
 
 		s->used[(fpa - s->pa) / b->c_mm.stride] = 0;
 		memcpy(b->mem + fpa, b->mem + old, sz);
-		wptr(b, fpa + L->mm_pgd, dm(b, (1 * MiB + rr(&b->r, b->ram - 1 * MiB)) & ~(PG - 1)));
+		wptr(b, fpa + L->mm_pgd, dm(b, b->ram_base + ((1 * MiB + rr(&b->r, b->ram - 1 * MiB)) & ~(PG - 1))));
 		w32(b, fpa + L->mm_pgd + MM_USERS_AFTER_PGD(b), 0);
 		wptr(b, fpa + b->c_mm.freeptr_off, b->c_mm.random ^ rn(&b->r));
 	}
@@ -1587,6 +1826,15 @@ static void alloc_mm(struct sb *b, int mi, const char *comm)
 		m->pgd_pa = slab_alloc(b, &b->c_pgd);
 		memset(b->mem + m->pgd_pa, 0, 32);
 		memcpy(b->mem + m->pgd_pa + first * 8, b->mem + b->kpgd_pa + first * 8, (4 - first) * 8);
+	} else if (b->a64) {
+		/* arm64: TTBR0 maps user space only (the kernel is TTBR1's), so pgd_alloc's table starts empty: a page,
+		 * or with 52-bit VAs (16 top-level entries) a 128-byte object of pgd_cache */
+		if (b->lpa2) {
+			m->pgd_pa = slab_alloc(b, &b->c_pgd);
+			memset(b->mem + m->pgd_pa, 0, 128);
+		} else {
+			m->pgd_pa = alloc_pages(b, 0);
+		}
 	} else if (b->p32 == 2) {
 		unsigned first = (unsigned)(b->pob >> 22) & 1023;
 
@@ -1651,8 +1899,8 @@ static void alloc_mm(struct sb *b, int mi, const char *comm)
 		wptr(b, pa + L->mm_mmap, first);
 	}
 	wptr(b, pa + L->mm_pgd, m->pgd_va);
-	if ((uint32_t)L->mm_pgd >= b->psz)   /* task_size (32-bit: PAGE_OFFSET) */
-		wptr(b, pa + L->mm_pgd - b->psz, b->p32 ? b->pob : 0x7ffffffff000ULL);
+	if ((uint32_t)L->mm_pgd >= b->psz)   /* task_size (32-bit: PAGE_OFFSET; arm64: TASK_SIZE_64) */
+		wptr(b, pa + L->mm_pgd - b->psz, b->a64 ? 1ULL << b->va_bits : b->p32 ? b->pob : 0x7ffffffff000ULL);
 	w32(b, pa + L->mm_pgd + MM_USERS_AFTER_PGD(b), (uint32_t)m->users);        /* mm_users */
 	w32(b, pa + L->mm_pgd + MM_USERS_AFTER_PGD(b) + 4, 1);                       /* mm_count */
 }
@@ -2282,15 +2530,31 @@ static void write_stale_tasks(struct sb *b)
 /* per-CPU areas, scheduling, observations                                                            */
 
 struct cpu_sched {
+	uint32_t cpu;
 	int32_t asid_mm[6];      /* mm index per ASID slot, -3 empty, -2 init_mm */
 	int next_slot;
 	int32_t loaded;          /* loaded mm (-2 init_mm) */
 	int32_t borrowed;        /* last user mm, what a kernel thread's active_mm would be */
 };
 
+/* arm64: an mm's ASID (global, per mm; KPTI keeps even ones for the kernel, odd for EL0) */
+static uint16_t a64_asid(const struct sb *b, int32_t mmi)
+{
+	return (uint16_t)((mmi + 1) * (b->kpti ? 2 : 1));
+}
+
 static uint64_t cr3_kernel(struct sb *b, int32_t mmi, int slot)
 {
 	uint64_t pa = mmi == -2 ? b->kpgd_pa : b->mm[mmi].pgd_pa;
+
+	if (b->a64) {
+		/* the "CR3" of an arm64 observation is TTBR0_EL1: init_mm is never loaded there
+		 * (cpu_set_reserved_ttbr0: the empty table, no ASID); a process's pgd with CnP, and its ASID when
+		 * CONFIG_ARM64_SW_TTBR0_PAN copies it from TTBR1 (TCR.A1: the ASID is TTBR1's) */
+		if (mmi == -2)
+			return b->reserved_ttbr0_pa;
+		return pa | (b->sw_pan ? (uint64_t)a64_asid(b, mmi) << 48 : 0) | (b->cnp ? 1 : 0);
+	}
 
 	return pa | (b->pcid && b->kv >= SYNTH_KV(4, 14, 0) ? (uint64_t)(slot + 1) : 0);
 }
@@ -2315,7 +2579,7 @@ static void obs_push(struct sb *b, uint64_t *tm, uint32_t cpu, uint64_t cr3)
 	ob.cr3 = cr3;
 	ob.gs_base = b->img->gs_base[cpu];
 	ob.vcpu = cpu;
-	ob.source = OBS_BPF;
+	ob.source = b->a64 ? OBS_QMP : OBS_BPF;   /* arm64: vCPU registers sampled (gdbstub), no KVM tracepoint */
 	if (obs_add(&b->img->obs, &ob))
 		b->err = -ENOMEM;
 }
@@ -2335,6 +2599,8 @@ static uint64_t switch_mm(struct sb *b, struct cpu_sched *cs, int32_t mmi)
 		cs->asid_mm[slot] = mmi;
 	}
 	cs->loaded = mmi;
+	if (b->a64 && mmi >= 0)   /* cpu_do_switch_mm: the ASID goes into TTBR1; switching to init_mm keeps it */
+		b->ttbr1_asid[cs->cpu] = a64_asid(b, mmi);
 	return cr3_kernel(b, mmi, slot) | (noflush && b->pcid && b->kv >= SYNTH_KV(4, 14, 0) ? 1ULL << 63 : 0);
 }
 
@@ -2374,6 +2640,7 @@ static void run_cpu(struct sb *b, uint32_t cpu, int final, const int32_t *exited
 	}
 	for (int i = 0; i < 6; i++)
 		cs.asid_mm[i] = -3;
+	cs.cpu = cpu;
 	cs.next_slot = 0;
 	cs.loaded = -2;
 	cs.borrowed = -2;
@@ -2422,8 +2689,9 @@ static void run_cpu(struct sb *b, uint32_t cpu, int final, const int32_t *exited
 					obs_push(b, &tm, cpu, cr3_kernel(b, mi, slot_of(&cs, mi)));
 			}
 		} else {
-			/* kernel thread / idle: lazy TLB keeps the loaded mm; sometimes leave_mm → init_mm */
-			if (cs.loaded != -2 && rp(&b->r, 25))
+			/* kernel thread / idle: lazy TLB keeps the loaded mm; sometimes leave_mm → init_mm (x86: arm64
+			 * has no leave_mm, a CPU keeps the last user mm's TTBR0) */
+			if (!b->a64 && cs.loaded != -2 && rp(&b->r, 25))
 				obs_push(b, &tm, cpu, switch_mm(b, &cs, -2));
 			else
 				obs_push(b, &tm, cpu, cr3_kernel(b, cs.loaded, slot_of(&cs, cs.loaded)));
@@ -2456,6 +2724,11 @@ static void setup_percpu(struct sb *b)
 		/* i386: gdt_page opens the per-CPU unit (.data..percpu..page_aligned); current_task a few pages
 		 * on. (Before 2.6.22 i386 found current through the stack; the slot is kept for every row.) */
 		b->img->current_off = 0x1000 + (rr(&b->r, 0x4000) & ~3ULL);
+	} else if (b->a64) {
+		/* arm64 keeps `current` in SP_EL0, in no per-CPU variable; the entry code's __entry_task and
+		 * runqueues.curr name the running task. Offsets from __per_cpu_start, whose link address lies in the
+		 * init section; TPIDR_EL1 = __per_cpu_offset[cpu] = the CPU's copy - __per_cpu_start. */
+		b->img->current_off = 0x2000 + (rr(&b->r, 0x6000) & ~7ULL);
 	} else if (b->pda) {
 		b->img->current_off = 0;
 	} else if (L->current_task >= 0) {
@@ -2495,7 +2768,7 @@ static void setup_percpu(struct sb *b)
 			else if (k < 970 && o + 16 <= unit)
 				wlist_self(b, pa + o, dm(b, pa + o)), o += 8;
 			else if (k < 995)
-				wptr(b, pa + o, dm(b, v % b->ram) & ~63ULL);
+				wptr(b, pa + o, dm(b, b->ram_base + v % b->ram) & ~63ULL);
 			else
 				wptr(b, pa + o, rn(&b->r));
 		}
@@ -2514,6 +2787,10 @@ static void setup_percpu(struct sb *b)
 					   ((seg >> 24) << 56));
 			pt_map(b, b->kpgd_pa, gdt_va, pa, PG, E_P | E_A | E_G | E_NX, KERNPG_TABLE);
 			b->img->gs_base[c] = gdt_va;
+			continue;
+		}
+		if (b->a64) {
+			b->img->gs_base[c] = dm(b, pa) - b->percpu_link;
 			continue;
 		}
 		w64(b, pa + 40, rn(&b->r));                       /* stack canary, %gs:40 */
@@ -2583,7 +2860,7 @@ static void junk_fill(struct sb *b)
 	if (pct < 0)
 		return;
 	for (uint64_t p = (1 * MiB) / PG; p < b->npages; p++) {
-		uint64_t pa = p * PG;
+		uint64_t pa = b->ram_base + p * PG;
 		unsigned k;
 
 		if (b->pused[p] || !rp(&b->r, (unsigned)pct))
@@ -2607,7 +2884,7 @@ static void junk_fill(struct sb *b)
 
 				v &= (1ULL << 60) - 1;
 				if (q < 5)
-					wptr(b, pa + o, dm(b, v % b->ram) & ~7ULL);
+					wptr(b, pa + o, dm(b, b->ram_base + v % b->ram) & ~7ULL);
 				else if (q < 6)
 					wptr(b, pa + o, dm(b, pa + o));
 				else if (q < 9)
@@ -2641,6 +2918,30 @@ static void choose_platform(struct sb *b)
 		b->utrace = b->L->off[TF_REAL_PARENT] < 0 || b->L->off[TF_PARENT] < 0;
 		return;
 	}
+	if (b->a64) {
+		/* arm64 rows (4.18 … 7.2, 4 KiB granule here whatever the row's page size): KASLR when the firmware
+		 * gives a seed (QEMU's DT kaslr-seed, EFI RNG); KPTI forced with KASLR before 6.1 on CPUs without E0PD
+		 * (kaslr_requires_kpti), else only on Meltdown-affected cores; VA bits as asked, else mostly 48 */
+		int vb = o->va_bits64;
+
+		b->kaslr = o->kaslr == SYNTH_ON || (o->kaslr == SYNTH_AUTO && rp(&b->r, 85));
+		b->kpti = o->pti == SYNTH_ON ||
+			  (o->pti == SYNTH_AUTO && rp(&b->r, b->kaslr && kv < SYNTH_KV(6, 1, 0) ? 80 : 15));
+		if (vb != 39 && vb != 48 && vb != 52)
+			vb = rp(&b->r, 25) ? 39 : rp(&b->r, 30) ? 52 : 48;
+		if (vb == 52 && kv < SYNTH_KV(6, 9, 0))   /* 52-bit VAs with 4 KiB pages need LPA2 (6.9+) */
+			vb = 48;
+		b->va_bits = (unsigned)vb;
+		b->lpa2 = vb == 52;
+		b->levels = (int)((b->va_bits - 12 + 8) / 9);
+		b->sw_pan = rp(&b->r, 60);
+		b->cnp = kv >= SYNTH_KV(5, 0, 0) && rp(&b->r, 50);
+		b->vmap_stack = true;         /* arm64 VMAP_STACK since 4.14 */
+		b->thread_size = 4 * PG;      /* 16 KiB */
+		b->kinit = 2 * MiB;
+		b->utrace = false;
+		return;
+	}
 	b->kaslr = o->kaslr == SYNTH_ON || (o->kaslr == SYNTH_AUTO && kv >= SYNTH_KV(3, 14, 0) &&
 					     rp(&b->r, kv >= SYNTH_KV(4, 12, 0) ? 95 : 50));
 	b->pti = o->pti == SYNTH_ON || (o->pti == SYNTH_AUTO && pti_capable && rp(&b->r, 60));
@@ -2652,6 +2953,112 @@ static void choose_platform(struct sb *b)
 	b->vmap_stack = kv >= SYNTH_KV(4, 9, 0);
 	b->thread_size = kv >= SYNTH_KV(3, 15, 0) ? 4 * PG : 2 * PG;
 	b->utrace = b->L->off[TF_REAL_PARENT] < 0;
+}
+
+/* arm64's kernel address space (memory.h of the row's kernel, 4 KiB pages). Since 5.4 the linear map opens the
+ * TTBR1 half, [PAGE_OFFSET, PAGE_END = -2^(VA_BITS_MIN - 1)), and modules, the image, vmalloc, vmemmap and the
+ * fixmap follow; before, the half's lower part held modules, the image and vmalloc, the upper the linear map.
+ * KIMAGE_VADDR is MODULES_END (128 MiB of modules; 2 GiB since 6.3), plus TEXT_OFFSET before 5.8. KASLR moves
+ * the image within vmalloc (its middle half since 5.4) and the linear map by whole GiB (memstart_addr lowered),
+ * and the EFI stub puts the image anywhere in RAM, 2 MiB aligned. */
+static void a64_address_space(struct sb *b)
+{
+	const unsigned vb = b->va_bits, vmin = vb == 52 ? 48 : vb;
+	const bool flipped = b->kv >= SYNTH_KV(5, 4, 0);
+	const uint64_t text_offset = b->kv < SYNTH_KV(5, 8, 0) ? 0x80000 : 0;
+	uint64_t lin_size, kimage, vmalloc_end, memstart = b->ram_base & ~(GiB - 1), off = 0;
+
+	if (flipped) {
+		uint64_t page_end = 0 - (1ULL << (vmin - 1));
+
+		b->a64_page_offset = 0 - (1ULL << vb);
+		lin_size = page_end - b->a64_page_offset;
+		b->a64_vmemmap = 0 - GiB - (lin_size >> 6);       /* VMEMMAP_END = -1 GiB */
+		b->a64_fixmap = 0 - 8 * MiB - 64 * PG;            /* below FIXADDR_TOP */
+		kimage = page_end + (b->kv >= SYNTH_KV(6, 3, 0) ? 2 * GiB : 128 * MiB);
+		vmalloc_end = b->a64_vmemmap - 256 * MiB;
+		if (b->kaslr) {
+			uint64_t range = (vmalloc_end - kimage) / 2;
+
+			off = (range / 2 + rr(&b->r, range)) & ~(2 * MiB - 1);
+		}
+	} else {
+		b->a64_page_offset = 0 - (1ULL << (vb - 1));
+		lin_size = 1ULL << (vb - 1);
+		b->a64_vmemmap = b->a64_page_offset - (lin_size >> 6);
+		b->a64_fixmap = b->a64_vmemmap - 2 * MiB - 16 * MiB - 2 * MiB - 64 * PG;   /* below PCI I/O */
+		kimage = (0 - (1ULL << vb)) + 128 * MiB;
+		vmalloc_end = b->a64_vmemmap - GiB;
+		if (b->kaslr)
+			off = ((1ULL << (vb - 3)) + rr(&b->r, 1ULL << (vb - 2))) & ~(2 * MiB - 1);
+	}
+	if (b->kaslr)   /* memstart_addr -= ARM64_MEMSTART_ALIGN * random, within the linear region */
+		memstart -= GiB * rr(&b->r, (lin_size - (b->ram_base + b->ram - memstart)) / GiB);
+	b->pob = b->a64_page_offset - memstart;
+	b->kva = kimage + off + text_offset;
+	b->kpa = b->ram_base + 2 * MiB * (b->kaslr ? 1 + rr(&b->r, (b->ram - KSIZE(b) - 24 * MiB) / (2 * MiB)) : 1) +
+		 text_offset;
+	/* vmalloc opens at MODULES_END, where an unrandomised image sits: allocations then start after it */
+	b->vmalloc_base = kimage;
+	b->vmalloc_next = b->vmalloc_base + 0x10000 * (1 + rr(&b->r, 64));
+	if (b->vmalloc_next < b->kva + KSIZE(b) + 2 * MiB && b->kva < b->vmalloc_next + GiB)
+		b->vmalloc_next = b->kva + KSIZE(b) + 0x10000 * (1 + rr(&b->r, 64));
+}
+
+/* TCR_EL1 as Linux sets it (proc.S __cpu_setup): T0SZ = T1SZ = 64 - VA bits, write-back inner-shareable walks,
+ * A1 (the ASID lives in TTBR1), TG0 4 KiB, TG1 4 KiB, IPS, 16-bit ASIDs, TBI0, hardware AF/dirty, DS with LPA2 */
+static uint64_t a64_tcr(const struct sb *b)
+{
+	uint64_t tsz = 64 - b->va_bits;
+
+	return tsz | (1ULL << 8) | (1ULL << 10) | (3ULL << 12) | tsz << 16 | (1ULL << 22) | (1ULL << 24) |
+	       (1ULL << 26) | (3ULL << 28) | (2ULL << 30) | ((b->lpa2 ? 6ULL : 5ULL) << 32) | (1ULL << 36) |
+	       (1ULL << 37) | (1ULL << 39) | (1ULL << 40) | (b->lpa2 ? 1ULL << 59 : 0);
+}
+
+/* The vCPUs' registers as QEMU's gdbstub reads them at the end (after the last observation): TTBR0 the
+ * last one observed, TTBR1 swapper_pg_dir with the ASID of the last user mm loaded (KPTI at EL0: tramp_pg_dir
+ * and the user ASID), TPIDR_EL1 the per-CPU offset, SP_EL0 the current task at EL1 (at EL0: the user stack
+ * pointer). Idle CPUs and kernel threads are at EL1; a user task at EL0 half the time, else in a system call. */
+static int a64_vcpus(struct sb *b, struct synth_image *img)
+{
+	img->pm->vcpus = calloc(b->ncpus, sizeof(*img->pm->vcpus));
+	if (!img->pm->vcpus)
+		return -ENOMEM;
+	img->pm->nvcpus = b->ncpus;
+	for (uint32_t c = 0; c < b->ncpus; c++) {
+		struct vcpu_state *v = &img->pm->vcpus[c];
+		int cur = -1;
+
+		for (size_t i = 0; i < b->nt && cur < 0; i++)
+			if (b->t[i].cpu == (int)c)
+				cur = (int)i;
+		if (cur < 0)
+			return -EINVAL;
+		const struct tsk *t = &b->t[cur];
+		bool user = t->mm >= 0 && !is_kernel_task(t), el0 = user && rp(&b->r, 50);
+		uint64_t asid = b->ttbr1_asid[c];
+
+		v->id = c;
+		v->valid = true;
+		v->aarch64 = true;
+		v->el1 = !el0;
+		for (size_t i = 0; i < img->obs.n; i++)
+			if (img->obs.v[i].vcpu == c)
+				v->ttbr0 = img->obs.v[i].cr3;
+		if (el0 && b->kpti)
+			v->ttbr1 = b->tramp_pgd_pa | (asid | 1) << 48;
+		else
+			v->ttbr1 = b->kpgd_pa | asid << 48 | (b->cnp ? 1 : 0);
+		v->tcr = a64_tcr(b);
+		v->tpidr_el1 = img->gs_base[c];
+		v->sp_el0 = el0 ? b->mm[t->mm].stack_top - 16 * (1 + rr(&b->r, 64)) : t->va;
+		v->pc = el0 ? b->mm[t->mm].text_base + 4 * rr(&b->r, 1024)
+			    : kimg(b, b->kpa + (rr(&b->r, K_TEXT_SZ) & ~3ULL));
+		v->cr3 = v->ttbr0;         /* as the gdbstub reader fills them */
+		v->gs_base = v->tpidr_el1;
+	}
+	return 0;
 }
 
 int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct synth_image *img)
@@ -2684,22 +3091,29 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	b->psz = L->psz == 4 ? 4 : 8;
 	if (b->psz == 4)
 		b->p32 = o->paging32 == 2 || o->paging32 == 3 ? o->paging32 : rp(&b->r, 50) ? 3 : 2;
-	b->mem = calloc(1, b->ram);
+	/* an arm64 row makes an AArch64 guest; QEMU's virt board has its RAM from 1 GiB (the buffer below it stays
+	 * untouched: calloc's fresh pages cost nothing until written) */
+	b->a64 = L->arm64;
+	b->ram_base = b->a64 ? GiB : 0;
+	b->mem = calloc(1, b->ram_base + b->ram);
 	b->pused = calloc(b->npages, 1);
 	if (!b->mem || !b->pused) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	memset(b->pused, 1, (1 * MiB) / PG);      /* BIOS, real-mode trampoline, VGA hole */
+	memset(b->pused, 1, (1 * MiB) / PG);      /* BIOS, real-mode trampoline, VGA hole (arm64: the DTB) */
 	img->mem = b->mem;
 	img->ram_size = b->ram;
+	img->ram_base = b->ram_base;
 	img->layout = *L;
 	img->ncpus = b->ncpus;
 	img->priv = b;
 	choose_platform(b);
 
 	/* KASLR: physical and virtual base independently, page_offset_base (RANDOMIZE_MEMORY, ≥ 4.8) */
-	if (b->p32) {
+	if (b->a64) {
+		a64_address_space(b);
+	} else if (b->p32) {
 		/* 32-bit: the image at CONFIG_PHYSICAL_START in lowmem, which starts at PAGE_OFFSET */
 		b->pob = o->page_offset32 ? o->page_offset32 : 0xc0000000ULL;
 		b->kpa = b->kv >= SYNTH_KV(2, 6, 31) ? 16 * MiB : 4 * MiB;
@@ -2716,18 +3130,20 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 		b->kpa = 16 * MiB;
 		b->kva = START_KERNEL_MAP + 16 * MiB;
 	}
-	if (b->p32)
+	if (b->p32 || b->a64)
 		;
 	else if (b->la57)
 		b->pob = 0xff11000000000000ULL;
 	else
 		b->pob = b->kv >= SYNTH_KV(4, 20, 0) ? 0xffff888000000000ULL : 0xffff880000000000ULL;
-	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->p32)
+	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->p32 && !b->a64)
 		b->pob += rr(&b->r, 1ULL << 13) * GiB;
-	b->vmalloc_base = b->la57 ? 0xffa0000000000000ULL : 0xffffc90000000000ULL;
-	if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->la57)
-		b->vmalloc_base += (rr(&b->r, 1ULL << 12) + 1) * GiB;
-	b->vmalloc_next = b->vmalloc_base + 0x10000 * (1 + rr(&b->r, 64));
+	if (!b->a64) {
+		b->vmalloc_base = b->la57 ? 0xffa0000000000000ULL : 0xffffc90000000000ULL;
+		if (b->kaslr && b->kv >= SYNTH_KV(4, 8, 0) && !b->la57)
+			b->vmalloc_base += (rr(&b->r, 1ULL << 12) + 1) * GiB;
+		b->vmalloc_next = b->vmalloc_base + 0x10000 * (1 + rr(&b->r, 64));
+	}
 
 	setup_kernel_image(b);
 	setup_percpu(b);          /* the first per-CPU chunk comes from memblock at boot: contiguous */
@@ -2750,6 +3166,8 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	cache_init(b, &b->c_task, "task_struct", L->size, 64, 3);
 	if (b->p32 == 3)
 		cache_init(b, &b->c_pgd, "pgd_cache", 32, 32, 0);
+	else if (b->lpa2)
+		cache_init(b, &b->c_pgd, "pgd_cache", 128, 128, 0);
 	cache_init(b, &b->c_mm, "mm_struct", b->mm_size, 64, 3);
 	cache_init(b, &b->c_cred, "cred_jar", 192, 64, 0);
 	cache_init(b, &b->c_signal, "signal_cache", 1024, 64, 3);
@@ -2884,10 +3302,14 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	img->pda = b->pda;
 	img->paging_levels = b->levels;
 	img->psz = b->psz;
+	img->arm64 = b->a64;
+	img->lpa2 = b->lpa2;
+	img->kpti = b->kpti;
+	img->va_bits = b->va_bits;
 	img->page_offset_base = b->pob;
 	img->kernel_va = b->kva;
 	img->kernel_pa = b->kpa;
-	img->kernel_size = K_SIZE;
+	img->kernel_size = KSIZE(b);
 	img->swapper_pgd_pa = b->kpgd_pa;
 	img->swapper_pgd_va = kimg(b, b->kpgd_pa);
 	img->init_task_va = b->t[0].va;
@@ -2930,6 +3352,15 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 		img->mms[i].pgd_pa = b->mm[i].pgd_pa;
 		img->mms[i].owner = b->mm[i].owner;
 		img->mms[i].exited = b->mm[i].exited;
+	}
+	if (b->a64) {   /* one RAM range, from 1 GiB */
+		img->ranges[0] = (struct phys_range){ b->ram_base, b->ram };
+		err = physmem_open_buffer(b->mem, b->ram_base + b->ram, img->ranges, 1, &img->pm);
+		if (!err)
+			err = a64_vcpus(b, img);
+		if (err)
+			goto fail;
+		return 0;
 	}
 	img->ranges[0] = (struct phys_range){ 0, 0xa0000 };
 	img->ranges[1] = (struct phys_range){ 0xc0000, b->ram - 0xc0000 };
@@ -3008,7 +3439,9 @@ int synth_write_raw(const struct synth_image *img, const char *path)
 
 	if (!f)
 		return -errno;
-	if (fwrite(img->mem, 1, img->ram_size, f) != img->ram_size)
+	/* arm64: the hole below RAM stays a hole (a sparse file) */
+	if (fseeko(f, (off_t)img->ram_base, SEEK_SET) ||
+	    fwrite(img->mem + img->ram_base, 1, img->ram_size, f) != img->ram_size)
 		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
@@ -3017,7 +3450,7 @@ int synth_write_raw(const struct synth_image *img, const char *path)
 
 uint64_t synth_kva_to_pa(const struct synth_image *img, uint64_t va)
 {
-	if (va >= img->page_offset_base && va - img->page_offset_base < img->ram_size)
+	if (va >= img->page_offset_base + img->ram_base && va - img->page_offset_base - img->ram_base < img->ram_size)
 		return va - img->page_offset_base;
 	if (va >= img->kernel_va && va - img->kernel_va < img->kernel_size)
 		return img->kernel_pa + (va - img->kernel_va);

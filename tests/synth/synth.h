@@ -1,13 +1,15 @@
 /*
- * Synthetic guest memory for breadth tests: builds the guest-physical image of a running x86-64 Linux
- * kernel from one task_struct layout (a row of ../shared/layouts/task_struct_layouts.csv), optionally with
- * the layout's members shuffled like CONFIG_RANDSTRUCT, plus the CR3 / GS-base observations a hypervisor
- * would make. The image models what the kernel really keeps in memory (KASLR, direct map, kernel image
- * page tables, PTI PGD pairs, slab-allocated task_structs with stale freed objects, threads, kernel threads,
- * idle tasks off the task list, ptrace, creds, per-CPU current_task) — not what is convenient to discover.
+ * Synthetic guest memory for breadth tests: builds the guest-physical image of a running Linux kernel (x86-64,
+ * 32-bit x86 or arm64, as the row's arch says) from one task_struct layout (a row of
+ * ../shared/layouts/task_struct_layouts.csv), optionally with the layout's members shuffled like
+ * CONFIG_RANDSTRUCT, plus the CR3 / GS-base observations a hypervisor would make (arm64: TTBR0 / TPIDR_EL1, and
+ * the vCPUs' system registers in img->pm->vcpus, as QEMU's gdbstub gives them). The image models what the
+ * kernel really keeps in memory (KASLR, direct map, kernel image page tables, PTI PGD pairs, slab-allocated
+ * task_structs with stale freed objects, threads, kernel threads, idle tasks off the task list, ptrace, creds,
+ * per-CPU current_task) — not what is convenient to discover.
  *
  * The true layout is recorded in the image (img->off[]) so a test can compare discovery's answer after the
- * fact; discovery itself only ever sees img->pm and img->obs.
+ * fact; discovery itself only ever sees img->pm (memory and vCPU registers) and img->obs.
  */
 #ifndef VMOT_TESTS_SYNTH_H
 #define VMOT_TESTS_SYNTH_H
@@ -42,12 +44,13 @@ struct synth_layout {
 	bool pcpu_hot;
 	uint32_t kver;            /* SYNTH_KV(major, minor, patch) parsed from release */
 	uint8_t psz;              /* pointer size: 8 (x86_64 rows), 4 (i386 rows: a 32-bit guest) */
+	bool arm64;               /* an arm64 row: an AArch64 guest (TTBR0/TTBR1 tables, vCPU system registers) */
 };
 #define SYNTH_KV(a, b, c) (((uint32_t)(a) << 16) | ((uint32_t)(b) << 8) | (uint32_t)((c) > 255 ? 255 : (c)))
 
 /* Load every x86_64 row of the layout table. 0 or -errno; *out is malloc'd. */
 int synth_load_layouts(const char *csv_path, struct synth_layout **out, size_t *n);
-/* The same for the rows of one arch column value ("x86_64", "i386"). */
+/* The same for the rows of one arch column value ("x86_64", "i386", "arm64"). */
 int synth_load_layouts_arch(const char *csv_path, const char *arch, struct synth_layout **out, size_t *n);
 /* $VMOT_LAYOUTS, else ../shared/layouts/task_struct_layouts.csv seen from the repo root or from below it;
  * NULL when absent. */
@@ -73,6 +76,9 @@ struct synth_opts {
 	 * 0 = by the seed; PAGE_OFFSET (0 = 0xC0000000, the 3G/1G split; 0x80000000 = VMSPLIT_2G) */
 	int paging32;
 	uint64_t page_offset32;
+	/* arm64 rows only: VA bits of both halves, 39 (3 levels), 48 (4) or 52 (5 levels, LPA2; kernels >= 6.9, else
+	 * 48), 0 = by the seed; KPTI is opts.pti (AUTO: with KASLR on older kernels, as kaslr_requires_kpti did) */
+	int va_bits64;
 };
 
 enum synth_task_kind { SYNTH_T_INIT, SYNTH_T_IDLE, SYNTH_T_KTHREAD, SYNTH_T_PROC, SYNTH_T_THREAD, SYNTH_T_ZOMBIE };
@@ -98,8 +104,8 @@ struct synth_mm {
 };
 
 struct synth_image {
-	uint8_t *mem;             /* guest-physical memory, gpa x = mem[x] */
-	uint64_t ram_size;
+	uint8_t *mem;             /* guest-physical memory, gpa x = mem[x] (ram_base + ram_size bytes) */
+	uint64_t ram_size;        /* bytes of RAM, from ram_base */
 	struct phys_range ranges[2];
 	struct physmem *pm;       /* in-memory physmem over mem (only the ranges are RAM) */
 	struct obs_set obs;       /* CR3 / GS base observations, time-ordered */
@@ -108,18 +114,22 @@ struct synth_image {
 	int32_t off[SM_NR];           /* true offsets in this image (shuffled when opts.shuffle), -1 absent */
 	uint32_t mm_struct_size;
 	bool shuffled, la57, pti, pcid, kaslr, pda;
-	int paging_levels;            /* 2 or 3 on a 32-bit guest */
+	int paging_levels;            /* 2 or 3 on a 32-bit guest; arm64: 3, 4 or 5 */
 	unsigned psz;                 /* pointer size of the guest: 8 or 4 */
+	bool arm64, lpa2, kpti;       /* an AArch64 guest: 52-bit VAs with LPA2, kernel unmapped at EL0 */
+	unsigned va_bits;             /* arm64: VA bits of both halves (TCR_EL1.T0SZ/T1SZ) */
+	uint64_t ram_base;            /* first RAM address: 0 on x86, 1 GiB on arm64 (QEMU virt) */
 
-	uint64_t page_offset_base;    /* direct map */
+	uint64_t page_offset_base;    /* direct map (arm64: the linear map's VA of PA 0) */
 	uint64_t kernel_va, kernel_pa, kernel_size;   /* _text and the mapped image */
 	uint64_t swapper_pgd_va, swapper_pgd_pa;
 	uint64_t init_task_va, init_mm_va, init_cred_va;
 	uint32_t ncpus;
-	uint64_t gs_base[SYNTH_MAX_CPUS];      /* 32-bit: the GDTR base, a fixmap alias of the CPU's gdt_page */
+	uint64_t gs_base[SYNTH_MAX_CPUS];      /* 32-bit: the GDTR base, a fixmap alias of the CPU's gdt_page;
+	                                        * arm64: TPIDR_EL1, the CPU's per-CPU offset */
 	uint64_t current[SYNTH_MAX_CPUS];      /* task running on each vCPU */
 	uint64_t current_off;                  /* gs_base + current_off holds current (32-bit: from gdt_page's
-	                                        * lowmem address) */
+	                                        * lowmem address; arm64: __entry_task, from __per_cpu_start) */
 
 	struct synth_task *tasks;
 	size_t ntasks;

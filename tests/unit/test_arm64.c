@@ -207,6 +207,25 @@ static void test_walk(void **state)
 	fx_free(f);
 }
 
+/* The linear map found where kernels before 5.4 put it: the TTBR1 half's upper part, walked after vmalloc, whose
+ * pages (vmalloc'd stacks, scattered in RAM) each have their own VA - PA. More of them than the deltas tracked
+ * must not crowd the linear map out; with no linear map, scattered pages alone are none. */
+static void test_linear_map_after_vmalloc(void **state)
+{
+	struct fx *f = fx_new(48);
+	uint64_t vmalloc = 0xffff000008000000ULL, lin = 0xffff800000000000ULL, base = 0, covered = 0;
+
+	(void)state;
+	for (uint64_t i = 0; i < 600; i++)   /* page i at PA (i * 37 mod 2048) pages: 600 distinct deltas */
+		a64_map(&f->k, vmalloc + i * 0x2000, (i * 37 % 2048) * 4096, A64_4K, A64_PXN | A64_UXN);
+	assert_int_equal(arm64_find_linear_map(f->pm, &f->mmu, &base, &covered), -ENOENT);
+	a64_map_range(&f->k, lin, 0, MEM_SIZE, A64_2M, A64_PXN | A64_UXN);
+	assert_int_equal(arm64_find_linear_map(f->pm, &f->mmu, &base, &covered), 0);
+	assert_int_equal(base, lin);
+	assert_int_equal(covered, MEM_SIZE);
+	fx_free(f);
+}
+
 /* Hostile tables: every descriptor of the root points at the root (a 4-level walk reads it as each level), then
  * every descriptor of one table points at one page table whose 512 pages are valid (2^36 pages). Both end
  * within their bounds. */
@@ -252,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_table_attributes_and_reserved),
 		cmocka_unit_test(test_tcr),
 		cmocka_unit_test(test_walk),
+		cmocka_unit_test(test_linear_map_after_vmalloc),
 		cmocka_unit_test(test_hostile),
 	};
 

@@ -1,6 +1,7 @@
 /* cmocka: breadth of discovery over every x86_64 layout of ../shared/layouts/task_struct_layouts.csv, as-is
- * and shuffled like CONFIG_RANDSTRUCT, on synthetic guests (tests/synth). discover_offsets() sees only the
- * image and the observations; the layout table is read here, and compared after.
+ * and shuffled like CONFIG_RANDSTRUCT, on synthetic guests (tests/synth); then every i386 row (32-bit guests) and
+ * every arm64 row (AArch64 guests). discover_offsets() sees only the image (with the vCPU registers a source
+ * carries) and the observations; the layout table is read here, and compared after.
  *
  * Pass: no offset found wrong (found && != truth, or found for a member the kernel lacks, or tied in a pair
  * that is not the true two), ≥ 99 % of the unshuffled layouts exact (every member found, or correctly
@@ -336,6 +337,119 @@ static void test_breadth_i386(void **state)
 	}
 }
 
+/* arm64 rows (issue 17): AArch64 guests — RAM from 1 GiB (QEMU virt), the kernel in TTBR1 (a KASLR'd linear map of
+ * all RAM, the image mapped apart: text and rodata read-only, the init section with the per-CPU link addresses
+ * unmapped, data writable), process pgds as TTBR0 (ASID and CnP in the register), and the vCPUs' TTBR0, TTBR1,
+ * TCR_EL1, TPIDR_EL1 and SP_EL0 as QEMU's gdbstub reads them — built from every arm64 row, as-is and shuffled.
+ * The VA size cycles with the row: 48, 39, then 52 bits (LPA2, 5 levels; 48 on kernels before 6.9), the shuffled
+ * image of a row taking the next one (and each further seed of VMOT_BREADTH_SEEDS the next). Discovery runs its public
+ * entry on the memory and vCPU state only. Pass: no wrong offset (nor running task) in either variant, every as-is
+ * image exact; shuffled images may pair or abstain. */
+static void test_breadth_arm64(void **state)
+{
+	static const int vbits[3] = { 48, 39, 52 };
+	const char *csv = synth_find_layouts_csv();
+	struct synth_layout *L = NULL;
+	size_t n = 0;
+	struct tally t[2] = { { 0 } };
+	unsigned nva[3] = { 0 }, nkpti = 0, nkaslr = 0, nel0 = 0, ntramp = 0, nvcpus = 0, ncur = 0;
+	unsigned seeds = getenv("VMOT_BREADTH_SEEDS") ? (unsigned)atoi(getenv("VMOT_BREADTH_SEEDS")) : 1;
+	bool verbose = getenv("VMOT_BREADTH_VERBOSE") != NULL;
+	char line[1024];
+
+	(void)state;
+	if (!csv) {
+		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
+			skip();
+		fail();
+	}
+	assert_int_equal(synth_load_layouts_arch(csv, "arm64", &L, &n), 0);
+	assert_true(n > 0);
+	if (seeds < 1)
+		seeds = 1;
+	for (size_t i = 0; i < n; i++) {
+		for (unsigned k = 0; k < 2 * seeds; k++) {   /* as-is and shuffled, per seed */
+			int sh = (int)(k % 2);
+			unsigned s = k / 2;
+			struct synth_opts o = { .seed = 1000003ULL * (uint64_t)L[i].line + 7919ULL * sh + s, .shuffle = sh,
+						.va_bits64 = vbits[(i + sh + s) % 3] };
+			struct synth_image img;
+			struct discovery_result res;
+			struct discovery_opts dopts = { 0 };
+			double t0 = now_ms(), t1, t2;
+			enum verdict v;
+			int rc;
+
+			assert_int_equal(synth_build(&L[i], &o, &img), 0);
+			assert_true(img.arm64);
+			t1 = now_ms();
+			memset(&res, 0, sizeof(res));
+			rc = discover_offsets(img.pm, &img.obs, &dopts, &res);
+			t2 = now_ms();
+			v = judge(&img, rc, &res, line, sizeof(line));
+			if (rc == 0 && (!res.arm64 || res.va_bits1 != img.va_bits || res.va_bits0 != img.va_bits ||
+					res.lpa2 != img.lpa2)) {
+				v = V_WRONG;
+				snprintf(line, sizeof(line), " arm64=%d va_bits=%u/%u lpa2=%d (truth %u-bit, lpa2=%d)", res.arm64,
+					 res.va_bits1, res.va_bits0, res.lpa2, img.va_bits, img.lpa2);
+			}
+			/* the task each vCPU runs (per-CPU slot through TPIDR_EL1, or SP_EL0): none named wrong */
+			for (uint32_t k = 0; k < res.ncurrent; k++) {
+				uint32_t c = res.current[k].vcpu;
+
+				if (c >= img.ncpus || res.current[k].task != img.current[c]) {
+					v = V_WRONG;
+					snprintf(line, sizeof(line), " vCPU %u runs %#llx, not %#llx", c,
+						 (unsigned long long)res.current[k].task,
+						 (unsigned long long)(c < img.ncpus ? img.current[c] : 0));
+				}
+			}
+			nvcpus += img.ncpus;
+			ncur += res.ncurrent;
+			t[sh].n++;
+			t[sh].v[v]++;
+			t[sh].build_ms += t1 - t0;
+			t[sh].disc_ms += t2 - t1;
+			nva[img.va_bits == 48 ? 0 : img.va_bits == 39 ? 1 : 2]++;
+			nkpti += img.kpti;
+			nkaslr += img.kaslr;
+			for (size_t k = 0; k < img.pm->nvcpus; k++) {   /* KPTI at EL0: TTBR1 is the trampoline's */
+				nel0 += !img.pm->vcpus[k].el1;
+				ntramp += !img.pm->vcpus[k].el1 && img.kpti;
+			}
+			if (v == V_WRONG || (verbose && v != V_EXACT))
+				printf("  %-7s line %3d %-34s %-8s %u-bit%s%s seed %llu:%s\n", verdict_names[v], L[i].line,
+				       L[i].release, sh ? "shuffled" : "as-is", img.va_bits, img.kpti ? " KPTI" : "",
+				       img.kaslr ? " KASLR" : "", (unsigned long long)o.seed, line);
+			synth_free(&img);
+		}
+	}
+	{
+		double pct0 = t[0].n ? 100.0 * t[0].v[V_EXACT] / t[0].n : 0;
+		bool pass = t[0].v[V_WRONG] + t[1].v[V_WRONG] == 0 && t[0].v[V_EXACT] == t[0].n;
+
+		printf("breadth arm64 (%zu rows x %u seed(s); %u images with 48-bit VAs, %u with 39, %u with 52 (LPA2); %u KASLR, "
+		       "%u KPTI; %u vCPUs read at EL0, %u of them with KPTI's trampoline in TTBR1):\n"
+		       "  variant    layouts  exact  paired  abstain  wrong  exact%%   build ms/img  discovery ms/img\n"
+		       "  as-is      %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+		       "  shuffled   %7u  %5u  %6u  %7u  %5u  %6.2f  %12.1f  %16.1f\n"
+		       "  the running task named on %u of %u vCPUs (none wrong)\n"
+		       "  required: wrong == 0 (both variants), as-is exact == 100%% -> %s\n",
+		       n, seeds, nva[0], nva[1], nva[2], nkaslr, nkpti, nel0, ntramp,
+		       t[0].n, t[0].v[0], t[0].v[1], t[0].v[2], t[0].v[3], pct0,
+		       t[0].n ? t[0].build_ms / t[0].n : 0, t[0].n ? t[0].disc_ms / t[0].n : 0,
+		       t[1].n, t[1].v[0], t[1].v[1], t[1].v[2], t[1].v[3],
+		       t[1].n ? 100.0 * t[1].v[V_EXACT] / t[1].n : 0,
+		       t[1].n ? t[1].build_ms / t[1].n : 0, t[1].n ? t[1].disc_ms / t[1].n : 0, ncur, nvcpus,
+		       pass ? "PASS" : "FAIL");
+		fflush(stdout);
+		free(L);
+		assert_true(nva[0] && nva[1] && nva[2]);
+		assert_int_equal(t[0].v[V_WRONG] + t[1].v[V_WRONG], 0);
+		assert_int_equal(t[0].v[V_EXACT], t[0].n);
+	}
+}
+
 static bool page_is_zero(const struct synth_image *img, uint64_t pa)
 {
 	for (uint64_t i = 0; i < 4096; i++)
@@ -411,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_breadth),
 		cmocka_unit_test(test_fake_pgd_beside_root),
 		cmocka_unit_test(test_breadth_i386),
+		cmocka_unit_test(test_breadth_arm64),
 	};
 
 	if (getenv("VMOT_BREADTH_ONLY"))   /* a cmocka name pattern, e.g. test_breadth_i386 */

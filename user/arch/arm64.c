@@ -294,10 +294,19 @@ static int linear_cb(uint64_t va, const struct x86_map *m, void *arg)
 		for (i = 0; i < a->n && a->delta[i] != delta; i++)
 			;
 	if (i == a->n) {
-		if (a->n == LINEAR_MAX_DELTAS)
-			return 0;   /* scattered mappings (vmalloc): not the linear map */
-		a->delta[a->n] = delta;
-		a->bytes[a->n++] = 0;
+		/* Full of scattered mappings (vmalloc: a delta per page). Before 5.4 the linear map is the half's upper
+		 * part, walked after vmalloc and its stacks: the least-covered delta makes room, or the linear map
+		 * would never be counted. */
+		if (a->n == LINEAR_MAX_DELTAS) {
+			i = 0;
+			for (size_t k = 1; k < a->n; k++)
+				if (a->bytes[k] < a->bytes[i])
+					i = k;
+		} else {
+			i = a->n++;
+		}
+		a->delta[i] = delta;
+		a->bytes[i] = 0;
 	}
 	a->bytes[i] += bytes;
 	a->last = i;
