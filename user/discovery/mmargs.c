@@ -20,15 +20,6 @@
 #define ARGS_MAX    (256 << 10)   /* longest argv or environment believed (Linux's ARG_MAX is 128 KiB..) */
 #define MAX_PROCS   64            /* processes checked */
 
-/* A live guest moves while it is read: a process that exits between the task-list walk and the read of its
- * mm_struct leaves a freed (or reused) mm behind, one caught in exec a half-built one. Such a process may
- * disagree with the members that fit all the others; up to one in eight of those that say something may
- * (seen: 1 of 8 on a 5.10 guest forking a process every half second, once in ~70 runs). */
-static bool fits_enough(size_t fit, size_t asked)
-{
-	return fit >= 2 && (asked - fit) * 8 <= asked;
-}
-
 /* A user-space address: below the kernel's half (a 32-bit guest's: below PAGE_OFFSET) */
 static bool user_addr(uint64_t v, const struct discovery_result *r)
 {
@@ -144,7 +135,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 				asked += says;
 				nuse += use[k];
 			}
-			if (!fits_enough(nuse, asked) || nuse * 2 < nw)
+			if (!fits_but_few(nuse, asked) || nuse * 2 < nw)
 				continue;
 			for (int64_t a = 0; a < ARGS_WINDOW; a += psz) {
 				size_t named = 0, ok = 0;
@@ -160,7 +151,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 					named += argv0_names(&p[k], A, E - A);
 				}
 				/* programs may rename themselves (prctl): a third naming comm is enough */
-				if (!fits_enough(ok, asked) || !named || named * 3 < nuse)
+				if (!fits_but_few(ok, asked) || !named || named * 3 < nuse)
 					continue;
 				p_dbg("mm args? arg_start %lld, arg_end %lld: argv on %zu of %zu, %zu naming comm", (long long)a,
 				      (long long)e, ok, asked, named);
@@ -183,7 +174,7 @@ int discover_mm_args(struct physmem *pm, struct discovery_result *res, const str
 							continue;
 						good++;
 					}
-					if (!fits_enough(good, asked))
+					if (!fits_but_few(good, asked))
 						continue;
 					p_dbg("mm args fit: arg_start %lld, arg_end/env_start %lld/%lld, env_end %lld", (long long)a,
 					      (long long)e, (long long)s, (long long)d);

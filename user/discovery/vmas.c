@@ -530,24 +530,28 @@ static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, in
 
 	for (int64_t o = 0; o + 8 < MM_WINDOW; o += 8)
 		for (int64_t q = 0; q < MM_WINDOW; q += 8) {
-			size_t moved = 0;
-			bool all = q != o;
-			for (size_t k = 0; k < np && all; k++) {
+			size_t moved = 0, fits = 0;
+			if (q == o)
+				continue;
+			/* a process in brk() may show its heap VMA and brk from different moments: fits_but_few */
+			for (size_t k = 0; k < np; k++) {
 				uint64_t S = p[k].w[o / 8], B = p[k].w[q / 8];
-				all = user_addr(S, utop) && S <= B && B - S < (1ULL << 40);
-				if (all && B > S) {
+				bool ok = user_addr(S, utop) && S <= B && B - S < (1ULL << 40);
+				if (ok && B > S) {
 					bool heap = false;
 					for (size_t i = 0; i < p[k].vmas.n && !heap; i++)
 						heap = vword(&p[k], i, start) == ((S + PAGE - 1) & ~(PAGE - 1)) &&
 						       vword(&p[k], i, end) == ((B + PAGE - 1) & ~(PAGE - 1)) &&
 						       !vword(&p[k], i, file);
-					all = heap;
-					moved++;
+					ok = heap;
+					moved += heap;
 				}
+				fits += ok;
 			}
-			if (!all || !moved)
+			if (!fits_but_few(fits, np) || !moved)
 				continue;
-			p_dbg("brk? start_brk %lld, brk %lld (moved on %zu)", (long long)o, (long long)q, moved);
+			p_dbg("brk? start_brk %lld, brk %lld (moved on %zu, %zu of %zu fit)", (long long)o, (long long)q, moved,
+			      fits, np);
 			if (nfit++ == 0) {
 				fit[0] = o;
 				fit[1] = q;
