@@ -227,10 +227,15 @@ static void test_pidalloc_hostile_memory(void **state)
 	uint64_t before = pm->bytes_read;
 	enum pida_state st = pidalloc_step(&pa, &vm, &w);
 
-	/* pid 1 fits everywhere, the others nowhere: no struct pid member, said so */
+	/* pid 1 fits everywhere, the others nowhere: no struct pid member, said so; tried on PIDA_SEARCHES walks,
+	 * each bounded, then given up */
+	for (int k = 1; k < PIDA_SEARCHES; k++) {
+		assert_int_equal(st, PIDA_NONE);
+		st = pidalloc_step(&pa, &vm, &w);
+	}
 	assert_int_equal(st, PIDA_FAILED);
 	assert_true(strlen(pa.why) > 10);
-	assert_true(pm->bytes_read - before < (2u << 20));
+	assert_true(pm->bytes_read - before < PIDA_SEARCHES * (2u << 20));
 	/* a failed search stays failed (no re-reading every walk) */
 	before = pm->bytes_read;
 	assert_int_equal(pidalloc_step(&pa, &vm, &w), PIDA_FAILED);
@@ -244,9 +249,68 @@ static void test_pidalloc_hostile_memory(void **state)
 	memset(&pa, 0, sizeof(pa));
 	for (int i = 0; i < 40; i++)
 		t[i].addr = DMAP + HMEM - 0x1000 - (uint64_t)i * 0x100;
-	assert_int_equal(pidalloc_step(&pa, &vm, &w), PIDA_FAILED);
+	for (int k = 0; k < PIDA_SEARCHES; k++)
+		st = pidalloc_step(&pa, &vm, &w);
+	assert_int_equal(st, PIDA_FAILED);
 	physmem_close(pm);
 	free(mem);
+}
+
+/* A guest caught in churn: twelve tasks whose struct pid (at +0x500) names their pid and init_pid_ns, and
+ * `exited` of them whose struct pid was freed since the walk (nr 0). One in eight may dissent (a task that
+ * exited between walk and search): one of twelve still finds the namespace, two do not (and the search is
+ * tried again on the next walks before it is given up). */
+static enum pida_state churn_search(unsigned exited, struct pidalloc *pa)
+{
+	enum { NT = 12, THREAD_PID = 0x500, UPID = 0x20, REAPER = 0x30, NEXT = 0x8 };
+	const uint64_t ns = DMAP + 0x180000;
+	uint8_t *mem = calloc(1, HMEM);
+	struct physmem *pm;
+	struct vmem vm;
+	struct guest_task t[NT];
+	enum pida_state st = PIDA_NONE;
+
+	assert_non_null(mem);
+	for (unsigned i = 0; i < NT; i++) {
+		uint64_t task = DMAP + 0x10000 + (uint64_t)i * 0x8000, pid = DMAP + 0x100000 + (uint64_t)i * 0x100;
+		uint32_t nr = i == 0 ? 1 : 300 + i, stored = i >= NT - exited ? 0 : nr;
+
+		t[i] = (struct guest_task){ .addr = task, .pid = (int32_t)nr };
+		memcpy(mem + (task - DMAP) + THREAD_PID, &pid, 8);
+		memcpy(mem + (pid - DMAP) + UPID, &stored, 4);
+		memcpy(mem + (pid - DMAP) + UPID + 8, &ns, 8);
+	}
+	uint32_t next = 300 + NT;
+	memcpy(mem + (ns - DMAP) + REAPER, &t[0].addr, 8);
+	memcpy(mem + (ns - DMAP) + NEXT, &next, 4);
+	assert_int_equal(physmem_open_buffer(mem, HMEM, NULL, 0, &pm), 0);
+	vmem_init(&vm, pm, 0, false);
+	vmem_set_direct_map(&vm, DMAP, HMEM);
+	struct pida_walk w = { t, NT, NULL, 0 };
+
+	memset(pa, 0, sizeof(*pa));
+	for (int k = 0; k < PIDA_SEARCHES && st != PIDA_WATCHING; k++)
+		st = pidalloc_step(pa, &vm, &w);
+	if (st == PIDA_WATCHING) {
+		assert_int_equal(pa->ns, ns);
+		assert_int_equal(pa->thread_pid, THREAD_PID);
+		assert_int_equal(pa->upid_nr, UPID);
+		assert_int_equal(pa->reaper, REAPER);
+	}
+	physmem_close(pm);
+	free(mem);
+	return st;
+}
+
+static void test_pidalloc_survives_an_exited_task(void **state)
+{
+	struct pidalloc pa;
+
+	(void)state;
+	assert_int_equal(churn_search(0, &pa), PIDA_WATCHING);
+	assert_int_equal(churn_search(1, &pa), PIDA_WATCHING);
+	assert_int_equal(churn_search(2, &pa), PIDA_FAILED);
+	assert_int_equal(pa.searches, PIDA_SEARCHES);
 }
 
 int main(void)
@@ -260,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_and_bounded),
 		cmocka_unit_test(test_analysis_counts_lost),
 		cmocka_unit_test(test_pidalloc_hostile_memory),
+		cmocka_unit_test(test_pidalloc_survives_an_exited_task),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

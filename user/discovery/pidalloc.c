@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "discovery/internal.h"   /* fits_but_few */
 #include "discovery/pidalloc.h"
 
 #define PID_LIMIT      4194304u   /* PID_MAX_LIMIT on 64-bit: no pid or allocator value is above */
@@ -24,7 +25,7 @@ static bool kptr(const struct vmem *vm, uint64_t v)
 /* the guest's pointer size, and a pointer read from a buffer or from memory */
 static unsigned psz_of(const struct vmem *vm) { return vm->levels32 ? 4 : 8; }
 
-static uint64_t buf_ptr(const struct vmem *vm, const uint8_t *p)
+static uint64_t vm_buf_ptr(const struct vmem *vm, const uint8_t *p)
 {
 	uint64_t v = 0;
 
@@ -44,7 +45,7 @@ static void fail(struct pidalloc *pa, const char *why)
 	snprintf(pa->why, sizeof(pa->why), "%s", why);
 }
 
-struct pair { int64_t o, x; uint64_t ns; bool dead; };
+struct pair { int64_t o, x; uint64_t ns; size_t fit; };
 
 /* 1. The struct pid pointer member and numbers[0]: checked on a sample of tasks (threads included). */
 static int find_ns(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w, const struct guest_task *one)
@@ -77,36 +78,35 @@ static int find_ns(struct pidalloc *pa, struct vmem *vm, const struct pida_walk 
 	const unsigned P = psz_of(vm);   /* struct upid: { int nr; struct pid_namespace *ns }, ns at +P */
 
 	for (size_t o = 0; o + P <= have && np < MAX_PAIRS; o += P) {
-		uint64_t ptr = buf_ptr(vm, win + o);
+		uint64_t ptr = vm_buf_ptr(vm, win + o);
 
 		if (!kptr(vm, ptr) || vmem_read(vm, ptr, sp, sizeof(sp)))
 			continue;
 		for (size_t x = 0; x + 2 * P <= sizeof(sp) && np < MAX_PAIRS; x += P) {
 			uint32_t nr;
-			uint64_t n = buf_ptr(vm, sp + x + P);
+			uint64_t n = vm_buf_ptr(vm, sp + x + P);
 
 			memcpy(&nr, sp + x, 4);
 			if (nr == 1 && kptr(vm, n))
-				p[np++] = (struct pair){ (int64_t)o, (int64_t)x, n, false };
+				p[np++] = (struct pair){ (int64_t)o, (int64_t)x, n, 0 };
 		}
 	}
-	/* the same (member, place) must name each task's own pid and the same namespace */
+	/* the same (member, place) must name each task's own pid and the same namespace; a sampled task that
+	 * exited since the walk (its struct pid detached or freed) may dissent, as on mm args (fits_but_few) */
 	for (size_t k = 0; k < ns; k++)
 		for (size_t i = 0; i < np; i++) {
 			uint64_t ptr, n;
 			uint32_t nr;
 
-			if (p[i].dead)
-				continue;
-			if (read_ptr(vm, s[k]->addr + p[i].o, &ptr) || !kptr(vm, ptr) ||
-			    vmem_read_u32(vm, ptr + p[i].x, &nr) || nr != (uint32_t)s[k]->pid ||
-			    read_ptr(vm, ptr + p[i].x + P, &n) || n != p[i].ns)
-				p[i].dead = true;
+			if (!read_ptr(vm, s[k]->addr + p[i].o, &ptr) && kptr(vm, ptr) &&
+			    !vmem_read_u32(vm, ptr + p[i].x, &nr) && nr == (uint32_t)s[k]->pid &&
+			    !read_ptr(vm, ptr + p[i].x + P, &n) && n == p[i].ns)
+				p[i].fit++;
 		}
 	pa->ns = 0;
 	pa->thread_pid = pa->upid_nr = -1;
 	for (size_t i = 0; i < np; i++) {
-		if (p[i].dead)
+		if (!fits_but_few(p[i].fit, ns))
 			continue;
 		if (pa->ns && pa->ns != p[i].ns) {
 			fail(pa, "tasks' struct pid name two different namespaces: init_pid_ns undetermined");
@@ -162,7 +162,7 @@ static void find_candidates(struct pidalloc *pa, struct vmem *vm, const struct p
 	const unsigned P = psz_of(vm);
 
 	for (size_t o = 0; o + P <= len && pa->reaper < 0; o += P) {
-		uint64_t v = buf_ptr(vm, b + o);
+		uint64_t v = vm_buf_ptr(vm, b + o);
 
 		if (v == one->addr)
 			pa->reaper = (int64_t)o;
@@ -178,7 +178,7 @@ static void find_candidates(struct pidalloc *pa, struct vmem *vm, const struct p
 
 		memcpy(&v, b + o, 4);
 		if ((o & ~(size_t)(P - 1)) + P <= len)
-			q = buf_ptr(vm, b + (o & ~(size_t)(P - 1)));
+			q = vm_buf_ptr(vm, b + (o & ~(size_t)(P - 1)));
 		if (kptr(vm, q))   /* (half of) a pointer */
 			continue;
 		if (v > PID_LIMIT || (int64_t)v < top)
@@ -255,29 +255,39 @@ static void prune(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *
 					pa->cand[i].last);
 }
 
-enum pida_state pidalloc_step(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w)
+/* The search for init_pid_ns and the candidates, on one walk. */
+static void search(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w)
 {
 	const struct guest_task *one = NULL;
 
+	for (size_t i = 0; i < w->n && !one; i++)
+		if (w->tasks[i].pid == 1)
+			one = &w->tasks[i];
+	if (!one) {
+		fail(pa, "no pid 1 on the task list");
+		return;
+	}
+	if (find_ns(pa, vm, w, one)) {
+		if (pa->state != PIDA_FAILED)
+			fail(pa, "out of memory");
+		return;
+	}
+	find_candidates(pa, vm, w, one);
+}
+
+enum pida_state pidalloc_step(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w)
+{
 	if (pa->state == PIDA_FAILED || pa->state == PIDA_CONFIRMED)
 		return pa->state;
 	if (pa->state == PIDA_WATCHING) {
 		prune(pa, vm, w);
 		return pa->state;
 	}
-	for (size_t i = 0; i < w->n && !one; i++)
-		if (w->tasks[i].pid == 1)
-			one = &w->tasks[i];
-	if (!one) {
-		fail(pa, "no pid 1 on the task list");
-		return pa->state;
-	}
-	if (find_ns(pa, vm, w, one)) {
-		if (pa->state != PIDA_FAILED)
-			fail(pa, "out of memory");
-		return pa->state;
-	}
-	find_candidates(pa, vm, w, one);
+	search(pa, vm, w);
+	/* a walk caught in churn (a sampled task freed and reused) can fail the search: try again on the next
+	 * walks before giving up, each try as bounded as the first */
+	if (pa->state == PIDA_FAILED && ++pa->searches < PIDA_SEARCHES)
+		pa->state = PIDA_NONE;
 	return pa->state;
 }
 

@@ -8,7 +8,8 @@
  *   1. init_pid_ns: every task's struct pid (task_struct.thread_pid since 4.19, pids[PIDTYPE_PID].pid
  *      before) holds numbers[0] = { int nr; struct pid_namespace *ns } with nr = the task's pid and ns the
  *      same pointer for every task. The task_struct member and the upid's place in struct pid are those for
- *      which this holds over a sample of tasks (threads included); when several fit (a list node pointing
+ *      which this holds over a sample of tasks (threads included; up to one in eight may dissent: a task
+ *      that exited since the walk); when several fit (a list node pointing
  *      into struct pid), the one naming the lowest address is the struct's start.
  *   2. child_reaper: a member of that namespace pointing to pid 1's task (the anchor that it is one).
  *   3. the allocator: a u32 of the namespace that is above every live pid (or equal to the newest, for
@@ -27,6 +28,7 @@
 #define PIDA_NS_WINDOW   512      /* bytes of the namespace searched (the allocator is near its start) */
 #define PIDA_MAX_CAND    64
 #define PIDA_MAX_WATCH   600      /* walks with new pids before giving up on an ambiguous allocator */
+#define PIDA_SEARCHES    3        /* walks whose search for init_pid_ns may fail before it is given up */
 
 enum pida_state { PIDA_NONE, PIDA_WATCHING, PIDA_CONFIRMED, PIDA_FAILED };
 
@@ -40,6 +42,7 @@ struct pidalloc {
 	bool last_kind;               /* the value is the last pid handed out (last_pid), not the next to try */
 	uint32_t value;               /* allocator as last read (raw) */
 	uint32_t watched;             /* walks with new pids while watching */
+	uint32_t searches;            /* failed searches for init_pid_ns so far */
 	size_t ncand;
 	struct pida_cand {
 		int64_t off;
@@ -58,7 +61,8 @@ struct pida_walk {
 	size_t nfresh;
 };
 
-/* One step per task-list walk: finds init_pid_ns and the candidates on the first call, then prunes them.
+/* One step per task-list walk: finds init_pid_ns and the candidates on the first call (tried again on the
+ * next walks, up to PIDA_SEARCHES, if a walk caught in churn fails it), then prunes them.
  * Returns the state. Never fails the caller: an undiscoverable allocator is PIDA_FAILED with a reason. */
 enum pida_state pidalloc_step(struct pidalloc *pa, struct vmem *vm, const struct pida_walk *w);
 /* Read the confirmed allocator; *next = the next pid the kernel will try. 0, -EFAULT, -ERANGE (hostile). */
