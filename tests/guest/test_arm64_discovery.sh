@@ -34,12 +34,19 @@ make_initramfs() {   # make_initramfs KDIR OUT
 	local r=$TMP/root
 	rm -rf "$r"; mkdir -p "$r"/{bin,proc,dev,tmp}
 	cp "$1/busybox" "$r/bin/busybox"
-	cat >"$r/init" <<-'EOS'
-	#!/bin/busybox sh
+	# busybox runs argv[1] for a name starting "busybox": a process named busybox-spin (or -half)
+	ln -s busybox "$r/bin/busybox-spin"; ln -s busybox "$r/bin/busybox-half"
+	{ echo '#!/bin/busybox sh'; sed -n '/^vmot_acct() {/,/^}/p' "$ROOT/scripts/guest.sh"; } >"$r/init"
+	cat >>"$r/init" <<-'EOS'
 	/bin/busybox mount -t proc proc /proc
 	/bin/busybox mount -t devtmpfs dev /dev
 	for i in 1 2 3; do /bin/busybox sleep 100000 & done
-	(while :; do :; done) &
+	/bin/busybox-spin sh -c 'while :; do :; done' &
+	echo "VMOT-BUSY $!"
+	# and one that spins and sleeps in turn, without a process per sleep (read -t on a FIFO is a builtin)
+	/bin/busybox mkfifo /tmp/idle
+	/bin/busybox-half sh -c 'exec 3<>/tmp/idle; while :; do i=0; while [ $i -lt 3000 ]; do i=$((i + 1)); done; read -t 0.03 x <&3; done' &
+	echo "VMOT-INIT-TASK $(/bin/busybox awk '$3 == "init_task" { print $1 }' /proc/kallsyms)"
 	/bin/busybox sleep 1
 	echo VMOT-LIST-BEGIN
 	for d in /proc/[0-9]*; do
@@ -51,7 +58,9 @@ make_initramfs() {   # make_initramfs KDIR OUT
 	done
 	echo VMOT-LIST-END
 	echo VMOT-READY
-	while read -r cmd arg; do [ "$cmd" = ping ] && echo "PONG $arg"; done </dev/ttyAMA0
+	while read -r cmd arg; do
+		case $cmd in ping) echo "PONG $arg" ;; acct) vmot_acct $arg ;; esac
+	done </dev/ttyAMA0
 	EOS
 	chmod +x "$r/init"
 	(cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$2"
@@ -90,6 +99,37 @@ for suite in $SUITES; do
 		head -n 3 "$TMP/offsets.err" | sed 's/^/       /'
 	fi
 
+	# init_task where the guest's own kallsyms has it (KASLR on); libvmi.conf and the ISF say the same
+	kinit=$(tr -d '\r' <"$TMP/serial.log" | sed -n 's/^VMOT-INIT-TASK //p' | head -n1)
+	conf=$("$BIN" offsets --pid "$pid" --qmp "$TMP/qmp.sock" --format libvmi 2>"$TMP/conf.err")
+	isf=$("$BIN" offsets --pid "$pid" --qmp "$TMP/qmp.sock" --format isf 2>"$TMP/isf.err")
+	hexof() { printf '%d' "$(sed -n "s/.*$1 = \(0x[0-9a-f]*\);.*/\1/p" <<<"$conf")" 2>/dev/null; }
+	ours=$(jq -r .init_task <<<"$got" 2>/dev/null)
+	if [[ -z $kinit ]] && ! grep -q '^CONFIG_KALLSYMS_ALL=y' "$kdir/config"; then
+		echo "  --   $release: init_task $ours (the guest's kallsyms lists no data symbols: CONFIG_KALLSYMS_ALL off)"
+	elif [[ -n $kinit && $(printf '%u' "0x$kinit") == $(printf '%u' "$ours" 2>/dev/null) ]]; then
+		ok "$release: init_task $ours, where the guest's /proc/kallsyms has it"
+	else
+		bad "$release: init_task $ours, the guest's kallsyms ${kinit:-(none printed)}"
+	fi
+	if grep -q 'pagemode = "VMI_PM_AARCH64";' <<<"$conf" && [[ $(hexof linux_tasks) == "$(jq .task_struct.tasks <<<"$got")" &&
+	   $(hexof linux_mm) == "$(jq .task_struct.mm <<<"$got")" && $(hexof linux_pid) == "$(jq .task_struct.pid <<<"$got")" &&
+	   $(hexof linux_name) == "$(jq .task_struct.comm <<<"$got")" && $(hexof linux_pgd) == "$(jq .mm_struct.pgd <<<"$got")" ]]; then
+		ok "$release: libvmi.conf: pagemode VMI_PM_AARCH64, linux_tasks/mm/pid/name/pgd as discovered"
+	else
+		bad "$release: libvmi.conf: $(grep -E 'pagemode|linux_(tasks|mm|pid|name|pgd)' <<<"$conf" | tr -d ' \n') $(tail -n1 "$TMP/conf.err")"
+	fi
+	if [[ $(jq -c '[.base_types.pointer.size, .user_types.list_head.size, .user_types.list_head.fields.prev.offset]' <<<"$isf" 2>/dev/null) == "[8,16,8]" &&
+	      $(jq -c '[.user_types.task_struct.fields | .tasks.offset, .pid.offset, .comm.offset, .mm.offset, .real_parent.offset]' <<<"$isf") == \
+	      "$(jq -c '[.task_struct | .tasks, .pid, .comm, .mm, .real_parent]' <<<"$got")" &&
+	      $(python3 -c 'import json, sys; print(json.load(sys.stdin)["symbols"]["init_task"]["address"])' <<<"$isf" 2>/dev/null) == \
+	      $(printf '%u' "${kinit:+0x}${kinit:-$ours}") ]]; then   # (python: jq turns a 64-bit address into a double)
+		where="ours (no kallsyms to compare)"; [[ -n $kinit ]] && where="the guest's own"
+		ok "$release: ISF: 8-byte pointers, task_struct members as discovered, symbols.init_task at $where"
+	else
+		bad "$release: ISF: $(jq -c '[.base_types.pointer, .user_types.task_struct.fields.tasks, .symbols.init_task]' <<<"$isf" 2>/dev/null | head -c 300) $(tail -n1 "$TMP/isf.err")"
+	fi
+
 	# the current task of each vCPU, read at a per-CPU slot (TPIDR_EL1 + a per-CPU variable's link address; when
 	# several slots give the same answer, as the runqueue's curr and __entry_task do, percpu_current_task stays
 	# null until `live` tells them apart): one per vCPU, each the idle task (pid 0) or a process of the guest's list
@@ -113,6 +153,52 @@ for suite in $SUITES; do
 	else
 		bad "$release: ps exit $rc, sleepers' command lines $sleepers of 3; ours vs the guest's list:"
 		diff <(echo "$theirs") <(echo "$ours") | head -n 8 | sed 's/^/       /'; head -n 3 "$TMP/ps.err" | sed 's/^/       /'
+	fi
+
+	# live: each vCPU's current task read from memory at its per-CPU slot (TPIDR_EL1 from the gdbstub at set-up,
+	# the slot confirmed from vCPUs caught at EL0), held over a window against the guest's own accounting: the
+	# busy loop's utime+stime and /proc/stat's busy share (scripts/guest.sh acct, over the serial console)
+	printf 'GUEST_PID=%s\nGUEST_RUN_DIR=%s\nGUEST_SERIAL=%s\nGUEST_SERIAL_SOCK=%s\n' "$pid" "$TMP" "$TMP/serial.log" \
+		"$TMP/serial.sock" >"$TMP/guest.env"
+	busy=$(tr -d '\r' <"$TMP/serial.log" | sed -n 's/^VMOT-BUSY //p' | head -n1)
+	"$BIN" -vv live --pid "$pid" --qmp "$TMP/qmp.sock" --json >"$TMP/live.jsonl" 2>"$TMP/live.err" &
+	live=$!
+	if wait_for "$TMP/live.err" "^mode: " 60; then
+		sleep 1
+		ta=$EPOCHREALTIME; "$ROOT/scripts/guest.sh" acct "$TMP" busybox-spin busybox-half >"$TMP/acct.a" || bad "$release: guest accounting (start)"
+		sleep 6
+		tb=$EPOCHREALTIME; "$ROOT/scripts/guest.sh" acct "$TMP" busybox-spin busybox-half >"$TMP/acct.b" || bad "$release: guest accounting (end)"
+		sleep 0.3
+	fi
+	kill -INT $live 2>/dev/null; wait $live; rc=$?
+	nsw=$(jq -s '[.[] | select(.event == "switch")] | length' "$TMP/live.jsonl" 2>/dev/null)
+	onbusy=$(jq -s --argjson p "${busy:-0}" '[.[] | select(.event == "switch" and .pid == $p)] | length' "$TMP/live.jsonl" 2>/dev/null)
+	if ((rc == 0 && ${nsw:-0} > 0 && ${onbusy:-0} > 0)) && [[ -s $TMP/acct.b ]]; then
+		ok "$release: live: $nsw switch events, $onbusy onto the busy loop (pid $busy); $(grep -o 'per-CPU current task [^:]*: [a-z]*' "$TMP/live.err" | tail -n1)"
+		python3 "$ROOT/tests/guest/oncpu_shares.py" "$TMP/live.jsonl" "$TMP/acct.a" "$TMP/acct.b" "$ta" "$tb" 2 busybox-spin busybox-half \
+			>"$TMP/shares" || bad "$release: share computation"
+		while read -r what rest; do
+			if [[ $what == busy ]]; then set -- $rest; else set -- ${rest#* }; fi
+			l=${1#live=} g=${2#guest=} lim=10 name=$what
+			[[ $what == busy ]] && lim=15
+			[[ $what == share ]] && name=${rest%% *}
+			if awk -v l="$l" -v g="$g" -v lim="$lim" 'BEGIN { d = l - g; if (d < 0) d = -d; exit !(d <= lim) }'; then
+				ok "$release: on-CPU share of $name: live $l %, guest $g % (within $lim points)"
+			else
+				bad "$release: on-CPU share of $name: live $l %, the guest's own accounting $g % (more than $lim points apart)"
+			fi
+		done <"$TMP/shares"
+	else
+		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2)"
+	fi
+	# record and report: a session of the same guest, its busy loop on top of the sampled on-CPU time
+	timeout 60 "$BIN" record --pid "$pid" --qmp "$TMP/qmp.sock" -d 3 -o "$TMP/s.vmot" >/dev/null 2>"$TMP/rec.err"; rc=$?
+	rep=$("$BIN" -j report -i "$TMP/s.vmot" 2>"$TMP/rep.err")
+	top=$(jq -r '[.processes[]? | select(.pid != 0)] | max_by(.sampled_vcpu_time_ns // 0) | .pid' <<<"$rep" 2>/dev/null)
+	if ((rc == 0)) && [[ $(jq -r .integrity.intact <<<"$rep" 2>/dev/null) == true && $top == "$busy" ]]; then
+		ok "$release: record/report: session intact, $(jq '.events | length' <<<"$rep") events, the busy loop on top"
+	else
+		bad "$release: record exit $rc, report: intact $(jq -r .integrity.intact <<<"$rep" 2>/dev/null), top pid ${top:-?} (busy $busy): $(tail -n1 "$TMP/rec.err" "$TMP/rep.err" | tr '\n' ' ')"
 	fi
 
 	printf 'ping 7\n' | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$TMP/serial.sock" >/dev/null 2>&1

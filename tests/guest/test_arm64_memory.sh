@@ -68,19 +68,35 @@ for suite in $SUITES; do
 	# gdb halts the guest and keeps it halted until the checks are done (its shell command waits for them).
 	# A vCPU halted in the kernel runs with PSTATE.PAN set, and QEMU's own walker then refuses EL0 pages to
 	# debug reads as the CPU would: PAN is cleared while the guest is halted (so QEMU shows the user half
-	# too) and restored before it runs again.
+	# too) and restored before it runs again. Each vCPU is picked by QEMU's thread id (its cpu index + 1), not
+	# by gdb's own thread numbers, which follow the order gdb met the threads in (the stop reply's first).
+	cat >"$TMP/gdb.py" <<-'EOP'
+	import gdb
+	def vcpus():
+	    return sorted(((t.ptid[1] or t.ptid[2]) - 1, t) for t in gdb.selected_inferior().threads())
+	def clear_pan():
+	    global saved
+	    saved = {}
+	    for cpu, t in vcpus():
+	        t.switch()
+	        print("VCPU %d" % cpu)
+	        gdb.execute("info registers TTBR0_EL1 TTBR1_EL1 TCR_EL1 pc")
+	        saved[cpu] = int(gdb.parse_and_eval("$cpsr"))
+	        gdb.execute("set $cpsr = %d" % (saved[cpu] & ~0x400000))
+	def restore_pan():
+	    for cpu, t in vcpus():
+	        t.switch()
+	        gdb.execute("set $cpsr = %d" % saved[cpu])
+	EOP
 	gdb-multiarch -batch -nx -ex 'set architecture aarch64' -ex "target remote 127.0.0.1:$port" \
-		-ex 'thread 1' -ex 'info registers TTBR0_EL1 TTBR1_EL1 TCR_EL1 pc' -ex 'set $c1 = $cpsr' \
-		-ex 'set $cpsr = $c1 & ~0x400000' \
-		-ex 'thread 2' -ex 'info registers TTBR0_EL1 TTBR1_EL1 TCR_EL1 pc' -ex 'set $c2 = $cpsr' \
-		-ex 'set $cpsr = $c2 & ~0x400000' \
+		-ex "source $TMP/gdb.py" -ex 'python clear_pan()' \
 		-ex "shell touch $TMP/ready; while [ ! -e $TMP/done ]; do sleep 0.2; done" \
-		-ex 'thread 1' -ex 'set $cpsr = $c1' -ex 'thread 2' -ex 'set $cpsr = $c2' >"$TMP/gdb.log" 2>&1 &
+		-ex 'python restore_pan()' >"$TMP/gdb.log" 2>&1 &
 	gpid=$!
 	wait_for "$TMP/ready" "" 60 || [[ -e "$TMP/ready" ]] || { bad "$release: gdb did not attach"; cat "$TMP/gdb.log"; }
 	user_halves=0
 	for cpu in 0 1; do
-		regs=$(awk -v n=$cpu '/^TTBR0_EL1/ { k++ } k == n + 1' "$TMP/gdb.log" | head -n 4)
+		regs=$(awk -v n=$cpu '$1 == "VCPU" { on = $2 == n; next } on' "$TMP/gdb.log" | head -n 4)
 		t0=$(reg "$regs" TTBR0_EL1) t1=$(reg "$regs" TTBR1_EL1) tcr=$(reg "$regs" TCR_EL1) pc=$(reg "$regs" pc)
 		if [[ -z "$t1" || -z "$tcr" || -z "$pc" ]]; then bad "vCPU $cpu: no registers from gdb"; sed 's/^/       /' "$TMP/gdb.log"; continue; fi
 		tbits=$((64 - ((tcr >> 16) & 0x3f))) tg1=$(((tcr >> 30) & 3))

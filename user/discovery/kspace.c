@@ -253,14 +253,6 @@ static int kspace_setup_arm64(struct disc_ctx *c)
 	return 0;
 }
 
-static bool vcpus_aarch64(const struct physmem *pm)
-{
-	for (size_t i = 0; i < pm->nvcpus; i++)
-		if (pm->vcpus[i].valid && pm->vcpus[i].aarch64)
-			return true;
-	return false;
-}
-
 int kspace_setup(struct disc_ctx *c)
 {
 	struct discovery_result *r = c->res;
@@ -275,7 +267,7 @@ int kspace_setup(struct disc_ctx *c)
 		snprintf(r->reason, sizeof(r->reason), "no CR3 observed: give --cr3, --qmp, or a core with register notes");
 		return -ENOENT;
 	}
-	if (vcpus_aarch64(c->pm))
+	if (physmem_aarch64(c->pm))
 		return kspace_setup_arm64(c);
 	int levels32 = vcpus_paging32(c->pm);
 

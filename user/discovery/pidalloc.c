@@ -14,9 +14,11 @@
 #define MAX_PAIRS      256
 
 /* a kernel pointer in this guest's paging mode (5-level kernels live above 0xff00000000000000; a 32-bit guest's
- * at or above PAGE_OFFSET, 4-byte aligned) */
+ * at or above PAGE_OFFSET, 4-byte aligned; an arm64 guest's in the TTBR1 half) */
 static bool kptr(const struct vmem *vm, uint64_t v)
 {
+	if (vm->arm64)
+		return arm64_kernel_ptr(v, vm->va_bits1);
 	if (vm->levels32)
 		return x86_32_kernel_ptr(v, vm->page_offset_base);
 	return x86_kernel_ptr(v, vm->la57);

@@ -77,6 +77,15 @@ static inline bool physmem_source_gone(const struct physmem *pm)
 	return pm && pm->source_err == -ESRCH;
 }
 
+/* The source's vCPUs are AArch64 ones (an arm64 guest). */
+static inline bool physmem_aarch64(const struct physmem *pm)
+{
+	for (size_t i = 0; i < pm->nvcpus; i++)
+		if (pm->vcpus[i].valid && pm->vcpus[i].aarch64)
+			return true;
+	return false;
+}
+
 /* Bounds-checked read through the source; may span ranges only if they are contiguous. */
 int physmem_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len);
 int physmem_read_u64(struct physmem *pm, uint64_t gpa, uint64_t *val);

@@ -7,34 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "arch/x86_32.h"
 #include "arch/x86_64.h"
 #include "common/log.h"
 #include "trace/tracer.h"
 #include "trace/tracer_internal.h"
 
 /* init_task's comm, read through a fresh walk of the page tables: after a reboot its old VA may translate
- * elsewhere. A walk of its own, not a flush of the TLB the per-vCPU polls share (they run 5x as often). */
+ * elsewhere. A walk of its own (a new vmem, its TLB empty), not a flush of the TLB the per-vCPU polls share
+ * (they run 5x as often). */
 bool vmt_kernel_still_there(struct vm_tracer *t)
 {
-	uint64_t va = t->res.init_task + t->res.task[TF_COMM].offset;
+	struct vmem *vm = kernel_vmem_new(t->tg.pm, &t->res);
 	char comm[16];
+	bool there;
 
-	for (size_t done = 0; done < sizeof(comm);) {   /* the 16 bytes may cross a page */
-		struct x86_map m;
-		size_t n = 4096 - ((va + done) & 4095);
-
-		if (n > sizeof(comm) - done)
-			n = sizeof(comm) - done;
-		int err = t->res.paging32 ? x86_32_translate(t->tg.pm, t->res.kernel_cr3, t->res.paging32 == 3, va + done, &m)
-					  : x86_translate(t->tg.pm, t->res.kernel_cr3, t->res.la57, va + done, &m);
-
-		if (err ||
-		    physmem_read(t->tg.pm, m.pa, comm + done, n))
-			return false;
-		done += n;
-	}
-	return !strncmp(comm, "swapper", 7);
+	if (!vm)
+		return true;   /* out of memory: no news */
+	there = !vmem_read(vm, t->res.init_task + t->res.task[TF_COMM].offset, comm, sizeof(comm)) &&
+		!strncmp(comm, "swapper", 7);
+	free(vm);
+	return there;
 }
 
 /* Has a vCPU's kernel per-CPU base (GS base) moved since tracing began? A restarted kernel puts its
@@ -43,7 +35,8 @@ bool vmt_kernel_still_there(struct vm_tracer *t)
 bool vmt_percpu_bases_moved(const struct vm_tracer *t, const struct vcpu_state *vs, size_t nv)
 {
 	for (size_t i = 0; i < nv; i++) {
-		uint64_t gs = vcpu_paging32(&vs[i]) ? vs[i].gdt_base : x86_kernel_gs(vs[i].rip, vs[i].gs_base, vs[i].kernel_gs_base);
+		uint64_t gs = vs[i].aarch64 ? vs[i].tpidr_el1 : vcpu_paging32(&vs[i]) ? vs[i].gdt_base
+			    : x86_kernel_gs(vs[i].rip, vs[i].gs_base, vs[i].kernel_gs_base);
 
 		for (uint32_t v = 0; v < t->nvcpu; v++)
 			if (vs[i].valid && t->vcpu[v].id == vs[i].id && gs && gs != t->vcpu[v].hint)

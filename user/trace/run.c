@@ -189,6 +189,8 @@ static int open_vm(struct trace_state *st, size_t index, pid_t pid, const struct
 	}
 	if (t->res.paging32)   /* 32-bit: relative to the per-CPU copy of gdt_page, which the GDTR names */
 		snprintf(where, sizeof(where), "per-CPU gdt_page %+" PRId64, t->res.percpu_current);
+	else if (t->res.arm64)   /* the per-CPU offset plus a variable's link address */
+		snprintf(where, sizeof(where), "TPIDR_EL1 + %#" PRIx64, (uint64_t)t->res.percpu_current);
 	else if ((uint64_t)t->res.percpu_current >= 0xffff800000000000ULL)   /* not zero-based: an image address */
 		snprintf(where, sizeof(where), "GS base + %#" PRIx64, (uint64_t)t->res.percpu_current);
 	else

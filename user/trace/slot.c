@@ -182,9 +182,13 @@ static void scan(struct vm_tracer *t, const struct taskset *set)
 
 	if (image_prior)   /* an image address (not zero-based; from the cache): around it first */
 		scan_window(t, set, ((uint64_t)prior & ~0xfffULL) - PERCPU_SPAN / 2, area);
-	if (!t->slot.n)   /* 32-bit: the base is gdt_page's copy, and variables may lie before it */
+	/* arm64: TPIDR_EL1 is an offset and a per-CPU variable lives at it + its link address, in the image:
+	 * around the slots discovery saw holding each vCPU's running task (when it could not tell them apart) */
+	for (uint32_t i = 0; i < t->res.nrunning_slots && !t->slot.n && t->res.arm64; i++)
+		scan_window(t, set, ((uint64_t)t->res.running_slots[i] & ~0xfffULL) - PERCPU_SPAN / 2, area);
+	if (!t->slot.n && !t->res.arm64)   /* 32-bit: the base is gdt_page's copy, and variables may lie before it */
 		scan_window(t, set, t->res.paging32 ? (uint64_t)-(int64_t)SLOT_BEFORE_GDT : 0, area);
-	if (!t->slot.n && !t->res.paging32) {
+	if (!t->slot.n && !t->res.paging32 && !t->res.arm64) {
 		/* Not zero-based (x86-64 since 6.15): a per-CPU variable lives at GS base + its link-time
 		 * address, __per_cpu_start + offset, inside the KASLR-shifted image. Find that shift from
 		 * this_cpu_off, the per-CPU variable holding each CPU's own GS base. */
@@ -305,7 +309,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		if (!r)
 			continue;
 		root = vmt_root_of(t, r->cr3);
-		user = r->cr3 && vmt_user_ip(t, r->rip);   /* in user space: the current task's mm runs this CR3 */
+		user = r->cr3 && vmt_vcpu_in_user(t, r);   /* in user space: the current task's mm runs this CR3 */
 		for (size_t i = 0; i < s->n; i++) {
 			struct slot_cand *c = &s->c[i];
 			uint64_t pa;
@@ -323,7 +327,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 			valid[i] = true;
 			c->changes += after[i] != c->last[v];
 			c->last[v] = after[i];
-			c->fits += r->cr3 && task_root(t, after[i], false, &pa) && pgd_matches_root(pa, root);
+			c->fits += r->cr3 && task_root(t, after[i], false, &pa) && root_matches_pgd(&t->res, pa, root);
 			stable[i] = after[i] == before[i][v];
 			if (stable[i] && !first)
 				first = after[i];
@@ -339,7 +343,7 @@ static struct vcpu_state *evidence_round(struct vm_tracer *t, struct qmp *q, con
 		for (size_t i = 0; i < s->n; i++) {
 			uint64_t pa;
 
-			fits[i] = valid[i] && task_root(t, after[i], true, &pa) && pgd_matches_root(pa, root);
+			fits[i] = valid[i] && task_root(t, after[i], true, &pa) && root_matches_pgd(&t->res, pa, root);
 			match[i] = stable[i] && fits[i];
 			any_fits |= fits[i];
 		}

@@ -125,6 +125,8 @@ static void stable_root(struct vm_tracer *t)
 	int64_t mm_off = offset_usable(&r->task[TF_MM]) ? r->task[TF_MM].offset : -1;
 	uint64_t comm_va = r->init_task + (uint64_t)r->task[TF_COMM].offset;
 
+	if (r->arm64)   /* its kernel root is TTBR1's (swapper_pg_dir), no process's: it lives as long as the kernel */
+		return;
 	if (mm_off < 0 || !r->mm_pgd.found || vmt_read_ptr(t, r->init_task + r->task[TF_TASKS].offset, &next) ||
 	    !vmt_kptr(t, next))
 		return;
@@ -327,7 +329,8 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		vmt_progress(o->progress, true, " ");
 		return err;
 	}
-	{   /* the kernel's root as discovery finds it, for the fingerprint and the cache check */
+	if (!physmem_aarch64(t->tg.pm)) {   /* the x86 kernel's root as discovery finds it, for the fingerprint and
+					     * the cache check (an arm64 guest's is TTBR1's: no fingerprint, no cache yet) */
 		uint64_t roots[16], pob;
 		size_t nroots = obs_distinct_roots(&t->tg.obs, roots, 16);
 
@@ -341,7 +344,9 @@ int vmt_open(struct vm_tracer *t, uint32_t index, pid_t pid, const struct vmt_op
 		if (!o->no_cache && try_cache(t, &topts, text_base, la57, kroot))
 			t->cached = true;
 	} else {
-		snprintf(t->cache_note, sizeof(t->cache_note), "no kernel fingerprint (banner not found)");
+		snprintf(t->cache_note, sizeof(t->cache_note), physmem_aarch64(t->tg.pm) ?
+			 "no kernel fingerprint on arm64 guests yet (offsets not cached)" :
+			 "no kernel fingerprint (banner not found)");
 	}
 	p_dbg("offsets cache: %s (fingerprint %016" PRIx64 ", _text %#" PRIx64 ")", t->cache_note[0] ? t->cache_note :
 	      "not consulted", t->fingerprint, text_base);

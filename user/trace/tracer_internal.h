@@ -24,10 +24,12 @@ static inline uint64_t vmt_root_of(const struct vm_tracer *t, uint64_t cr3)
 {
 	return cr3_root_of(&t->res, cr3);
 }
-/* The vCPU runs user space (its instruction pointer below the kernel's half) */
-static inline bool vmt_user_ip(const struct vm_tracer *t, uint64_t ip)
+/* The vCPU runs user space: its instruction pointer below the kernel's half (x86), at EL0 (arm64) */
+static inline bool vmt_vcpu_in_user(const struct vm_tracer *t, const struct vcpu_state *v)
 {
-	return t->res.paging32 ? ip < t->res.page_offset_base : !(ip >> 63);
+	if (v->aarch64)
+		return !v->el1;
+	return t->res.paging32 ? v->rip < t->res.page_offset_base : !(v->rip >> 63);
 }
 /* Per-CPU bases from the observed hints once the offsets are known (a 32-bit guest's hint is its GDT);
  * vCPUs whose hint does not resolve are dropped. */
