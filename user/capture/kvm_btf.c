@@ -41,6 +41,20 @@ int kvm_btf_load(struct kvm_btf *kb)
 	return 0;
 }
 
+int kvm_btf_load_file(struct kvm_btf *kb, const char *path)
+{
+	memset(kb, 0, sizeof(*kb));
+	capture_libbpf_log_init();
+	kb->vmlinux = btf__parse(path, NULL);
+	if (!kb->vmlinux) {
+		int err = errno ? -errno : -ENOENT;
+
+		kb->vmlinux = NULL;
+		return err;
+	}
+	return 0;
+}
+
 void kvm_btf_free(struct kvm_btf *kb)
 {
 	for (int i = 0; i < KVM_BTF_MODS; i++)
@@ -140,4 +154,81 @@ const char *capture_variant(const struct kvm_btf *kb, int hook)
 		return kvm_btf_tp_arg_is_ptr(kb, "kvm_msr", 0) < 0 ? NULL : "kvm_msr";
 	}
 	return NULL;
+}
+
+/* A type with its typedefs and modifiers skipped. */
+static const struct btf_type *resolved(const struct btf *btf, __u32 id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	for (int depth = 0; t && (btf_is_typedef(t) || btf_is_mod(t)) && depth < 16; depth++)
+		t = btf__type_by_id(btf, t->type);
+	return t;
+}
+
+static size_t tracepoints_of(const struct btf *btf, __u32 from, const char *where, struct kvm_tp *out, size_t n,
+			     size_t max)
+{
+	static const char prefix[] = "btf_trace_kvm_";
+	__u32 cnt = btf__type_cnt(btf);
+
+	for (__u32 id = from; id < cnt && n < max; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id), *fp;
+		const char *name = t && btf_is_typedef(t) ? btf__name_by_offset(btf, t->name_off) : NULL;
+
+		if (!name || strncmp(name, prefix, sizeof(prefix) - 1))
+			continue;
+		fp = btf__type_by_id(btf, t->type);   /* typedef -> pointer -> func_proto(void *, args...) */
+		fp = fp && btf_is_ptr(fp) ? btf__type_by_id(btf, fp->type) : NULL;
+		if (!fp || !btf_is_func_proto(fp) || !btf_vlen(fp))
+			continue;
+		struct kvm_tp *tp = &out[n++];
+		const struct btf_param *params = btf_params(fp);
+
+		snprintf(tp->name, sizeof(tp->name), "%s", name + sizeof("btf_trace_") - 1);
+		tp->nargs = btf_vlen(fp) - 1u;
+		tp->vcpu_arg = -1;
+		tp->where = where;
+		for (unsigned a = 0; a < tp->nargs && tp->vcpu_arg < 0; a++) {
+			const struct btf_type *p = resolved(btf, params[a + 1].type);
+			const struct btf_type *s = p && btf_is_ptr(p) ? resolved(btf, p->type) : NULL;
+
+			if (s && btf_is_struct(s) && !strcmp(btf__name_by_offset(btf, s->name_off), "kvm_vcpu"))
+				tp->vcpu_arg = (int)a;
+		}
+	}
+	return n;
+}
+
+size_t kvm_btf_tracepoints(const struct kvm_btf *kb, struct kvm_tp *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!kb->vmlinux)
+		return 0;
+	n = tracepoints_of(kb->vmlinux, 1, "vmlinux", out, n, max);
+	for (int i = 0; i < KVM_BTF_MODS; i++)   /* a module's own types follow vmlinux's in its split BTF */
+		if (kb->mod[i])
+			n = tracepoints_of(kb->mod[i], btf__type_cnt(kb->vmlinux), kvm_btf_mod_names[i], out, n, max);
+	return n;
+}
+
+int kvm_btf_arm64_ttbr0(const struct kvm_btf *kb, int64_t *index, int64_t *sys_regs_off)
+{
+	const struct btf *btf;
+	const struct btf_type *t;
+	__s32 id;
+
+	*index = *sys_regs_off = -1;
+	btf = find(kb, "kvm_cpu_context", BTF_KIND_STRUCT, &id, NULL);
+	t = btf ? btf__type_by_id(btf, id) : NULL;
+	for (unsigned i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(btf, btf_members(t)[i].name_off), "sys_regs"))
+			*sys_regs_off = btf_member_bit_offset(t, i) / 8;
+	btf = find(kb, "vcpu_sysreg", BTF_KIND_ENUM, &id, NULL);
+	t = btf ? btf__type_by_id(btf, id) : NULL;
+	for (unsigned i = 0; t && i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(btf, btf_enum(t)[i].name_off), "TTBR0_EL1"))
+			*index = btf_enum(t)[i].val;
+	return *index >= 0 && *sys_regs_off >= 0 ? 0 : -ENOENT;
 }
