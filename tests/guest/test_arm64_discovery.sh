@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# test_arm64_discovery.sh — arm64 guests, discovery and ps (issue 17): Debian's arm64 kernels from the zoo booted
-# under qemu-system-aarch64 -M virt (TCG, 2 vCPUs, 1 GiB, KASLR on) with the suite's busybox-static:arm64, three
-# sleeping processes and a busy one; the guest prints its own process list (from /proc, shell builtins only)
-# over the serial console. Then, with nothing but the QEMU pid and its QMP socket (the vCPUs' TTBR/TCR/SP_EL0
-# come from QEMU's gdbstub, which the tool starts and stops itself):
+# test_arm64_discovery.sh — arm64 guests: discovery, ps, live and record (issue 17). Debian's arm64 kernels from the
+# zoo booted under qemu-system-aarch64 -M virt (TCG, 2 vCPUs, 1 GiB, KASLR on) with the suite's busybox-static:arm64:
+# three sleeping processes, busybox-spin (100 % CPU), busybox-half (spins and sleeps in turn) and a short-lived
+# process every half second; the guest prints its own process list (from /proc, shell builtins only) and
+# init_task's address from /proc/kallsyms over the serial console. Then, with nothing but the QEMU pid and its
+# QMP socket (the vCPUs' TTBR/TCR/TPIDR_EL1/SP_EL0 come from QEMU's gdbstub, which the tool starts and stops):
 #   - `offsets --format json` validates, and all 11 task_struct members and mm_struct.pgd equal the kernel's own
-#     BTF (read from the Image by build/tools/btf-truth);
+#     BTF (read from the Image by build/tools/btf-truth); init_task equals kallsyms' (where it lists data symbols);
+#     libvmi.conf says VMI_PM_AARCH64 with those offsets, the ISF has 8-byte pointers, them and that init_task;
 #   - the current task of each vCPU is found (at a per-CPU slot: TPIDR_EL1 + a variable's link address), each
 #     the idle task or a process of the guest's list;
-#   - `ps --json`: every user process of the guest's list is there with its pid, ppid and comm, and no other;
-#     the sleepers' command lines equal what init started;
+#   - `ps --json`: every user process of the guest's list is there with its pid, ppid and comm, and no other
+#     (the churn's short-lived children aside); the sleepers' command lines equal what init started;
+#   - `live --json` over a 6 s window: each busy program's on-CPU share from the switch events is within 10
+#     points of the guest's own utime+stime (scripts/guest.sh acct), the guest's busy share within 15; the
+#     scheduler's counters and the pid allocator it finds while running equal BTF;
+#   - `record` then `report`: an intact session with busybox-spin on top;
 #   - the guest keeps running afterwards (the gdbstub was detached): it still answers on the serial console.
 # VMOT_ARM64_KERNELS (default "bookworm trixie sid": 48-bit VAs, and 52-bit with LPA2) picks the suites.
 # Exit 0 pass, 77 skip (one line why), 1 fail.
@@ -47,6 +53,9 @@ make_initramfs() {   # make_initramfs KDIR OUT
 	/bin/busybox mkfifo /tmp/idle
 	/bin/busybox-half sh -c 'exec 3<>/tmp/idle; while :; do i=0; while [ $i -lt 3000 ]; do i=$((i + 1)); done; read -t 0.03 x <&3; done' &
 	echo "VMOT-INIT-TASK $(/bin/busybox awk '$3 == "init_task" { print $1 }' /proc/kallsyms)"
+	# new pids for the pid allocator (lost counting): a short-lived process every half second
+	( while :; do /bin/busybox sleep 0.5; done ) &
+	echo "VMOT-CHURN $!"
 	/bin/busybox sleep 1
 	echo VMOT-LIST-BEGIN
 	for d in /proc/[0-9]*; do
@@ -145,8 +154,11 @@ for suite in $SUITES; do
 	fi
 
 	ps=$("$BIN" ps --json --pid "$pid" --qmp "$TMP/qmp.sock" 2>"$TMP/ps.err"); rc=$?
-	ours=$(jq -r '.[] | select(.kernel_thread == false and .pid == .tgid) | "P \(.pid) \(.ppid) \(.comm)"' <<<"$ps" 2>/dev/null | sort)
-	theirs=$(awk '$4 != "" && $3 != 2 && $2 != 2' <<<"$list" | sort)   # user processes: not kthreadd's children
+	# user processes (not kthreadd's children), without the churn's short-lived ones
+	churn=$(tr -d '\r' <"$TMP/serial.log" | sed -n 's/^VMOT-CHURN //p' | head -n1)
+	ours=$(jq -r --argjson c "${churn:-0}" '.[] | select(.kernel_thread == false and .pid == .tgid and .ppid != $c) |
+		"P \(.pid) \(.ppid) \(.comm)"' <<<"$ps" 2>/dev/null | sort)
+	theirs=$(awk -v c="$churn" '$4 != "" && $3 != 2 && $2 != 2 && $3 != c' <<<"$list" | sort)
 	sleepers=$(jq '[.[] | select(.cmdline == ["/bin/busybox", "sleep", "100000"])] | length' <<<"$ps" 2>/dev/null)
 	if ((rc == 0)) && [[ -n "$ours" && "$ours" == "$theirs" && "$sleepers" == 3 ]]; then
 		ok "$release: ps equals the guest's /proc ($(wc -l <<<"$ours") user processes; 3 sleepers' command lines)"
@@ -190,6 +202,29 @@ for suite in $SUITES; do
 		done <"$TMP/shares"
 	else
 		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2)"
+	fi
+	# what live found while it ran, against the kernel's BTF: the scheduler's counters (exact CPU time and switch
+	# counts) and the pid allocator (lost counting, from the churn's new pids)
+	line=$(grep -m1 "scheduler counters found" "$TMP/live.err")
+	if [[ -n $line ]]; then
+		g=$(sed -n 's/.*sum_exec_runtime +\([0-9]*\), nvcsw +\([0-9]*\), nivcsw +\([0-9]*\).*/\1 \2 \3/p' <<<"$line")
+		w=$(jq -r '"\(.se_sum_exec_runtime) \(.nvcsw) \(.nivcsw)"' <<<"$want")
+		if [[ $g == "$w" ]]; then ok "$release: scheduler counters sum_exec_runtime/nvcsw/nivcsw at +${g// /, +} = BTF"
+		else bad "$release: scheduler counters at $g, BTF $w"; fi
+	else
+		bad "$release: scheduler counters not found while live ran: $(grep -m1 'sched: window\|counters undetermined' "$TMP/live.err" | cut -c1-200)"
+	fi
+	line=$(grep -m1 "pid allocator found" "$TMP/live.err")
+	off=$(sed -n 's/.*init_pid_ns 0x[0-9a-f]* +\([0-9]*\) .*/\1/p' <<<"$line")
+	reaper=$(sed -n 's/.*child_reaper +\([0-9]*\).*/\1/p' <<<"$line")
+	tpid=$(sed -n 's/.*thread_pid +\([0-9]*\).*/\1/p' <<<"$line")
+	nr=$(sed -n 's/.*upid.nr +\([0-9]*\).*/\1/p' <<<"$line")
+	if [[ -n $line && $off == "$(jq -r '.pidns_idr_next // .pidns_last_pid' <<<"$want")" &&
+	      $reaper == "$(jq -r .pidns_child_reaper <<<"$want")" && $tpid == "$(jq -r .thread_pid <<<"$want")" &&
+	      $nr == "$(jq -r .pid_numbers <<<"$want")" ]]; then
+		ok "$release: pid allocator at init_pid_ns +$off, child_reaper +$reaper, thread_pid +$tpid, upid.nr +$nr = BTF"
+	else
+		bad "$release: pid allocator: ${line:-$(grep -m1 'pid allocator' "$TMP/live.err" || echo 'not found')} (BTF $(jq -c '{pidns_idr_next, pidns_last_pid, pidns_child_reaper, thread_pid, pid_numbers}' <<<"$want"))"
 	fi
 	# record and report: a session of the same guest, its busy loop on top of the sampled on-CPU time
 	timeout 60 "$BIN" record --pid "$pid" --qmp "$TMP/qmp.sock" -d 3 -o "$TMP/s.vmot" >/dev/null 2>"$TMP/rec.err"; rc=$?
