@@ -16,6 +16,9 @@
 #     points of the guest's own utime+stime (scripts/guest.sh acct), the guest's busy share within 15; the
 #     scheduler's counters and the pid allocator it finds while running equal BTF;
 #   - `record` then `report`: an intact session with busybox-spin on top;
+#   - its ELF core (dump-guest-memory; no system registers in it: the kernel's root is found in memory): the same
+#     offsets and init_task as the live guest, not called validated (no TTBR0 observed: exit 2), and `ps` on it
+#     equal to the guest's list;
 #   - the guest keeps running afterwards (the gdbstub was detached): it still answers on the serial console.
 # VMOT_ARM64_KERNELS (default "bookworm trixie sid": 48-bit VAs, and 52-bit with LPA2) picks the suites.
 # Exit 0 pass, 77 skip (one line why), 1 fail.
@@ -23,10 +26,11 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 TRUTH=${VMOT_TOOLS:-$ROOT/build/tools}/btf-truth
+QC=${VMOT_TOOLS:-$ROOT/build/tools}/qmp-cmd
 SUITES=${VMOT_ARM64_KERNELS:-bookworm trixie sid}
 
 skip() { echo "SKIP: $*"; exit 77; }
-[[ -x "$BIN" && -x "$TRUTH" ]] || skip "build vmoffset-trace and build/tools/btf-truth first (make)"
+[[ -x "$BIN" && -x "$TRUTH" && -x "$QC" ]] || skip "build vmoffset-trace and build/tools first (make)"
 for t in qemu-system-aarch64 cpio gzip jq socat; do command -v $t >/dev/null || skip "$t missing (make deps)"; done
 TMP=$(mktemp -d /tmp/vmot-arm64d.XXXXXX)
 qpid=
@@ -201,7 +205,8 @@ for suite in $SUITES; do
 			fi
 		done <"$TMP/shares"
 	else
-		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2)"
+		# with --json an error may come as a JSON line on stdout: both are shown
+		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2) $(grep -v '"event"' "$TMP/live.jsonl" | head -n2)"
 	fi
 	# what live found while it ran, against the kernel's BTF: the scheduler's counters (exact CPU time and switch
 	# counts) and the pid allocator (lost counting, from the churn's new pids)
@@ -234,6 +239,32 @@ for suite in $SUITES; do
 		ok "$release: record/report: session intact, $(jq '.events | length' <<<"$rep") events, the busy loop on top"
 	else
 		bad "$release: record exit $rc, report: intact $(jq -r .integrity.intact <<<"$rep" 2>/dev/null), top pid ${top:-?} (busy $busy): $(tail -n1 "$TMP/rec.err" "$TMP/rep.err" | tr '\n' ' ')"
+	fi
+
+	# its ELF core (dump-guest-memory, the guest stopped): QEMU writes no system registers for an arm64 vCPU, so
+	# the kernel's root is searched in the core's memory. The offsets and init_task equal the live guest's; with no
+	# TTBR0 observed they are not called validated (exit 2, the reason said); ps reads the same processes
+	"$QC" "$TMP/qmp.sock" stop >/dev/null
+	QMP_TIMEOUT_MS=120000 "$QC" "$TMP/qmp.sock" dump-guest-memory "{\"paging\":false,\"protocol\":\"file:$TMP/core\"}" >/dev/null
+	t0=$EPOCHREALTIME
+	cj=$("$BIN" offsets --core "$TMP/core" --format json 2>"$TMP/core.err"); crc=$?
+	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
+	cps=$("$BIN" ps --json --core "$TMP/core" 2>/dev/null)
+	rm -f "$TMP/core"
+	"$QC" "$TMP/qmp.sock" cont >/dev/null
+	if ((crc == 2)) && [[ $(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$cj") == "$(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$got")" &&
+	      $(jq -r .validated <<<"$cj") == false ]] && grep -q "no TTBR0 was observed" "$TMP/core.err"; then
+		ok "$release: ELF core: kernel root found in memory, the live guest's offsets and init_task, not called validated (no TTBR0), ${took} s"
+	else
+		bad "$release: ELF core: exit $crc, $(jq -c '[.task_struct.tasks, .mm_struct.pgd, .init_task, .validated]' <<<"$cj" 2>/dev/null) $(tail -n1 "$TMP/core.err")"
+	fi
+	cours=$(jq -r --argjson c "${churn:-0}" '.[] | select(.kernel_thread == false and .pid == .tgid and .ppid != $c) |
+		"P \(.pid) \(.ppid) \(.comm)"' <<<"$cps" 2>/dev/null | sort)
+	if [[ -n $cours && $cours == "$theirs" ]]; then
+		ok "$release: ps on the ELF core equals the guest's /proc ($(wc -l <<<"$cours") user processes)"
+	else
+		bad "$release: ps on the ELF core differs from the guest's list (< /proc, > ps):"
+		diff <(echo "$theirs") <(echo "$cours") | head -n 6 | sed 's/^/       /'
 	fi
 
 	printf 'ping 7\n' | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$TMP/serial.sock" >/dev/null 2>&1

@@ -262,6 +262,53 @@ static void test_hostile(void **state)
 	fx_free(f);
 }
 
+/* The kernel's root from memory alone (an ELF core has no TTBR1): a 48-bit kernel table mapping a linear map of
+ * RAM, vmalloc pages and, in its image, its own page is found among the pages of RAM, and the TCR it gives says
+ * 48 bits; a process's table (no linear map) and an early table (a linear map and its own page, nothing else)
+ * are not taken. The fixture's memory is fabricated: this checks the search's rules, the real evidence is the
+ * zoo's cores (tests/guest/test_arm64_discovery.sh). */
+static void test_find_kernel_root(void **state)
+{
+	struct fx *f = fx_new(48), *e;
+	const uint64_t lin = 0xffff000000000000ULL, image = 0xffff800080000000ULL, vmalloc = 0xffff800000000000ULL;
+	struct arm64_mmu m;
+	uint64_t tcr;
+
+	(void)state;
+	a64_map(&f->u, 0x400000, 0x7000, A64_4K, A64_EL0 | A64_RO);
+	a64_map(&f->u, 0x0000fffffffff000ULL, 0x8000, A64_4K, A64_EL0);
+	a64_map_range(&f->k, lin, 0, MEM_SIZE, A64_2M, A64_PXN | A64_UXN);
+	for (uint64_t i = 0; i < 64; i++)
+		a64_map(&f->k, vmalloc + i * 0x1000, (i * 7 % 512) * 4096, A64_4K, A64_PXN | A64_UXN);
+	assert_int_equal(arm64_find_kernel_root(f->pm, MEM_SIZE, &m, &tcr), -ENOENT);   /* not yet in its image */
+	a64_map(&f->k, image + 0x100000, f->k.root, A64_4K, A64_PXN | A64_UXN);
+	/* an early boot table: the same linear map and its own page, no vmalloc */
+	struct a64_builder early;
+	a64_init(&early, f->mem, MEM_SIZE, TABLES + (6ULL << 20), 48);
+	a64_map_range(&early, lin, 0, MEM_SIZE, A64_2M, A64_PXN | A64_UXN);
+	a64_map(&early, image + 0x100000, early.root, A64_4K, A64_PXN | A64_UXN);
+	assert_int_equal(arm64_find_kernel_root(f->pm, MEM_SIZE, &m, &tcr), 0);
+	assert_int_equal(m.ttbr1, f->k.root);
+	assert_int_equal(m.va_bits1, 48);
+	assert_false(m.lpa2);
+	struct arm64_mmu back = { 0 };
+	arm64_mmu_from_tcr(&back, tcr);
+	assert_int_equal(back.va_bits0, 48);
+	assert_int_equal(back.va_bits1, 48);
+	fx_free(f);
+
+	/* hostile: every page a table whose entries all name the next page: it ends, with nothing found, within
+	 * the scan plus the walks' total budget */
+	e = fx_new(48);
+	for (uint64_t pa = 0; pa < MEM_SIZE; pa += 4096)
+		for (int i = 0; i < 512; i++)
+			*(uint64_t *)(e->mem + pa + i * 8) = ((pa + 4096) % MEM_SIZE) | A64_VALID | A64_TABLE;
+	uint64_t before = e->pm->bytes_read;
+	assert_int_equal(arm64_find_kernel_root(e->pm, MEM_SIZE, &m, &tcr), -ENOENT);
+	assert_true(e->pm->bytes_read - before < 4 * MEM_SIZE + (256ULL << 20) + (32ULL << 20));
+	fx_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_walk),
 		cmocka_unit_test(test_linear_map_after_vmalloc),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_find_kernel_root),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -300,6 +300,42 @@ static void test_old_qemu_note(void **state)
 	free(ram);
 }
 
+/* An aarch64 core as QEMU writes it (target/arm/arch_dump.c): per vCPU an NT_PRSTATUS around user_pt_regs
+ * (x0..x30, sp, pc, pstate at 112) and NT_FPREGSET, no QEMU note. PC and the exception level are read; the
+ * translation registers stay unknown (0). */
+static void test_aarch64_core(void **state)
+{
+	struct core notes = { 0 };
+	unsigned char *ram = pattern(0x2000, 5), st[392] = { 0 }, fp[528] = { 0 };
+	struct physmem *pm;
+	const uint64_t pc[2] = { 0xffff800080012340ULL, 0x0000aaaabbbb0000ULL }, pstate[2] = { 0x3c5, 0x0 };
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {   /* vCPU 0 at EL1h, vCPU 1 at EL0 */
+		memcpy(st + 112 + 32 * 8, pc + i, 8);
+		memcpy(st + 112 + 33 * 8, pstate + i, 8);
+		put_note(&notes, "CORE", NT_PRSTATUS, st, sizeof(st));
+		put_note(&notes, "CORE", NT_PRFPREG, fp, sizeof(fp));
+	}
+	struct seg segs[] = { { PT_NOTE, 0, notes.len, 0, notes.buf }, { PT_LOAD, 0x40000000, 0x2000, 0, ram } };
+	struct core c = build(segs, 2, 0);
+
+	((Elf64_Ehdr *)c.buf)->e_machine = EM_AARCH64;
+	assert_int_equal(open_core(&c, c.len, &pm), 0);
+	assert_int_equal(pm->nvcpus, 2);
+	assert_true(physmem_aarch64(pm));
+	assert_int_equal(pm->vcpus[0].pc, pc[0]);
+	assert_true(pm->vcpus[0].el1);
+	assert_int_equal(pm->vcpus[1].pc, pc[1]);
+	assert_false(pm->vcpus[1].el1);
+	assert_int_equal(pm->vcpus[0].ttbr1, 0);
+	assert_int_equal(pm->ranges[0].start, 0x40000000);
+	physmem_close(pm);
+	free(c.buf);
+	free(notes.buf);
+	free(ram);
+}
+
 /* Overlapping PT_LOADs (a paging dump) are trimmed so ranges never overlap; the first one wins. */
 static void test_overlapping_loads(void **state)
 {
@@ -428,9 +464,19 @@ static void test_corrupt(void **state)
 	free(c.buf);
 	free(notes.buf);
 
+	/* an aarch64 core whose NT_PRSTATUS is x86-64's size (336 bytes, not 392) */
+	notes = (struct core){ 0 };
+	put_note(&notes, "CORE", NT_PRSTATUS, ram, 336);
+	struct seg sa[] = { { PT_NOTE, 0, notes.len, 0, notes.buf }, { PT_LOAD, 0, 0x1000, 0, ram } };
+	c = build(sa, 2, 0);
+	((Elf64_Ehdr *)c.buf)->e_machine = EM_AARCH64;
+	expect_fail(&c, c.len, -EINVAL);
+	free(c.buf);
+	free(notes.buf);
+
 	/* wrong machine */
 	c = build(one, 1, 0);
-	((Elf64_Ehdr *)c.buf)->e_machine = EM_AARCH64;
+	((Elf64_Ehdr *)c.buf)->e_machine = EM_PPC64;
 	expect_fail(&c, c.len, -EINVAL);
 	((Elf64_Ehdr *)c.buf)->e_machine = EM_X86_64;
 	((Elf64_Ehdr *)c.buf)->e_ident[EI_CLASS] = ELFCLASS32;
@@ -478,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_qemu_core),
 		cmocka_unit_test(test_old_qemu_note),
 		cmocka_unit_test(test_i386_core),
+		cmocka_unit_test(test_aarch64_core),
 		cmocka_unit_test(test_overlapping_loads),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_corrupt),

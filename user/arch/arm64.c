@@ -314,13 +314,16 @@ static int linear_cb(uint64_t va, const struct x86_map *m, void *arg)
 	return a->bytes[i] >= a->stop_at;
 }
 
-int arm64_find_linear_map(struct physmem *pm, const struct arm64_mmu *mmu, uint64_t *base, uint64_t *covered)
+/* arm64_find_linear_map over at most max_leaves leaves; *leaves gets how many were walked */
+static int linear_map_within(struct physmem *pm, const struct arm64_mmu *mmu, uint64_t max_leaves, uint64_t *base,
+			     uint64_t *covered, uint64_t *leaves)
 {
 	struct linear_acc *a;
 	struct arm64_mmu k;
 	size_t best = 0;
 	int n;
 
+	*leaves = 0;
 	if (!pm || !mmu || !base || !covered || !va_bits_ok(mmu->va_bits1))
 		return -EINVAL;
 	a = calloc(1, sizeof(*a));
@@ -330,7 +333,8 @@ int arm64_find_linear_map(struct physmem *pm, const struct arm64_mmu *mmu, uint6
 	a->stop_at = physmem_total(pm) / 10 * 9;
 	k = *mmu;
 	k.va_bits0 = 0;   /* the kernel half only */
-	n = arm64_walk(pm, &k, 0 - (1ULL << k.va_bits1), 0, 1ULL << 22, linear_cb, a);
+	n = arm64_walk(pm, &k, 0 - (1ULL << k.va_bits1), 0, max_leaves, linear_cb, a);
+	*leaves = n > 0 ? (uint64_t)n : 0;
 	for (size_t i = 1; i < a->n; i++)
 		if (a->bytes[i] > a->bytes[best])
 			best = i;
@@ -342,6 +346,116 @@ int arm64_find_linear_map(struct physmem *pm, const struct arm64_mmu *mmu, uint6
 	}
 	free(a);
 	return n < 0 ? n : 0;
+}
+
+int arm64_find_linear_map(struct physmem *pm, const struct arm64_mmu *mmu, uint64_t *base, uint64_t *covered)
+{
+	uint64_t leaves;
+
+	return linear_map_within(pm, mmu, 1ULL << 22, base, covered, &leaves);
+}
+
+#define ROOT_WALK_BYTES (8ULL << 20)      /* bytes each candidate root's walks may read */
+#define ROOT_WALK_TOTAL (256ULL << 20)    /* and all candidates' together */
+#define ROOT_LEAVES_EACH (1ULL << 20)     /* leaves each candidate's walks may visit (the kernel's: ~300000) */
+#define ROOT_LEAVES_TOTAL (1ULL << 23)    /* and all candidates' together */
+
+struct self_acc { uint64_t root, linear; bool found, huge; uint64_t leaves; };
+
+static int self_cb(uint64_t va, const struct x86_map *m, void *arg)
+{
+	struct self_acc *a = arg;
+
+	a->leaves++;
+	/* Linux maps nothing with blocks above 1 GiB, and a block's output address is aligned to its size (a
+	 * 2 MiB block read one level up as a 1 GiB one is not) */
+	if (m->page_size > (1ULL << 30) || (m->pa & (m->page_size - 1))) {
+		a->huge = true;
+		return 1;
+	}
+	a->found |= a->root - m->pa < m->page_size && va - m->pa != a->linear;
+	return 0;
+}
+
+/* swapper_pg_dir lies in the kernel image, which its own TTBR1 half maps outside the linear map (a table below
+ * it, from the page allocator, read as a top-level one with its level shifted can still map all of RAM at a
+ * constant offset, but through blocks of 512 GiB, which Linux never writes: the walk stops at the first). Its
+ * leaves are counted: an early boot table left in RAM (seen at the top of a 7.2 guest's RAM) passes the same
+ * tests but maps only the image and the linear map, while the kernel's own maps vmalloc, vmemmap and the rest
+ * too. 0 when it does not pass, else the leaves. */
+static uint64_t maps_itself_in_image(struct physmem *pm, const struct arm64_mmu *m, uint64_t linear,
+				     uint64_t max_leaves, uint64_t *walked)
+{
+	struct self_acc a = { arm64_ttbr_root(m->ttbr1, m->va_bits1, m->lpa2), linear, false, false, 0 };
+	struct arm64_mmu k = *m;
+	int n;
+
+	k.va_bits0 = 0;
+	n = arm64_walk(pm, &k, 0 - (1ULL << k.va_bits1), 0, max_leaves, self_cb, &a);
+	*walked = a.leaves;
+	return n >= 0 && a.found && !a.huge ? a.leaves : 0;
+}
+
+int arm64_find_kernel_root(struct physmem *pm, uint64_t max_scan, struct arm64_mmu *out, uint64_t *tcr)
+{
+	static const struct { unsigned va_bits; bool lpa2; } cfg[] = { { 48, false }, { 52, true } };
+	uint64_t scanned = 0, best_leaves = 0, walked = 0, nleaves = 0;
+	bool found = false;
+
+	if (!pm || !out || !tcr)
+		return -EINVAL;
+	for (size_t r = 0; r < pm->nranges && scanned < max_scan; r++) {
+		const struct phys_range *pr = &pm->ranges[r];
+
+		for (uint64_t pa = (pr->start + 4095) & ~4095ULL; pa + 4096 <= pr->start + pr->len && scanned < max_scan;
+		     pa += 4096, scanned += 4096)
+			for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
+				uint64_t t[512], n = top_entries(cfg[c].va_bits), base, cov;
+				int valid = 0;
+
+				if (!arm64_user_root_plausible(pm, pa, cfg[c].va_bits, cfg[c].lpa2) ||
+				    physmem_read(pm, pa, t, sizeof(t)))
+					continue;
+				for (uint64_t i = 0; i < 512; i++)   /* past a partial top level: swapper_pg_dir's page is
+									 * otherwise zero, a full table below it is not */
+					valid += i < n ? t[i] != 0 : t[i] ? -1024 : 0;
+				struct arm64_mmu m = { .ttbr0 = pa, .ttbr1 = pa, .va_bits0 = cfg[c].va_bits,
+						       .va_bits1 = cfg[c].va_bits, .lpa2 = cfg[c].lpa2 };
+
+				uint64_t leaves;
+
+				if (valid < 2 || walked >= ROOT_WALK_TOTAL || nleaves >= ROOT_LEAVES_TOTAL)
+					continue;
+				/* each candidate's walks within a budget of their own, and all of them within a total
+				 * (hostile memory can make every page a table): the kernel's own table takes a few MiB,
+				 * a process's a few hundred KiB */
+				uint64_t limit = pm->read_limit, before = pm->bytes_read;
+				bool hit = pm->read_limit_hit;
+
+				if (!limit || limit > pm->bytes_read + ROOT_WALK_BYTES)
+					pm->read_limit = pm->bytes_read + ROOT_WALK_BYTES;
+				uint64_t n1 = 0, n2 = 0, cap = ROOT_LEAVES_TOTAL - nleaves < ROOT_LEAVES_EACH ?
+							      ROOT_LEAVES_TOTAL - nleaves : ROOT_LEAVES_EACH;
+
+				leaves = linear_map_within(pm, &m, cap, &base, &cov, &n1) ? 0 :
+					 maps_itself_in_image(pm, &m, base, cap, &n2);
+				walked += pm->bytes_read - before;
+				nleaves += n1 + n2;
+				pm->read_limit = limit;
+				pm->read_limit_hit = hit;
+				if (leaves <= best_leaves)
+					continue;
+				best_leaves = leaves;
+				*out = m;
+				found = true;
+			}
+	}
+	if (!found)
+		return -ENOENT;
+	/* T0SZ = T1SZ = 64 - va_bits, TG0 = 4 KiB (0b00), TG1 = 4 KiB (0b10), DS for LPA2 */
+	*tcr = (uint64_t)(64 - out->va_bits0) | (uint64_t)(64 - out->va_bits1) << 16 | 2ULL << 30 |
+	       (out->lpa2 ? 1ULL << 59 : 0);
+	return 0;
 }
 
 bool arm64_table_empty(struct physmem *pm, uint64_t ttbr, unsigned va_bits)

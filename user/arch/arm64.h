@@ -48,6 +48,15 @@ static inline bool arm64_kernel_ptr(uint64_t va, unsigned va_bits1)
  * -errno from the walk. */
 int arm64_find_linear_map(struct physmem *pm, const struct arm64_mmu *mmu, uint64_t *base, uint64_t *covered);
 
+/* The kernel's TTBR1 root found in memory alone (an ELF core or a raw image holds no TTBR1_EL1): among the
+ * page-aligned pages of RAM (at most max_scan bytes read), those that read as a top-level table Linux writes
+ * (arm64_user_root_plausible, at least two entries) for 48-bit VAs or for 52-bit VAs with LPA2 — the two 4 KiB
+ * configurations Debian ships — whose TTBR1 half maps a linear map of RAM (arm64_find_linear_map), and the
+ * table itself outside it (swapper_pg_dir is in the kernel image), with no block above 1 GiB; of those, the
+ * one with the most mappings (an early boot table left in RAM maps less than the kernel's own). *out gets the root (ttbr1 = ttbr0 = its address) and VA sizes, *tcr a
+ * TCR_EL1 that says the same (4 KiB granules, T0SZ = T1SZ, DS for LPA2). 0, -ENOENT (none), -errno. */
+int arm64_find_kernel_root(struct physmem *pm, uint64_t max_scan, struct arm64_mmu *out, uint64_t *tcr);
+
 /* A top-level table with no valid entry (Linux's reserved_pg_dir, TTBR0 of a CPU with no user mm loaded).
  * False when unreadable. */
 bool arm64_table_empty(struct physmem *pm, uint64_t ttbr, unsigned va_bits);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "common/log.h"
 #include "discovery/internal.h"
 
@@ -70,7 +71,7 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, b
 	return false;
 }
 
-enum { MAXC = 32 };
+enum { MAXC = 32, FIT_READS = 4, FIT_GAP_NS = 20000000 };
 
 struct slot_fit {
 	size_t nc;
@@ -194,22 +195,32 @@ static void current_from_percpu(struct disc_ctx *c)
 	 * (which task per vCPU) most of them give wins, and the first offset giving it is kept. */
 	size_t nvv = nv < 8 ? nv : 8;
 	bool recent = false;
-	if (fit_slots(c, v, nv, false, &f))
-		return;
-	if (!f.nc) {
-		recent = true;
-		if (fit_slots(c, v, nv, true, &f))
-			return;
-		p_dbg("current task: no slot fits the latest CR3s (the vCPUs moved on); %zu fit recent ones", f.nc);
-	}
 	size_t best = 0, best_votes = 0;
-	for (size_t i = 0; i < f.nc; i++) {
-		size_t votes = 0;
-		for (size_t j = 0; j < f.nc; j++)
-			votes += !memcmp(f.ans[i], f.ans[j], nvv * sizeof(uint64_t));
-		if (votes > best_votes) {
-			best = i;
-			best_votes = votes;
+
+	f.nc = 0;
+	/* The slots are read one after the other while the guest runs: a vCPU that switched in between makes
+	 * them disagree (the runqueue's curr is set before __entry_task). Read again, up to FIT_READS times. */
+	for (int read = 0; read < FIT_READS && !(f.nc && best_votes * 2 > f.nc); read++) {
+		if (read)   /* a live guest moves on meanwhile (a core does not: then nothing changes) */
+			nanosleep(&(struct timespec){ 0, FIT_GAP_NS }, NULL);
+		recent = false;
+		if (fit_slots(c, v, nv, false, &f))
+			return;
+		if (!f.nc) {
+			recent = true;
+			if (fit_slots(c, v, nv, true, &f))
+				return;
+			p_dbg("current task: no slot fits the latest CR3s (the vCPUs moved on); %zu fit recent ones", f.nc);
+		}
+		best = best_votes = 0;
+		for (size_t i = 0; i < f.nc; i++) {
+			size_t votes = 0;
+			for (size_t j = 0; j < f.nc; j++)
+				votes += !memcmp(f.ans[i], f.ans[j], nvv * sizeof(uint64_t));
+			if (votes > best_votes) {
+				best = i;
+				best_votes = votes;
+			}
 		}
 	}
 	if (f.nc && best_votes * 2 > f.nc) {   /* a clear majority, or no answer */
@@ -230,9 +241,11 @@ static void current_from_percpu(struct disc_ctx *c)
 	for (size_t i = 0; i < f.nc && r->nrunning_slots < 4; i++)
 		if (!memcmp(f.ans[i], f.ans[best], nvv * sizeof(uint64_t)))
 			r->running_slots[r->nrunning_slots++] = f.cand[i];
-	for (size_t k = 0; k < nv; k++) {
+	for (size_t k = 0; k < nv; k++) {   /* each vCPU's task as the fit read it (a read now may find it moved on) */
 		struct vcpu_current *cur = &r->current[r->ncurrent];
-		if (dctx_read_ptr(c, v[k].gs + found, &cur->task) ||
+
+		cur->task = k < 8 ? f.ans[best][k] : 0;
+		if ((k >= 8 && dctx_read_ptr(c, v[k].gs + found, &cur->task)) ||
 		    !runs_on(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v[k].vcpu;

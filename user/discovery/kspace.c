@@ -263,7 +263,7 @@ int kspace_setup(struct disc_ctx *c)
 	if (!c->roots)
 		return -ENOMEM;
 	c->nroots = obs_distinct_roots(c->obs, c->roots, max);
-	if (!c->nroots) {
+	if (!c->nroots && !physmem_aarch64(c->pm)) {   /* arm64: the root is TTBR1's (an ELF core's: found in memory) */
 		snprintf(r->reason, sizeof(r->reason), "no CR3 observed: give --cr3, --qmp, or a core with register notes");
 		return -ENOENT;
 	}

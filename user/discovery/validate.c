@@ -137,6 +137,9 @@ out:
 			snprintf(r->reason, sizeof(r->reason), "an observed CR3 belongs to two mm_structs");
 		else if (!all_found)
 			snprintf(r->reason, sizeof(r->reason), "some offsets are undetermined");
+		else if (!r->roots_observed && r->arm64)
+			snprintf(r->reason, sizeof(r->reason), "no TTBR0 was observed to validate them (an arm64 ELF "
+				 "core holds no system registers; the kernel's root was found in its memory)");
 		else
 			snprintf(r->reason, sizeof(r->reason), "only %u of %u observed CR3 roots belong to an mm on the task list",
 				 r->roots_explained, r->roots_observed);

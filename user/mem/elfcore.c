@@ -2,7 +2,8 @@
  * ELF core source: guest memory dumps written by QEMU's `dump-guest-memory` (QMP/HMP) and by
  * `virsh dump --memory-only` (which asks QEMU for the same thing).
  *
- * Layout (QEMU dump/dump.c, target/i386/arch_dump.c):
+ * Layout (QEMU dump/dump.c, target/i386/arch_dump.c; target/arm/arch_dump.c for EM_AARCH64, ELF64 only, whose
+ * NT_PRSTATUS holds x0..x30, sp, pc and pstate and which has no "QEMU" CPU note):
  *   - ELF64, ET_CORE, EM_X86_64 (QEMU picks EM_X86_64 when the first vCPU is in long mode); for a 32-bit
  *     guest EM_386, ELF32 unless RAM reaches above 4 GiB (then ELF64). Both classes are read into the
  *     ELF64 structures below.
@@ -80,6 +81,19 @@ struct i386_elf_prstatus {
 };
 _Static_assert(sizeof(struct i386_elf_prstatus) == 144, "i386 prstatus layout");
 
+/* EM_AARCH64: the generic 64-bit elf_prstatus around struct user_pt_regs (x0..x30, sp, pc, pstate); QEMU
+ * (target/arm/arch_dump.c) writes no system registers, so TTBR0/TTBR1/TCR stay unknown (target.c finds the
+ * kernel's root in memory) */
+struct aarch64_elf_prstatus {
+	char pad1[32];
+	uint32_t pid;
+	char pad2[76];
+	uint64_t x[31], sp, pc, pstate;
+	uint32_t fpvalid;
+	char pad3[4];
+};
+_Static_assert(sizeof(struct aarch64_elf_prstatus) == 392, "aarch64 prstatus layout");
+
 struct elf_piece {
 	uint64_t paddr, len, offset;
 	uint32_t order;   /* file order, for stable overlap resolution */
@@ -143,6 +157,7 @@ static int piece_cmp(const void *a, const void *b)
 
 struct note_state {
 	bool i386;            /* EM_386: the i386 NT_PRSTATUS */
+	bool aarch64;         /* EM_AARCH64: the aarch64 one, and no QEMU CPU note */
 	struct vcpu_state *v;
 	size_t n_prstatus, n_qemu, cap;
 };
@@ -193,19 +208,28 @@ static int parse_notes(const char *path, const unsigned char *p, uint64_t len, s
 			goto corrupt;
 		name = (const char *)p + name_off;
 		if (namesz == 5 && !memcmp(name, "CORE", 5) && type == NT_PRSTATUS) {
-			size_t want = ns->i386 ? sizeof(struct i386_elf_prstatus) : sizeof(struct x86_64_elf_prstatus);
+			size_t want = ns->i386 ? sizeof(struct i386_elf_prstatus) : ns->aarch64 ?
+				      sizeof(struct aarch64_elf_prstatus) : sizeof(struct x86_64_elf_prstatus);
 			struct vcpu_state *v;
 
 			if (descsz < want) {
 				p_err("%s: NT_PRSTATUS note of %u bytes, expected %zu (not an %s QEMU dump?)", path, descsz,
-				      want, ns->i386 ? "i386" : "x86-64");
+				      want, ns->i386 ? "i386" : ns->aarch64 ? "aarch64" : "x86-64");
 				return -EINVAL;
 			}
 			v = vcpu_slot(ns, ns->n_prstatus);
 			if (!v)
 				goto too_many;
 			v->id = (uint32_t)ns->n_prstatus;
-			if (ns->i386) {
+			if (ns->aarch64) {   /* the only note of an arm64 vCPU: the exception level from PSTATE.M[3:2] */
+				struct aarch64_elf_prstatus st;
+
+				memcpy(&st, p + desc_off, sizeof(st));
+				v->valid = v->aarch64 = true;
+				v->pc = st.pc;
+				v->rsp = st.sp;
+				v->el1 = (st.pstate >> 2 & 3) == 1;
+			} else if (ns->i386) {
 				struct i386_elf_prstatus st;
 
 				memcpy(&st, p + desc_off, sizeof(st));
@@ -357,9 +381,9 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 	}
 	read_hdr(c->map, &h);
 	if ((h.cls != ELFCLASS64 && h.cls != ELFCLASS32) || c->map[EI_DATA] != ELFDATA2LSB || h.type != ET_CORE ||
-	    (h.machine != EM_X86_64 && h.machine != EM_386)) {
+	    (h.machine != EM_X86_64 && h.machine != EM_386 && (h.machine != EM_AARCH64 || h.cls != ELFCLASS64))) {
 		err = -EINVAL;
-		p_err("%s: not a little-endian x86-64 or i386 ELF core (class %u, type %u, machine %u)", path,
+		p_err("%s: not a little-endian x86-64, i386 or aarch64 ELF core (class %u, type %u, machine %u)", path,
 		      h.cls, h.type, h.machine);
 		goto fail;
 	}
@@ -398,6 +422,7 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 		goto fail;
 	}
 	ns.i386 = h.machine == EM_386;
+	ns.aarch64 = h.machine == EM_AARCH64;
 	pieces = calloc(phnum, sizeof(*pieces));
 	if (!pieces) {
 		err = -ENOMEM;
@@ -498,7 +523,7 @@ int physmem_open_elfcore(const char *path, struct physmem **out)
 		if (v->valid && (v->cr0 & (1ULL << 31)) && (v->cr4 & (1ULL << 5)))
 			v->efer = (1ULL << 8) | (1ULL << 10);
 	}
-	if (!ns.n_qemu)
+	if (!ns.n_qemu && !ns.aarch64)
 		p_dbg("%s: no QEMU CPU notes: control registers unknown", path);
 	*out = pm;
 	return 0;

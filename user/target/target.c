@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "arch/arm64.h"
 #include "arch/x86_64.h"
 #include "common/caps.h"
 #include "common/log.h"
@@ -40,7 +41,7 @@ static int add_source_vcpus(struct target *tg)
 		};
 		int err;
 
-		if (!v->valid)
+		if (!v->valid || (v->aarch64 && !v->cr3))   /* an arm64 core's vCPUs: TTBR0 unknown */
 			continue;
 		err = obs_add(&tg->obs, &o);
 		if (err)
@@ -49,6 +50,30 @@ static int add_source_vcpus(struct target *tg)
 	}
 	p_dbg("%zu observation(s) from the %s source's vCPU state", added, tg->pm->ops->kind);
 	return 0;
+}
+
+#define ARM64_ROOT_SCAN (16ULL << 30)   /* RAM searched for an arm64 kernel's root */
+
+/* An arm64 ELF core holds no system registers: the kernel's root (TTBR1) and VA sizes (TCR) are found in its
+ * memory (arm64_find_kernel_root) and given to every vCPU. TTBR0 stays unknown: no observed user root. */
+static void complete_arm64_registers(struct target *tg)
+{
+	struct arm64_mmu m;
+	uint64_t tcr;
+
+	for (size_t i = 0; i < tg->pm->nvcpus; i++)
+		if (tg->pm->vcpus[i].ttbr1)
+			return;
+	if (arm64_find_kernel_root(tg->pm, ARM64_ROOT_SCAN, &m, &tcr)) {
+		p_dbg("%s: no page of RAM reads as an arm64 kernel's root mapping a linear map", tg->desc);
+		return;
+	}
+	p_dbg("%s: arm64 kernel root found in memory at %#" PRIx64 " (%u-bit VAs%s)", tg->desc, m.ttbr1, m.va_bits1,
+	      m.lpa2 ? ", LPA2" : "");
+	for (size_t i = 0; i < tg->pm->nvcpus; i++) {
+		tg->pm->vcpus[i].ttbr1 = m.ttbr1;
+		tg->pm->vcpus[i].tcr = tcr;
+	}
 }
 
 static int add_cli_cr3s(struct target *tg, const struct target_opts *t)
@@ -193,6 +218,8 @@ int target_open(const struct target_opts *t, struct target *tg)
 		return err;
 	}
 
+	if (physmem_aarch64(tg->pm))
+		complete_arm64_registers(tg);
 	err = add_cli_cr3s(tg, t);
 	if (!err)
 		err = add_source_vcpus(tg);
@@ -356,6 +383,12 @@ int target_sample_more(struct target *tg, const struct target_opts *t, double se
 	return sample_qmp(tg, t, seconds, seconds);
 }
 
+/* Discovery named no vCPU's current task and kept no slot that held running tasks. */
+static bool no_current_task(const struct discovery_result *res)
+{
+	return !res->ncurrent && res->percpu_current == -1 && !res->nrunning_slots;
+}
+
 int target_discover_retry(const struct target_opts *t, struct target *tg, const struct discovery_opts *d,
 			  struct discovery_result *res, int err)
 {
@@ -365,9 +398,10 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 	unsigned tries = 0;
 	size_t dropped_total = 0;
 
-	/* only a live guest can be looked at again, and only within its sampling time */
-	while ((err == -ENOENT || (!err && !res->validated)) && t->pid > 0 && tg->pm && !tg->pm->source_err &&
-	       tg->sampled_s + 0.05 < timeout_s) {
+	/* only a live guest can be looked at again, and only within its sampling time; also when no per-CPU slot
+	 * named the vCPUs' tasks (each vCPU had moved on to a process it was not sampled running) */
+	while ((err == -ENOENT || (!err && !res->validated) || (!err && no_current_task(res))) && t->pid > 0 &&
+	       tg->pm && !tg->pm->source_err && tg->sampled_s + 0.05 < timeout_s) {
 		double slice = timeout_s - tg->sampled_s < TARGET_RETRY_SAMPLE_S ? timeout_s - tg->sampled_s
 										 : TARGET_RETRY_SAMPLE_S;
 		size_t fresh = tg->obs.n, dropped = 0;
@@ -392,7 +426,7 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 		if (err && !wl)
 			snprintf(what, sizeof(what), "undetermined: %.100s", res->reason);
 		snprintf(retried, sizeof(retried), "%.120s; sampled %.2f s more and read again%s%s%s (attempt %u)",
-			 err ? what : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
+			 err ? what : res->validated ? "no per-CPU slot named the vCPUs' tasks" : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
 			 dropped ? " gone (not seen again, or owned by an earlier look's process that exited)" : "",
 			 tries + 1);
 		p_dbg("retry: %s", retried);
