@@ -18,7 +18,7 @@
 #   - `record` then `report`: an intact session with busybox-spin on top;
 #   - its ELF core (dump-guest-memory; no system registers in it: the kernel's root is found in memory): the same
 #     offsets and init_task as the live guest, not called validated (no TTBR0 observed: exit 2), and `ps` on it
-#     equal to the guest's list;
+#     equal to the guest's list; its RAM as a raw image (pmemsave, --raw-base 0x40000000, no --cr3): the same;
 #   - the guest keeps running afterwards (the gdbstub was detached): it still answers on the serial console.
 # VMOT_ARM64_KERNELS (default "bookworm trixie sid": 48-bit VAs, and 52-bit with LPA2) picks the suites.
 # Exit 0 pass, 77 skip (one line why), 1 fail.
@@ -251,7 +251,17 @@ for suite in $SUITES; do
 	took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }')
 	cps=$("$BIN" ps --json --core "$TMP/core" 2>/dev/null)
 	rm -f "$TMP/core"
+	# and its RAM as a raw image (virt's RAM starts at 1 GiB: --raw-base), no --cr3: the same search
+	QMP_TIMEOUT_MS=120000 "$QC" "$TMP/qmp.sock" pmemsave "{\"val\":1073741824,\"size\":1073741824,\"filename\":\"$TMP/raw\"}" >/dev/null
+	rj=$("$BIN" offsets --raw "$TMP/raw" --raw-base 0x40000000 --format json 2>"$TMP/raw.err"); rrc=$?
+	rm -f "$TMP/raw"
 	"$QC" "$TMP/qmp.sock" cont >/dev/null
+	if ((rrc == 2)) && [[ $(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$rj") == "$(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$got")" ]] &&
+	   grep -q "no TTBR0 was observed" "$TMP/raw.err"; then
+		ok "$release: raw image (--raw-base 0x40000000): kernel root found in it, the live guest's offsets and init_task, not called validated"
+	else
+		bad "$release: raw image: exit $rrc, $(jq -c '[.task_struct.tasks, .mm_struct.pgd, .init_task]' <<<"$rj" 2>/dev/null) $(tail -n1 "$TMP/raw.err")"
+	fi
 	if ((crc == 2)) && [[ $(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$cj") == "$(jq -c '[.task_struct, .mm_struct.pgd, .init_task]' <<<"$got")" &&
 	      $(jq -r .validated <<<"$cj") == false ]] && grep -q "no TTBR0 was observed" "$TMP/core.err"; then
 		ok "$release: ELF core: kernel root found in memory, the live guest's offsets and init_task, not called validated (no TTBR0), ${took} s"

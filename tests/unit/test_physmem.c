@@ -101,7 +101,8 @@ static char *write_temp(const void *data, size_t len)
 	return path;
 }
 
-/* Raw image: offset = GPA, one range [0, size), reads past the end fault, bytes match the file. */
+/* Raw image: offset = GPA, one range [0, size) (or [base, base + size)), reads past the end fault, bytes match
+ * the file. */
 static void test_raw_file(void **state)
 {
 	size_t len = 3 * 4096 + 123;
@@ -119,6 +120,15 @@ static void test_raw_file(void **state)
 	assert_int_equal(out[0], mem[len - 1]);
 	assert_int_equal(physmem_read(pm, len - 1, out, 2), -EFAULT);
 	physmem_close(pm);
+	/* the same file as RAM from 1 GiB on (an arm64 virt machine's): offset = GPA - base */
+	assert_int_equal(physmem_open_raw_at(path, 0x40000000, &pm), 0);
+	assert_int_equal(pm->ranges[0].start, 0x40000000);
+	assert_int_equal(physmem_read(pm, 0x40000000 + 4000, out, 4096), 0);
+	assert_memory_equal(out, mem + 4000, 4096);
+	assert_int_equal(physmem_read(pm, 4000, out, 16), -EFAULT);
+	assert_int_equal(physmem_read(pm, 0x40000000 + len - 1, out, 2), -EFAULT);
+	physmem_close(pm);
+	assert_int_equal(physmem_open_raw_at(path, UINT64_MAX & ~4095ULL, &pm), -EINVAL);   /* past 2^64 */
 	unlink(path);
 	free(path);
 	free(mem);

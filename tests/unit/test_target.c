@@ -67,14 +67,19 @@ static void test_parse_size(void **state)
 	assert_int_equal(parse_size("17179869184G", &v), -EINVAL);   /* 2^34 GiB overflows */
 }
 
-/* --cr3 lists accumulate across options, hex with or without 0x; a zero root is refused. */
+/* --cr3 lists accumulate across options, hex with or without 0x; a zero root is refused; --raw-base is a
+ * page-aligned address and goes with --raw. */
 static void test_cr3_lists_and_checks(void **state)
 {
 	struct target_opts t = { .timeout_s = -1 };
 
 	assert_int_equal(target_check(&t), -EINVAL);   /* no source */
+	assert_int_equal(target_parse_opt(&t, TOPT_RAW_BASE, "0x40000000"), 1);
+	assert_int_equal(target_check(&t), -EINVAL);   /* --raw-base without --raw */
+	assert_int_equal(target_parse_opt(&t, TOPT_RAW_BASE, "0x40000010"), -EINVAL);   /* not page-aligned */
 	assert_int_equal(target_parse_opt(&t, 'r', "guest.ram"), 1);
-	assert_int_equal(target_check(&t), -EINVAL);   /* --raw without --cr3 */
+	assert_int_equal(target_check(&t), 0);   /* --raw alone: an arm64 image's root is searched in it */
+	assert_int_equal(t.raw_base, 0x40000000);
 	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x10c2e000,2a4b6000"), 1);
 	assert_int_equal(target_parse_opt(&t, TOPT_CR3, "0x3000"), 1);
 	assert_int_equal(t.ncr3, 3);

@@ -70,6 +70,19 @@ int target_parse_opt(struct target_opts *t, int c, const char *arg)
 			return -EINVAL;
 		}
 		return 1;
+	case TOPT_RAW_BASE: {
+		char *end;
+		uint64_t v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 0);
+		if (errno || end == arg || *end || (v & 4095) || *arg == '-') {
+			p_err("--raw-base: '%s' is not a page-aligned physical address (e.g. 0x40000000)", arg);
+			return -EINVAL;
+		}
+		t->raw_base = v;
+		return 1;
+	}
 	case TOPT_MAX_BYTES:
 		if (parse_size(arg, &t->max_bytes) || !t->max_bytes) {
 			p_err("--max-bytes: '%s' is not a size (e.g. 64M)", arg);
@@ -88,8 +101,8 @@ int target_check(const struct target_opts *t)
 		p_err(n ? "give only one of --pid, --core, --raw" : "no guest given: use --pid, --core or --raw");
 		return -EINVAL;
 	}
-	if (t->raw && !t->ncr3) {
-		p_err("--raw needs --cr3: a raw image carries no register state");
+	if (t->raw_base && !t->raw) {
+		p_err("--raw-base goes with --raw");
 		return -EINVAL;
 	}
 	if (t->qmp && t->core) {

@@ -9,7 +9,7 @@
 #include "target/target.h"
 
 /* getopt codes of the long-only options (past any character) */
-enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
+enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES, TOPT_RAW_BASE };
 
 /* Source options, for a subcommand's getopt_long table and short-option string. */
 #define TARGET_SHORT_OPTS "p:c:r:"
@@ -17,6 +17,7 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 	{ "pid",       required_argument, NULL, 'p' },                     \
 	{ "core",      required_argument, NULL, 'c' },                     \
 	{ "raw",       required_argument, NULL, 'r' },                     \
+	{ "raw-base",  required_argument, NULL, TOPT_RAW_BASE },           \
 	{ "cr3",       required_argument, NULL, TOPT_CR3 },                \
 	{ "qmp",       required_argument, NULL, TOPT_QMP },                \
 	{ "timeout",   required_argument, NULL, TOPT_TIMEOUT },            \
@@ -27,7 +28,10 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 	"Source (exactly one):\n"                                                                       \
 	"  -p, --pid PID          a running QEMU process (guest RAM read with process_vm_readv)\n"      \
 	"  -c, --core FILE        an ELF core (virsh dump --memory-only, QEMU dump-guest-memory)\n"     \
-	"  -r, --raw FILE         a raw physical-memory image (needs --cr3)\n"                          \
+	"  -r, --raw FILE         a raw physical-memory image (x86: needs --cr3; arm64: the kernel's\n"  \
+	"                         root is found in it)\n"                                              \
+	"      --raw-base PA      guest-physical address of its first byte (default 0; an arm64 virt\n" \
+	"                         machine's RAM starts at 0x40000000)\n"                               \
 	"Observations:\n"                                                                               \
 	"      --cr3 HEX[,HEX...] guest CR3 values seen (repeatable); PCID/PTI bits are dropped\n"      \
 	"      --qmp PATH         QEMU monitor socket to sample vCPU CR3/GS base from (with --pid it\n"  \
@@ -41,7 +45,7 @@ enum { TOPT_CR3 = 0x100, TOPT_QMP, TOPT_TIMEOUT, TOPT_MAX_BYTES };
 int target_parse_opt(struct target_opts *t, int c, const char *arg);
 /* The same for cmd_getopt (ctx: struct target_opts). */
 int target_opt(void *t, int c, const char *arg);
-/* Exactly one source; --raw needs --cr3. -EINVAL with a message otherwise. */
+/* Exactly one source; --raw-base only with --raw. -EINVAL with a message otherwise. */
 int target_check(const struct target_opts *t);
 /* target_discover as a command runs it: every error but "undetermined" (-ENOENT, res->reason says why) is
  * reported here in one line (or was, by the source that failed). Returns what target_discover did. */

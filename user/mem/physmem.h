@@ -94,6 +94,8 @@ uint64_t physmem_total(const struct physmem *pm);
 void physmem_close(struct physmem *pm);
 
 int physmem_open_raw(const char *path, struct physmem **out);
+/* The same with the file's first byte at guest-physical address base. */
+int physmem_open_raw_at(const char *path, uint64_t base, struct physmem **out);
 int physmem_open_elfcore(const char *path, struct physmem **out);
 /* Live QEMU guest: RAM located in the QEMU process, read with process_vm_readv. qmp_path may be NULL
  * (then the QMP socket is looked up from the QEMU command line). */

@@ -2,11 +2,13 @@
  * Raw guest-physical image: a flat file whose byte at offset x is GPA x (QEMU `pmemsave 0 SIZE`, a
  * memory-backend-file, /dev/shm RAM of a guest). Opened O_RDONLY and mapped read-only; when the file
  * cannot be mapped (block/char devices, zero length) reads fall back to pread(2).
- * The whole file is one RAM range [0, size): a raw image carries no holes.
+ * The whole file is one RAM range [base, base + size): a raw image carries no holes (base 0 unless given:
+ * an arm64 virt machine's RAM starts at 1 GiB, and a file of its RAM alone starts there).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,6 +19,7 @@
 #include "mem/physmem.h"
 
 struct raw_priv {
+	uint64_t base;              /* the guest-physical address of the file's first byte */
 	int fd;
 	const unsigned char *map;   /* NULL when using pread */
 	uint64_t size;
@@ -27,6 +30,9 @@ static int raw_read(struct physmem *pm, uint64_t gpa, void *buf, size_t len)
 	struct raw_priv *r = pm->priv;
 	unsigned char *out = buf;
 
+	if (gpa < r->base)
+		return -EFAULT;
+	gpa -= r->base;
 	if (gpa > r->size || len > r->size - gpa)
 		return -EFAULT;
 	if (r->map) {
@@ -71,6 +77,11 @@ static const struct physmem_ops raw_ops = {
 
 int physmem_open_raw(const char *path, struct physmem **out)
 {
+	return physmem_open_raw_at(path, 0, out);
+}
+
+int physmem_open_raw_at(const char *path, uint64_t base, struct physmem **out)
+{
 	struct raw_priv *r;
 	struct physmem *pm;
 	struct stat st;
@@ -80,6 +91,7 @@ int physmem_open_raw(const char *path, struct physmem **out)
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
+	r->base = base;
 	r->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (r->fd < 0) {
 		err = -errno;
@@ -124,7 +136,13 @@ int physmem_open_raw(const char *path, struct physmem **out)
 		err = -ENOMEM;
 		goto fail;
 	}
-	err = physmem_add_range(pm, 0, r->size);
+	if (r->size > UINT64_MAX - base) {
+		physmem_close(pm);
+		p_err("raw memory image %s at %#llx would end past the physical address space", path,
+		      (unsigned long long)base);
+		return -EINVAL;
+	}
+	err = physmem_add_range(pm, base, r->size);
 	if (err) {
 		physmem_close(pm);
 		return err;

@@ -76,6 +76,27 @@ static void complete_arm64_registers(struct target *tg)
 	}
 }
 
+/* A raw image without --cr3: an arm64 guest's, if its memory holds an arm64 kernel's root; a vCPU with that
+ * root stands for the registers the image lacks. */
+static int raw_arm64_vcpu(struct target *tg)
+{
+	struct vcpu_state *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*v = (struct vcpu_state){ .valid = true, .aarch64 = true };
+	tg->pm->vcpus = v;
+	tg->pm->nvcpus = 1;
+	complete_arm64_registers(tg);
+	if (!v->ttbr1) {
+		p_err("%s: no --cr3 given, and no arm64 kernel's page tables found in it (an x86 image needs --cr3)",
+		      tg->desc);
+		target_close(tg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int add_cli_cr3s(struct target *tg, const struct target_opts *t)
 {
 	for (size_t i = 0; i < t->ncr3; i++) {
@@ -210,7 +231,7 @@ int target_open(const struct target_opts *t, struct target *tg)
 		err = physmem_open_elfcore(t->core, &tg->pm);
 	} else {
 		snprintf(tg->desc, sizeof(tg->desc), "raw image %s", t->raw);
-		err = physmem_open_raw(t->raw, &tg->pm);
+		err = physmem_open_raw_at(t->raw, t->raw_base, &tg->pm);
 	}
 	if (err) {   /* the source printed why */
 		p_dbg("cannot open %s: %s", tg->desc, strerror(-err));
@@ -218,6 +239,8 @@ int target_open(const struct target_opts *t, struct target *tg)
 		return err;
 	}
 
+	if (t->raw && !t->ncr3 && (err = raw_arm64_vcpu(tg)))   /* no registers: only an arm64 kernel's root shows */
+		return err;
 	if (physmem_aarch64(tg->pm))
 		complete_arm64_registers(tg);
 	err = add_cli_cr3s(tg, t);

@@ -17,6 +17,7 @@ struct target_opts {
 	pid_t pid;
 	const char *core;
 	const char *raw;
+	uint64_t raw_base;        /* --raw-base: the raw image's first guest-physical address */
 	const char *qmp;
 	uint64_t *cr3s;           /* --cr3 values, in order */
 	size_t ncr3;
