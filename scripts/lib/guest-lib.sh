@@ -18,6 +18,7 @@
 #   guest_send SOCK LINE    one line to a guest's serial socket (GUEST_SERIAL_SOCK: e.g. "life TAG MS")
 #   guest_qmp SOCK JSON     one QMP command (after the capabilities handshake), reply discarded
 #   wait_for FILE PATTERN SECONDS   until grep finds PATTERN in FILE (returns 1 on timeout)
+#   check_shares LABEL FILE         oncpu_shares.py output held to its limits (10 points a program, 15 busy)
 #   ok MSG / bad MSG        one check line ("  ok   MSG" / "  FAIL MSG"); bad counts into $fails
 #
 # An EXIT trap (chained after any EXIT trap already set) stops every guest started here, and removes their run
@@ -167,6 +168,23 @@ bad() { echo "  FAIL $*"; fails=$((fails + 1)); }
 
 guest_send() { printf '%s\n' "$2" | timeout 10 socat -t 0.5 - "UNIX-CONNECT:$1" >/dev/null; }
 guest_qmp() { printf '{"execute":"qmp_capabilities"}\n%s\n' "$2" | timeout 20 socat -t 2 - "UNIX-CONNECT:$1" >/dev/null; }
+
+# check_shares LABEL FILE: tests/guest/oncpu_shares.py's lines held to their limits — each program's on-CPU
+# share within 10 points of the guest's own accounting, the guest's busy share within 15 — one ok/bad line each
+check_shares() {
+	local label=$1 file=$2 what rest l g lim name
+	while read -r what rest; do
+		if [[ $what == busy ]]; then set -- $rest; else set -- ${rest#* }; fi
+		l=${1#live=} g=${2#guest=} lim=10 name=$what
+		[[ $what == busy ]] && lim=15
+		[[ $what == share ]] && name=${rest%% *}
+		if awk -v l="$l" -v g="$g" -v lim="$lim" 'BEGIN { d = l - g; if (d < 0) d = -d; exit !(d <= lim) }'; then
+			ok "$label: on-CPU share of $name: live $l %, guest $g % (within $lim points)"
+		else
+			bad "$label: on-CPU share of $name: live $l %, the guest's own accounting $g % (more than $lim points apart)"
+		fi
+	done <"$file"
+}
 
 wait_for() {
 	local i

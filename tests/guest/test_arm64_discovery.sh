@@ -193,17 +193,7 @@ for suite in $SUITES; do
 		ok "$release: live: $nsw switch events, $onbusy onto the busy loop (pid $busy); $(grep -o 'per-CPU current task [^:]*: [a-z]*' "$TMP/live.err" | tail -n1)"
 		python3 "$ROOT/tests/guest/oncpu_shares.py" "$TMP/live.jsonl" "$TMP/acct.a" "$TMP/acct.b" "$ta" "$tb" 2 busybox-spin busybox-half \
 			>"$TMP/shares" || bad "$release: share computation"
-		while read -r what rest; do
-			if [[ $what == busy ]]; then set -- $rest; else set -- ${rest#* }; fi
-			l=${1#live=} g=${2#guest=} lim=10 name=$what
-			[[ $what == busy ]] && lim=15
-			[[ $what == share ]] && name=${rest%% *}
-			if awk -v l="$l" -v g="$g" -v lim="$lim" 'BEGIN { d = l - g; if (d < 0) d = -d; exit !(d <= lim) }'; then
-				ok "$release: on-CPU share of $name: live $l %, guest $g % (within $lim points)"
-			else
-				bad "$release: on-CPU share of $name: live $l %, the guest's own accounting $g % (more than $lim points apart)"
-			fi
-		done <"$TMP/shares"
+		check_shares "$release" "$TMP/shares"
 	else
 		# with --json an error may come as a JSON line on stdout: both are shown
 		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2) $(grep -v '"event"' "$TMP/live.jsonl" | head -n2)"

@@ -98,18 +98,7 @@ run_config() {
 	grep -q "stopped agreeing" "$T/live.err" && echo "  note $label: $(grep -m1 'stopped agreeing' "$T/live.err")"
 	python3 "$ROOT/tests/guest/oncpu_shares.py" "$T/live.jsonl" "$T/acct.a" "$T/acct.b" "$ta" "$tb" "$smp" \
 		vmot-spin vmot-half >"$T/shares" || { bad "$label: share computation"; guest_stop; return; }
-	local what l g lim
-	while read -r what rest; do
-		if [[ $what == busy ]]; then set -- $rest; else set -- ${rest#* }; fi
-		l=${1#live=} g=${2#guest=}
-		lim=10; [[ $what == busy ]] && lim=15
-		local name=$what; [[ $what == share ]] && name=${rest%% *}
-		if awk -v l="$l" -v g="$g" -v lim="$lim" 'BEGIN { d = l - g; if (d < 0) d = -d; exit !(d <= lim) }'; then
-			ok "$label: on-CPU share of $name: live $l %, guest $g % (within $lim points)"
-		else
-			bad "$label: on-CPU share of $name: live $l %, guest's own accounting $g % (more than $lim points apart)"
-		fi
-	done <"$T/shares"
+	check_shares "$label" "$T/shares"
 	guest_stop
 }
 
