@@ -35,6 +35,21 @@ static int mm_offsets(const struct discovery_result *r, int64_t off[2])
 	return 1;
 }
 
+/* va reads like a task: a kernel pointer to a valid comm and a pid in range. */
+static bool task_ids(struct disc_ctx *c, uint64_t va, int32_t *pid, char comm[17])
+{
+	const struct discovery_result *r = c->res;
+	uint32_t id;
+
+	if (!dctx_is_kernel_ptr(c, va) || dctx_read(c, va + r->task[TF_COMM].offset, comm, 16))
+		return false;
+	comm[16] = 0;
+	if (!comm_valid(comm) || dctx_read(c, va + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
+		return false;
+	*pid = (int32_t)id;
+	return true;
+}
+
 /* The task at va, if it is one whose address space is the vCPU's latest CR3, or (recent) any of its recent
  * ones. */
 static bool runs_on(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, bool recent, int32_t *pid,
@@ -44,14 +59,9 @@ static bool runs_on(struct disc_ctx *c, uint64_t va, const struct vcpu_obs *v, b
 	int64_t mm_off[2];
 	int nmm;
 	uint64_t mm, pgd, pa;
-	uint32_t id;
 
-	if (!dctx_is_kernel_ptr(c, va) || dctx_read(c, va + r->task[TF_COMM].offset, comm, 16))
+	if (!task_ids(c, va, pid, comm))
 		return false;
-	comm[16] = 0;
-	if (!comm_valid(comm) || dctx_read(c, va + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
-		return false;
-	*pid = (int32_t)id;
 	nmm = mm_offsets(r, mm_off);   /* only for what reads like a task: most slots are not */
 	for (int k = 0; k < nmm; k++) {
 		if (dctx_read_ptr(c, va + mm_off[k], &mm) || !dctx_is_kernel_ptr(c, mm) ||
@@ -128,18 +138,11 @@ static void current_from_sp_el0(struct disc_ctx *c)
 	for (size_t i = 0; i < c->pm->nvcpus && r->ncurrent < VMOT_MAX_VCPUS; i++) {
 		const struct vcpu_state *v = &c->pm->vcpus[i];
 		struct vcpu_current *cur = &r->current[r->ncurrent];
-		uint32_t id;
 
-		if (!v->valid || !v->aarch64 || !v->el1 || !dctx_is_kernel_ptr(c, v->sp_el0) ||
-		    dctx_read(c, v->sp_el0 + r->task[TF_COMM].offset, cur->comm, 16) ||
-		    dctx_read(c, v->sp_el0 + r->task[TF_PID].offset, &id, 4) || id >= PID_MAX_LIMIT)
-			continue;
-		cur->comm[16] = 0;
-		if (!comm_valid(cur->comm))
+		if (!v->valid || !v->aarch64 || !v->el1 || !task_ids(c, v->sp_el0, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v->id;
 		cur->task = v->sp_el0;
-		cur->pid = (int32_t)id;
 		r->ncurrent++;
 	}
 	p_dbg("current task from SP_EL0 on %u vCPU(s) at EL1", r->ncurrent);
@@ -245,8 +248,11 @@ static void current_from_percpu(struct disc_ctx *c)
 		struct vcpu_current *cur = &r->current[r->ncurrent];
 
 		cur->task = k < 8 ? f.ans[best][k] : 0;
-		if ((k >= 8 && dctx_read_ptr(c, v[k].gs + found, &cur->task)) ||
-		    !runs_on(c, cur->task, &v[k], recent, &cur->pid, cur->comm))
+		if (k >= 8 && (dctx_read_ptr(c, v[k].gs + found, &cur->task) ||
+			       !runs_on(c, cur->task, &v[k], recent, &cur->pid, cur->comm)))
+			continue;
+		/* it ran the vCPU's CR3 when the fit read it: its ids are enough now (it may have exec'd since) */
+		if (k < 8 && !task_ids(c, cur->task, &cur->pid, cur->comm))
 			continue;
 		cur->vcpu = v[k].vcpu;
 		r->ncurrent++;
