@@ -113,21 +113,23 @@ int solve_pid_tgid(struct solve *s)
 			return 0;
 		}
 	}
-	/* No threads: pid and tgid are the one pair of id members equal on every leader. */
-	size_t npairs = 0;
+	/* No threads: pid and tgid are the pair of id members equal on every leader that lie side by side. A third
+	 * such member (sched_ext's copy of the pid, 6.12+; seen on a 1-vCPU 7.2 guest running no threaded process)
+	 * makes more equal pairs, but only the declared pair is adjacent. */
+	size_t nadjacent = 0;
 	int64_t pa = -1, pb = -1;
 	for (size_t k = 0; k < np; k++)
 		for (size_t l = k + 1; l < np; l++) {
 			bool eq = true;
 			for (size_t i = 0; i < c->nwin && eq; i++)
 				eq = !c->win[i].leader || win_u32(&c->win[i], p[k]) == win_u32(&c->win[i], p[l]);
-			if (eq) {
-				npairs++;
+			if (eq && p[l] == p[k] + 4) {
+				nadjacent++;
 				pa = p[k];
 				pb = p[l];
 			}
 		}
-	if (npairs == 1 && pb == pa + 4) {
+	if (nadjacent == 1) {
 		struct offset_pair pp = { { "pid", "tgid" }, { pa, pb }, { TF_PID, TF_TGID } };
 		set_pair_by_order(s, &pp, "equal to tgid on every task; declaration order (pid, tgid)",
 				  "equal to pid on every task; declaration order (pid, tgid)");

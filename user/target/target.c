@@ -54,16 +54,34 @@ static int add_source_vcpus(struct target *tg)
 
 #define ARM64_ROOT_SCAN (16ULL << 30)   /* RAM searched for an arm64 kernel's root */
 
-/* An arm64 ELF core holds no system registers: the kernel's root (TTBR1) and VA sizes (TCR) are found in its
- * memory (arm64_find_kernel_root) and given to every vCPU. TTBR0 stays unknown: no observed user root. */
+/* A vCPU's TTBR1 names the kernel's table: its TTBR1 half maps a linear map of RAM. Under KPTI a vCPU caught at
+ * EL0 shows the trampoline's table instead, which maps one page of entry code. */
+static bool ttbr1_maps_kernel(struct physmem *pm, const struct vcpu_state *v)
+{
+	struct arm64_mmu m = { 0 };
+	uint64_t base, covered;
+
+	if (!v->valid || !v->aarch64 || !v->ttbr1)
+		return false;
+	arm64_mmu_from_tcr(&m, v->tcr);
+	m.ttbr1 = v->ttbr1;
+	return m.va_bits1 && !arm64_find_linear_map(pm, &m, &base, &covered);
+}
+
+/* The kernel's root (TTBR1) and VA sizes (TCR) where the vCPUs do not show them: an arm64 ELF core holds no
+ * system registers, and a live guest under KPTI whose vCPUs were all at EL0 when read shows only the
+ * trampoline's table. Then the root is found in memory (arm64_find_kernel_root) and given to every vCPU, each
+ * keeping its own TCR_EL1 where it has one. TTBR0 stays what was read (a core's: unknown, no observed root). */
 static void complete_arm64_registers(struct target *tg)
 {
 	struct arm64_mmu m;
 	uint64_t tcr;
+	bool shown = false;
 
-	for (size_t i = 0; i < tg->pm->nvcpus; i++)
-		if (tg->pm->vcpus[i].ttbr1)
-			return;
+	for (size_t i = 0; i < tg->pm->nvcpus && !shown; i++)
+		shown = ttbr1_maps_kernel(tg->pm, &tg->pm->vcpus[i]);
+	if (shown)
+		return;
 	if (arm64_find_kernel_root(tg->pm, ARM64_ROOT_SCAN, &m, &tcr)) {
 		p_dbg("%s: no page of RAM reads as an arm64 kernel's root mapping a linear map", tg->desc);
 		return;
@@ -72,7 +90,8 @@ static void complete_arm64_registers(struct target *tg)
 	      m.lpa2 ? ", LPA2" : "");
 	for (size_t i = 0; i < tg->pm->nvcpus; i++) {
 		tg->pm->vcpus[i].ttbr1 = m.ttbr1;
-		tg->pm->vcpus[i].tcr = tcr;
+		if (!tg->pm->vcpus[i].tcr)
+			tg->pm->vcpus[i].tcr = tcr;
 	}
 }
 
