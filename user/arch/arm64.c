@@ -396,10 +396,49 @@ static uint64_t maps_itself_in_image(struct physmem *pm, const struct arm64_mmu 
 	return n >= 0 && a.found && !a.huge ? a.leaves : 0;
 }
 
+/* What the candidates of one search have spent, against ROOT_WALK_TOTAL and ROOT_LEAVES_TOTAL. */
+struct root_budget { uint64_t bytes, leaves; };
+
+/* One candidate root: its leaves if its TTBR1 half maps a linear map of RAM and itself outside it (0 if not),
+ * its walks within a budget of their own and within what the search has left (hostile memory can make every
+ * page a table: the kernel's own table takes a few MiB, a process's a few hundred KiB). */
+static uint64_t candidate_leaves(struct physmem *pm, const struct arm64_mmu *m, struct root_budget *b)
+{
+	uint64_t limit = pm->read_limit, before = pm->bytes_read, base, cov, n1 = 0, n2 = 0, leaves;
+	uint64_t cap = ROOT_LEAVES_TOTAL - b->leaves < ROOT_LEAVES_EACH ? ROOT_LEAVES_TOTAL - b->leaves : ROOT_LEAVES_EACH;
+	bool hit = pm->read_limit_hit;
+
+	if (b->bytes >= ROOT_WALK_TOTAL || b->leaves >= ROOT_LEAVES_TOTAL)
+		return 0;
+	if (!limit || limit > pm->bytes_read + ROOT_WALK_BYTES)
+		pm->read_limit = pm->bytes_read + ROOT_WALK_BYTES;
+	leaves = linear_map_within(pm, m, cap, &base, &cov, &n1) ? 0 : maps_itself_in_image(pm, m, base, cap, &n2);
+	b->bytes += pm->bytes_read - before;
+	b->leaves += n1 + n2;
+	pm->read_limit = limit;   /* the caller's own budget and its sticky flag, as they were */
+	pm->read_limit_hit = hit;
+	return leaves;
+}
+
+/* A page that reads as a top-level table of this configuration with at least two entries, and nothing past a
+ * partial top level (swapper_pg_dir's page is otherwise zero, a full table below it is not). */
+static bool top_table_candidate(struct physmem *pm, uint64_t pa, unsigned va_bits, bool lpa2)
+{
+	uint64_t t[512], n = top_entries(va_bits);
+	int valid = 0;
+
+	if (!arm64_user_root_plausible(pm, pa, va_bits, lpa2) || physmem_read(pm, pa, t, sizeof(t)))
+		return false;
+	for (uint64_t i = 0; i < 512; i++)
+		valid += i < n ? t[i] != 0 : t[i] ? -1024 : 0;
+	return valid >= 2;
+}
+
 int arm64_find_kernel_root(struct physmem *pm, uint64_t max_scan, struct arm64_mmu *out, uint64_t *tcr)
 {
 	static const struct { unsigned va_bits; bool lpa2; } cfg[] = { { 48, false }, { 52, true } };
-	uint64_t scanned = 0, best_leaves = 0, walked = 0, nleaves = 0;
+	struct root_budget budget = { 0, 0 };
+	uint64_t scanned = 0, best_leaves = 0;
 	bool found = false;
 
 	if (!pm || !out || !tcr)
@@ -410,39 +449,13 @@ int arm64_find_kernel_root(struct physmem *pm, uint64_t max_scan, struct arm64_m
 		for (uint64_t pa = (pr->start + 4095) & ~4095ULL; pa + 4096 <= pr->start + pr->len && scanned < max_scan;
 		     pa += 4096, scanned += 4096)
 			for (size_t c = 0; c < sizeof(cfg) / sizeof(cfg[0]); c++) {
-				uint64_t t[512], n = top_entries(cfg[c].va_bits), base, cov;
-				int valid = 0;
-
-				if (!arm64_user_root_plausible(pm, pa, cfg[c].va_bits, cfg[c].lpa2) ||
-				    physmem_read(pm, pa, t, sizeof(t)))
-					continue;
-				for (uint64_t i = 0; i < 512; i++)   /* past a partial top level: swapper_pg_dir's page is
-									 * otherwise zero, a full table below it is not */
-					valid += i < n ? t[i] != 0 : t[i] ? -1024 : 0;
 				struct arm64_mmu m = { .ttbr0 = pa, .ttbr1 = pa, .va_bits0 = cfg[c].va_bits,
 						       .va_bits1 = cfg[c].va_bits, .lpa2 = cfg[c].lpa2 };
-
 				uint64_t leaves;
 
-				if (valid < 2 || walked >= ROOT_WALK_TOTAL || nleaves >= ROOT_LEAVES_TOTAL)
+				if (!top_table_candidate(pm, pa, cfg[c].va_bits, cfg[c].lpa2))
 					continue;
-				/* each candidate's walks within a budget of their own, and all of them within a total
-				 * (hostile memory can make every page a table): the kernel's own table takes a few MiB,
-				 * a process's a few hundred KiB */
-				uint64_t limit = pm->read_limit, before = pm->bytes_read;
-				bool hit = pm->read_limit_hit;
-
-				if (!limit || limit > pm->bytes_read + ROOT_WALK_BYTES)
-					pm->read_limit = pm->bytes_read + ROOT_WALK_BYTES;
-				uint64_t n1 = 0, n2 = 0, cap = ROOT_LEAVES_TOTAL - nleaves < ROOT_LEAVES_EACH ?
-							      ROOT_LEAVES_TOTAL - nleaves : ROOT_LEAVES_EACH;
-
-				leaves = linear_map_within(pm, &m, cap, &base, &cov, &n1) ? 0 :
-					 maps_itself_in_image(pm, &m, base, cap, &n2);
-				walked += pm->bytes_read - before;
-				nleaves += n1 + n2;
-				pm->read_limit = limit;
-				pm->read_limit_hit = hit;
+				leaves = candidate_leaves(pm, &m, &budget);
 				if (leaves <= best_leaves)
 					continue;
 				best_leaves = leaves;

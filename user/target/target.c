@@ -470,8 +470,10 @@ int target_discover_retry(const struct target_opts *t, struct target *tg, const 
 						       task_field_names[f]);
 		if (err && !wl)
 			snprintf(what, sizeof(what), "undetermined: %.100s", res->reason);
-		snprintf(retried, sizeof(retried), "%.120s; sampled %.2f s more and read again%s%s%s (attempt %u)",
-			 err ? what : res->validated ? "no per-CPU slot named the vCPUs' tasks" : res->reason, slice, dropped ? ": root(s) " : "", dropped ? gone : "",
+		const char *why = err ? what : res->validated ? "no per-CPU slot named the vCPUs' tasks" : res->reason;
+
+		snprintf(retried, sizeof(retried), "%.120s; sampled %.2f s more and read again%s%s%s (attempt %u)", why,
+			 slice, dropped ? ": root(s) " : "", dropped ? gone : "",
 			 dropped ? " gone (not seen again, or owned by an earlier look's process that exited)" : "",
 			 tries + 1);
 		p_dbg("retry: %s", retried);

@@ -17,16 +17,12 @@
  * (they run 5x as often). */
 bool vmt_kernel_still_there(struct vm_tracer *t)
 {
-	struct vmem *vm = kernel_vmem_new(t->tg.pm, &t->res);
+	struct vmem vm;   /* on the stack: this runs every tick */
 	char comm[16];
-	bool there;
 
-	if (!vm)
-		return true;   /* out of memory: no news */
-	there = !vmem_read(vm, t->res.init_task + t->res.task[TF_COMM].offset, comm, sizeof(comm)) &&
-		!strncmp(comm, "swapper", 7);
-	free(vm);
-	return there;
+	kernel_vmem_init(&vm, t->tg.pm, &t->res);
+	return !vmem_read(&vm, t->res.init_task + t->res.task[TF_COMM].offset, comm, sizeof(comm)) &&
+	       !strncmp(comm, "swapper", 7);
 }
 
 /* Has a vCPU's kernel per-CPU base (GS base) moved since tracing began? A restarted kernel puts its
