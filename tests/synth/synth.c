@@ -3311,6 +3311,7 @@ int synth_build(const struct synth_layout *L, const struct synth_opts *o, struct
 	img->kernel_pa = b->kpa;
 	img->kernel_size = KSIZE(b);
 	img->swapper_pgd_pa = b->kpgd_pa;
+	img->tramp_pgd_pa = b->a64 && b->kpti ? b->tramp_pgd_pa : 0;
 	img->swapper_pgd_va = kimg(b, b->kpgd_pa);
 	img->init_task_va = b->t[0].va;
 	img->init_mm_va = b->init_mm_va;

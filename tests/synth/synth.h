@@ -123,6 +123,7 @@ struct synth_image {
 	uint64_t page_offset_base;    /* direct map (arm64: the linear map's VA of PA 0) */
 	uint64_t kernel_va, kernel_pa, kernel_size;   /* _text and the mapped image */
 	uint64_t swapper_pgd_va, swapper_pgd_pa;
+	uint64_t tramp_pgd_pa;                 /* arm64 with KPTI: the entry trampoline's TTBR1 table (0 without) */
 	uint64_t init_task_va, init_mm_va, init_cred_va;
 	uint32_t ncpus;
 	uint64_t gs_base[SYNTH_MAX_CPUS];      /* 32-bit: the GDTR base, a fixmap alias of the CPU's gdt_page;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include "../synth/synth.h"
+#include "target/target.h"
 
 #define EXACT_MIN_PCT 99.0
 /* RANDSTRUCT-like shuffled layouts: every member exact or in an interchangeable pair whose two offsets are
@@ -450,6 +451,81 @@ static void test_breadth_arm64(void **state)
 	}
 }
 
+/* KPTI with every vCPU read at EL0 (a 1-vCPU guest running a busy process, mostly): each TTBR1 holds the entry
+ * trampoline's table, which maps one page, so discovery alone finds no linear map. The kernel's root is then
+ * searched in memory (target_complete_arm64_registers): it must be the image's swapper_pg_dir, the TTBR0s and
+ * TCRs the vCPUs showed kept, and discovery then exact and validated on the observed TTBR0s. */
+static void test_arm64_kpti_all_el0(void **state)
+{
+	const char *csv = synth_find_layouts_csv();
+	struct synth_layout *L = NULL;
+	size_t n = 0;
+	unsigned tried = 0, lpa2 = 0;
+	char line[1024];
+
+	(void)state;
+	if (!csv) {
+		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
+			skip();
+		fail();
+	}
+	assert_int_equal(synth_load_layouts_arch(csv, "arm64", &L, &n), 0);
+	assert_true(n > 0);
+	for (size_t i = 0; i < n; i += 4) {   /* every 4th row, the newest too: 48-bit and (6.9+) 52-bit VAs */
+		for (int vb = 0; vb < 2; vb++) {
+			size_t row = i + 4 >= n ? n - 1 : i;
+			struct synth_opts o = { .seed = 77ULL * (uint64_t)L[row].line + (uint64_t)vb, .pti = SYNTH_ON,
+						.va_bits64 = vb ? 52 : 48 };
+			struct synth_image img;
+			struct discovery_result res;
+			struct discovery_opts dopts = { 0 };
+			struct target tg = { 0 };
+			uint64_t ttbr0[SYNTH_MAX_CPUS], tcr[SYNTH_MAX_CPUS];
+
+			assert_int_equal(synth_build(&L[row], &o, &img), 0);
+			assert_true(img.arm64 && img.kpti && img.tramp_pgd_pa);
+			for (size_t k = 0; k < img.pm->nvcpus; k++) {
+				struct vcpu_state *v = &img.pm->vcpus[k];
+
+				v->ttbr1 = img.tramp_pgd_pa | (1ULL << 48);   /* at EL0: the trampoline's, user ASID */
+				v->el1 = false;
+				ttbr0[k] = v->ttbr0;
+				tcr[k] = v->tcr;
+			}
+			memset(&res, 0, sizeof(res));
+			assert_int_not_equal(discover_offsets(img.pm, &img.obs, &dopts, &res), 0);
+			assert_non_null(strstr(res.reason, "maps a linear map"));
+
+			tg.pm = img.pm;
+			snprintf(tg.desc, sizeof(tg.desc), "synthetic %s", L[row].release);
+			target_complete_arm64_registers(&tg);
+			for (size_t k = 0; k < img.pm->nvcpus; k++) {
+				assert_int_equal(img.pm->vcpus[k].ttbr1, img.swapper_pgd_pa);
+				assert_int_equal(img.pm->vcpus[k].ttbr0, ttbr0[k]);
+				assert_int_equal(img.pm->vcpus[k].tcr, tcr[k]);
+			}
+			memset(&res, 0, sizeof(res));
+			int rc = discover_offsets(img.pm, &img.obs, &dopts, &res);
+			enum verdict v = judge(&img, rc, &res, line, sizeof(line));
+
+			if (v != V_EXACT || !res.validated)
+				printf("  line %d %s %u-bit: %s, validated %d:%s\n", L[row].line, L[row].release, img.va_bits,
+				       verdict_names[v], res.validated, line);
+			assert_int_equal(v, V_EXACT);
+			assert_true(res.validated);
+			tried++;
+			lpa2 += img.lpa2;
+			synth_free(&img);
+		}
+		if (i + 4 >= n)
+			break;
+	}
+	printf("arm64 KPTI, every vCPU at EL0: %u images (%u with 52-bit VAs), kernel root found in memory, exact and "
+	       "validated\n", tried, lpa2);
+	free(L);
+	assert_true(lpa2 > 0);
+}
+
 static bool page_is_zero(const struct synth_image *img, uint64_t pa)
 {
 	for (uint64_t i = 0; i < 4096; i++)
@@ -526,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_fake_pgd_beside_root),
 		cmocka_unit_test(test_breadth_i386),
 		cmocka_unit_test(test_breadth_arm64),
+		cmocka_unit_test(test_arm64_kpti_all_el0),
 	};
 
 	if (getenv("VMOT_BREADTH_ONLY"))   /* a cmocka name pattern, e.g. test_breadth_i386 */

@@ -70,9 +70,8 @@ static bool ttbr1_maps_kernel(struct physmem *pm, const struct vcpu_state *v)
 
 /* The kernel's root (TTBR1) and VA sizes (TCR) where the vCPUs do not show them: an arm64 ELF core holds no
  * system registers, and a live guest under KPTI whose vCPUs were all at EL0 when read shows only the
- * trampoline's table. Then the root is found in memory (arm64_find_kernel_root) and given to every vCPU, each
- * keeping its own TCR_EL1 where it has one. TTBR0 stays what was read (a core's: unknown, no observed root). */
-static void complete_arm64_registers(struct target *tg)
+ * trampoline's table. See target.h. */
+void target_complete_arm64_registers(struct target *tg)
 {
 	struct arm64_mmu m;
 	uint64_t tcr;
@@ -106,7 +105,7 @@ static int raw_arm64_vcpu(struct target *tg)
 	*v = (struct vcpu_state){ .valid = true, .aarch64 = true };
 	tg->pm->vcpus = v;
 	tg->pm->nvcpus = 1;
-	complete_arm64_registers(tg);
+	target_complete_arm64_registers(tg);
 	if (!v->ttbr1) {
 		p_err("%s: no --cr3 given, and no arm64 kernel's page tables found in it (an x86 image needs --cr3)",
 		      tg->desc);
@@ -261,7 +260,7 @@ int target_open(const struct target_opts *t, struct target *tg)
 	if (t->raw && !t->ncr3 && (err = raw_arm64_vcpu(tg)))   /* no registers: only an arm64 kernel's root shows */
 		return err;
 	if (physmem_aarch64(tg->pm))
-		complete_arm64_registers(tg);
+		target_complete_arm64_registers(tg);
 	err = add_cli_cr3s(tg, t);
 	if (!err)
 		err = add_source_vcpus(tg);

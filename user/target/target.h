@@ -71,6 +71,11 @@ int target_sample_more(struct target *tg, const struct target_opts *t, double se
 
 /* KASLR shift as LibVMI computes it (get_kaslr_offset_ia32e): the first mapped 2 MiB page of the kernel
  * image at or above 0xffffffff81000000, minus that address. 0 or -ENOENT. */
+/* An arm64 guest whose vCPUs do not show the kernel's root (no vCPU's TTBR1 maps a linear map of RAM: an ELF
+ * core or a raw image holds no system registers; under KPTI a vCPU read at EL0 shows the entry trampoline's
+ * table): the root is searched in memory (arm64_find_kernel_root) and set as every vCPU's TTBR1, each keeping its
+ * own TCR_EL1 (one saying what the search found where it had none) and TTBR0. Nothing found: left as it was. */
+void target_complete_arm64_registers(struct target *tg);
 int target_kaslr_shift(struct physmem *pm, const struct discovery_result *res, uint64_t *shift);
 
 /* BPF observations of a live KVM guest (target/capture.c): begin before sampling, end drains into obs.
