@@ -16,6 +16,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 M=${VMOT_TOOLS:-$ROOT/build/tools}/memcheck
+QC=${VMOT_TOOLS:-$ROOT/build/tools}/qmp-cmd
 SUITES=${VMOT_ARM64_KERNELS:-bookworm sid}
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -83,6 +84,7 @@ for suite in $SUITES; do
 	        gdb.execute("info registers TTBR0_EL1 TTBR1_EL1 TCR_EL1 pc")
 	        saved[cpu] = int(gdb.parse_and_eval("$cpsr"))
 	        gdb.execute("set $cpsr = %d" % (saved[cpu] & ~0x400000))
+	        print("PSTATE %d 0x%x -> 0x%x" % (cpu, saved[cpu], int(gdb.parse_and_eval("$cpsr"))))
 	def restore_pan():
 	    for cpu, t in vcpus():
 	        t.switch()
@@ -127,6 +129,10 @@ for suite in $SUITES; do
 		else
 			bad "vCPU $cpu, user half: equal=${e:-?} non-zero=${z:-?} different=${d:-?} faults=$faults user VAs=$user"
 			grep -m3 -E '^(DIFF|FAULT|Error)' <<<"$out" | sed 's/^/       /'
+			# what each side saw of the vCPU's state (PSTATE.PAN is bit 22): gdb's before/after, QEMU's now
+			grep '^PSTATE' "$TMP/gdb.log" | sed 's/^/       gdb: /'
+			"$QC" "$TMP/qmp.sock" --hmp 'info registers' "$cpu" 2>&1 |
+				grep -o 'PSTATE=[0-9a-f]* [^ ]* [^ ]*' | sed 's/^/       QEMU: /'
 		fi
 	done
 	((user_halves > 0)) || bad "$release: neither vCPU ran a user address space to compare"
