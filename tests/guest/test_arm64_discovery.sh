@@ -29,7 +29,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
 TRUTH=${VMOT_TOOLS:-$ROOT/build/tools}/btf-truth
 QC=${VMOT_TOOLS:-$ROOT/build/tools}/qmp-cmd
-BOOTS=${VMOT_ARM64_KERNELS:-bookworm trixie sid sid:1:kpti=1}
+BOOTS=${VMOT_ARM64_KERNELS:-bullseye bookworm trixie sid sid:1:kpti=1}
 
 skip() { echo "SKIP: $*"; exit 77; }
 [[ -x "$BIN" && -x "$TRUTH" && -x "$QC" ]] || skip "build vmoffset-trace and build/tools first (make)"

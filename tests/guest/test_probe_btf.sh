@@ -6,11 +6,12 @@
 #   - TTBR0_EL1's index in enum vcpu_sysreg and sys_regs' byte offset in struct kvm_cpu_context (where a BPF
 #     program would read the guest's user root);
 # and an unreadable file is one clear line and exit 1.
-# VMOT_ARM64_KERNELS (default "bookworm trixie sid") picks the suites. Exit 0 pass, 77 skip, 1 fail.
+# VMOT_ARM64_KERNELS (default "bullseye bookworm trixie sid"; test_arm64_discovery's SUITE:VCPUS:ARGS entries are
+# taken by their suite) picks the suites. Exit 0 pass, 77 skip, 1 fail.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${VMOT_BIN:-$ROOT/vmoffset-trace}
-SUITES=${VMOT_ARM64_KERNELS:-bookworm trixie sid}
+SUITES=$(for b in ${VMOT_ARM64_KERNELS:-bullseye bookworm trixie sid}; do echo "${b%%:*}"; done | awk '!seen[$0]++')
 # shellcheck source=../../scripts/lib/guest-lib.sh
 source "$ROOT/scripts/lib/guest-lib.sh"
 
@@ -36,7 +37,15 @@ for suite in $SUITES; do
 		diff <(echo "$want") <(echo "$ours") | head -n 6 | sed 's/^/       /'
 	fi
 	idx=$(sed -n 's/^\tTTBR0_EL1 = \([0-9]*\),$/\1/p' "$TMP/c.h" | head -n1)
-	bits=$(bpftool btf dump file "$btf" format raw | awk "/STRUCT 'kvm_cpu_context'/ { on = 1; next } on && /^\\[/ { exit } on && /'sys_regs'/ { sub(\"bits_offset=\", \"\", \$3); print \$3 }")
+	# sys_regs' bit offset in kvm_cpu_context, through anonymous members (5.10: a union with copro)
+	bits=$(bpftool -j btf dump file "$btf" format raw | jq '(.types | map({(.id | tostring): .}) | add) as $t |
+		def find($id; $name): $t[$id | tostring] as $ty |
+			if $ty.kind == "TYPEDEF" or $ty.kind == "CONST" or $ty.kind == "VOLATILE" then find($ty.type_id; $name)
+			elif $ty.kind == "STRUCT" or $ty.kind == "UNION" then
+				first($ty.members[] | if .name == $name then .bits_offset
+					elif .name == "(anon)" then (.bits_offset + find(.type_id; $name)) else empty end)
+			else empty end;
+		[.types[] | select(.kind == "STRUCT" and .name == "kvm_cpu_context")][0].id as $c | find($c; "sys_regs")' 2>/dev/null)
 	got=$(jq -r '"\(.btf.kvm) \(.btf.ttbr0.sysreg_index) \(.btf.ttbr0.sys_regs_offset) \(.btf.ttbr0.usable)"' <<<"$out" 2>/dev/null)
 	if [[ -n $idx && -n $bits && $got == "arm64 $idx $((bits / 8)) false" ]]; then
 		ok "$release: arm64 KVM, TTBR0_EL1 = sys_regs[$idx] at +$((bits / 8)) of kvm_cpu_context (said not usable yet)"

@@ -12,7 +12,7 @@
 # that release. 32-bit kernels (VMOFFSET_ZOO_I386="bookworm:686-pae ...", default none: each needs its ~765 MB
 # -dbg package once) take their truth from their DWARF (fetch-kernel.sh with VMOFFSET_DBG=1: vmlinux.dwarf.btf)
 # and are held to the same invariants with 4-byte pointers. arm64 kernels (VMOFFSET_ZOO_ARM64, default
-# "bookworm:arm64 trixie:arm64 sid:arm64") are checked only when already cached (one SKIP line each otherwise; no
+# "bullseye:arm64 bookworm:arm64 trixie:arm64 sid:arm64") are checked only when already cached (one SKIP line each otherwise; no
 # download here, VMOFFSET_OFFLINE=1): their truth is the vmlinux.btf that build/tools/btf-extract found in the boot
 # Image by its header (fetch-kernel.sh writes it, also into a kernel cached before), which must equal a fresh
 # extraction; same invariants, 8-byte pointers, no KVM modules. Every kernel: pointer_size, sizeof_list_head and
@@ -47,7 +47,7 @@ private_tool() {   # NAME: print the path of a private, up-to-date build of test
 BT=$(private_tool btf-truth) || { echo "FAIL: cannot build tests/tools/btf-truth.c"; exit 1; }
 CORE_CHECK=$(private_tool core-check) || { echo "FAIL: cannot build tests/tools/core-check.c"; exit 1; }
 BTF_EXTRACT=$(private_tool btf-extract) || { echo "FAIL: cannot build tests/tools/btf-extract.c"; exit 1; }
-ARM64=${VMOFFSET_ZOO_ARM64-"bookworm:arm64 trixie:arm64 sid:arm64"}
+ARM64=${VMOFFSET_ZOO_ARM64-"bullseye:arm64 bookworm:arm64 trixie:arm64 sid:arm64"}
 
 HEADER=$(head -n1 "$CSV" | tr -d '\r')
 IFS=, read -r -a COLS <<<"$HEADER"

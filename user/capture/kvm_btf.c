@@ -213,6 +213,23 @@ size_t kvm_btf_tracepoints(const struct kvm_btf *kb, struct kvm_tp *out, size_t 
 	return n;
 }
 
+/* Byte offset of member name in struct/union t, looking into its anonymous struct and union members too
+ * (5.10's kvm_cpu_context holds sys_regs in an anonymous union with copro); -1 if absent. */
+static int64_t member_offset(const struct btf *btf, const struct btf_type *t, const char *name, int depth)
+{
+	for (unsigned i = 0; t && depth < 4 && (btf_is_struct(t) || btf_is_union(t)) && i < btf_vlen(t); i++) {
+		const struct btf_member *m = &btf_members(t)[i];
+		int64_t in;
+
+		if (m->name_off && !strcmp(btf__name_by_offset(btf, m->name_off), name))
+			return btf_member_bit_offset(t, i) / 8;
+		if (!m->name_off &&
+		    (in = member_offset(btf, btf__type_by_id(btf, btf__resolve_type(btf, m->type)), name, depth + 1)) >= 0)
+			return btf_member_bit_offset(t, i) / 8 + in;
+	}
+	return -1;
+}
+
 int kvm_btf_arm64_ttbr0(const struct kvm_btf *kb, int64_t *index, int64_t *sys_regs_off)
 {
 	const struct btf *btf;
@@ -222,9 +239,7 @@ int kvm_btf_arm64_ttbr0(const struct kvm_btf *kb, int64_t *index, int64_t *sys_r
 	*index = *sys_regs_off = -1;
 	btf = find(kb, "kvm_cpu_context", BTF_KIND_STRUCT, &id, NULL);
 	t = btf ? btf__type_by_id(btf, id) : NULL;
-	for (unsigned i = 0; t && i < btf_vlen(t); i++)
-		if (!strcmp(btf__name_by_offset(btf, btf_members(t)[i].name_off), "sys_regs"))
-			*sys_regs_off = btf_member_bit_offset(t, i) / 8;
+	*sys_regs_off = member_offset(btf, t, "sys_regs", 0);
 	btf = find(kb, "vcpu_sysreg", BTF_KIND_ENUM, &id, NULL);
 	t = btf ? btf__type_by_id(btf, id) : NULL;
 	for (unsigned i = 0; t && i < btf_vlen(t); i++)
