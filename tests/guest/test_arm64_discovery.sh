@@ -12,6 +12,8 @@
 #     the idle task or a process of the guest's list;
 #   - `ps --json`: every user process of the guest's list is there with its pid, ppid and comm, and no other
 #     (the churn's short-lived children aside); the sleepers' command lines equal what init started;
+#   - `maps --task PID` of init, a sleeper and the two busy loops equals their /proc/PID/maps line for line, and
+#     ps's exe their /proc/PID/exe;
 #   - `live --json` over a 6 s window: each busy program's on-CPU share from the switch events is within 10
 #     points of the guest's own utime+stime (scripts/guest.sh acct), the guest's busy share within 15; the
 #     scheduler's counters and the pid allocator it finds while running equal BTF;
@@ -53,12 +55,15 @@ make_initramfs() {   # make_initramfs KDIR OUT
 	/bin/busybox mount -t proc proc /proc
 	/bin/busybox mount -t devtmpfs dev /dev
 	for i in 1 2 3; do /bin/busybox sleep 100000 & done
+	sleeper=$!
 	/bin/busybox-spin sh -c 'while :; do :; done' &
-	echo "VMOT-BUSY $!"
+	busy=$!
+	echo "VMOT-BUSY $busy"
 	# and one that spins and sleeps in turn, without a process per sleep (read -t on a FIFO is a builtin)
 	/bin/busybox mkfifo /tmp/idle
 	/bin/busybox-half sh -c 'exec 3<>/tmp/idle; while :; do i=0; while [ $i -lt 3000 ]; do i=$((i + 1)); done; read -t 0.03 x <&3; done' &
-	echo "VMOT-HALF $!"
+	half=$!
+	echo "VMOT-HALF $half"
 	echo "VMOT-INIT-TASK $(/bin/busybox awk '$3 == "init_task" { print $1 }' /proc/kallsyms)"
 	# new pids for the pid allocator (lost counting): a short-lived process every half second
 	( while :; do /bin/busybox sleep 0.5; done ) &
@@ -73,6 +78,11 @@ make_initramfs() {   # make_initramfs KDIR OUT
 		[ -n "$p" ] && echo "P $p $pp $n"
 	done
 	echo VMOT-LIST-END
+	# the memory maps ("M pid line") and executables ("E pid path") of init, a sleeper and the two busy loops
+	for p in 1 $sleeper $busy $half; do
+		while read -r l; do echo "M $p $l"; done </proc/$p/maps
+		echo "E $p $(/bin/busybox readlink /proc/$p/exe)"
+	done
 	echo VMOT-READY
 	while read -r cmd arg; do
 		case $cmd in ping) echo "PONG $arg" ;; acct) vmot_acct $arg ;; esac
@@ -181,6 +191,32 @@ for boot in $BOOTS; do
 		bad "$release: ps exit $rc, sleepers' command lines $sleepers of 3; ours vs the guest's list:"
 		diff <(echo "$theirs") <(echo "$ours") | head -n 8 | sed 's/^/       /'; head -n 3 "$TMP/ps.err" | sed 's/^/       /'
 	fi
+
+	# maps and executables: `maps --task PID` equals the guest's /proc/PID/maps line for line (start, end, perms,
+	# offset, path), and ps's exe its /proc/PID/exe, for init, a sleeper and the two busy loops
+	mtruth=$(tr -d '\r' <"$TMP/serial.log" | awk '$1 == "M" || $1 == "E"')
+	nm=0 mbad=0 mlines=0 ebad=0
+	for p in $(awk '$1 == "M" { print $2 }' <<<"$mtruth" | sort -un); do
+		mtheirs=$(awk -v p="$p" '$1 == "M" && $2 == p { sub(/^M [0-9]+ /, ""); print }' <<<"$mtruth" | _maps_norm)
+		raw=$("$BIN" maps --pid "$pid" --qmp "$TMP/qmp.sock" --task "$p" 2>&1)
+		mours=$(_maps_norm <<<"$raw")
+		nm=$((nm + 1)); mlines=$((mlines + $(wc -l <<<"$mtheirs")))
+		if [[ -z $mtheirs || $mours != "$mtheirs" ]]; then
+			mbad=$((mbad + 1))
+			echo "       pid $p: maps differ (< /proc, > ours):"; diff <(echo "$mtheirs") <(echo "$mours") | head -n 6 | sed 's/^/       /'
+			(($(wc -l <<<"$raw") < 3)) && echo "       ours: $raw"
+		fi
+		exe=$(awk -v p="$p" '$1 == "E" && $2 == p { print $3 }' <<<"$mtruth")
+		oexe=$(jq -r --argjson p "$p" '.[] | select(.pid == $p) | .exe // "<none>"' <<<"$ps" 2>/dev/null)
+		[[ -n $exe && $oexe == "$exe" ]] || { ebad=$((ebad + 1)); echo "       pid $p: exe ours '$oexe', /proc '$exe'"; }
+	done
+	if ((nm == 4 && mbad == 0)) && grep -q '\[stack\]' <<<"$mtruth" && grep -q '\[vdso\]' <<<"$mtruth"; then
+		ok "$release: maps equal /proc/PID/maps line for line ($nm processes, $mlines lines)"
+	else
+		bad "$release: maps of $mbad of $nm processes differ from /proc/PID/maps"
+	fi
+	if ((nm == 4 && ebad == 0)); then ok "$release: executables equal /proc/PID/exe ($nm processes)"
+	else bad "$release: $ebad of $nm executables differ from /proc/PID/exe"; fi
 
 	# live: each vCPU's current task read from memory at its per-CPU slot (TPIDR_EL1 from the gdbstub at set-up,
 	# the slot confirmed from vCPUs caught at EL0), held over a window against the guest's own accounting: the

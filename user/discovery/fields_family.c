@@ -69,9 +69,10 @@ int solve_children(struct solve *s)
 				ok = ok && (p0 == s->init || (s->nrp >= 2 && p1 == s->init));
 			}
 			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent. The
-			 * guest runs on while we read: a ring that holds a task the walk did not see (forked since)
-			 * or that breaks mid-walk says nothing; a listed task on the ring that names another parent
-			 * contradicts. Enough rings must agree, and few may be unreadable. */
+			 * guest runs on while we read: a task the walk did not see (forked since) counts when its
+			 * parent pointer names the ring's owner (a wrong pair reads no such pointer there), a ring
+			 * that breaks mid-walk or holds anything else says nothing; a listed task on the ring that
+			 * names another parent contradicts. Enough rings must agree, and few may be unreadable. */
 			size_t agree = 0, unknown = 0;
 			for (size_t j = 1; j < c->nwin && ok; j++) {
 				struct ring cr;
@@ -86,13 +87,18 @@ int solve_children(struct solve *s)
 				}
 				for (size_t k = 0; k < cr.n && ok; k++) {
 					uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
+					bool names;
 
-					if (!is_task(s, x) || dctx_read_ptr(c, x + s->rp[0], &p0) ||
+					if (dctx_read_ptr(c, x + s->rp[0], &p0) ||
 					    (s->nrp >= 2 && dctx_read_ptr(c, x + s->rp[1], &p1))) {
 						all_known = false;
 						continue;
 					}
-					ok = p0 == w->base || (s->nrp >= 2 && p1 == w->base);
+					names = p0 == w->base || (s->nrp >= 2 && p1 == w->base);
+					if (!is_task(s, x))   /* forked since the walk, or not a task at all */
+						all_known &= names;
+					else
+						ok = names;
 				}
 				free(cr.el);
 				if (ok && all_known && cr.n)

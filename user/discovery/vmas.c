@@ -248,23 +248,34 @@ static uint32_t mword32(const struct mproc *p, int64_t off)
 	return v;
 }
 
+/* A process left out of the sample: caught in exec or exit, its mm did not fit what the others show. */
+static void drop_proc(struct mproc *p, size_t *np, size_t k)
+{
+	free(p[k].w);
+	free(p[k].vw);
+	vl_free(&p[k].vmas);
+	p[k] = p[--*np];
+	memset(&p[*np], 0, sizeof(p[*np]));
+}
+
 /* maple: a slot of every mm holding a maple node whose parent is that mm's tree, which begins up to 64 bytes
- * before the slot (ma_lock, ma_flags, then ma_root: 8 bytes in, 40 with PREEMPT_RT's spinlock_t) */
+ * before the slot (ma_lock, ma_flags, then ma_root: 8 bytes in, 40 with PREEMPT_RT's spinlock_t); one mm in
+ * eight may dissent (fits_but_few: a process in exec or exit, its tree empty or being built) */
 static int find_maple_root(struct vmem *kv, struct mproc *p, size_t np, int64_t *root, int64_t *tree)
 {
 	int nfit = 0;
 
 	for (int64_t s = 8; s < MM_WINDOW; s += 8)
 		for (int64_t d = 8; d <= 64 && d <= s; d += 8) {
-			bool all = true;
-			for (size_t k = 0; k < np && all; k++) {
+			size_t fits = 0;
+			for (size_t k = 0; k < np; k++) {
 				uint64_t e = p[k].w[s / 8], parent;
 				int type = (int)(e >> 3) & 0xf;
-				all = (e & 3) == 2 && (type == MAPLE_LEAF_64 || type == MAPLE_ARANGE_64) &&
-				      x86_kernel_ptr(e & ~0xffULL, true) && !vmem_read_u64(kv, e & ~0xffULL, &parent) &&
-				      parent == ((p[k].t->mm + (uint64_t)(s - d)) | 1);
+				fits += (e & 3) == 2 && (type == MAPLE_LEAF_64 || type == MAPLE_ARANGE_64) &&
+					x86_kernel_ptr(e & ~0xffULL, true) && !vmem_read_u64(kv, e & ~0xffULL, &parent) &&
+					parent == ((p[k].t->mm + (uint64_t)(s - d)) | 1);
 			}
-			if (all && nfit++ == 0) {
+			if (fits_but_few(fits, np) && nfit++ == 0) {
 				*root = s;
 				*tree = s - d;
 			}
@@ -273,7 +284,8 @@ static int find_maple_root(struct vmem *kv, struct mproc *p, size_t np, int64_t 
 }
 
 /* list: mm->mmap at s, vm_next at n, vm_mm at m, as long as a u32 of every mm (map_count at c) says, >= 3;
- * of those that fit, the longest (mm_rb's right spine seen as a list is a shorter one) */
+ * of those that fit, the longest (mm_rb's right spine seen as a list is a shorter one). out[3] is that u32's
+ * offset, or -1 when several fit (every mm with as many VMAs as the others: a guest of identical processes) */
 static int find_list_root(struct vmem *kv, struct mproc *p, size_t np, int64_t out[4])
 {
 	int nfit = 0;
@@ -290,33 +302,43 @@ static int find_list_root(struct vmem *kv, struct mproc *p, size_t np, int64_t o
 			if (win[m / 8] != p[0].t->mm)
 				continue;
 			for (int64_t n = 0; n < VMA_WINDOW; n += 8) {
-				bool all = n != m;
-				for (size_t k = 0; k < np && all; k++) {
+				size_t walked = 0;
+
+				if (n == m)
+					continue;
+				for (size_t k = 0; k < np; k++) {   /* len 0: a list that does not walk (fits_but_few) */
 					const char *why;
 					l.n = 0;
-					all = !list_walk(kv, p[k].t->mm, p[k].w[s / 8], n, m, -1, -1, &l, &why) && l.n >= 3;
-					len[k] = l.n;
+					len[k] = !list_walk(kv, p[k].t->mm, p[k].w[s / 8], n, m, -1, -1, &l, &why) && l.n >= 3 ? l.n : 0;
+					walked += len[k] > 0;
 				}
-				if (all)
-					p_dbg("VMA list? mmap %lld, vm_next %lld, vm_mm %lld: %zu VMAs on the first mm", (long long)s,
-					      (long long)n, (long long)m, len[0]);
+				if (!len[0] || !fits_but_few(walked, np))
+					continue;
+				p_dbg("VMA list? mmap %lld, vm_next %lld, vm_mm %lld: %zu VMAs on the first mm", (long long)s,
+				      (long long)n, (long long)m, len[0]);
 				size_t total = 0;
-				for (size_t k = 0; k < np && all; k++)
+				for (size_t k = 0; k < np; k++)
 					total += len[k];
-				for (int64_t c = 0; all && total >= best && c < MM_WINDOW; c += 4) {
+				int64_t c1 = -1;
+				int ncount = 0;
+				for (int64_t c = 0; total >= best && c < MM_WINDOW; c += 4) {
 					bool count = true;
 					for (size_t k = 0; k < np && count; k++)
-						count = mword32(&p[k], c) == len[k];
-					if (count && total > best)
-						nfit = 0;
-					if (count)
-						best = total;
-					if (count && nfit++ == 0) {
-						out[0] = s;
-						out[1] = n;
-						out[2] = m;
-						out[3] = c;
-					}
+						count = !len[k] || mword32(&p[k], c) == len[k];
+					if (count && ncount++ == 0)
+						c1 = c;
+				}
+				if (!ncount)
+					continue;
+				if (total > best) {
+					nfit = 0;
+					best = total;
+				}
+				if (nfit++ == 0) {
+					out[0] = s;
+					out[1] = n;
+					out[2] = m;
+					out[3] = ncount == 1 ? c1 : -1;
 				}
 			}
 		}
@@ -402,26 +424,36 @@ static int64_t find_vm_mm(struct mproc *p, size_t np)
 	return nfit == 1 ? m : -1;
 }
 
-/* VM_READ|WRITE|EXEC (bits 0..2) within VM_MAYREAD|MAYWRITE|MAYEXEC (bits 4..6) everywhere; in every process
- * one VM_GROWSDOWN (0x100) mapping, one executable and one writable */
+/* VM_READ|WRITE|EXEC (bits 0..2) within VM_MAYREAD|MAYWRITE|MAYEXEC (bits 4..6) on every VMA of process k; one
+ * VM_GROWSDOWN (0x100) mapping, one executable and one writable */
+static bool vm_flags_fit(const struct mproc *p, size_t k, int64_t o)
+{
+	int down = 0, x = 0, wr = 0;
+
+	for (size_t i = 0; i < p[k].vmas.n; i++) {
+		uint64_t v = vword(&p[k], i, o);
+
+		if (v >= (1ULL << 48) || ((v & 7) & ~((v >> 4) & 7)))
+			return false;
+		down += !!(v & 0x100);
+		x += !!(v & 4);
+		wr += !!(v & 2);
+	}
+	return down == 1 && x && wr;
+}
+
+/* vm_flags: fitting every process but one in eight (fits_but_few: a process in exec has a new mm whose stack and
+ * text are not mapped yet) */
 static int find_vm_flags(struct mproc *p, size_t np, int64_t *f)
 {
 	int nfit = 0;
 
 	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
-		bool all = true;
-		for (size_t k = 0; k < np && all; k++) {
-			int down = 0, x = 0, wr = 0;
-			for (size_t i = 0; i < p[k].vmas.n && all; i++) {
-				uint64_t v = vword(&p[k], i, o);
-				all = v < (1ULL << 48) && !((v & 7) & ~((v >> 4) & 7));
-				down += !!(v & 0x100);
-				x += !!(v & 4);
-				wr += !!(v & 2);
-			}
-			all = all && down == 1 && x && wr;
-		}
-		if (all && nfit++ == 0)
+		size_t fits = 0;
+
+		for (size_t k = 0; k < np; k++)
+			fits += vm_flags_fit(p, k, o);
+		if (fits_but_few(fits, np) && nfit++ == 0)
 			*f = o;
 	}
 	return nfit;
@@ -490,7 +522,8 @@ static int find_vm_pgoff(struct mproc *p, size_t np, int64_t start, int64_t file
 	return nfit;
 }
 
-/* start_stack: in the stack mapping, holding argc with argv[0] (== arg_start) after it */
+/* start_stack: in the stack mapping, holding argc with argv[0] (== arg_start) after it; on every mm but one in
+ * eight (fits_but_few: a process caught in exec shows a new mm's members before its stack is written) */
 static int find_start_stack(struct physmem *pm, const struct discovery_result *res, struct mproc *p, size_t np,
 			    int64_t *ss)
 {
@@ -500,18 +533,21 @@ static int find_start_stack(struct physmem *pm, const struct discovery_result *r
 	if (!uv)
 		return 0;
 	for (int64_t o = 0; o < MM_WINDOW; o += 8) {
-		bool all = o != res->mm_args[0].offset;
-		for (size_t k = 0; k < np && all; k++) {
+		size_t fits = 0;
+
+		for (size_t k = 0; k < np && o != res->mm_args[0].offset; k++) {
 			uint64_t v = p[k].w[o / 8], argc_argv0[2];
 			uint64_t a = p[k].w[res->mm_args[0].offset / 8];
-			all = user_addr(v, guest_user_top(res)) && v < a && a - v < (1 << 20);
-			if (all) {
+			bool ok = user_addr(v, guest_user_top(res)) && v < a && a - v < (1 << 20);
+
+			if (ok) {
 				process_vmem_init(uv, pm, res, p[k].t->pgd_pa);
-				all = !vmem_read(uv, v, argc_argv0, sizeof(argc_argv0)) && argc_argv0[0] >= 1 &&
-				      argc_argv0[0] < (1 << 20) && argc_argv0[1] == a;
+				ok = !vmem_read(uv, v, argc_argv0, sizeof(argc_argv0)) && argc_argv0[0] >= 1 &&
+				     argc_argv0[0] < (1 << 20) && argc_argv0[1] == a;
 			}
+			fits += ok;
 		}
-		if (all && nfit++ == 0)
+		if (fits_but_few(fits, np) && nfit++ == 0)
 			*ss = o;
 	}
 	free(uv);
@@ -676,25 +712,41 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 	if (nm > 1)
 		goto out;
 	if (nm == 1) {
+		size_t asked = np;
+
 		res->maple = true;
-		for (size_t k = 0; k < np; k++)
+		for (size_t k = 0; k < np;)
 			if (maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why))
-				goto out;
+				drop_proc(p, &np, k);
+			else
+				k++;
+		if (!fits_but_few(np, asked))
+			goto out;
 		set_found(&res->maps[MM_MAP_ROOT], tree, "maple tree: its root node's parent is the tree (%zu mms)", np);
 		res->maple_root = (uint32_t)(root - tree);
 		int64_t c = find_map_count(p, np);
 		if (c >= 0)
 			set_found(&res->maps[MM_MAP_COUNT], c, "the number of VMAs in the tree on every mm");
 	} else {
+		size_t asked = np;
+
 		if (find_list_root(kv, p, np, o) != 1)
 			goto out;
-		for (size_t k = 0; k < np; k++)
-			if (list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why))
-				goto out;
+		for (size_t k = 0; k < np;)
+			if (list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why) ||
+			    p[k].vmas.n < 3)
+				drop_proc(p, &np, k);
+			else
+				k++;
+		if (!fits_but_few(np, asked))
+			goto out;
 		set_found(&res->maps[MM_MAP_ROOT], o[0], "VMA list: each VMA's vm_mm is the mm (%zu mms)", np);
 		set_found(&res->maps[VMA_NEXT], o[1], "the list's link, as long as map_count on every mm");
 		set_found(&res->maps[VMA_MM], o[2], "the mm on every VMA of its list");
-		set_found(&res->maps[MM_MAP_COUNT], o[3], "the list's length on every mm");
+		if (o[3] >= 0)
+			set_found(&res->maps[MM_MAP_COUNT], o[3], "the list's length on every mm");
+		else   /* the list is still the longest that fits: the count only confirmed it */
+			set_undetermined(&res->maps[MM_MAP_COUNT], "several members equal the VMA count on every mm");
 	}
 	/* read every VMA's first bytes */
 	for (size_t k = 0; k < np; k++) {
@@ -723,6 +775,11 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 	if (find_vm_flags(p, np, &f) != 1)
 		goto out;
 	set_found(&res->maps[VMA_FLAGS], f, "permissions within VM_MAY*, one VM_GROWSDOWN per mm");
+	for (size_t k = 0; k < np;)   /* the rest is searched on the processes that fit it */
+		if (!vm_flags_fit(p, k, f))
+			drop_proc(p, &np, k);
+		else
+			k++;
 	err = 0;   /* enough for maps lines; the rest names them */
 	if (find_files(p, np, &vf, &ef) == 1) {
 		set_found(&res->maps[VMA_FILE], vf, "NULL or a file; equal to mm->exe_file on a mapping of every mm");
