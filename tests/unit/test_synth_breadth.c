@@ -150,9 +150,25 @@ static FILE *open_report(void)
 	return NULL;
 }
 
-static void test_breadth(void **state)
+/* The layout table's rows of arch (NULL: x86_64), loaded into *L. The breadth tests are not optional: without
+ * the table they fail, unless VMOT_ALLOW_NO_LAYOUTS says to skip. */
+static void load_layouts(const char *arch, struct synth_layout **L, size_t *n)
 {
 	const char *csv = synth_find_layouts_csv();
+
+	if (!csv) {
+		printf("test_synth_breadth: layout table not found (VMOT_LAYOUTS or ../shared/layouts)%s\n",
+		       getenv("VMOT_ALLOW_NO_LAYOUTS") ? "; skipping (VMOT_ALLOW_NO_LAYOUTS)" : "");
+		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
+			skip();
+		fail();
+	}
+	assert_int_equal(arch ? synth_load_layouts_arch(csv, arch, L, n) : synth_load_layouts(csv, L, n), 0);
+	assert_true(*n > 0);
+}
+
+static void test_breadth(void **state)
+{
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	struct tally t[2] = { { 0 } };
@@ -162,21 +178,13 @@ static void test_breadth(void **state)
 	char line[1024];
 
 	(void)state;
-	if (!csv) {   /* the breadth test is not optional: only an explicit opt-out skips it */
-		printf("test_synth_breadth: layout table not found (VMOT_LAYOUTS or ../shared/layouts)%s\n",
-		       getenv("VMOT_ALLOW_NO_LAYOUTS") ? "; skipping (VMOT_ALLOW_NO_LAYOUTS)" : "");
-		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
-			skip();
-		fail();
-	}
-	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
-	assert_true(n > 0);
+	load_layouts(NULL, &L, &n);
 	if (seeds < 1)
 		seeds = 1;
 	rep = open_report();
 	if (rep)
 		fprintf(rep, "# breadth: discovery on synthetic guests, every x86_64 row of %s\n"
-			     "# line release variant seed verdict build_ms disc_ms platform | details\n", csv);
+			     "# line release variant seed verdict build_ms disc_ms platform | details\n", synth_find_layouts_csv());
 	for (size_t i = 0; i < n; i++) {
 		for (int sh = 0; sh < 2; sh++) {
 			for (unsigned s = 0; s < seeds; s++) {
@@ -250,7 +258,6 @@ static void test_breadth(void **state)
  * either variant, >= 99 % of the as-is images exact; shuffled images may abstain. */
 static void test_breadth_i386(void **state)
 {
-	const char *csv = synth_find_layouts_csv();
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	struct tally t[2] = { { 0 } };
@@ -260,13 +267,7 @@ static void test_breadth_i386(void **state)
 	char line[1024];
 
 	(void)state;
-	if (!csv) {
-		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
-			skip();
-		fail();
-	}
-	assert_int_equal(synth_load_layouts_arch(csv, "i386", &L, &n), 0);
-	assert_true(n > 0);
+	load_layouts("i386", &L, &n);
 	for (size_t i = 0; i < n; i++) {
 		for (int sh = 0; sh < 2; sh++) {
 			struct synth_opts o = { .seed = 1000003ULL * (uint64_t)L[i].line + 7919ULL * sh, .shuffle = sh,
@@ -349,7 +350,6 @@ static void test_breadth_i386(void **state)
 static void test_breadth_arm64(void **state)
 {
 	static const int vbits[3] = { 48, 39, 52 };
-	const char *csv = synth_find_layouts_csv();
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	struct tally t[2] = { { 0 } };
@@ -359,13 +359,7 @@ static void test_breadth_arm64(void **state)
 	char line[1024];
 
 	(void)state;
-	if (!csv) {
-		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
-			skip();
-		fail();
-	}
-	assert_int_equal(synth_load_layouts_arch(csv, "arm64", &L, &n), 0);
-	assert_true(n > 0);
+	load_layouts("arm64", &L, &n);
 	if (seeds < 1)
 		seeds = 1;
 	for (size_t i = 0; i < n; i++) {
@@ -457,20 +451,13 @@ static void test_breadth_arm64(void **state)
  * TCRs the vCPUs showed kept, and discovery then exact and validated on the observed TTBR0s. */
 static void test_arm64_kpti_all_el0(void **state)
 {
-	const char *csv = synth_find_layouts_csv();
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	unsigned tried = 0, lpa2 = 0;
 	char line[1024];
 
 	(void)state;
-	if (!csv) {
-		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
-			skip();
-		fail();
-	}
-	assert_int_equal(synth_load_layouts_arch(csv, "arm64", &L, &n), 0);
-	assert_true(n > 0);
+	load_layouts("arm64", &L, &n);
 	for (size_t i = 0; i < n; i += 4) {   /* every 4th row, the newest too: 48-bit and (6.9+) 52-bit VAs */
 		for (int vb = 0; vb < 2; vb++) {
 			size_t row = i + 4 >= n ? n - 1 : i;
@@ -540,18 +527,12 @@ static bool page_is_zero(const struct synth_image *img, uint64_t pa)
  * neighbour was a page of PTEs. Discovery must use the observed root itself and still be exact. */
 static void test_fake_pgd_beside_root(void **state)
 {
-	const char *csv = synth_find_layouts_csv();
 	struct synth_layout *L = NULL;
 	size_t n = 0;
 	int done = 0;
 
 	(void)state;
-	if (!csv) {
-		if (getenv("VMOT_ALLOW_NO_LAYOUTS"))
-			skip();
-		fail();
-	}
-	assert_int_equal(synth_load_layouts(csv, &L, &n), 0);
+	load_layouts(NULL, &L, &n);
 	for (uint64_t seed = 1; seed < 40 && done < 3; seed++) {
 		struct synth_opts o = { .seed = seed, .pti = SYNTH_OFF, .la57 = SYNTH_OFF, .junk_pct = -1 };
 		struct synth_image img;
