@@ -459,35 +459,54 @@ static int find_vm_flags(struct mproc *p, size_t np, int64_t *f)
 	return nfit;
 }
 
+/* vm_file at o on process k: NULL or a kernel pointer on every VMA, NULL on some (the stack), not on all */
+static bool files_fit(const struct mproc *p, size_t k, int64_t o)
+{
+	size_t nul = 0;
+
+	for (size_t i = 0; i < p[k].vmas.n; i++) {
+		uint64_t v = vword(&p[k], i, o);
+
+		if (v && !x86_kernel_ptr(v, true))
+			return false;
+		nul += !v;
+	}
+	return nul && nul < p[k].vmas.n;
+}
+
+/* exe_file at e on process k: the vm_file (at o) of one of its VMAs, and not a VMA (mm->mmap is vm_prev of the
+ * second VMA) */
+static bool exe_fit(const struct mproc *p, size_t k, int64_t o, int64_t e)
+{
+	uint64_t x = p[k].w[e / 8];
+	bool hit = false;
+
+	for (size_t i = 0; i < p[k].vmas.n && !hit; i++)
+		hit = x86_kernel_ptr(x, true) && vword(&p[k], i, o) == x;
+	for (size_t i = 0; i < p[k].vmas.n && hit; i++)
+		if (p[k].vmas.va[i] == x)
+			return false;
+	return hit;
+}
+
 /* vm_file (VMA) and exe_file (mm): every mm's member equals the vm_file of one of its VMAs, which is NULL or
- * a kernel pointer on every VMA and NULL on some (the stack) */
+ * a kernel pointer on every VMA and NULL on some (the stack); one mm in eight may dissent (fits_but_few: a
+ * process in exec has exe_file set before the ELF loader maps the file) */
 static int find_files(struct mproc *p, size_t np, int64_t *vf, int64_t *ef)
 {
 	int nfit = 0;
 
 	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
-		bool ok = true;
-		for (size_t k = 0; k < np && ok; k++) {
-			size_t nul = 0;
-			for (size_t i = 0; i < p[k].vmas.n && ok; i++) {
-				uint64_t v = vword(&p[k], i, o);
-				ok = !v || x86_kernel_ptr(v, true);
-				nul += !v;
-			}
-			ok = ok && nul && nul < p[k].vmas.n;
-		}
-		for (int64_t e = 0; ok && e < MM_WINDOW; e += 8) {
-			bool all = true;
-			for (size_t k = 0; k < np && all; k++) {
-				uint64_t x = p[k].w[e / 8];
-				bool hit = false, vma = false;
-				for (size_t i = 0; i < p[k].vmas.n && !hit; i++)
-					hit = x86_kernel_ptr(x, true) && vword(&p[k], i, o) == x;
-				for (size_t i = 0; i < p[k].vmas.n && hit && !vma; i++)
-					vma = p[k].vmas.va[i] == x;   /* mm->mmap is vm_prev of the second VMA */
-				all = hit && !vma;
-			}
-			if (all && nfit++ == 0) {
+		size_t fits = 0;
+
+		for (size_t k = 0; k < np; k++)
+			fits += files_fit(p, k, o);
+		for (int64_t e = 0; fits_but_few(fits, np) && e < MM_WINDOW; e += 8) {
+			size_t both = 0;
+
+			for (size_t k = 0; k < np; k++)
+				both += files_fit(p, k, o) && exe_fit(p, k, o, e);
+			if (fits_but_few(both, np) && nfit++ == 0) {
 				*vf = o;
 				*ef = e;
 			}
@@ -782,6 +801,11 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 			k++;
 	err = 0;   /* enough for maps lines; the rest names them */
 	if (find_files(p, np, &vf, &ef) == 1) {
+		for (size_t k = 0; k < np;)   /* the rest is searched on the processes that fit them */
+			if (!files_fit(p, k, vf) || !exe_fit(p, k, vf, ef))
+				drop_proc(p, &np, k);
+			else
+				k++;
 		set_found(&res->maps[VMA_FILE], vf, "NULL or a file; equal to mm->exe_file on a mapping of every mm");
 		set_found(&res->maps[MM_EXE_FILE], ef, "the vm_file of one of its mappings on every mm (%zu)", np);
 		if (find_vm_pgoff(p, np, a, vf, f, &pg) == 1)
