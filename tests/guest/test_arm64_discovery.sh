@@ -240,7 +240,13 @@ for boot in $BOOTS; do
 		ok "$release: live: $nsw switch events, $onbusy onto the busy loop (pid $busy); $(grep -o 'per-CPU current task [^:]*: [a-z]*' "$TMP/live.err" | tail -n1)"
 		python3 "$ROOT/tests/guest/oncpu_shares.py" "$TMP/live.jsonl" "$TMP/acct.a" "$TMP/acct.b" "$ta" "$tb" "$ncpu" busybox-spin busybox-half \
 			>"$TMP/shares" || bad "$release: share computation"
-		check_shares "$release" "$TMP/shares"
+		f0=$fails; check_shares "$release" "$TMP/shares"
+		if ((fails > f0)); then   # what live said, for the record (VMOT_KEEP: a folder to keep it in)
+			grep -v '^debug' "$TMP/live.err" | tail -n 5 | sed 's/^/       live: /'
+			[[ -n ${VMOT_KEEP:-} ]] && mkdir -p "$VMOT_KEEP" &&
+				cp "$TMP/live.err" "$TMP/live.jsonl" "$TMP/acct.a" "$TMP/acct.b" "$TMP/shares" "$VMOT_KEEP/" &&
+				echo "$ta $tb" >"$VMOT_KEEP/window"
+		fi
 	else
 		# with --json an error may come as a JSON line on stdout: both are shown
 		bad "$release: live exit $rc, ${nsw:-0} switches, ${onbusy:-0} onto pid ${busy:-?}: $(grep -v '^mode:\|^switch events\|^debug' "$TMP/live.err" | head -n2) $(grep -v '"event"' "$TMP/live.jsonl" | head -n2)"

@@ -577,6 +577,24 @@ static int find_start_stack(struct physmem *pm, const struct discovery_result *r
  * members such as arg_end/env_start fit otherwise) an anonymous mapping is [start_brk, brk) rounded to pages.
  * More than one pair fitting (start_code/end_code with the text of a program without a file), the one in
  * declaration order (brk right after start_brk) if only one is. */
+/* [start_brk, brk) rounded to pages is anonymous memory in contiguous VMAs (one, or more where the heap was split:
+ * 7.2's busybox shells show a one-page VMA at its start, both named [heap] by the kernel) */
+static bool heap_fit(const struct mproc *p, int64_t start, int64_t end, int64_t file, uint64_t S, uint64_t B)
+{
+	uint64_t lo = (S + PAGE - 1) & ~(PAGE - 1), hi = (B + PAGE - 1) & ~(PAGE - 1);
+
+	for (size_t i = 0; i < p->vmas.n; i++) {
+		if (vword(p, i, start) != lo)
+			continue;
+		for (size_t j = i; j < p->vmas.n && !vword(p, j, file) && (j == i || vword(p, j, start) == vword(p, j - 1, end));
+		     j++)
+			if (vword(p, j, end) == hi)
+				return true;
+		return false;
+	}
+	return false;
+}
+
 static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, int64_t end, int64_t file, int64_t *sb,
 		    int64_t *b)
 {
@@ -593,13 +611,8 @@ static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, in
 				uint64_t S = p[k].w[o / 8], B = p[k].w[q / 8];
 				bool ok = user_addr(S, utop) && S <= B && B - S < (1ULL << 40);
 				if (ok && B > S) {
-					bool heap = false;
-					for (size_t i = 0; i < p[k].vmas.n && !heap; i++)
-						heap = vword(&p[k], i, start) == ((S + PAGE - 1) & ~(PAGE - 1)) &&
-						       vword(&p[k], i, end) == ((B + PAGE - 1) & ~(PAGE - 1)) &&
-						       !vword(&p[k], i, file);
-					ok = heap;
-					moved += heap;
+					ok = heap_fit(&p[k], start, end, file, S, B);
+					moved += ok;
 				}
 				fits += ok;
 			}
