@@ -123,7 +123,13 @@ int cmd_maps(int argc, char **argv)
 	}
 	discover_mm_args(tg.pm, &res, tasks, ntasks);   /* start_stack is found through arg_start */
 	if (discover_mm_maps(tg.pm, &res, tasks, ntasks)) {
-		p_err("undetermined: memory maps: %s", res.maps[MM_MAP_ROOT].how);
+		/* the first step that failed: where the VMAs hang, their bounds, their flags */
+		static const enum maps_member steps[] = { MM_MAP_ROOT, VMA_START, VMA_END, VMA_FLAGS };
+		size_t k = 0;
+
+		while (k + 1 < sizeof(steps) / sizeof(steps[0]) && res.maps[steps[k]].found)
+			k++;
+		p_err("undetermined: memory maps: %s: %s", maps_member_names[steps[k]], res.maps[steps[k]].how);
 		ret = EXIT_UNDETERMINED;
 		goto cleanup;
 	}

@@ -365,22 +365,33 @@ static int64_t find_map_count(struct mproc *p, size_t np)
 }
 
 /* vm_start/vm_end on a list: page-aligned user addresses, start < end, each VMA after the one before */
+/* process k's VMAs, with vm_start at s and vm_end at e: page-aligned user ranges in increasing order */
+static bool list_bounds_fit(const struct mproc *p, size_t k, uint64_t utop, int64_t s, int64_t e)
+{
+	uint64_t prev = 0;
+
+	for (size_t i = 0; i < p[k].vmas.n; i++) {
+		uint64_t S = vword(&p[k], i, s), E = vword(&p[k], i, e);
+
+		if (!user_addr(E, utop) || (S % PAGE) || (E % PAGE) || S >= E || S < prev)
+			return false;
+		prev = E;
+	}
+	return true;
+}
+
+/* vm_start/vm_end on a list: on every process but one in eight (fits_but_few) */
 static int find_list_bounds(struct mproc *p, size_t np, uint64_t utop, int64_t *a, int64_t *b)
 {
 	int nfit = 0;
 
 	for (int64_t s = 0; s < VMA_WINDOW; s += 8)
 		for (int64_t e = 0; e < VMA_WINDOW; e += 8) {
-			bool all = s != e;
-			for (size_t k = 0; k < np && all; k++) {
-				uint64_t prev = 0;
-				for (size_t i = 0; i < p[k].vmas.n && all; i++) {
-					uint64_t S = vword(&p[k], i, s), E = vword(&p[k], i, e);
-					all = user_addr(E, utop) && !(S % PAGE) && !(E % PAGE) && S < E && S >= prev;
-					prev = E;
-				}
-			}
-			if (all && nfit++ == 0) {
+			size_t fits = 0;
+
+			for (size_t k = 0; k < np && s != e; k++)
+				fits += list_bounds_fit(p, k, utop, s, e);
+			if (fits_but_few(fits, np) && nfit++ == 0) {
 				*a = s;
 				*b = e;
 			}
@@ -389,20 +400,29 @@ static int find_list_bounds(struct mproc *p, size_t np, uint64_t utop, int64_t *
 }
 
 /* vm_start/vm_end on a maple tree: the members equal to each leaf range's ends */
+/* process k's VMAs start (end: hi + 1) at o where its tree's ranges say */
+static bool maple_bound_fit(const struct mproc *p, size_t k, int64_t o, bool end)
+{
+	for (size_t i = 0; i < p[k].vmas.n; i++)
+		if (vword(&p[k], i, o) != (end ? p[k].vmas.hi[i] + 1 : p[k].vmas.lo[i]))
+			return false;
+	return true;
+}
+
+/* vm_start/vm_end on a tree: on every process but one in eight (fits_but_few: one changing its maps while read) */
 static int find_maple_bounds(struct mproc *p, size_t np, int64_t *a, int64_t *b)
 {
 	int na = 0, nb = 0;
 
 	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
-		bool sa = true, sb = true;
-		for (size_t k = 0; k < np; k++)
-			for (size_t i = 0; i < p[k].vmas.n; i++) {
-				sa &= vword(&p[k], i, o) == p[k].vmas.lo[i];
-				sb &= vword(&p[k], i, o) == p[k].vmas.hi[i] + 1;
-			}
-		if (sa && na++ == 0)
+		size_t sa = 0, sb = 0;
+		for (size_t k = 0; k < np; k++) {
+			sa += maple_bound_fit(p, k, o, false);
+			sb += maple_bound_fit(p, k, o, true);
+		}
+		if (fits_but_few(sa, np) && na++ == 0)
 			*a = o;
-		if (sb && nb++ == 0)
+		if (fits_but_few(sb, np) && nb++ == 0)
 			*b = o;
 	}
 	return na == 1 && nb == 1 ? 1 : na && nb ? 2 : 0;
@@ -797,6 +817,12 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 		goto out;
 	set_found(&res->maps[VMA_START], a, res->maple ? "the start of its maple range" : "page-aligned, in list order");
 	set_found(&res->maps[VMA_END], b, res->maple ? "the end of its maple range + 1" : "page-aligned, after vm_start");
+	for (size_t k = 0; k < np;)   /* the rest is searched on the processes that fit them */
+		if (res->maple ? !maple_bound_fit(p, k, a, false) || !maple_bound_fit(p, k, b, true)
+			       : !list_bounds_fit(p, k, guest_user_top(res), a, b))
+			drop_proc(p, &np, k);
+		else
+			k++;
 	if (res->maple) {
 		int64_t m = find_vm_mm(p, np);
 		if (m >= 0)
