@@ -64,7 +64,11 @@ def main():
         return
     h, m, s = sw[0]["time"].split(":")
     origin = int(h) * 3600 + int(m) * 60 + float(s) - sw[0]["t"]   # time of day at t = 0
-    w0 = (tod(t_a) - origin) % 86400
+    # the window's start in live's clock: a signed difference (the window may start a little before live's t = 0,
+    # when its set-up outlasts the test's wait; a modulo would put it a day later, past every event), midnight
+    # crossings folded back
+    w0 = tod(t_a) - origin
+    w0 = w0 + 86400 if w0 < -43200 else w0 - 86400 if w0 > 43200 else w0
     w1 = w0 + (t_b - t_a)
     end = max(e["t"] for e in events)
     held, busy = {}, 0.0
