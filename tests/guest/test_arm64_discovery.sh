@@ -22,8 +22,6 @@
 #     offsets and init_task as the live guest, not called validated (no TTBR0 observed: exit 2), and `ps` on it
 #     equal to the guest's list; its RAM as a raw image (pmemsave, --raw-base 0x40000000, no --cr3): the same;
 #   - the guest keeps running afterwards (the gdbstub was detached): it still answers on the serial console.
-# VMOT_ARM64_SHARES=report prints the on-CPU shares without holding live to them (CI does, until a loop confirms
-# the fix of oncpu_shares.py's window arithmetic; see the README's "Measured").
 # VMOT_ARM64_KERNELS picks the boots, each SUITE[:VCPUS[:KERNEL-ARGS]] (default "bookworm trixie sid sid:1:kpti=1":
 # 48-bit VAs, 52-bit with LPA2, and one vCPU under KPTI forced on, where a vCPU read at EL0 shows only the entry
 # trampoline's table in TTBR1 and the kernel's root is then searched in memory as in a core).
@@ -244,11 +242,7 @@ for boot in $BOOTS; do
 		python3 "$ROOT/tests/guest/oncpu_shares.py" "$TMP/live.jsonl" "$TMP/acct.a" "$TMP/acct.b" "$ta" "$tb" "$ncpu" busybox-spin busybox-half \
 			>"$TMP/shares" || bad "$release: share computation"
 		f0=$fails
-		if [[ ${VMOT_ARM64_SHARES:-check} == report ]]; then   # CI, for now
-			sed "s/^/  --   $release: on-CPU share (reported, not checked): /" "$TMP/shares"
-		else
-			check_shares "$release" "$TMP/shares"
-		fi
+		check_shares "$release" "$TMP/shares"
 		if ((fails > f0)); then   # what live said, for the record (VMOT_KEEP: a folder to keep it in)
 			grep -v '^debug' "$TMP/live.err" | tail -n 5 | sed 's/^/       live: /'
 			[[ -n ${VMOT_KEEP:-} ]] && mkdir -p "$VMOT_KEEP" &&

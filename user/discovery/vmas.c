@@ -364,8 +364,8 @@ static int64_t find_map_count(struct mproc *p, size_t np)
 	return nfit == 1 ? c : -1;
 }
 
-/* vm_start/vm_end on a list: page-aligned user addresses, start < end, each VMA after the one before */
-/* process k's VMAs, with vm_start at s and vm_end at e: page-aligned user ranges in increasing order */
+/* vm_start/vm_end on a list, for process k (vm_start at s, vm_end at e): page-aligned user addresses, start < end,
+ * each VMA after the one before */
 static bool list_bounds_fit(const struct mproc *p, size_t k, uint64_t utop, int64_t s, int64_t e)
 {
 	uint64_t prev = 0;
@@ -399,8 +399,7 @@ static int find_list_bounds(struct mproc *p, size_t np, uint64_t utop, int64_t *
 	return nfit;
 }
 
-/* vm_start/vm_end on a maple tree: the members equal to each leaf range's ends */
-/* process k's VMAs start (end: hi + 1) at o where its tree's ranges say */
+/* vm_start/vm_end on a maple tree, for process k: the member at o equals each leaf range's start (end: hi + 1) */
 static bool maple_bound_fit(const struct mproc *p, size_t k, int64_t o, bool end)
 {
 	for (size_t i = 0; i < p[k].vmas.n; i++)
@@ -593,10 +592,6 @@ static int find_start_stack(struct physmem *pm, const struct discovery_result *r
 	return nfit;
 }
 
-/* start_brk/brk: start_brk <= brk, both user addresses, and where brk moved (on one process at least: equal
- * members such as arg_end/env_start fit otherwise) an anonymous mapping is [start_brk, brk) rounded to pages.
- * More than one pair fitting (start_code/end_code with the text of a program without a file), the one in
- * declaration order (brk right after start_brk) if only one is. */
 /* [start_brk, brk) rounded to pages is anonymous memory in contiguous VMAs (one, or more where the heap was split:
  * 7.2's busybox shells show a one-page VMA at its start, both named [heap] by the kernel) */
 static bool heap_fit(const struct mproc *p, int64_t start, int64_t end, int64_t file, uint64_t S, uint64_t B)
@@ -606,15 +601,21 @@ static bool heap_fit(const struct mproc *p, int64_t start, int64_t end, int64_t 
 	for (size_t i = 0; i < p->vmas.n; i++) {
 		if (vword(p, i, start) != lo)
 			continue;
-		for (size_t j = i; j < p->vmas.n && !vword(p, j, file) && (j == i || vword(p, j, start) == vword(p, j - 1, end));
-		     j++)
+		for (size_t j = i; j < p->vmas.n && !vword(p, j, file); j++) {
+			if (j > i && vword(p, j, start) != vword(p, j - 1, end))
+				return false;   /* a gap: not one heap */
 			if (vword(p, j, end) == hi)
 				return true;
+		}
 		return false;
 	}
 	return false;
 }
 
+/* start_brk/brk: start_brk <= brk, both user addresses, and where brk moved (on one process at least: equal
+ * members such as arg_end/env_start fit otherwise) the heap's mappings are [start_brk, brk) rounded to pages.
+ * More than one pair fitting (start_code/end_code with the text of a program without a file), the one in
+ * declaration order (brk right after start_brk) if only one is. */
 static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, int64_t end, int64_t file, int64_t *sb,
 		    int64_t *b)
 {
