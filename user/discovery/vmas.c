@@ -474,6 +474,11 @@ static int find_vm_flags(struct mproc *p, size_t np, int64_t *f)
 			fits += vm_flags_fit(p, k, o);
 		if (fits_but_few(fits, np) && nfit++ == 0)
 			*f = o;
+		if (fits * 2 > np)   /* near misses say which process dissents and why, at -vv */
+			for (size_t k = 0; k < np; k++)
+				if (!vm_flags_fit(p, k, o))
+					p_dbg("maps: vm_flags %lld fits %zu of %zu; not pid %d (%zu VMAs)", (long long)o, fits,
+					      np, p[k].t->pid, p[k].vmas.n);
 	}
 	return nfit;
 }
@@ -708,12 +713,47 @@ static void undetermined(struct discovery_result *res, int from, int to, const c
 			snprintf(res->maps[k].how, sizeof(res->maps[k].how), "undetermined: %.80s", why);
 }
 
+/* 1 when the task of p exec'd or exited since it was listed (its mm swapped or gone), 0, or -ENOMEM */
+static int task_changed(struct physmem *pm, const struct discovery_result *res, const struct mproc *p)
+{
+	struct guest_task now;
+	int err = guest_task_at(pm, res, p->t->addr, &now);
+
+	if (err == -ENOMEM)
+		return err;
+	return err || now.pid != p->t->pid || now.mm != p->t->mm;
+}
+
+/* After process p's walk (walk: its result), read its VMAs' first bytes at once and check that it is still what
+ * the walk saw. 1 when it is no evidence either way — it exec'd or exited meanwhile, holds fewer than 3 mappings
+ * (in exec or exit: its tree being built or torn down) or a VMA is unreadable — so that the searches below
+ * neither count it as fitting nor against a fit; -1 when its walk failed on a process still there (a dissent);
+ * 0, or -ENOMEM. */
+static int read_vma_windows(struct physmem *pm, const struct discovery_result *res, struct vmem *kv, struct mproc *p,
+			    int walk)
+{
+	if (walk == -ENOMEM)
+		return walk;
+	if (walk) {
+		int c = task_changed(pm, res, p);
+		return c ? c : -1;
+	}
+	if (p->vmas.n < 3)
+		return 1;
+	if (!(p->vw = malloc(p->vmas.n * VMA_WINDOW)))
+		return -ENOMEM;
+	for (size_t i = 0; i < p->vmas.n; i++)
+		if (vmem_read(kv, p->vmas.va[i], &p->vw[i * (VMA_WINDOW / 8)], VMA_WINDOW))
+			return 1;
+	return task_changed(pm, res, p);
+}
+
 int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n)
 {
 	struct mproc *p = calloc(MAX_PROCS, sizeof(*p));
 	struct vmem *kv = kernel_vmem_new(pm, res);
 	size_t np = 0;
-	int64_t a = -1, b = -1, o[4];
+	int64_t a = -1, b = -1, o[4] = { -1, -1, -1, -1 };
 	int err = -ENOENT;
 	const char *why = "no process to read";
 
@@ -768,11 +808,19 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 		size_t asked = np;
 
 		res->maple = true;
-		for (size_t k = 0; k < np;)
-			if (maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why))
+		for (size_t k = 0; k < np;) {
+			int w = maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why);
+			int r = read_vma_windows(pm, res, kv, &p[k], w);
+			if (r == -ENOMEM) {
+				why = "out of memory";
+				goto out;
+			}
+			asked -= r == 1;
+			if (r)
 				drop_proc(p, &np, k);
 			else
 				k++;
+		}
 		if (!fits_but_few(np, asked))
 			goto out;
 		set_found(&res->maps[MM_MAP_ROOT], tree, "maple tree: its root node's parent is the tree (%zu mms)", np);
@@ -785,12 +833,19 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 
 		if (find_list_root(kv, p, np, o) != 1)
 			goto out;
-		for (size_t k = 0; k < np;)
-			if (list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why) ||
-			    p[k].vmas.n < 3)
+		for (size_t k = 0; k < np;) {
+			int w = list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why);
+			int r = read_vma_windows(pm, res, kv, &p[k], w);
+			if (r == -ENOMEM) {
+				why = "out of memory";
+				goto out;
+			}
+			asked -= r == 1;
+			if (r)
 				drop_proc(p, &np, k);
 			else
 				k++;
+		}
 		if (!fits_but_few(np, asked))
 			goto out;
 		set_found(&res->maps[MM_MAP_ROOT], o[0], "VMA list: each VMA's vm_mm is the mm (%zu mms)", np);
@@ -800,18 +855,6 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 			set_found(&res->maps[MM_MAP_COUNT], o[3], "the list's length on every mm");
 		else   /* the list is still the longest that fits: the count only confirmed it */
 			set_undetermined(&res->maps[MM_MAP_COUNT], "several members equal the VMA count on every mm");
-	}
-	/* read every VMA's first bytes */
-	for (size_t k = 0; k < np; k++) {
-		p[k].vw = malloc((p[k].vmas.n ? p[k].vmas.n : 1) * VMA_WINDOW);
-		why = "out of memory";
-		if (!p[k].vw)
-			goto out;
-		for (size_t i = 0; i < p[k].vmas.n; i++)
-			if (vmem_read(kv, p[k].vmas.va[i], &p[k].vw[i * (VMA_WINDOW / 8)], VMA_WINDOW)) {
-				why = "a VMA is unreadable";
-				goto out;
-			}
 	}
 	why = "vm_start/vm_end: no single pair fits";
 	if ((res->maple ? find_maple_bounds(p, np, &a, &b) : find_list_bounds(p, np, guest_user_top(res), &a, &b)) != 1)
