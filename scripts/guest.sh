@@ -132,15 +132,17 @@ vmot_ps() {
 
 # Every process's argv: "pid LEN ARGS" with the NULs of /proc/PID/cmdline turned into \037 (unit separator), so
 # the argument boundaries survive; kernel threads have none. LEN (the length of ARGS) lets the host notice a line
-# the serial transport damaged (seen: a byte doubled in a long listing) and ask again.
+# the serial transport damaged (seen: a byte doubled in a long listing) and ask again; the end line's count of
+# lines, one damaged so badly that it no longer looks like a line of the listing.
 vmot_cmdline() {
 	echo "VMOT-CMDLINE-BEGIN $1"
+	n=0
 	for d in /proc/[0-9]*; do
 		[ -r "$d/cmdline" ] || continue
 		a=$(tr '\000' '\037' <"$d/cmdline" 2>/dev/null)
-		echo "${d#/proc/} ${#a} $a"
+		echo "${d#/proc/} ${#a} $a"; n=$((n + 1))
 	done
-	echo "VMOT-CMDLINE-END $1"
+	echo "VMOT-CMDLINE-END $1 $n"
 }
 
 # Every process's ids as /proc/PID/status says: "pid uid euid gid egid" (real and effective; builtins only).
@@ -158,16 +160,18 @@ vmot_ids() {
 }
 
 # Every process's executable (/proc/PID/exe: "E pid LEN path", empty for kernel threads) and the maps of the
-# workload's processes ("M pid LEN line" for each line of /proc/PID/maps of every vmot-* process); LEN as above.
+# workload's processes ("M pid LEN line" for each line of /proc/PID/maps of every vmot-* process); LEN and the
+# end line's count as above.
 vmot_maps() {
 	echo "VMOT-MAPS-BEGIN $1"
+	n=0
 	for d in /proc/[0-9]*; do
 		read -r c <"$d/comm" 2>/dev/null || continue
 		x=$(readlink "$d/exe" 2>/dev/null)
-		echo "E ${d#/proc/} ${#x} $x"
-		case $c in vmot-churn*|vmot-spawn) ;; vmot-*) while read -r l; do echo "M ${d#/proc/} ${#l} $l"; done <"$d/maps" 2>/dev/null ;; esac
+		echo "E ${d#/proc/} ${#x} $x"; n=$((n + 1))
+		case $c in vmot-churn*|vmot-spawn) ;; vmot-*) while read -r l; do echo "M ${d#/proc/} ${#l} $l"; n=$((n + 1)); done <"$d/maps" 2>/dev/null ;; esac
 	done
-	echo "VMOT-MAPS-END $1"
+	echo "VMOT-MAPS-END $1 $n"
 }
 
 # The guest's own CPU accounting, per thread (builtins only): tid tgid comm utime stime (clock ticks, from
@@ -569,17 +573,19 @@ cmd_maps() {   # "E pid exe" and "M pid maps-line" lines
 }
 
 # checked_listing WHAT COMMAND BEGIN END PREFIX K: a listing whose lines carry, as field K+1, the length of
-# the text after it; prints the lines without that field. A line whose text has another length was damaged on
-# the serial line: the whole listing is asked for again (up to 3 times), and stderr says so.
+# the text after it, and whose end line the number of lines; prints the lines without that field. A line whose
+# text has another length, or fewer lines than the guest sent, was damaged on the serial line (a line whose
+# prefix is damaged no longer looks like one): the whole listing is asked for again (up to 3 times), and
+# stderr says so.
 checked_listing() {
 	local what=$1 command=$2 begin=$3 end=$4 prefix=$5 k=$6 seq try out
 	for try in 1 2 3; do
 		seq=$(serial_request "$what" "$command" "$end" "$prefix") || exit 1
 		if out=$(tr -d '\r' <"$GUEST_SERIAL" | LC_ALL=C awk -v s="$seq" -v b="$begin" -v e="$end" -v k="$k" '
 			$0 == b " " s { on = 1; next }
-			$0 == e " " s { exit }
+			$1 == e && $2 == s { if (NF >= 3 && lines != $3 + 0) bad++; exit }
 			!on || $0 !~ /^[A-Z]? ?[0-9]+ / { next }
-			{ head = ""; rest = $0
+			{ lines++; head = ""; rest = $0
 			  for (i = 0; i < k; i++) { p = index(rest, " "); head = head substr(rest, 1, p); rest = substr(rest, p + 1) }
 			  p = index(rest, " "); if (p == 0) { n = rest; rest = "" } else { n = substr(rest, 1, p - 1); rest = substr(rest, p + 1) }
 			  if (n !~ /^[0-9]+$/ || length(rest) != n + 0) { bad++; next }

@@ -178,7 +178,7 @@ for boot in $BOOTS; do
 		bad "$release: current tasks: $(paste -sd';' <<<"$curs"); not in the guest's list: ${stray:-none}"
 	fi
 
-	ps=$("$BIN" ps --json --pid "$pid" --qmp "$TMP/qmp.sock" 2>"$TMP/ps.err"); rc=$?
+	ps=$("$BIN" -vv ps --json --pid "$pid" --qmp "$TMP/qmp.sock" 2>"$TMP/ps.err"); rc=$?   # -vv: why, if exe is missing
 	# user processes (not kthreadd's children), without the churn's short-lived ones
 	churn=$(tr -d '\r' <"$TMP/serial.log" | sed -n 's/^VMOT-CHURN //p' | head -n1)
 	ours=$(jq -r --argjson c "${churn:-0}" '.[] | select(.kernel_thread == false and .pid == .tgid and .ppid != $c) |
@@ -189,7 +189,7 @@ for boot in $BOOTS; do
 		ok "$release: ps equals the guest's /proc ($(wc -l <<<"$ours") user processes; 3 sleepers' command lines)"
 	else
 		bad "$release: ps exit $rc, sleepers' command lines $sleepers of 3; ours vs the guest's list:"
-		diff <(echo "$theirs") <(echo "$ours") | head -n 8 | sed 's/^/       /'; head -n 3 "$TMP/ps.err" | sed 's/^/       /'
+		diff <(echo "$theirs") <(echo "$ours") | head -n 8 | sed 's/^/       /'; grep -v "^debug:" "$TMP/ps.err" | head -n 3 | sed 's/^/       /'
 	fi
 
 	# maps and executables: `maps --task PID` equals the guest's /proc/PID/maps line for line (start, end, perms,
@@ -216,7 +216,10 @@ for boot in $BOOTS; do
 		bad "$release: maps of $mbad of $nm processes differ from /proc/PID/maps"
 	fi
 	if ((nm == 4 && ebad == 0)); then ok "$release: executables equal /proc/PID/exe ($nm processes)"
-	else bad "$release: $ebad of $nm executables differ from /proc/PID/exe"; fi
+	else
+		bad "$release: $ebad of $nm executables differ from /proc/PID/exe; ps's memory-map search said:"
+		grep -E 'maps: ([0-9]+ processes|mm_mt|vm_flags|vm_file|exe_file|f_path|d_parent|d_name|mnt)' "$TMP/ps.err" | head -n 14 | sed 's/^/       /'
+	fi
 
 	# live: each vCPU's current task read from memory at its per-CPU slot (TPIDR_EL1 from the gdbstub at set-up,
 	# the slot confirmed from vCPUs caught at EL0), held over a window against the guest's own accounting: the

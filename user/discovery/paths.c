@@ -162,13 +162,25 @@ static void find_mount(struct vmem *kv, struct discovery_result *res, const uint
 	}
 }
 
+/* Whether the process t, whose mm held file as its executable, is gone from it: t re-read names another pid or
+ * mm, or its mm another file (it exited or exec'd since it was listed, and the file may have been freed). */
+static bool exe_gone(struct physmem *pm, const struct discovery_result *res, const struct guest_task *t, uint64_t file)
+{
+	struct guest_task now;
+	uint64_t f;
+
+	return guest_task_at(pm, res, t->addr, &now) || now.pid != t->pid || now.mm != t->mm ||
+	       guest_task_exe_file(pm, res, &now, &f) || f != file;
+}
+
 int discover_paths(struct physmem *pm, struct discovery_result *res, const struct guest_task *tasks, size_t n)
 {
 	enum maps_member members[] = { FILE_DENTRY, FILE_MNT, DENTRY_PARENT, DENTRY_NAME, DENTRY_HASH, VFSMOUNT_ROOT, MOUNT_MNT,
 				       MOUNT_PARENT, MOUNT_MOUNTPOINT };
 	struct vmem *kv = kernel_vmem_new(pm, res);
 	uint64_t files[MAX_FILES], fw[FILE_WINDOW / 8];
-	size_t nf = 0;
+	size_t owner[MAX_FILES], nf = 0;   /* owner: the task whose mm held the file */
+	int8_t gone[MAX_FILES];            /* exe_gone of each file's owner: -1 not asked yet */
 	int nfit = 0, err = -ENOENT;   /* (f_path, d_name, d_parent) that fit */
 	int64_t fo = -1, mo = -1, nmo = -1, ppo = -1;
 	const char *why = "no executable file to read";
@@ -186,13 +198,19 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 			continue;
 		for (size_t k = 0; k < nf && !dup; k++)
 			dup = files[k] == f;
-		if (!dup)
+		if (!dup) {
+			gone[nf] = -1;
+			owner[nf] = i;
 			files[nf++] = f;
+		}
 	}
 	p_dbg("paths: %zu executable files", nf);
 	if (!nf)
 		goto out;
-	/* f_path.dentry at fo; d_name.name at nmo; d_parent at ppo: one set fits every file */
+	/* f_path.dentry at fo; d_name.name at nmo; d_parent at ppo: one set fits every file but those whose process
+	 * exited or exec'd since it was listed (up to a quarter: the file may have been freed meanwhile, as with a
+	 * guest starting a process every half second); a file of a process still there with it must fit. The
+	 * candidates come from the first file's dentry: that of the first process listed (init). */
 	why = "no (f_path, d_name, d_parent) fits every executable";
 	if (vmem_read(kv, files[0], fw, sizeof(fw)))
 		goto out;
@@ -204,12 +222,18 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 			if (!name_inline(kv, d0, nm))
 				continue;
 			for (int64_t pp = 0; pp < DENTRY_WINDOW; pp += 8) {
+				size_t nmiss = 0;
 				bool all = pp != nm;
 				for (size_t k = 0; k < nf && all; k++) {
 					uint64_t d, root;
 					int len;
-					all = !vmem_read_u64(kv, files[k] + (uint64_t)o, &d) &&
-					      !dentry_chain(kv, d, nm, pp, &root, &len) && len >= 1;
+					if (!vmem_read_u64(kv, files[k] + (uint64_t)o, &d) &&
+					    !dentry_chain(kv, d, nm, pp, &root, &len) && len >= 1)
+						continue;
+					nmiss++;
+					if (gone[k] < 0)
+						gone[k] = exe_gone(pm, res, &tasks[owner[k]], files[k]);
+					all = gone[k] && nmiss * 4 <= nf;
 				}
 				if (all)
 					p_dbg("paths? f_path %lld, d_name.name %lld, d_parent %lld", (long long)o, (long long)nm,
@@ -226,6 +250,18 @@ int discover_paths(struct physmem *pm, struct discovery_result *res, const struc
 	 * this one's (smallest f_path, then name, then parent offset) */
 	if (!nfit)
 		goto out;
+	for (size_t k = 0; k < nf;) {   /* the rest is searched on the files that fit */
+		uint64_t d, root;
+		int len;
+		if (!vmem_read_u64(kv, files[k] + (uint64_t)fo, &d) && !dentry_chain(kv, d, nmo, ppo, &root, &len) &&
+		    len >= 1) {
+			k++;
+			continue;
+		}
+		p_dbg("paths: the executable of pid %d left out (its process exited or exec'd)", tasks[owner[k]].pid);
+		files[k] = files[--nf];
+		owner[k] = owner[nf];
+	}
 	set_found(&res->maps[FILE_DENTRY], fo, "a named dentry of every executable's file");
 	set_found(&res->maps[DENTRY_NAME], nmo - 8, "qstr: its name inline in the dentry, as long as its len");
 	set_found(&res->maps[DENTRY_PARENT], ppo, "named dentries up to a root that is its own parent");
