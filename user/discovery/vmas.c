@@ -36,7 +36,8 @@ const char *const maps_member_names[MAPS_NR] = {
 	[MM_START_BRK] = "start_brk", [MM_BRK] = "brk", [MM_START_STACK] = "start_stack",
 	[VMA_START] = "vm_start", [VMA_END] = "vm_end", [VMA_MM] = "vm_mm", [VMA_FLAGS] = "vm_flags",
 	[VMA_PGOFF] = "vm_pgoff", [VMA_FILE] = "vm_file", [VMA_NEXT] = "vm_next", [VMA_PRIVATE] = "vm_private_data",
-	[FILE_DENTRY] = "f_path.dentry", [FILE_MNT] = "f_path.mnt", [DENTRY_PARENT] = "d_parent", [DENTRY_NAME] = "d_name", [DENTRY_HASH] = "d_hash", [VFSMOUNT_ROOT] = "mnt_root",
+	[FILE_DENTRY] = "f_path.dentry", [FILE_MNT] = "f_path.mnt", [DENTRY_PARENT] = "d_parent", [DENTRY_NAME] = "d_name",
+	[DENTRY_HASH] = "d_hash", [VFSMOUNT_ROOT] = "mnt_root",
 	[MOUNT_MNT] = "mnt", [MOUNT_PARENT] = "mnt_parent", [MOUNT_MOUNTPOINT] = "mnt_mountpoint",
 };
 
@@ -804,50 +805,33 @@ int discover_mm_maps(struct physmem *pm, struct discovery_result *res, const str
 	why = "no maple tree or VMA list found in mm_struct";
 	if (nm > 1)
 		goto out;
-	if (nm == 1) {
-		size_t asked = np;
-
-		res->maple = true;
-		for (size_t k = 0; k < np;) {
-			int w = maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why);
-			int r = read_vma_windows(pm, res, kv, &p[k], w);
-			if (r == -ENOMEM) {
-				why = "out of memory";
-				goto out;
-			}
-			asked -= r == 1;
-			if (r)
-				drop_proc(p, &np, k);
-			else
-				k++;
-		}
-		if (!fits_but_few(np, asked))
+	if (nm == 0 && find_list_root(kv, p, np, o) != 1)
+		goto out;
+	res->maple = nm == 1;
+	size_t asked = np;
+	for (size_t k = 0; k < np;) {   /* each process's VMAs: walked, then read (read_vma_windows) */
+		int w = res->maple ? maple_walk(kv, p[k].t->mm + (uint64_t)tree, p[k].t->mm + (uint64_t)root, &p[k].vmas, &why)
+				   : list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why);
+		int r = read_vma_windows(pm, res, kv, &p[k], w);
+		if (r == -ENOMEM) {
+			why = "out of memory";
 			goto out;
+		}
+		asked -= r == 1;
+		if (r)
+			drop_proc(p, &np, k);
+		else
+			k++;
+	}
+	if (!fits_but_few(np, asked))
+		goto out;
+	if (res->maple) {
 		set_found(&res->maps[MM_MAP_ROOT], tree, "maple tree: its root node's parent is the tree (%zu mms)", np);
 		res->maple_root = (uint32_t)(root - tree);
 		int64_t c = find_map_count(p, np);
 		if (c >= 0)
 			set_found(&res->maps[MM_MAP_COUNT], c, "the number of VMAs in the tree on every mm");
 	} else {
-		size_t asked = np;
-
-		if (find_list_root(kv, p, np, o) != 1)
-			goto out;
-		for (size_t k = 0; k < np;) {
-			int w = list_walk(kv, p[k].t->mm, p[k].w[o[0] / 8], o[1], o[2], -1, -1, &p[k].vmas, &why);
-			int r = read_vma_windows(pm, res, kv, &p[k], w);
-			if (r == -ENOMEM) {
-				why = "out of memory";
-				goto out;
-			}
-			asked -= r == 1;
-			if (r)
-				drop_proc(p, &np, k);
-			else
-				k++;
-		}
-		if (!fits_but_few(np, asked))
-			goto out;
 		set_found(&res->maps[MM_MAP_ROOT], o[0], "VMA list: each VMA's vm_mm is the mm (%zu mms)", np);
 		set_found(&res->maps[VMA_NEXT], o[1], "the list's link, as long as map_count on every mm");
 		set_found(&res->maps[VMA_MM], o[2], "the mm on every VMA of its list");
