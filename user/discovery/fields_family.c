@@ -33,6 +33,43 @@ void parent_candidates(struct solve *s)
 	}
 }
 
+/* What one leader's children ring says of a children/sibling pair (co, so). The guest runs on while we read: a
+ * task the walk did not see (forked since) counts when its parent pointer names the ring's owner (a wrong pair
+ * reads no such pointer there), a ring that breaks mid-walk or holds anything else says nothing; a listed task
+ * on the ring that names another parent contradicts. A ring found empty (its last child reaped since the
+ * sample) says nothing either. */
+enum ring_verdict { RING_AGREES, RING_UNKNOWN, RING_CONTRADICTS, RING_EMPTY };
+#define RING_TRIES 3
+
+static enum ring_verdict children_ring_verdict(struct solve *s, const struct task_win *w, int64_t co, int64_t so)
+{
+	struct disc_ctx *c = s->c;
+	struct ring cr;
+	bool all_known = true;
+
+	if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr))
+		return RING_UNKNOWN;
+	for (size_t k = 0; k < cr.n; k++) {
+		uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
+		bool names;
+
+		if (dctx_read_ptr(c, x + s->rp[0], &p0) || (s->nrp >= 2 && dctx_read_ptr(c, x + s->rp[1], &p1))) {
+			all_known = false;
+			continue;
+		}
+		names = p0 == w->base || (s->nrp >= 2 && p1 == w->base);
+		if (is_task(s, x) && !names) {
+			free(cr.el);
+			return RING_CONTRADICTS;
+		}
+		all_known &= names;   /* not listed (forked since the walk, or not a task at all): must name w */
+	}
+	free(cr.el);
+	if (!cr.n)
+		return RING_EMPTY;
+	return all_known ? RING_AGREES : RING_UNKNOWN;
+}
+
 /* children/sibling: the ring at P+children runs through the sibling members of P's children. Returns
  * the parent-candidate index that the rings agree with, or -1. */
 int solve_children(struct solve *s)
@@ -68,43 +105,19 @@ int solve_children(struct solve *s)
 				     (s->nrp < 2 || !dctx_read_ptr(c, x + s->rp[1], &p1));
 				ok = ok && (p0 == s->init || (s->nrp >= 2 && p1 == s->init));
 			}
-			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent. The
-			 * guest runs on while we read: a task the walk did not see (forked since) counts when its
-			 * parent pointer names the ring's owner (a wrong pair reads no such pointer there), a ring
-			 * that breaks mid-walk or holds anything else says nothing; a listed task on the ring that
-			 * names another parent contradicts. Enough rings must agree, and few may be unreadable. */
+			/* and on the sample: each leader's ring holds exactly the leaders naming it as parent.
+			 * Enough rings must agree, and few may be unknown. */
 			size_t agree = 0, unknown = 0;
 			for (size_t j = 1; j < c->nwin && ok; j++) {
-				struct ring cr;
-				struct task_win *w = &c->win[j];
-				bool all_known = true;
-
-				if (!w->leader || win_ptr(c, w, co) == w->base + co)
+				enum ring_verdict v = RING_UNKNOWN;
+				if (!c->win[j].leader || win_ptr(c, &c->win[j], co) == c->win[j].base + co)
 					continue;   /* no children: no evidence either way */
-				if (ring_walk(c, w->base + co, c->opts.max_tasks, &cr)) {
-					unknown++;
-					continue;
-				}
-				for (size_t k = 0; k < cr.n && ok; k++) {
-					uint64_t x = cr.el[k] - so, p0 = 0, p1 = 0;
-					bool names;
-
-					if (dctx_read_ptr(c, x + s->rp[0], &p0) ||
-					    (s->nrp >= 2 && dctx_read_ptr(c, x + s->rp[1], &p1))) {
-						all_known = false;
-						continue;
-					}
-					names = p0 == w->base || (s->nrp >= 2 && p1 == w->base);
-					if (!is_task(s, x))   /* forked since the walk, or not a task at all */
-						all_known &= names;
-					else
-						ok = names;
-				}
-				free(cr.el);
-				if (ok && all_known && cr.n)
-					agree++;
-				else if (ok)
-					unknown++;
+				/* a ring caught mid-change (a child forked or reaped under the walk) is read again */
+				for (int t = 0; t < RING_TRIES && v == RING_UNKNOWN; t++)
+					v = children_ring_verdict(s, &c->win[j], co, so);
+				ok = v != RING_CONTRADICTS;
+				agree += v == RING_AGREES;
+				unknown += v == RING_UNKNOWN;
 			}
 			ok = ok && agree >= 2 && unknown * 4 <= agree;
 			if (ok) {
