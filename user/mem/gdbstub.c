@@ -132,7 +132,10 @@ static int recv_packet(struct gdbstub *g)
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		long left = GDB_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
 		struct pollfd p = { .fd = g->fd, .events = POLLIN };
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		int ready = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (ready < 0 && errno == EINTR)
+			continue;   /* a signal (live's ^C) is not the stub's silence: wait out the deadline */
+		if (ready <= 0)
 			return -ETIMEDOUT;
 		ssize_t r = recv(g->fd, g->in + g->inlen, sizeof(g->in) - g->inlen, 0);
 		if (r == 0)
@@ -452,8 +455,18 @@ void gdbstub_close(struct gdbstub *g, struct qmp *q)
 			g->running = true;
 		close(g->fd);
 	}
-	if (q && !qmp_hmp(q, "gdbserver none", -1, &out) && g->was_paused)
-		free(out), out = NULL, qmp_hmp(q, "stop", -1, &out);
+	if (q && !qmp_hmp(q, "gdbserver none", -1, &out)) {
+		free(out);
+		out = NULL;
+		if (g->was_paused)
+			qmp_hmp(q, "stop", -1, &out);
+		else if (!vm_running(q)) {
+			/* the detach did not take (its reply late or lost on a loaded host): a guest we found running must
+			 * not stay stopped — every later look would take it for paused by its owner and keep it so */
+			p_warn("QEMU's gdbstub: the guest stayed stopped after the detach; resumed through the monitor");
+			qmp_hmp(q, "cont", -1, &out);
+		}
+	}
 	free(out);
 	unlink(g->path);
 	rmdir(g->dir);
