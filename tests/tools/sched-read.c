@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 		struct timespec rt1;
 
 		clock_gettime(CLOCK_REALTIME, &rt1);
-		printf("SNAP %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t.walk_ns, (uint64_t)(rt.tv_sec * 1000000000LL + rt.tv_nsec),
+		printf("SNAP %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", t.counters_ns, (uint64_t)(rt.tv_sec * 1000000000LL + rt.tv_nsec),
 		       (uint64_t)(rt1.tv_sec * 1000000000LL + rt1.tv_nsec));
 		for (size_t i = 0; i < t.ntasks; i++)
 			if (t.tasks[i].sched_ok)

@@ -700,22 +700,27 @@ static bool has_special_mapping(struct vmem *kv, const struct mproc *p, int64_t 
 
 static int find_vm_private(struct vmem *kv, struct mproc *p, size_t np, int64_t file, int64_t *pd)
 {
-	int nfit = 0;
+	size_t best = 0;
+	int nbest = 0;
 
+	/* of the members that fit all but a few, the one that fits the most: on the randstructed 6.1 another
+	 * member led to a bracketed name on 17 of 19 mms in 2 boots of 10 */
 	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
 		size_t fits = 0;
 		for (size_t k = 0; k < np && o != file; k++)
 			fits += has_special_mapping(kv, &p[k], file, o);
-		if (!fits_but_few(fits, np))
+		if (!fits_but_few(fits, np) || fits < best)
 			continue;
-		if (nfit++ == 0)
-			*pd = o;
 		for (size_t k = 0; k < np && fits < np; k++)   /* -vv: who has none (caught in exec?) */
 			if (!has_special_mapping(kv, &p[k], file, o))
 				p_dbg("maps: vm_private_data %lld? pid %d (%zu VMAs) has no special mapping", (long long)o,
 				      p[k].t->pid, p[k].vmas.n);
+		nbest = fits > best ? 1 : nbest + 1;
+		if (fits > best)
+			*pd = o;
+		best = fits;
 	}
-	return nfit;
+	return nbest;
 }
 
 static void undetermined(struct discovery_result *res, int from, int to, const char *why)

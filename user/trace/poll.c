@@ -311,6 +311,7 @@ int vmt_poll_tasks(struct vm_tracer *t, uint64_t now, vmt_emit_fn emit, void *ct
 		memcpy(cur[k].comm, g[k].comm, 16);
 	}
 	ng = n;
+	t->counters_ns = vmt_now_ns();
 	if (t->sched.found)   /* the exact counters, read with the walk (a torn read leaves the task without) */
 		for (size_t k = 0; k < n; k++) {
 			const struct sched_result *sr = &t->sched;

@@ -144,7 +144,8 @@ static void set_defaults(struct trace_opts *o)
 /* The scheduler's counters of every task of the last walk, to the sink. */
 static void sched_snapshot(struct vm_tracer *t, const struct trace_sink *s)
 {
-	struct sess_sched_hdr h = { .time_ns = t->walk_ns, .vm = t->index };
+	/* stamped when read, not at the tick: a session window's edges must be the counters' own */
+	struct sess_sched_hdr h = { .time_ns = t->counters_ns, .vm = t->index };
 	struct sess_sched_rec *r;
 
 	if (!s->sched || !t->sched.found || !t->walk_ns || !t->ntasks)

@@ -66,7 +66,9 @@ struct vm_tracer {
 	struct sched_window *schedw; /* the window looking for them, NULL none (vmt_sched_tick) */
 	unsigned sched_windows, sched_idle_windows;   /* windows that left them undetermined */
 	uint64_t sched_next, sched_first;             /* next window; first one even without a confirmed slot */
-	uint64_t walk_ns;         /* time of the last task walk (the counters in tasks[] are from then) */
+	uint64_t walk_ns;         /* the tick of the last task walk (its `now`) */
+	uint64_t counters_ns;     /* when the scheduler counters in tasks[] were read: later than walk_ns by the
+				   * tick's slot check (a QMP round, 100s of ms on a loaded host) and the walk */
 	char cache_note[160];
 	/* per vCPU */
 	uint32_t nvcpu;
