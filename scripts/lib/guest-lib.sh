@@ -85,6 +85,9 @@ check_exes_maps() {
 		ok "$label: maps equal /proc/PID/maps line for line ($nmaps processes, $lines lines)"
 	else
 		bad "$label: maps of $mbad of $nmaps workload processes differ from /proc/PID/maps"
+		# what the memory-map search saw (its -vv lines for the members naming lines), for the record
+		"$bin" -vv maps --pid "$GUEST_PID" --qmp "$GUEST_QMP" --task "$pid" 2>&1 >/dev/null |
+			grep -E 'maps: ([0-9]+ processes|vm_private_data|vm_file|vm_flags)' | head -n 12 | sed 's/^/       /'
 	fi
 }
 # check_maps_btf LABEL OFFSETS_JSON TRUTH_JSON: the memory-map and path members `offsets --format json` found
