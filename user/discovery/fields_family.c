@@ -39,7 +39,6 @@ void parent_candidates(struct solve *s)
  * on the ring that names another parent contradicts. A ring found empty (its last child reaped since the
  * sample) says nothing either. */
 enum ring_verdict { RING_AGREES, RING_UNKNOWN, RING_CONTRADICTS, RING_EMPTY };
-#define RING_TRIES 3
 
 static enum ring_verdict children_ring_verdict(struct solve *s, const struct task_win *w, int64_t co, int64_t so)
 {
@@ -109,12 +108,9 @@ int solve_children(struct solve *s)
 			 * Enough rings must agree, and few may be unknown. */
 			size_t agree = 0, unknown = 0;
 			for (size_t j = 1; j < c->nwin && ok; j++) {
-				enum ring_verdict v = RING_UNKNOWN;
 				if (!c->win[j].leader || win_ptr(c, &c->win[j], co) == c->win[j].base + co)
 					continue;   /* no children: no evidence either way */
-				/* a ring caught mid-change (a child forked or reaped under the walk) is read again */
-				for (int t = 0; t < RING_TRIES && v == RING_UNKNOWN; t++)
-					v = children_ring_verdict(s, &c->win[j], co, so);
+				enum ring_verdict v = children_ring_verdict(s, &c->win[j], co, so);
 				ok = v != RING_CONTRADICTS;
 				agree += v == RING_AGREES;
 				unknown += v == RING_UNKNOWN;

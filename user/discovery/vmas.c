@@ -667,8 +667,7 @@ static int find_brk(struct mproc *p, size_t np, uint64_t utop, int64_t start, in
 }
 
 /* vm_private_data: on every process some VMA's member points at a struct whose first member points at a
- * name in brackets ("[vdso]"): a special mapping. On every mm but one in eight (fits_but_few): a process caught
- * in exec between mapping its program and its vdso has none yet (7.2 arm64 once lost [vdso]/[vvar] this way) */
+ * name in brackets ("[vdso]"): a special mapping */
 static bool special_name(struct vmem *kv, uint64_t v, char *name, size_t cap)
 {
 	/* the name is a string: any alignment */
@@ -704,14 +703,15 @@ static int find_vm_private(struct vmem *kv, struct mproc *p, size_t np, int64_t 
 	int nbest = 0;
 
 	/* the one member that leads to a bracketed name on every mm; only when none does, the one on the most of
-	 * all but a few (on the randstructed 6.1 another member led to one on 17 of 19 mms in 2 boots of 10) */
+	 * all but one in eight (a process in exec between mapping its program and its vdso has none yet: 7.2 arm64
+	 * once lost [vdso]/[vvar] so; on the randstructed 6.1 another member fits 17 of 19 mms in some boots) */
 	for (int64_t o = 0; o < VMA_WINDOW; o += 8) {
 		size_t fits = 0;
 		for (size_t k = 0; k < np && o != file; k++)
 			fits += has_special_mapping(kv, &p[k], file, o);
 		if (!fits_but_few(fits, np) || fits < best)
 			continue;
-		for (size_t k = 0; k < np && fits < np; k++)   /* -vv: who has none (caught in exec?) */
+		for (size_t k = 0; log_verbose && k < np && fits < np; k++)   /* -vv: who has none (in exec?) */
 			if (!has_special_mapping(kv, &p[k], file, o))
 				p_dbg("maps: vm_private_data %lld? pid %d (%zu VMAs) has no special mapping", (long long)o,
 				      p[k].t->pid, p[k].vmas.n);
